@@ -1,0 +1,310 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { serverMode, type ServerMode } from './four-letter-word.js';
+
+/** Where Debian's `zookeeper` package puts its jars; override with `ZK_CLASSPATH_DIR`. */
+const JAVA_DIR = process.env['ZK_CLASSPATH_DIR'] ?? '/usr/share/java';
+const CLASSPATH_JARS = ['zookeeper.jar', 'slf4j-api.jar', 'slf4j-log4j12.jar', 'log4j-1.2.jar'];
+
+/** Every JVM this process started and has not yet seen exit; killed on process exit. */
+const live = new Set<ZkServerProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const member of live) member.killSync();
+  });
+}
+
+/** True when the ZooKeeper server jars and a `java` launcher are available on this machine. */
+export function zookeeperInstalled(): boolean {
+  return existsSync(join(JAVA_DIR, 'zookeeper.jar')) && javaBinary() !== null;
+}
+
+function javaBinary(): string | null {
+  const home = process.env['JAVA_HOME'];
+  if (home && existsSync(join(home, 'bin', 'java'))) return join(home, 'bin', 'java');
+  for (const dir of (process.env['PATH'] ?? '').split(':')) {
+    if (dir && existsSync(join(dir, 'java'))) return join(dir, 'java');
+  }
+  return null;
+}
+
+/** One server's ports and identity inside an ensemble. */
+export interface MemberSpec {
+  /** `myid`, 1-based. */
+  id: number;
+  clientPort: number;
+  /** Quorum (follower ↔ leader) port. */
+  quorumPort: number;
+  /** Leader-election port. */
+  electionPort: number;
+}
+
+/** Configuration shared by every member of one harness-made ensemble. */
+export interface ServerConfig {
+  /** ms; ZooKeeper's basic time unit. Sessions are clamped to 2–20 × tickTime. */
+  tickTime: number;
+  /** ticks a follower may take to connect and sync to the leader. */
+  initLimit: number;
+  /** ticks a follower may lag behind the leader before it is dropped. */
+  syncLimit: number;
+  /** fsync the transaction log before acknowledging (`forceSync`). */
+  forceSync: boolean;
+  /** All members; a single entry means standalone mode (no `server.N` lines). */
+  members: MemberSpec[];
+  /** Extra `zoo.cfg` lines. */
+  extra: Record<string, string | number>;
+  /** Extra JVM flags. */
+  jvmFlags: string[];
+}
+
+/**
+ * One ZooKeeper server JVM (`QuorumPeerMain`) on 127.0.0.1 with its own data directory and
+ * generated `zoo.cfg`. It can be started, stopped (SIGTERM), killed (SIGKILL), paused
+ * (SIGSTOP), resumed (SIGCONT) and restarted on the same ports and data.
+ *
+ * The JVM runs under a small `sh` watchdog that holds a pipe from this process: when this
+ * process dies — even by SIGKILL — the pipe closes and the watchdog SIGKILLs the JVM, so no
+ * `java` is left behind. Also killed from a `process.on('exit')` hook.
+ */
+export class ZkServerProcess {
+  private child: ChildProcess | null = null;
+  private javaPid: number | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  private paused = false;
+
+  constructor(
+    readonly spec: MemberSpec,
+    /** This member's directory: `zoo.cfg`, `data/`, `zookeeper.log`. */
+    readonly dir: string,
+    private readonly config: ServerConfig,
+  ) {}
+
+  /** `127.0.0.1:<clientPort>`. */
+  get address(): string {
+    return `127.0.0.1:${this.spec.clientPort}`;
+  }
+
+  /** The JVM's pid while running, else null. */
+  get pid(): number | null {
+    return this.javaPid;
+  }
+
+  /** True between start() and the JVM's exit. */
+  get running(): boolean {
+    return this.javaPid !== null;
+  }
+
+  /** The member's mode from `srvr`, or null when it does not serve. */
+  mode(timeoutMs = 1000): Promise<ServerMode | null> {
+    return this.running ? serverMode('127.0.0.1', this.spec.clientPort, timeoutMs) : Promise.resolve(null);
+  }
+
+  private async writeConfig(): Promise<string> {
+    const dataDir = join(this.dir, 'data');
+    await mkdir(dataDir, { recursive: true });
+    const c = this.config;
+    const lines = [
+      `tickTime=${c.tickTime}`,
+      `initLimit=${c.initLimit}`,
+      `syncLimit=${c.syncLimit}`,
+      `dataDir=${dataDir}`,
+      `clientPort=${this.spec.clientPort}`,
+      `clientPortAddress=127.0.0.1`,
+      `4lw.commands.whitelist=*`,
+      `admin.enableServer=false`,
+      `maxClientCnxns=0`,
+      `forceSync=${c.forceSync ? 'yes' : 'no'}`,
+      `autopurge.purgeInterval=0`,
+    ];
+    if (c.members.length > 1) {
+      for (const m of c.members) lines.push(`server.${m.id}=127.0.0.1:${m.quorumPort}:${m.electionPort}`);
+      await writeFile(join(dataDir, 'myid'), `${this.spec.id}\n`);
+    }
+    for (const [k, v] of Object.entries(c.extra)) lines.push(`${k}=${v}`);
+    const cfg = join(this.dir, 'zoo.cfg');
+    await writeFile(cfg, lines.join('\n') + '\n');
+    await writeFile(
+      join(this.dir, 'log4j.properties'),
+      [
+        'log4j.rootLogger=INFO, FILE',
+        'log4j.appender.FILE=org.apache.log4j.FileAppender',
+        `log4j.appender.FILE.File=${join(this.dir, 'zookeeper.log')}`,
+        'log4j.appender.FILE.layout=org.apache.log4j.PatternLayout',
+        'log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} %-5p [%t:%C{1}@%L] - %m%n',
+        '',
+      ].join('\n'),
+    );
+    return cfg;
+  }
+
+  /**
+   * Starts the JVM (no-op when running). Does not wait for it to serve: see
+   * {@link ZkServerProcess.waitForMode}.
+   * @throws Error when ZooKeeper or java is not installed.
+   */
+  async start(): Promise<void> {
+    if (this.running) return;
+    const java = javaBinary();
+    if (!java || !existsSync(join(JAVA_DIR, 'zookeeper.jar'))) {
+      throw new Error(
+        `ZooKeeper is not installed: need ${join(JAVA_DIR, 'zookeeper.jar')} and a java launcher ` +
+          `(run scripts/setup.sh, or apt-get install zookeeper)`,
+      );
+    }
+    const cfg = await this.writeConfig();
+    const classpath = [this.dir, ...CLASSPATH_JARS.map((j) => join(JAVA_DIR, j))].join(':');
+    const args = [
+      `-Dzkjobs.harness=${process.pid}`,
+      `-Dlog4j.configuration=file:${join(this.dir, 'log4j.properties')}`,
+      `-Dzookeeper.log.dir=${this.dir}`,
+      '-Xms64m',
+      '-Xmx512m',
+      '-XX:+UseSerialGC',
+      ...this.config.jvmFlags,
+      '-cp',
+      classpath,
+      'org.apache.zookeeper.server.quorum.QuorumPeerMain',
+      cfg,
+    ];
+    // Watchdog: start java in the background, print its pid, wait for our pipe to close, kill it.
+    const script =
+      '"$@" </dev/null >/dev/null 2>&1 & pid=$!; echo $pid; read _ignored; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0';
+    const child = spawn('/bin/sh', ['-c', script, 'zk-watchdog', java, ...args], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+      detached: false,
+    });
+    this.child = child;
+    const pid = await new Promise<number>((resolve, reject) => {
+      let buf = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const line = buf.split('\n')[0];
+        if (buf.includes('\n') && line) resolve(Number(line));
+      });
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`ZooKeeper watchdog exited early (code ${code})`)));
+    });
+    this.javaPid = pid;
+    this.paused = false;
+    live.add(this);
+    installExitHook();
+    this.exited = new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (!isAlive(pid)) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 50);
+      poll.unref();
+    }).then(() => {
+      if (this.javaPid === pid) this.javaPid = null;
+      live.delete(this);
+      child.stdin?.end();
+    });
+  }
+
+  /**
+   * Waits until `srvr` reports a mode (the server accepts clients).
+   * @param timeoutMs - default 30000
+   * @throws Error naming the member and its log when the timeout passes.
+   */
+  async waitForMode(timeoutMs = 30_000): Promise<ServerMode> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const mode = await this.mode(500);
+      if (mode) return mode;
+      if (!this.running)
+        throw new Error(`ZooKeeper member ${this.spec.id} exited; see ${join(this.dir, 'zookeeper.log')}`);
+      if (Date.now() > deadline) {
+        throw new Error(
+          `ZooKeeper member ${this.spec.id} (${this.address}) did not serve within ${timeoutMs} ms; see ${join(this.dir, 'zookeeper.log')}`,
+        );
+      }
+      await sleep(100);
+    }
+  }
+
+  /** Graceful stop: SIGTERM (after SIGCONT if paused), then SIGKILL after `graceMs` (default 5000). */
+  async stop(graceMs = 5000): Promise<void> {
+    const pid = this.javaPid;
+    if (pid === null) return;
+    if (this.paused) this.signal('SIGCONT');
+    this.signal('SIGTERM');
+    const done = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
+    if (!done) {
+      this.signal('SIGKILL');
+      await this.exited;
+    }
+  }
+
+  /** SIGKILL: the server vanishes without a goodbye. Resolves when the process is gone. */
+  async kill(): Promise<void> {
+    if (this.javaPid === null) return;
+    this.signal('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGSTOP: the process freezes; its sockets stay open but nothing answers. */
+  pause(): void {
+    this.signal('SIGSTOP');
+    this.paused = true;
+  }
+
+  /** SIGCONT after {@link ZkServerProcess.pause}. */
+  resume(): void {
+    this.signal('SIGCONT');
+    this.paused = false;
+  }
+
+  /** Stops (or kills, when `hard`) and starts again on the same ports and data; waits until it serves. */
+  async restart(opts: { hard?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    if (opts.hard) await this.kill();
+    else await this.stop();
+    await this.start();
+    await this.waitForMode(opts.timeoutMs);
+  }
+
+  /** @internal synchronous last-resort kill, used on process exit. */
+  killSync(): void {
+    if (this.javaPid !== null) {
+      try {
+        process.kill(this.javaPid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  private signal(sig: NodeJS.Signals): void {
+    if (this.javaPid === null) return;
+    try {
+      process.kill(this.javaPid, sig);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A zombie (exited, not yet reaped by the watchdog) still answers kill(0): read its state.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

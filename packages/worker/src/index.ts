@@ -1,0 +1,2 @@
+/** @zkjobs/worker @packageDocumentation */
+export {};

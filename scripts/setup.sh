@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# zkjobs set-up: idempotent; run first by both README commands (`npm run demo`, `npm test`).
+# Installs what a fresh machine lacks: pnpm, the workspace's packages (frozen lockfile),
+# and Debian's ZooKeeper server with its JVM. Prints what to do when it cannot install.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PNPM_VERSION="12.21.0"
+say() { printf 'zkjobs setup: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+command -v node >/dev/null 2>&1 || die "Node.js 20.19 or newer is required (https://nodejs.org); install it and run again."
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
+  || die "Node.js $(node --version) is too old: zkjobs needs 20.19 or newer."
+
+if ! command -v pnpm >/dev/null 2>&1; then
+  say "installing pnpm@${PNPM_VERSION} (npm i -g)"
+  npm i -g "pnpm@${PNPM_VERSION}" >/dev/null 2>&1 \
+    || die "could not install pnpm. Install it yourself: npm i -g pnpm@${PNPM_VERSION}"
+fi
+
+pnpm install --frozen-lockfile --reporter=silent
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo "$@"; else return 1; fi; }
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || return 1
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+zk_jar="${ZK_CLASSPATH_DIR:-/usr/share/java}/zookeeper.jar"
+if [ ! -f "$zk_jar" ] || ! command -v java >/dev/null 2>&1; then
+  say "installing Debian's zookeeper package and its JVM (apt-get install zookeeper)"
+  if ! apt_install zookeeper; then
+    if [ -n "${ZK_CONNECT:-}" ]; then
+      say "ZooKeeper could not be installed; using ZK_CONNECT=${ZK_CONNECT} for the shared server (tests that start their own servers will be skipped)."
+    else
+      die "cannot install ZooKeeper here (needs root and apt-get). Install Debian's 'zookeeper' package (ZooKeeper 3.8 with a Java 11+ runtime), or set ZK_CONNECT=host:port,... to an existing ensemble."
+    fi
+  fi
+fi
+say "ready"
