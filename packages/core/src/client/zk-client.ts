@@ -1,0 +1,1411 @@
+/**
+ * ZkClient: a typed, promise-based ZooKeeper client over node-zookeeper-client (patched, see
+ * `patches/`). This is the only file that imports that library; its defects stop here.
+ * @packageDocumentation
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+import {
+  AuthFailedError,
+  BadArgumentsError,
+  ConnectionLossError,
+  ConnectTimeoutError,
+  NodeExistsError,
+  NoNodeError,
+  NotEmptyError,
+  SessionExpiredError,
+  TransactionError,
+  ZkError,
+  zkErrorFor,
+  type TransactionOpRef,
+} from '../errors.js';
+import { OPEN_ACL_UNSAFE, type Acl } from './acl.js';
+import { isConnectedState, type ConnectionState } from './connection-state.js';
+import { CreateMode, isEphemeral, isSequential } from './create-mode.js';
+import { basename, joinPath, parentOf, validatePath } from './paths.js';
+import { ExponentialBackoffRetry, type RetryPolicy } from './retry.js';
+import type { Stat } from './stat.js';
+import { Transaction, type OpResult, type TransactionOp } from './transaction.js';
+import type { WatchEvent, Watcher, WatchHandle } from './watch.js';
+
+// ---------------------------------------------------------------------------------------------
+// The library, typed as far as we use it.
+
+interface LibException extends Error {
+  code: number;
+}
+interface LibStat {
+  czxid: Buffer;
+  mzxid: Buffer;
+  ctime: Buffer;
+  mtime: Buffer;
+  version: number;
+  cversion: number;
+  aversion: number;
+  ephemeralOwner: Buffer;
+  dataLength: number;
+  numChildren: number;
+  pzxid: Buffer;
+}
+interface LibEvent {
+  type: number;
+  path: string;
+}
+type LibWatcher = (event: LibEvent) => void;
+interface LibAcl {
+  permission: number;
+  id: { scheme: string; id: string };
+}
+interface LibState {
+  name: string;
+  code: number;
+}
+type Cb<T> = (error: LibException | null, result?: T) => void;
+interface LibTransaction {
+  create(path: string, data: Buffer | undefined, acls: LibAcl[], mode: number): LibTransaction;
+  setData(path: string, data: Buffer, version: number): LibTransaction;
+  check(path: string, version: number): LibTransaction;
+  remove(path: string, version: number): LibTransaction;
+  commit(cb: (error: LibException | null, results?: { type: number; path?: string; stat?: LibStat; err?: number }[]) => void): void;
+}
+interface LibConnectionManager extends EventEmitter {
+  forceClose(): void;
+  queue(request: unknown, cb: (error: LibException | null, response?: { payload: unknown }) => void): void;
+}
+interface LibClient extends EventEmitter {
+  connectionManager: LibConnectionManager;
+  connect(): void;
+  close(): void;
+  getSessionId(): Buffer;
+  getSessionPassword(): Buffer;
+  getSessionTimeout(): number;
+  addAuthInfo(scheme: string, auth: Buffer): void;
+  create(path: string, data: Buffer | undefined, acls: LibAcl[], mode: number, cb: Cb<string>): void;
+  remove(path: string, version: number, cb: Cb<void>): void;
+  setData(path: string, data: Buffer, version: number, cb: Cb<LibStat>): void;
+  getData(path: string, watcher: LibWatcher | undefined, cb: (e: LibException | null, data?: Buffer, stat?: LibStat) => void): void;
+  exists(path: string, watcher: LibWatcher | undefined, cb: Cb<LibStat | null>): void;
+  getChildren(path: string, watcher: LibWatcher | undefined, cb: (e: LibException | null, children?: string[], stat?: LibStat) => void): void;
+  getACL(path: string, cb: (e: LibException | null, acls?: LibAcl[], stat?: LibStat) => void): void;
+  setACL(path: string, acls: LibAcl[], version: number, cb: Cb<LibStat>): void;
+  transaction(): LibTransaction;
+}
+interface LibModule {
+  createClient(connectString: string, options: Record<string, unknown>): LibClient;
+  ACL: new (perms: number, id: unknown) => LibAcl;
+  Id: new (scheme: string, id: string) => unknown;
+  State: Record<'DISCONNECTED' | 'SYNC_CONNECTED' | 'AUTH_FAILED' | 'CONNECTED_READ_ONLY' | 'EXPIRED', LibState>;
+}
+interface LibJute {
+  protocol: { RequestHeader: new (xid?: number, type?: number) => unknown };
+  Request: new (header: unknown, payload: unknown) => unknown;
+}
+
+const requireCjs = createRequire(import.meta.url);
+const zk = requireCjs('node-zookeeper-client') as LibModule;
+const jute = requireCjs('node-zookeeper-client/lib/jute/index.js') as LibJute;
+
+// ---------------------------------------------------------------------------------------------
+// Public types
+
+/** A pino-compatible logger. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Options of {@link ZkClient.connect}. */
+export interface ZkClientOptions {
+  /**
+   * Requested session timeout, ms. The server clamps it to 2–20 × its tickTime; the granted
+   * value is {@link ZkClient.sessionTimeoutMs}. @defaultValue 10000
+   */
+  sessionTimeoutMs?: number;
+  /** `connect()` rejects with {@link ConnectTimeoutError} when no session is established within this, ms. @defaultValue 10000 */
+  connectTimeoutMs?: number;
+  /** Retry policy for idempotent operations that fail with connection loss. @defaultValue `new ExponentialBackoffRetry()` */
+  retry?: RetryPolicy;
+  /** Credentials added to every session, e.g. `{ scheme: 'digest', auth: 'user:pass' }`. */
+  auth?: { scheme: string; auth: string }[];
+  /** Root path (chroot-like) all paths are relative to, e.g. `/zkjobs/default`; created on connect. @defaultValue none */
+  namespace?: string;
+  /** Logger (pino-compatible). @defaultValue silent */
+  logger?: Logger;
+}
+
+/** Session credentials, from {@link ZkClient.sessionCredentials} (testing hook). */
+export interface SessionCredentials {
+  /** The session id. */
+  sessionId: bigint;
+  /** The 16-byte session password. */
+  password: Buffer;
+}
+
+/** Events of {@link ZkClient}, with their listener arguments. */
+export interface ZkClientEvents {
+  /** Every connection state change. */
+  state: [state: ConnectionState];
+  /** A session was established (the first one, or a new one after `lost`). */
+  connected: [];
+  /** The connection dropped; the session may still be alive. */
+  suspended: [];
+  /** Connected again within the same session. */
+  reconnected: [];
+  /** The session is gone with its ephemerals and watches; a new one is being made. */
+  lost: [];
+  /** Connected to a read-only server (not produced at present). */
+  'read-only': [];
+  /** A new session was established after `lost` (`previous` is the lost session's id). */
+  session: [event: { sessionId: bigint; previous: bigint | null }];
+}
+
+/**
+ * Largest znode payload accepted, in bytes: 1 MiB (ZooKeeper's default `jute.maxbuffer`)
+ * minus 1 KiB for the rest of the packet. Larger payloads are rejected with
+ * {@link BadArgumentsError} before anything is sent (the server would drop the connection).
+ */
+export const MAX_DATA_BYTES = 1024 * 1024 - 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+function long(buf: Buffer): bigint {
+  return buf.readBigInt64BE(0);
+}
+
+function toStat(s: LibStat): Stat {
+  return {
+    czxid: long(s.czxid),
+    mzxid: long(s.mzxid),
+    pzxid: long(s.pzxid),
+    ctime: Number(long(s.ctime)),
+    mtime: Number(long(s.mtime)),
+    version: s.version,
+    cversion: s.cversion,
+    aversion: s.aversion,
+    ephemeralOwner: long(s.ephemeralOwner),
+    dataLength: s.dataLength,
+    numChildren: s.numChildren,
+  };
+}
+
+function toLibAcls(acl: Acl[] | undefined): LibAcl[] {
+  const list = acl ?? OPEN_ACL_UNSAFE;
+  if (list.length === 0) throw new BadArgumentsError('ACL list must not be empty');
+  return list.map((a) => new zk.ACL(a.perms, new zk.Id(a.scheme, a.id)));
+}
+
+function fromLibAcl(a: LibAcl): Acl {
+  return { perms: a.permission, scheme: a.id.scheme, id: a.id.id };
+}
+
+function toData(data: Buffer | string | undefined, path: string, op: string): Buffer | undefined {
+  const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  if (buf !== undefined && !Buffer.isBuffer(buf)) throw new BadArgumentsError('data must be a Buffer or a string', { path, op });
+  if (buf && buf.length > MAX_DATA_BYTES) {
+    throw new BadArgumentsError(`data of ${buf.length} bytes exceeds the limit of ${MAX_DATA_BYTES} bytes`, { path, op });
+  }
+  return buf;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function isLibException(e: unknown): e is LibException {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'number';
+}
+
+const SEQ_SUFFIX = /^(\d{10}|-\d{9})$/;
+
+const EVENT_TYPES: Record<number, WatchEvent['type']> = {
+  1: 'created',
+  2: 'deleted',
+  3: 'data-changed',
+  4: 'children-changed',
+};
+
+// ---------------------------------------------------------------------------------------------
+// Sessions and the shared core
+
+type WatchKind = 'data' | 'exist' | 'child';
+
+/** One underlying session = one library client. */
+class Session {
+  id = 0n;
+  password: Buffer = Buffer.alloc(16);
+  timeoutMs: number;
+  everConnected = false;
+  dead = false;
+  readonly watchers: Record<WatchKind, Map<string, Map<Watcher, string>>> = {
+    data: new Map(),
+    exist: new Map(),
+    child: new Map(),
+  };
+  readonly dispatch: LibWatcher;
+
+  constructor(
+    readonly lib: LibClient,
+    requestedTimeoutMs: number,
+    dispatch: (session: Session, e: LibEvent) => void,
+  ) {
+    this.timeoutMs = requestedTimeoutMs;
+    this.dispatch = (e) => dispatch(this, e);
+  }
+
+  addWatcher(kind: WatchKind, fullPath: string, watcher: Watcher, ns: string): void {
+    let m = this.watchers[kind].get(fullPath);
+    if (!m) this.watchers[kind].set(fullPath, (m = new Map()));
+    m.set(watcher, ns);
+  }
+
+  takeWatchers(kinds: WatchKind[], fullPath: string): [Watcher, string][] {
+    const out: [Watcher, string][] = [];
+    for (const k of kinds) {
+      const m = this.watchers[k].get(fullPath);
+      if (m) {
+        this.watchers[k].delete(fullPath);
+        out.push(...m);
+      }
+    }
+    return out;
+  }
+}
+
+interface ConnectionWaiter {
+  session: Session | null;
+  resolve(s: Session): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** Strips `ns` from a full path. */
+function relPath(ns: string, full: string): string {
+  if (ns === '') return full;
+  if (full === ns) return '/';
+  if (full.startsWith(ns + '/')) return full.slice(ns.length);
+  return full;
+}
+
+/** Shared by a root client and its namespace views: the session and the connection. */
+class Core {
+  readonly servers: string[];
+  readonly requestedTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly retry: RetryPolicy;
+  readonly log: Logger;
+  readonly auth: { scheme: string; auth: string }[];
+  readonly pendingAuth = new Set<{ scheme: string; auth: string }>();
+  readonly clients = new Set<ZkClient>();
+  session: Session | null = null;
+  state: ConnectionState | 'connecting' | 'closed' = 'connecting';
+  private lostTimer: NodeJS.Timeout | null = null;
+  private readonly waiters = new Set<ConnectionWaiter>();
+  private sessionsMade = 0;
+  private lastSessionId: bigint | null = null;
+
+  constructor(
+    readonly connectString: string,
+    opts: ZkClientOptions,
+  ) {
+    this.servers = connectString
+      .split('/')[0]!
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    if (this.servers.length === 0) throw new BadArgumentsError(`no servers in connect string ${JSON.stringify(connectString)}`);
+    this.requestedTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.retry = opts.retry ?? new ExponentialBackoffRetry();
+    this.log = opts.logger ?? silentLogger;
+    this.auth = [...(opts.auth ?? [])];
+  }
+
+  /** The negotiated session timeout (the requested one before the first session). */
+  get sessionTimeoutMs(): number {
+    return this.session?.everConnected ? this.session.timeoutMs : this.requestedTimeoutMs;
+  }
+
+  emit<K extends keyof ZkClientEvents>(event: K, ...args: ZkClientEvents[K]): void {
+    for (const c of this.clients) {
+      try {
+        (c.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+      } catch (e) {
+        this.log.error({ err: e, event }, 'zk: a listener threw');
+      }
+    }
+  }
+
+  private setState(s: ConnectionState): void {
+    this.state = s;
+    this.log.info({ state: s, sessionId: this.session ? '0x' + this.session.id.toString(16) : null }, `zk: ${s}`);
+    this.emit('state', s);
+    this.emit(s);
+  }
+
+  startSession(): void {
+    // Per attempt on one server (TCP connect + handshake), so that a half-open server is left in time.
+    const attemptMs = Math.max(
+      1000,
+      Math.min(Math.floor(this.requestedTimeoutMs / this.servers.length), Math.floor(this.connectTimeoutMs / 2)),
+    );
+    const lib = zk.createClient(this.connectString, {
+      sessionTimeout: this.requestedTimeoutMs,
+      spinDelay: 200,
+      retries: 0, // never its own resend: it duplicates sequential creates
+      connectTimeout: attemptMs,
+    });
+    const session = new Session(lib, this.requestedTimeoutMs, (s, e) => this.dispatch(s, e));
+    this.session = session;
+    this.sessionsMade += 1;
+    for (const a of this.auth) lib.addAuthInfo(a.scheme, Buffer.from(a.auth));
+    lib.on('state', (st: LibState) => this.onLibState(session, st));
+    lib.connectionManager.on('readTimeout', (ms: number) =>
+      this.log.warn({ silentMs: ms, sessionId: '0x' + session.id.toString(16) }, 'zk: no reply from the server, dropping the connection'),
+    );
+    lib.connect();
+  }
+
+  private onLibState(session: Session, st: LibState): void {
+    if (session !== this.session || session.dead) return;
+    switch (st.code) {
+      case zk.State.SYNC_CONNECTED.code: {
+        if (!session.everConnected) {
+          session.everConnected = true;
+          session.id = long(session.lib.getSessionId());
+          session.password = session.lib.getSessionPassword();
+          session.timeoutMs = session.lib.getSessionTimeout();
+          const previous = this.lastSessionId;
+          this.lastSessionId = session.id;
+          this.setState('connected');
+          if (this.sessionsMade > 1) this.emit('session', { sessionId: session.id, previous });
+        } else {
+          this.clearLostTimer();
+          this.setState('reconnected');
+        }
+        this.releaseWaiters(session);
+        return;
+      }
+      case zk.State.DISCONNECTED.code: {
+        if (session.everConnected && (this.state === 'connected' || this.state === 'reconnected' || this.state === 'read-only')) {
+          this.setState('suspended');
+          this.clearLostTimer();
+          this.lostTimer = setTimeout(() => {
+            this.lostTimer = null;
+            if (this.session === session && this.state === 'suspended') {
+              this.log.warn({ timeoutMs: session.timeoutMs }, 'zk: suspended longer than the session timeout');
+              this.loseSession(session, 'timeout');
+            }
+          }, session.timeoutMs);
+        }
+        return;
+      }
+      case zk.State.EXPIRED.code:
+        this.loseSession(session, 'expired');
+        return;
+      case zk.State.AUTH_FAILED.code: {
+        for (const a of this.pendingAuth) {
+          const i = this.auth.indexOf(a);
+          if (i >= 0) this.auth.splice(i, 1);
+        }
+        this.loseSession(session, 'auth-failed');
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private clearLostTimer(): void {
+    if (this.lostTimer) clearTimeout(this.lostTimer);
+    this.lostTimer = null;
+  }
+
+  /** The session is gone: tell everyone, fail who waits on it, make a new one. */
+  loseSession(session: Session, reason: 'timeout' | 'expired' | 'auth-failed'): void {
+    if (session.dead) return;
+    session.dead = true;
+    this.clearLostTimer();
+    const wasEstablished = session.everConnected;
+    this.log.warn({ reason, sessionId: '0x' + session.id.toString(16) }, 'zk: session lost');
+    try {
+      session.lib.connectionManager.forceClose();
+    } catch (e) {
+      this.log.error({ err: e }, 'zk: closing the lost session failed');
+    }
+    const err =
+      reason === 'auth-failed'
+        ? new AuthFailedError('authentication failed; the session was closed')
+        : new SessionExpiredError(reason === 'timeout' ? 'session lost: suspended longer than the session timeout' : 'session expired');
+    for (const w of [...this.waiters]) {
+      if (w.session === session) {
+        this.waiters.delete(w);
+        clearTimeout(w.timer);
+        w.reject(err);
+      }
+    }
+    if (this.state === 'closed') return;
+    this.session = null;
+    if (wasEstablished || this.state !== 'connecting') this.setState('lost');
+    // Every pending one-shot watcher hears that its session is gone.
+    for (const kind of ['data', 'exist', 'child'] as const) {
+      for (const [full, m] of session.watchers[kind]) {
+        for (const [w, ns] of m) this.callWatcher(w, { type: 'session-expired', path: relPath(ns, full) });
+      }
+      session.watchers[kind].clear();
+    }
+    // A listener may have closed the client meanwhile.
+    if ((this.state as string) === 'closed') return;
+    if (reason === 'auth-failed' && !wasEstablished) {
+      // A first session that fails authentication is not retried: connect() reports it.
+      this.state = 'closed';
+      return;
+    }
+    this.startSession();
+  }
+
+  private callWatcher(w: Watcher, e: WatchEvent): void {
+    try {
+      w(e);
+    } catch (err) {
+      this.log.error({ err, event: e }, 'zk: a watcher threw');
+    }
+  }
+
+  private dispatch(session: Session, e: LibEvent): void {
+    const type = EVENT_TYPES[e.type];
+    if (!type || session.dead) return;
+    const kinds: WatchKind[] =
+      type === 'children-changed' ? ['child'] : type === 'deleted' ? ['data', 'exist', 'child'] : ['data', 'exist'];
+    for (const [w, ns] of session.takeWatchers(kinds, e.path)) this.callWatcher(w, { type, path: relPath(ns, e.path) });
+  }
+
+  private releaseWaiters(session: Session): void {
+    for (const w of [...this.waiters]) {
+      this.waiters.delete(w);
+      clearTimeout(w.timer);
+      w.resolve(session);
+    }
+  }
+
+  /**
+   * The connected session, waiting for one until `deadline` (ms epoch). Waiters that wait on a
+   * suspended session fail with SessionExpiredError when it is lost.
+   */
+  waitForConnection(deadline: number, ctx: { op: string; path?: string }): Promise<Session> {
+    if (this.state === 'closed') return Promise.reject(new ConnectionLossError('client is closed', ctx));
+    const s = this.session;
+    if (s && s.everConnected && !s.dead && isConnectedState(this.state as ConnectionState)) return Promise.resolve(s);
+    return new Promise<Session>((resolve, reject) => {
+      const waiter: ConnectionWaiter = {
+        session: s && s.everConnected ? s : null,
+        resolve,
+        reject,
+        timer: setTimeout(
+          () => {
+            this.waiters.delete(waiter);
+            reject(new ConnectionLossError(`not connected within ${Math.max(0, deadline - Date.now() + 1)} ms`, ctx));
+          },
+          Math.max(0, deadline - Date.now()),
+        ),
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
+  /** Deadline of a call issued now: the session timeout plus a second. */
+  deadline(): number {
+    return Date.now() + this.sessionTimeoutMs + 1000;
+  }
+
+  /** Runs one library call on `session`, failing with ConnectionLoss at `deadline`. */
+  call<T>(session: Session, deadline: number, ctx: { op: string; path: string; rel: string }, fn: (lib: LibClient, cb: (e: LibException | null, v?: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      const timer = setTimeout(
+        () => {
+          if (done) return;
+          done = true;
+          reject(new ConnectionLossError('no reply before the deadline', { op: ctx.op, path: ctx.rel }));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      try {
+        fn(session.lib, (e, v) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          if (e) reject(this.convert(e, ctx));
+          else resolve(v as T);
+        });
+      } catch (e) {
+        done = true;
+        clearTimeout(timer);
+        reject(this.convert(e, ctx));
+      }
+    });
+  }
+
+  convert(e: unknown, ctx: { op: string; rel: string }): Error {
+    if (e instanceof ZkError) return e;
+    if (isLibException(e)) return zkErrorFor(e.code, { op: ctx.op, path: ctx.rel, cause: e });
+    if (e instanceof Error && e.name.startsWith('AssertionError')) {
+      return new BadArgumentsError(e.message, { op: ctx.op, path: ctx.rel, cause: e });
+    }
+    return e instanceof Error ? e : new Error(String(e));
+  }
+
+  /**
+   * Runs `attempt` with the retry policy on connection loss (when `idempotent`), waiting for a
+   * connection first, and never beyond the call's deadline (session timeout + 1 s).
+   */
+  async exec<T>(op: string, rel: string, idempotent: boolean, attempt: (s: Session, deadline: number) => Promise<T>): Promise<T> {
+    const start = Date.now();
+    const deadline = this.deadline();
+    for (let retries = 0; ; ) {
+      const session = await this.waitForConnection(deadline, { op, path: rel });
+      try {
+        return await attempt(session, deadline);
+      } catch (e) {
+        if (!(e instanceof ConnectionLossError) || !idempotent) throw e;
+        const delay = this.retry.delayFor(retries++, Date.now() - start);
+        if (delay === null || Date.now() + delay >= deadline) throw e;
+        this.log.debug({ op, path: rel, retry: retries, delay }, 'zk: retrying after connection loss');
+        await sleep(delay);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.clearLostTimer();
+    for (const w of [...this.waiters]) {
+      this.waiters.delete(w);
+      clearTimeout(w.timer);
+      w.reject(new ConnectionLossError('client closed'));
+    }
+    const s = this.session;
+    this.session = null;
+    if (!s || s.dead) return;
+    s.dead = true;
+    const lib = s.lib;
+    if (s.everConnected && lib.getSessionId().some((b) => b !== 0)) {
+      // Close the session on the server so that its ephemerals go now; give it a second.
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        lib.on('state', (st: LibState) => {
+          if (st.code === zk.State.DISCONNECTED.code) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        try {
+          lib.close();
+        } catch {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    }
+    try {
+      lib.connectionManager.forceClose();
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client
+
+function normalizeNamespace(ns: string | undefined): string {
+  if (ns === undefined || ns === '' || ns === '/') return '';
+  const p = ns.startsWith('/') ? ns : '/' + ns;
+  validatePath(p);
+  return p;
+}
+
+/**
+ * A typed, promise-based ZooKeeper client that is honest about sessions.
+ *
+ * - Connection states as Curator's ({@link ConnectionState}), as typed events: `state`,
+ *   `connected`, `suspended`, `reconnected`, `lost`, `read-only`, and `session` when a new
+ *   session replaces a lost one.
+ * - A suspension longer than the negotiated session timeout becomes `lost` (the client cannot
+ *   hear of its own expiry while cut off); after `lost` a new session is made automatically.
+ * - A connection that stays silent for 2/3 of the session timeout is dropped and the next
+ *   server is tried; a handshake that never completes is abandoned.
+ * - Every call settles no later than the session timeout + 1 s after it was made: with its
+ *   result, or with ConnectionLossError / SessionExpiredError.
+ * - Idempotent operations are retried on connection loss by the retry policy; sequential
+ *   creates are protected (see {@link ZkClient.create}).
+ * - Paths are relative to the client's namespace, if any.
+ */
+export class ZkClient extends EventEmitter<ZkClientEvents> {
+  private readonly core: Core;
+  private readonly ns: string;
+  private readonly isView: boolean;
+  private nsReady: Promise<void> | null;
+  private closed = false;
+
+  private constructor(core: Core, ns: string, isView: boolean) {
+    super();
+    this.core = core;
+    this.ns = ns;
+    this.isView = isView;
+    this.nsReady = ns === '' ? Promise.resolve() : null;
+    core.clients.add(this);
+  }
+
+  /**
+   * Connects and resolves once the first session is established, its credentials (`auth`)
+   * accepted and its namespace created.
+   * @param connectString - `host:port[,host:port…]`
+   * @throws ConnectTimeoutError when no session is established within `connectTimeoutMs` (names the servers tried and the timeout)
+   * @throws AuthFailedError when the server rejects the credentials
+   */
+  static async connect(connectString: string, opts: ZkClientOptions = {}): Promise<ZkClient> {
+    const core = new Core(connectString, opts);
+    const client = new ZkClient(core, normalizeNamespace(opts.namespace), false);
+    const timeoutMs = core.connectTimeoutMs;
+    core.pendingAuth.clear();
+    for (const a of core.auth) core.pendingAuth.add(a);
+    core.startSession();
+    const deadline = Date.now() + timeoutMs;
+    try {
+      let lastErr: unknown;
+      for (;;) {
+        if (Date.now() >= deadline) throw new ConnectTimeoutError(core.servers, timeoutMs, lastErr);
+        try {
+          await core.waitForConnection(deadline, { op: 'connect' });
+          // A round trip: the credentials were accepted if it succeeds.
+          if (client.ns !== '') await client.ensureNamespace();
+          else await client.exists('/');
+          break;
+        } catch (e) {
+          lastErr = e;
+          if (e instanceof AuthFailedError) throw e;
+          if (core.state === 'closed') throw e;
+          if (!(e instanceof ConnectionLossError || e instanceof SessionExpiredError)) throw e;
+        }
+      }
+      core.pendingAuth.clear();
+      return client;
+    } catch (e) {
+      await core.close();
+      if (e instanceof ConnectionLossError && !(e instanceof ConnectTimeoutError)) throw new ConnectTimeoutError(core.servers, timeoutMs, e);
+      throw e;
+    }
+  }
+
+  /** The connect string given to {@link ZkClient.connect}. */
+  get connectString(): string {
+    return this.core.connectString;
+  }
+
+  /** The current connection state. */
+  get state(): ConnectionState {
+    const s = this.core.state;
+    if (s === 'connecting') return 'suspended';
+    if (s === 'closed') return 'lost';
+    return s;
+  }
+
+  /** True after {@link close} (of this view, or of the root client). */
+  get isClosed(): boolean {
+    return this.closed || this.core.state === 'closed';
+  }
+
+  /** The current session's id; `0n` while there is none (it changes after `lost`). */
+  get sessionId(): bigint {
+    const s = this.core.session;
+    return s && s.everConnected && !s.dead ? s.id : 0n;
+  }
+
+  /** The current session's id as `0x…`, for logs. */
+  get sessionIdHex(): string {
+    return '0x' + this.sessionId.toString(16);
+  }
+
+  /** The negotiated session timeout, ms (the requested one until the first session). */
+  get sessionTimeoutMs(): number {
+    return this.core.sessionTimeoutMs;
+  }
+
+  /** This client's namespace (`/a/b`), `''` for none. */
+  get namespace(): string {
+    return this.ns;
+  }
+
+  /**
+   * A view sharing this client's session and connection whose paths are under `ns` (absolute,
+   * like Curator's `usingNamespace`; `''` or `/` for none). The namespace is created on first
+   * use. Closing a view does not close the session.
+   */
+  usingNamespace(ns: string): ZkClient {
+    return new ZkClient(this.core, normalizeNamespace(ns), true);
+  }
+
+  /**
+   * Testing hook: the current session's id and password, e.g. to expire it from a second
+   * connection with {@link killSession}.
+   * @throws ConnectionLossError when there is no established session
+   */
+  sessionCredentials(): SessionCredentials {
+    const s = this.core.session;
+    if (!s || !s.everConnected || s.dead) throw new ConnectionLossError('no session');
+    return { sessionId: s.id, password: Buffer.from(s.password) };
+  }
+
+  /**
+   * Testing hook: sends a raw request (`opCode`, serialized `payload`) on the current
+   * connection and resolves with nothing when the server answers OK.
+   * @throws ZkError with the server's code (also for codes this library does not know)
+   */
+  async sendRawRequestForTesting(opCode: number, payload: Buffer): Promise<void> {
+    const rec = {
+      byteLength: () => payload.length,
+      serialize: (buf: Buffer, off: number) => payload.copy(buf, off),
+      setChrootPath: () => undefined,
+    };
+    await this.core.exec('raw', '/', false, (s, deadline) =>
+      this.core.call<void>(s, deadline, { op: `raw(${opCode})`, path: '/', rel: '/' }, (lib, cb) => {
+        const request = new jute.Request(new jute.protocol.RequestHeader(0, opCode), rec);
+        lib.connectionManager.queue(request, (e) => cb(e));
+      }),
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Paths
+
+  private full(path: string): string {
+    validatePath(path);
+    if (this.ns === '') return path;
+    return path === '/' ? this.ns : this.ns + path;
+  }
+
+  private rel(full: string): string {
+    return relPath(this.ns, full);
+  }
+
+  private checkOpen(op: string, path: string): void {
+    if (this.closed) throw new ConnectionLossError('client closed', { op, path });
+  }
+
+  private ensureNamespace(): Promise<void> {
+    if (!this.nsReady) {
+      const p = this.mkdirpFull(this.ns, undefined, '/');
+      this.nsReady = p;
+      p.catch(() => {
+        if (this.nsReady === p) this.nsReady = null;
+      });
+    }
+    return this.nsReady;
+  }
+
+  private async prepare(op: string, path: string): Promise<string> {
+    this.checkOpen(op, path);
+    const full = this.full(path);
+    if (this.nsReady === null) await this.ensureNamespace();
+    else await this.nsReady;
+    return full;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Operations
+
+  /**
+   * Creates a znode.
+   *
+   * Connection loss is handled so that no duplicate or orphan survives: a non-sequential
+   * create is retried (an EPHEMERAL one that then meets NodeExists succeeds when the node is
+   * this session's); after a connection loss an EPHEMERAL_SEQUENTIAL create first lists the
+   * parent for a child with the same prefix owned by this session (and deletes one left by a
+   * lost session of this client); a PERSISTENT_SEQUENTIAL create is retried only with
+   * `protection: true`, which names the node `_c_<uuid>-<name>` (as Curator) so it can be found,
+   * otherwise the ConnectionLossError is thrown.
+   *
+   * @param path - the node path; for sequential modes the prefix the server appends 10 digits to
+   * @param opts.data - payload (a string is UTF-8), at most {@link MAX_DATA_BYTES} bytes; default empty
+   * @param opts.mode - default PERSISTENT
+   * @param opts.acl - default OPEN_ACL_UNSAFE
+   * @param opts.parents - create missing parents as PERSISTENT (mkdir -p); default false
+   * @param opts.protection - prefix the name with `_c_<uuid>-` so a create lost in a connection loss can be found; default false
+   * @returns the created path, relative to the namespace (with the sequence suffix)
+   * @throws NodeExistsError, NoNodeError (parent missing without `parents`), NoChildrenForEphemeralsError, NoAuthError, InvalidACLError, BadArgumentsError, InvalidPathError, ConnectionLossError, SessionExpiredError
+   */
+  async create(
+    path: string,
+    opts: { data?: Buffer | string; mode?: CreateMode; acl?: Acl[]; parents?: boolean; protection?: boolean } = {},
+  ): Promise<string> {
+    const mode = opts.mode ?? CreateMode.PERSISTENT;
+    let target = path;
+    let guidPrefix: string | undefined;
+    if (opts.protection) {
+      validatePath(path);
+      guidPrefix = `_c_${randomUUID()}-`;
+      target = joinPath(parentOf(path), guidPrefix + basename(path));
+    }
+    const full = await this.prepare('create', target);
+    const data = toData(opts.data, path, 'create');
+    const acls = toLibAcls(opts.acl);
+    const created = await this.createFull(full, data, acls, mode, opts.parents ?? false, guidPrefix, path);
+    return this.rel(created);
+  }
+
+  private async createFull(
+    full: string,
+    data: Buffer | undefined,
+    acls: LibAcl[],
+    mode: CreateMode,
+    parents: boolean,
+    guidPrefix: string | undefined,
+    relForErrors: string,
+  ): Promise<string> {
+    const core = this.core;
+    const ctx = { op: 'create', path: full, rel: relForErrors };
+    const start = Date.now();
+    const deadline = core.deadline();
+    const parent = full === '/' ? '/' : parentOf(full);
+    const name = basename(full);
+    let retries = 0;
+    let lostOn: Session | null = null; // the session of an attempt that ended in connection loss
+    for (;;) {
+      const session = await core.waitForConnection(deadline, { op: 'create', path: relForErrors });
+      try {
+        if (lostOn) {
+          const found = await this.recoverCreate(session, lostOn, deadline, full, parent, name, mode, guidPrefix, ctx);
+          if (found !== null) return found;
+          lostOn = null;
+        }
+        return await core.call<string>(session, deadline, ctx, (lib, cb) => lib.create(full, data, acls, mode, cb));
+      } catch (e) {
+        if (e instanceof NoNodeError && parents && !lostOn && parent !== '/') {
+          await this.mkdirpFull(parent, undefined, relForErrors);
+          continue;
+        }
+        if (e instanceof NodeExistsError && retries > 0 && !isSequential(mode)) {
+          // A retry after connection loss meets the node: ours if protected or owned by us.
+          if (guidPrefix !== undefined) return full;
+          if (isEphemeral(mode)) {
+            const st = await this.statFull(full, session, deadline, relForErrors);
+            if (st && st.ephemeralOwner === session.id) return full;
+          }
+          throw e;
+        }
+        if (!(e instanceof ConnectionLossError)) throw e;
+        if (mode === CreateMode.PERSISTENT_SEQUENTIAL && guidPrefix === undefined) throw e;
+        const delay = core.retry.delayFor(retries++, Date.now() - start);
+        if (delay === null || Date.now() + delay >= deadline) throw e;
+        if (isSequential(mode) && lostOn === null) lostOn = session;
+        core.log.debug({ path: relForErrors, retry: retries, delay }, 'zk: create: retrying after connection loss');
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** Finds the node a create lost in a connection loss made; deletes one orphaned by a lost session. */
+  private async recoverCreate(
+    session: Session,
+    lostOn: Session,
+    deadline: number,
+    full: string,
+    parent: string,
+    name: string,
+    mode: CreateMode,
+    guidPrefix: string | undefined,
+    ctx: { op: string; path: string; rel: string },
+  ): Promise<string | null> {
+    const core = this.core;
+    let children: string[];
+    try {
+      children = await core.call<string[]>(session, deadline, { ...ctx, op: 'create(recover)' }, (lib, cb) =>
+        lib.getChildren(parent, undefined, (e, c) => cb(e, c)),
+      );
+    } catch (e) {
+      if (e instanceof NoNodeError) return null;
+      throw e;
+    }
+    const prefix = guidPrefix !== undefined ? guidPrefix : name;
+    const candidates = children.filter((c) =>
+      guidPrefix !== undefined ? c.startsWith(prefix) : c.length === name.length + 10 && c.startsWith(name) && SEQ_SUFFIX.test(c.slice(name.length)),
+    );
+    for (const c of candidates) {
+      const p = parent === '/' ? '/' + c : parent + '/' + c;
+      const st = await this.statFull(p, session, deadline, ctx.rel);
+      if (!st) continue;
+      const ephemeral = isEphemeral(mode);
+      if (!ephemeral) return p; // protected persistent: the GUID says it is ours
+      if (st.ephemeralOwner === session.id) return p;
+      if (st.ephemeralOwner === lostOn.id && lostOn !== session) {
+        // Made by our previous, lost session (which the server may not have expired yet).
+        await core
+          .call<void>(session, deadline, { ...ctx, op: 'create(recover)' }, (lib, cb) => lib.remove(p, st.version, cb))
+          .catch((e: unknown) => core.log.warn({ err: e, path: p }, 'zk: could not delete an orphan of a lost session'));
+      }
+    }
+    return null;
+  }
+
+  private statFull(full: string, session: Session, deadline: number, rel: string): Promise<Stat | null> {
+    return this.core
+      .call<LibStat | null>(session, deadline, { op: 'exists', path: full, rel }, (lib, cb) => lib.exists(full, undefined, cb))
+      .then((s) => (s ? toStat(s) : null));
+  }
+
+  /**
+   * The node's Stat, or `null` if it does not exist.
+   * @param opts.watch - one-shot watcher: `created` if missing, else `data-changed`/`deleted`
+   * @throws NoAuthError, ConnectionLossError, SessionExpiredError
+   */
+  async exists(path: string, opts: { watch?: Watcher } = {}): Promise<Stat | null> {
+    const full = await this.prepare('exists', path);
+    const watch = opts.watch;
+    return this.core.exec('exists', path, true, async (s, deadline) => {
+      const st = await this.core.call<LibStat | null>(s, deadline, { op: 'exists', path: full, rel: path }, (lib, cb) =>
+        lib.exists(full, watch ? s.dispatch : undefined, cb),
+      );
+      if (watch) s.addWatcher(st ? 'data' : 'exist', full, watch, this.ns);
+      return st ? toStat(st) : null;
+    });
+  }
+
+  /**
+   * The node's data and Stat.
+   * @param opts.watch - one-shot watcher: `data-changed` or `deleted`
+   * @throws NoNodeError, NoAuthError, ConnectionLossError, SessionExpiredError
+   */
+  async getData(path: string, opts: { watch?: Watcher } = {}): Promise<{ data: Buffer; stat: Stat }> {
+    const full = await this.prepare('getData', path);
+    const watch = opts.watch;
+    return this.core.exec('getData', path, true, async (s, deadline) => {
+      const r = await this.core.call<{ data: Buffer | undefined; stat: LibStat }>(
+        s,
+        deadline,
+        { op: 'getData', path: full, rel: path },
+        (lib, cb) => lib.getData(full, watch ? s.dispatch : undefined, (e, data, stat) => cb(e, { data, stat: stat! })),
+      );
+      if (watch) s.addWatcher('data', full, watch, this.ns);
+      return { data: r.data ?? Buffer.alloc(0), stat: toStat(r.stat) };
+    });
+  }
+
+  /**
+   * Sets the node's data. Retried on connection loss only when `version` is -1.
+   * @param data - a string is UTF-8; at most {@link MAX_DATA_BYTES} bytes
+   * @param opts.version - expected data version; -1 (default) matches any
+   * @returns the node's new Stat
+   * @throws NoNodeError, BadVersionError, NoAuthError, BadArgumentsError, ConnectionLossError, SessionExpiredError
+   */
+  async setData(path: string, data: Buffer | string, opts: { version?: number } = {}): Promise<Stat> {
+    const full = await this.prepare('setData', path);
+    const buf = toData(data, path, 'setData') ?? Buffer.alloc(0);
+    const version = opts.version ?? -1;
+    const st = await this.core.exec('setData', path, version === -1, (s, deadline) =>
+      this.core.call<LibStat>(s, deadline, { op: 'setData', path: full, rel: path }, (lib, cb) => lib.setData(full, buf, version, cb)),
+    );
+    return toStat(st);
+  }
+
+  /**
+   * The node's children (names, unsorted) and Stat.
+   * @param opts.watch - one-shot watcher: `children-changed` or `deleted`
+   * @throws NoNodeError, NoAuthError, ConnectionLossError, SessionExpiredError
+   */
+  async getChildren(path: string, opts: { watch?: Watcher } = {}): Promise<{ children: string[]; stat: Stat }> {
+    const full = await this.prepare('getChildren', path);
+    const watch = opts.watch;
+    return this.core.exec('getChildren', path, true, async (s, deadline) => {
+      const r = await this.core.call<{ children: string[]; stat: LibStat }>(
+        s,
+        deadline,
+        { op: 'getChildren', path: full, rel: path },
+        (lib, cb) => lib.getChildren(full, watch ? s.dispatch : undefined, (e, children, stat) => cb(e, { children: children ?? [], stat: stat! })),
+      );
+      if (watch) s.addWatcher('child', full, watch, this.ns);
+      return { children: r.children, stat: toStat(r.stat) };
+    });
+  }
+
+  /**
+   * Deletes the node. With `version` -1 (default) it is retried on connection loss, and a
+   * retry that finds the node gone succeeds.
+   * @param opts.version - expected data version; -1 (default) matches any
+   * @throws NoNodeError, BadVersionError, NotEmptyError, NoAuthError, ConnectionLossError, SessionExpiredError
+   */
+  async delete(path: string, opts: { version?: number } = {}): Promise<void> {
+    const full = await this.prepare('delete', path);
+    if (full === '/') throw new BadArgumentsError('cannot delete the root', { op: 'delete', path });
+    const version = opts.version ?? -1;
+    let attempts = 0;
+    await this.core.exec('delete', path, version === -1, async (s, deadline) => {
+      attempts += 1;
+      try {
+        await this.core.call<void>(s, deadline, { op: 'delete', path: full, rel: path }, (lib, cb) => lib.remove(full, version, cb));
+      } catch (e) {
+        if (e instanceof NoNodeError && attempts > 1) return; // our first attempt deleted it
+        throw e;
+      }
+    });
+  }
+
+  /** Deletes the node and everything under it; no error if it does not exist. Not atomic. @throws NoAuthError, ConnectionLossError, SessionExpiredError */
+  async deleteRecursive(path: string): Promise<void> {
+    await this.prepare('deleteRecursive', path);
+    for (let i = 0; ; i++) {
+      let children: string[];
+      try {
+        children = (await this.getChildren(path)).children;
+      } catch (e) {
+        if (e instanceof NoNodeError) return;
+        throw e;
+      }
+      for (const c of children) await this.deleteRecursive(path === '/' ? '/' + c : path + '/' + c);
+      if (path === '/') return;
+      try {
+        await this.delete(path);
+        return;
+      } catch (e) {
+        if (e instanceof NoNodeError) return;
+        if (e instanceof NotEmptyError && i < 5) continue; // a child appeared meanwhile
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Creates the node and its missing parents as PERSISTENT (mkdir -p); no error if it exists.
+   * @param opts.data - data of the last node, if this call creates it
+   * @throws NoAuthError, NoChildrenForEphemeralsError, ConnectionLossError, SessionExpiredError
+   */
+  async mkdirp(path: string, opts: { data?: Buffer | string } = {}): Promise<void> {
+    const full = await this.prepare('mkdirp', path);
+    await this.mkdirpFull(full, toData(opts.data, path, 'mkdirp'), path);
+  }
+
+  private async mkdirpFull(full: string, data: Buffer | undefined, rel: string): Promise<void> {
+    if (full === '/') return;
+    const acls = toLibAcls(undefined);
+    for (;;) {
+      try {
+        await this.core.exec('mkdirp', rel, true, (s, deadline) =>
+          this.core.call<string>(s, deadline, { op: 'mkdirp', path: full, rel }, (lib, cb) => lib.create(full, data, acls, 0, cb)),
+        );
+        return;
+      } catch (e) {
+        if (e instanceof NodeExistsError) return;
+        if (e instanceof NoNodeError) {
+          await this.mkdirpFull(parentOf(full), undefined, rel);
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** Starts a transaction (multi): see {@link Transaction}. Paths are relative to the namespace. */
+  transaction(): Transaction {
+    return new Transaction((ops) => this.commit(ops));
+  }
+
+  private async commit(ops: readonly TransactionOp[]): Promise<OpResult[]> {
+    this.checkOpen('multi', ops[0]?.path ?? '/');
+    if (ops.length === 0) return [];
+    const fulls = ops.map((o) => this.full(o.path));
+    if (this.nsReady === null) await this.ensureNamespace();
+    else await this.nsReady;
+    const prepared = ops.map((o) => {
+      if (o.type === 'create') return { ...o, data: toData(o.data, o.path, 'create'), acls: toLibAcls(o.acl) };
+      if (o.type === 'setData') return { ...o, data: toData(o.data, o.path, 'setData') ?? Buffer.alloc(0), acls: [] };
+      return { ...o, acls: [] };
+    });
+    const refs: TransactionOpRef[] = ops.map((o) => ({ type: o.type, path: o.path }));
+    const results = await this.core.exec('multi', refs[0]!.path, false, (s, deadline) =>
+      new Promise<{ type: number; path?: string; stat?: LibStat; err?: number }[]>((resolve, reject) => {
+        this.core
+          .call<{ type: number; path?: string; stat?: LibStat; err?: number }[]>(s, deadline, { op: 'multi', path: fulls[0]!, rel: refs[0]!.path }, (lib, cb) => {
+            let tx = lib.transaction();
+            prepared.forEach((o, i) => {
+              const f = fulls[i]!;
+              if (o.type === 'create') tx = tx.create(f, o.data, o.acls, o.mode);
+              else if (o.type === 'setData') tx = tx.setData(f, o.data!, o.version);
+              else if (o.type === 'check') tx = tx.check(f, o.version);
+              else tx = tx.remove(f, o.version);
+            });
+            tx.commit((e, res) => {
+              if (e && Array.isArray(res) && res.some((r) => r.type === -1)) {
+                const errs = res.map((r) => (r.type === -1 ? (r.err ?? 0) : 0));
+                // The failed op: the first with a code other than OK and RuntimeInconsistency (-2,
+                // which the server gives the ops after it), else the first non-OK.
+                let idx = errs.findIndex((c) => c !== 0 && c !== -2);
+                if (idx < 0) idx = errs.findIndex((c) => c !== 0);
+                if (idx < 0) idx = 0;
+                reject(
+                  new TransactionError(
+                    idx,
+                    refs[idx]!,
+                    errs[idx]!,
+                    refs.map((r, i) => ({ ...r, err: errs[i] ?? 0 })),
+                  ),
+                );
+                return;
+              }
+              cb(e, res);
+            });
+          })
+          .then(resolve, reject);
+      }),
+    );
+    return refs.map((r, i) => {
+      const res = results[i];
+      const out: OpResult = { type: r.type, path: r.path };
+      if (r.type === 'create' && res?.path !== undefined) out.createdPath = this.rel(res.path);
+      if (r.type === 'setData' && res?.stat) out.stat = toStat(res.stat);
+      return out;
+    });
+  }
+
+  /** The node's ACL and Stat. @throws NoNodeError, ConnectionLossError, SessionExpiredError */
+  async getACL(path: string): Promise<{ acl: Acl[]; stat: Stat }> {
+    const full = await this.prepare('getACL', path);
+    return this.core.exec('getACL', path, true, async (s, deadline) => {
+      const r = await this.core.call<{ acl: LibAcl[]; stat: LibStat }>(s, deadline, { op: 'getACL', path: full, rel: path }, (lib, cb) =>
+        lib.getACL(full, (e, acl, stat) => cb(e, { acl: acl ?? [], stat: stat! })),
+      );
+      return { acl: r.acl.map(fromLibAcl), stat: toStat(r.stat) };
+    });
+  }
+
+  /**
+   * Sets the node's ACL.
+   * @param opts.version - expected ACL version (`aversion`); -1 (default) matches any
+   * @returns the node's new Stat
+   * @throws NoNodeError, BadVersionError, NoAuthError, InvalidACLError, ConnectionLossError, SessionExpiredError
+   */
+  async setACL(path: string, acl: Acl[], opts: { version?: number } = {}): Promise<Stat> {
+    const full = await this.prepare('setACL', path);
+    const acls = toLibAcls(acl);
+    const version = opts.version ?? -1;
+    const st = await this.core.exec('setACL', path, version === -1, (s, deadline) =>
+      this.core.call<LibStat>(s, deadline, { op: 'setACL', path: full, rel: path }, (lib, cb) => lib.setACL(full, acls, version, cb)),
+    );
+    return toStat(st);
+  }
+
+  /**
+   * Adds credentials to the session (and to every later session of this client), e.g.
+   * `addAuth('digest', 'user:password')`. Resolves once the server has processed them.
+   * @throws AuthFailedError when the server rejects them (e.g. an unknown scheme); the session is then lost and a new one made without them
+   */
+  async addAuth(scheme: string, auth: string): Promise<void> {
+    this.checkOpen('addAuth', '/');
+    const cred = { scheme, auth };
+    const core = this.core;
+    core.auth.push(cred);
+    core.pendingAuth.add(cred);
+    try {
+      const session = await core.waitForConnection(core.deadline(), { op: 'addAuth' });
+      session.lib.addAuthInfo(scheme, Buffer.from(auth));
+      // A round trip after it: if the credentials were rejected the connection is gone by then.
+      await core.call<LibStat | null>(session, core.deadline(), { op: 'addAuth', path: '/', rel: '/' }, (lib, cb) => lib.exists('/', undefined, cb));
+      if (session.dead) throw new AuthFailedError(undefined, { op: 'addAuth' });
+    } catch (e) {
+      if (!core.auth.includes(cred) || e instanceof AuthFailedError) throw new AuthFailedError(undefined, { op: 'addAuth', cause: e });
+      throw e;
+    } finally {
+      core.pendingAuth.delete(cred);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Re-arming watches
+
+  /**
+   * Watches a node's data: calls `listener` with the current value, then on every change
+   * (`null, null` while the node does not exist). Re-reads after a reconnect and after a new
+   * session. Deliveries are deduplicated by the node's mzxid.
+   * @param opts.onError - errors other than connection loss / session expiry (e.g. NoAuth); default: logged
+   */
+  watchData(path: string, listener: (data: Buffer | null, stat: Stat | null) => void, opts: { onError?(e: Error): void } = {}): WatchHandle {
+    let last: string | undefined;
+    return this.rearming(
+      async (watch) => {
+        for (;;) {
+          try {
+            const { data, stat } = await this.getData(path, { watch });
+            return () => {
+              const key = `${stat.czxid}:${stat.mzxid}`;
+              if (key !== last) {
+                last = key;
+                listener(data, stat);
+              }
+            };
+          } catch (e) {
+            if (!(e instanceof NoNodeError)) throw e;
+          }
+          const st = await this.exists(path, { watch });
+          if (st === null) {
+            return () => {
+              if (last !== 'none') {
+                last = 'none';
+                listener(null, null);
+              }
+            };
+          }
+        }
+      },
+      opts.onError,
+      path,
+    );
+  }
+
+  /**
+   * Watches a node's children: calls `listener` with the current names (sorted), then on every
+   * change (`[]` while the node does not exist). Re-reads after a reconnect and after a new session.
+   * @param opts.onError - errors other than connection loss / session expiry; default: logged
+   */
+  watchChildren(path: string, listener: (children: string[]) => void, opts: { onError?(e: Error): void } = {}): WatchHandle {
+    let last: string | undefined;
+    return this.rearming(
+      async (watch) => {
+        let children: string[];
+        try {
+          children = (await this.getChildren(path, { watch })).children;
+        } catch (e) {
+          if (!(e instanceof NoNodeError)) throw e;
+          const st = await this.exists(path, { watch });
+          if (st !== null) return 'again';
+          children = [];
+        }
+        const sorted = [...children].sort();
+        return () => {
+          const key = JSON.stringify(sorted);
+          if (key !== last) {
+            last = key;
+            listener(sorted);
+          }
+        };
+      },
+      opts.onError,
+      path,
+    );
+  }
+
+  private rearming(read: (watch: Watcher) => Promise<(() => void) | 'again'>, onError: ((e: Error) => void) | undefined, path: string): WatchHandle {
+    let closed = false;
+    let running = false;
+    let again = false;
+    const watch: Watcher = (ev) => {
+      if (ev.type !== 'session-expired') void run();
+    };
+    const run = async (): Promise<void> => {
+      if (closed) return;
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        do {
+          again = false;
+          try {
+            const deliver = await read(watch);
+            if (deliver === 'again') again = true;
+            else if (!closed) deliver();
+          } catch (e) {
+            if (closed) return;
+            if (e instanceof ConnectionLossError || e instanceof SessionExpiredError) {
+              if (this.isClosed) return;
+              // Re-read on the next connected/reconnected event; if already connected, retry soon.
+              if (isConnectedState(this.state)) setTimeout(() => void run(), 100).unref();
+              return;
+            }
+            if (onError) onError(e as Error);
+            else this.core.log.error({ err: e, path }, 'zk: watch read failed');
+            return;
+          }
+        } while (again && !closed);
+      } catch (e) {
+        this.core.log.error({ err: e, path }, 'zk: a watch listener threw');
+      } finally {
+        running = false;
+      }
+    };
+    const onConnected = () => void run();
+    this.on('connected', onConnected);
+    this.on('reconnected', onConnected);
+    void run();
+    return {
+      close: () => {
+        if (closed) return;
+        closed = true;
+        this.off('connected', onConnected);
+        this.off('reconnected', onConnected);
+      },
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  /**
+   * Closes the client: the session is closed on the server (its ephemerals go at once) and
+   * every waiting call fails with ConnectionLossError. On a namespace view, only detaches the
+   * view (the session stays open). Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.core.clients.delete(this);
+    if (!this.isView) await this.core.close();
+  }
+
+  /** Same as {@link close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Testing hook: expires a session from a second connection (connects with the session's id
+ * and password, then closes it), as Curator's `KillSession` and Kazoo's harness do. The
+ * session's own client sees `lost` when it next hears from the server.
+ * @throws ConnectTimeoutError when the second connection cannot be made within `timeoutMs` (default 10000)
+ */
+export async function killSession(connectString: string, creds: SessionCredentials, opts: { timeoutMs?: number } = {}): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const id = Buffer.alloc(8);
+  id.writeBigInt64BE(creds.sessionId);
+  const lib = zk.createClient(connectString, { sessionTimeout: 30_000, retries: 0, spinDelay: 100, sessionId: id, sessionPassword: creds.password });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new ConnectTimeoutError(connectString.split(','), timeoutMs)), timeoutMs);
+      lib.on('state', (st: LibState) => {
+        if (st.code === zk.State.SYNC_CONNECTED.code || st.code === zk.State.EXPIRED.code) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      lib.connect();
+    });
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 2000);
+      lib.on('state', (st: LibState) => {
+        if (st.code === zk.State.DISCONNECTED.code) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      lib.close();
+    });
+  } finally {
+    lib.connectionManager.forceClose();
+  }
+}

@@ -1,0 +1,55 @@
+/** @zkjobs/core: a typed, promise-based ZooKeeper client and the ZooKeeper recipes. @packageDocumentation */
+
+// --- client (issue 3) ---
+export {
+  ZkClient,
+  killSession,
+  MAX_DATA_BYTES,
+  type ZkClientOptions,
+  type ZkClientEvents,
+  type Logger,
+  type SessionCredentials,
+} from './client/zk-client.js';
+export { CreateMode, isEphemeral, isSequential } from './client/create-mode.js';
+export type { Stat } from './client/stat.js';
+export { isConnectedState, type ConnectionState } from './client/connection-state.js';
+export type { WatchEvent, Watcher, WatchHandle } from './client/watch.js';
+export { ExponentialBackoffRetry, RetryNever, type RetryPolicy, type ExponentialBackoffRetryOptions } from './client/retry.js';
+export { validatePath, joinPath, parentOf, basename, sequenceOf, compareSequential } from './client/paths.js';
+export { Perms, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, CREATOR_ALL_ACL, digestAcl, type Acl } from './client/acl.js';
+export { Transaction, type OpResult, type TransactionOp } from './client/transaction.js';
+export {
+  ZkError,
+  ZkErrorCode,
+  zkErrorFor,
+  type ZkErrorContext,
+  type TransactionOpRef,
+  SystemError,
+  RuntimeInconsistencyError,
+  DataInconsistencyError,
+  ConnectionLossError,
+  MarshallingError,
+  UnimplementedError,
+  OperationTimeoutError,
+  BadArgumentsError,
+  ApiError,
+  NoNodeError,
+  NoAuthError,
+  BadVersionError,
+  NoChildrenForEphemeralsError,
+  NodeExistsError,
+  NotEmptyError,
+  SessionExpiredError,
+  InvalidCallbackError,
+  InvalidACLError,
+  AuthFailedError,
+  SessionMovedError,
+  NotReadOnlyError,
+  EphemeralOnLocalSessionError,
+  RequestTimeoutError,
+  QuotaExceededError,
+  ThrottledOpError,
+  TransactionError,
+  ConnectTimeoutError,
+  InvalidPathError,
+} from './errors.js';
