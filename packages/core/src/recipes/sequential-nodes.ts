@@ -1,0 +1,126 @@
+/**
+ * Helpers of the sequential-node recipes (election, locks); not exported from the package.
+ * @internal
+ * @packageDocumentation
+ */
+import { ConnectionLossError, NoNodeError, OperationTimeoutError, SessionExpiredError } from '../errors.js';
+import type { ZkClient } from '../client/zk-client.js';
+import { isConnectedState } from '../client/connection-state.js';
+import { sequenceOf } from '../client/paths.js';
+
+/** A sequential child name with its signed 32-bit sequence number. */
+export interface SequencedName {
+  name: string;
+  seq: number;
+}
+
+const SUFFIX = /^(\d{10}|-\d{9})$/;
+
+/**
+ * Whether `name` is one of a recipe's own nodes: `<prefix>NNNNNNNNNN`, or the same behind a
+ * protected-create marker (`_c_<guid>-<prefix>NNNNNNNNNN`, Curator's form).
+ */
+export function isOwnNode(name: string, prefix: string): boolean {
+  if (name.length < 10 || !SUFFIX.test(name.slice(-10))) return false;
+  const stem = name.slice(0, -10);
+  return stem === prefix || (stem.startsWith('_c_') && stem.endsWith('-' + prefix));
+}
+
+/**
+ * The recipe's own children (see {@link isOwnNode}, for any of `prefixes`), sorted by the
+ * 10-digit suffix read as a signed 32-bit integer; ties (impossible for one parent) by name.
+ */
+export function sortOwn(children: readonly string[], prefixes: readonly string[]): string[] {
+  return children
+    .filter((c) => prefixes.some((p) => isOwnNode(c, p)))
+    .map((name): SequencedName => ({ name, seq: sequenceOf(name) }))
+    .sort((a, b) => a.seq - b.seq || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((s) => s.name);
+}
+
+/** True for errors after which the same request may succeed once the connection is back. */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof ConnectionLossError || err instanceof OperationTimeoutError;
+}
+
+/** True when the session that owned something is gone. */
+export function isSessionGone(err: unknown): boolean {
+  return err instanceof SessionExpiredError;
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortReason(signal));
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortReason(signal!));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The signal's reason as an Error (an `AbortError` DOMException when none was given). */
+export function abortReason(signal: AbortSignal): Error {
+  const r: unknown = signal.reason;
+  if (r instanceof Error) return r;
+  return new DOMException(r === undefined ? 'The operation was aborted' : String(r), 'AbortError');
+}
+
+/**
+ * Resolves when the client can send requests again (`connected`/`reconnected`), at once if it
+ * can now; also resolves after `maxWaitMs` so callers re-check, and rejects on abort.
+ */
+export function untilConnected(client: ZkClient, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+  if (isConnectedState(client.state)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(t);
+      client.off('state', onState);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onState = () => {
+      if (isConnectedState(client.state)) {
+        done();
+        resolve();
+      }
+    };
+    const onAbort = () => {
+      done();
+      reject(abortReason(signal!));
+    };
+    const t = setTimeout(() => {
+      done();
+      resolve();
+    }, maxWaitMs);
+    client.on('state', onState);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Deletes a node the recipe created, retrying connection losses until it is gone (a missing
+ * node counts as deleted: sequential names are never reused). Never swallows other errors.
+ * @param attempts - connection-loss retries before giving up (each waits up to `retryWaitMs`)
+ * @throws the last connection-loss error when every attempt failed, or any other ZkError
+ */
+export async function deleteOwnNode(client: ZkClient, path: string, attempts = 20, retryWaitMs = 1000): Promise<void> {
+  let last: unknown;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      await client.delete(path);
+      return;
+    } catch (err) {
+      if (err instanceof NoNodeError) return;
+      if (!isRetryable(err) && !isSessionGone(err)) throw err;
+      last = err;
+      await untilConnected(client, retryWaitMs);
+      if (isConnectedState(client.state)) await delay(Math.min(50 * 2 ** i, 500));
+    }
+  }
+  throw last;
+}
