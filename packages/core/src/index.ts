@@ -53,3 +53,21 @@ export {
   ConnectTimeoutError,
   InvalidPathError,
 } from './errors.js';
+
+// --- recipes: election and locks (issue 4) ---
+export { LeaderLatch, type LeaderLatchOptions, type LeaderLatchEvents } from './recipes/leader-latch.js';
+export { LeaderElection, type LeaderElectionOptions, type LeaderElectionEvents } from './recipes/leader-election.js';
+export {
+  LockInternals,
+  SequentialLock,
+  LockLostError,
+  standardLockDriver,
+  type LockDriver,
+  type LockVerdict,
+  type AcquireOptions,
+  type HeldNode,
+  type SequentialLockEvents,
+} from './recipes/lock-internals.js';
+export { Mutex, type MutexOptions } from './recipes/mutex.js';
+export { ReadWriteLock, ReadLock, WriteLock, type ReadWriteLockOptions } from './recipes/read-write-lock.js';
+export { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
