@@ -71,3 +71,31 @@ export {
 export { Mutex, type MutexOptions } from './recipes/mutex.js';
 export { ReadWriteLock, ReadLock, WriteLock, type ReadWriteLockOptions } from './recipes/read-write-lock.js';
 export { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
+
+// --- recipes: barriers, queue, membership, configuration, discovery (issue 4) ---
+export { Barrier, type BarrierWaitOptions } from './recipes/barrier.js';
+export { DoubleBarrier, type DoubleBarrierOptions } from './recipes/double-barrier.js';
+export {
+  DistributedQueue,
+  QueueItem,
+  QueueFullError,
+  ItemLockLostError,
+  QUEUE_PRIORITY_MIN,
+  QUEUE_PRIORITY_MAX,
+  sortQueueItems,
+  type DistributedQueueOptions,
+  type OfferOptions,
+  type QueueEntry,
+} from './recipes/distributed-queue.js';
+export { GroupMember, type GroupMemberOptions, type GroupMemberEvents } from './recipes/group-member.js';
+export { SharedValue, type SharedValueOptions, type SharedValueEvents, type VersionedValue } from './recipes/shared-value.js';
+export { FeatureFlag, FEATURES_ROOT, parseFlag, type FeatureFlagOptions, type FeatureFlagEvents } from './recipes/feature-flag.js';
+export {
+  ServiceDiscovery,
+  ServiceCache,
+  parseServiceInstance,
+  type ServiceInstance,
+  type ServiceInstanceSpec,
+  type ServiceDiscoveryEvents,
+  type ServiceCacheEvents,
+} from './recipes/service-discovery.js';

@@ -1,0 +1,416 @@
+/**
+ * ServiceDiscovery — **status: beta**.
+ *
+ * A name service: an instance of a service registers itself as an ephemeral znode
+ * `<path>/<service>/<id>` holding JSON `{ name, id, host, port, payload, registeredAt }` (the
+ * talk's `/servers/cache/c6` with its host and port), and clients query or watch the live
+ * instances. Follows the "Name Service" use of ZooKeeper, with the API of Curator's
+ * `ServiceDiscovery` / `ServiceCache`:
+ *
+ * - A registration is re-created after the session is lost (and checked after every
+ *   reconnect). A node left by our own previous session (the server may not have expired it
+ *   yet) is deleted and re-created, never adopted; a node of the same id held by another
+ *   session is replaced, as Curator does (the newest registration of an id wins).
+ * - Queries and watches tolerate instances that vanish between listing and reading, and
+ *   skip nodes whose data is not an instance. A watch never throws to its listener; it settles
+ *   on the live set once the churn stops.
+ * @packageDocumentation
+ */
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import type { ZkClient } from '../client/zk-client.js';
+import type { WatchHandle } from '../client/watch.js';
+import { NoNodeError } from '../errors.js';
+import { deleteRetrying } from './barrier.js';
+import { ensureEphemeral, SerialRunner } from './group-member.js';
+
+/** What {@link ServiceDiscovery.register} takes. */
+export interface ServiceInstanceSpec<P = unknown> {
+  /** The service's name (one path segment, e.g. `cache`). */
+  name: string;
+  /**
+   * The instance's id (one path segment, e.g. `c6`), unique within the service.
+   * @defaultValue a random UUID
+   */
+  id?: string;
+  /** Host name or address clients connect to. */
+  host: string;
+  /** TCP port clients connect to (0–65535). */
+  port: number;
+  /** Anything JSON-serializable that clients should know (weights, zone, version, …). */
+  payload?: P;
+}
+
+/** A registered instance, as stored (JSON) in its znode. */
+export interface ServiceInstance<P = unknown> {
+  /** The service's name. */
+  name: string;
+  /** The instance's id. */
+  id: string;
+  /** Host name or address. */
+  host: string;
+  /** TCP port. */
+  port: number;
+  /** The payload given at registration, if any. */
+  payload?: P;
+  /** When the instance registered (ms since the epoch, the registering host's clock). */
+  registeredAt: number;
+}
+
+/** Events of {@link ServiceDiscovery}. */
+export interface ServiceDiscoveryEvents {
+  /** A background re-registration failed; it is retried every 500 ms until it succeeds or the instance is unregistered. */
+  error: [err: Error];
+  /** An instance was registered again after the session was lost. */
+  reregistered: [instance: ServiceInstance];
+}
+
+/** Events of {@link ServiceCache}. */
+export interface ServiceCacheEvents<P = unknown> {
+  /** The live instances changed (sorted by id). */
+  change: [instances: ServiceInstance<P>[]];
+  /** A refresh failed; it is retried. Listening is optional: without a listener nothing is thrown. */
+  error: [err: Error];
+}
+
+function checkSegment(kind: string, s: string): void {
+  if (typeof s !== 'string' || s === '' || s.includes('/') || s === '.' || s === '..') {
+    throw new RangeError(`invalid ${kind} ${JSON.stringify(s)}: must be one non-empty path segment`);
+  }
+}
+
+/** Parses an instance node's data; `null` when it is not an instance. */
+export function parseServiceInstance<P = unknown>(data: Buffer): ServiceInstance<P> | null {
+  try {
+    const v = JSON.parse(data.toString('utf8')) as Partial<ServiceInstance<P>> | null;
+    if (v === null || typeof v !== 'object' || typeof v.host !== 'string' || typeof v.port !== 'number') return null;
+    if (typeof v.name !== 'string' || typeof v.id !== 'string') return null;
+    return { ...v, registeredAt: typeof v.registeredAt === 'number' ? v.registeredAt : 0 } as ServiceInstance<P>;
+  } catch {
+    return null;
+  }
+}
+
+interface Registration {
+  instance: ServiceInstance;
+  data: Buffer;
+  ownerSession: bigint | null;
+}
+
+/**
+ * Service registration and lookup under `path` (e.g. `/servers`).
+ *
+ * ```ts
+ * await using discovery = new ServiceDiscovery(client, '/servers');
+ * await discovery.register({ name: 'cache', id: 'c6', host: '10.0.0.6', port: 11211 });
+ * const caches = await discovery.queryInstances('cache');
+ * const cache = await discovery.watch('cache');
+ * cache.on('change', (list) => rebalance(list));
+ * ```
+ */
+export class ServiceDiscovery extends EventEmitter<ServiceDiscoveryEvents> {
+  private readonly registrations = new Map<string, Registration>();
+  private readonly caches = new Set<ServiceCache>();
+  private readonly reregister: SerialRunner;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+  private readonly onSession = () => void this.reregister.run();
+
+  /**
+   * @param client - a connected {@link ZkClient}
+   * @param path - the root of the services (relative to the client's namespace), e.g. `/servers`
+   * @param _options - reserved; none yet
+   */
+  constructor(
+    readonly client: ZkClient,
+    readonly path: string,
+    _options: Record<string, never> = {},
+  ) {
+    super();
+    this.reregister = new SerialRunner(
+      () => this.ensureAll(),
+      (err) => {
+        if (this.closed) return;
+        if (this.listenerCount('error') > 0) this.emit('error', err instanceof Error ? err : new Error(String(err)));
+        if (this.retryTimer === undefined) {
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = undefined;
+            void this.reregister.run();
+          }, 500);
+          this.retryTimer.unref();
+        }
+      },
+    );
+    client.on('session', this.onSession);
+    client.on('reconnected', this.onSession);
+  }
+
+  /** Path of a service's node. */
+  servicePath(name: string): string {
+    checkSegment('service name', name);
+    return `${this.path}/${name}`;
+  }
+
+  /** Path of an instance's node. */
+  instancePath(name: string, id: string): string {
+    checkSegment('instance id', id);
+    return `${this.servicePath(name)}/${id}`;
+  }
+
+  /**
+   * Registers an instance: an ephemeral znode `<path>/<name>/<id>` with its JSON, re-created
+   * after a session loss until {@link unregister} or {@link close}. Registering the same
+   * name and id again replaces the instance's data.
+   * @returns the instance as stored
+   * @throws RangeError for a bad name, id, host or port; BadArgumentsError when the JSON is over ~1 MiB; ZkError on failures
+   */
+  async register<P>(spec: ServiceInstanceSpec<P>): Promise<ServiceInstance<P>> {
+    if (this.closed) throw new Error('ServiceDiscovery is closed');
+    const id = spec.id ?? randomUUID();
+    const path = this.instancePath(spec.name, id);
+    if (typeof spec.host !== 'string' || spec.host === '') throw new RangeError('host must be a non-empty string');
+    if (!Number.isInteger(spec.port) || spec.port < 0 || spec.port > 65535)
+      throw new RangeError(`invalid port ${spec.port}`);
+    const instance: ServiceInstance<P> = {
+      name: spec.name,
+      id,
+      host: spec.host,
+      port: spec.port,
+      registeredAt: Date.now(),
+    };
+    if (spec.payload !== undefined) instance.payload = spec.payload;
+    const data = Buffer.from(JSON.stringify(instance), 'utf8');
+    const prev = this.registrations.get(path);
+    const reg: Registration = { instance, data, ownerSession: prev?.ownerSession ?? null };
+    this.registrations.set(path, reg);
+    const stale = reg.ownerSession !== null && reg.ownerSession !== this.client.sessionId ? reg.ownerSession : null;
+    reg.ownerSession = await ensureEphemeral(this.client, path, data, stale, 'replace');
+    return instance;
+  }
+
+  /**
+   * Unregisters an instance (deletes its node if this session owns it) and stops re-registering it.
+   * @returns `true` if it was registered by this object
+   * @throws ZkError when the node could not be deleted
+   */
+  async unregister(instance: { name: string; id: string }): Promise<boolean> {
+    const path = this.instancePath(instance.name, instance.id);
+    const had = this.registrations.delete(path);
+    const stat = await this.client.exists(path);
+    if (stat !== null && stat.ephemeralOwner === this.client.sessionId)
+      await deleteRetrying(this.client, path, { ephemeral: true });
+    return had;
+  }
+
+  /** The instances this object has registered (and keeps registered). */
+  registered(): ServiceInstance[] {
+    return [...this.registrations.values()].map((r) => r.instance);
+  }
+
+  private async ensureAll(): Promise<void> {
+    for (const [path, reg] of [...this.registrations]) {
+      if (this.closed || this.registrations.get(path) !== reg) continue;
+      const stat = await this.client.exists(path);
+      if (stat !== null && stat.ephemeralOwner === this.client.sessionId) continue;
+      const stale = reg.ownerSession !== this.client.sessionId ? reg.ownerSession : null;
+      reg.ownerSession = await ensureEphemeral(this.client, path, reg.data, stale, 'replace');
+      this.emit('reregistered', reg.instance);
+    }
+  }
+
+  /** Names of the services that have a node under the root (possibly with no live instance). */
+  async queryNames(): Promise<string[]> {
+    try {
+      return (await this.client.getChildren(this.path)).children.sort();
+    } catch (err) {
+      if (err instanceof NoNodeError) return [];
+      throw err;
+    }
+  }
+
+  /**
+   * The live instances of a service, sorted by id. Instances that vanish between listing and
+   * reading, and nodes that do not hold an instance, are skipped.
+   * @throws ZkError on failures other than NoNode
+   */
+  async queryInstances<P = unknown>(name: string): Promise<ServiceInstance<P>[]> {
+    const base = this.servicePath(name);
+    let children: string[];
+    try {
+      children = (await this.client.getChildren(base)).children;
+    } catch (err) {
+      if (err instanceof NoNodeError) return [];
+      throw err;
+    }
+    return readInstances<P>(this.client, base, children);
+  }
+
+  /**
+   * One instance, or `null` when it is not registered (or its node does not hold an instance).
+   * @throws ZkError on failures other than NoNode
+   */
+  async queryInstance<P = unknown>(name: string, id: string): Promise<ServiceInstance<P> | null> {
+    try {
+      return parseServiceInstance<P>((await this.client.getData(this.instancePath(name, id))).data);
+    } catch (err) {
+      if (err instanceof NoNodeError) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Watches the live instances of a service: a {@link ServiceCache} kept current by a
+   * children watch. Resolves once the first list is loaded. Close it (or this object) when done.
+   * @param listener - optional; called like the cache's `change` event
+   * @throws ZkError when the service node could not be created or first listed
+   */
+  async watch<P = unknown>(
+    name: string,
+    listener?: (instances: ServiceInstance<P>[]) => void,
+  ): Promise<ServiceCache<P>> {
+    if (this.closed) throw new Error('ServiceDiscovery is closed');
+    const base = this.servicePath(name);
+    await this.client.mkdirp(base);
+    const cache = new ServiceCache<P>(this.client, base, () => this.caches.delete(cache as ServiceCache));
+    if (listener) cache.on('change', listener);
+    this.caches.add(cache as ServiceCache);
+    await cache.start();
+    return cache;
+  }
+
+  /**
+   * Unregisters every instance registered here and closes every cache made by {@link watch}. Idempotent.
+   * @throws AggregateError when some instance nodes could not be deleted (the rest are)
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.off('session', this.onSession);
+    this.client.off('reconnected', this.onSession);
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    for (const c of [...this.caches]) c.close();
+    const errors: unknown[] = [];
+    for (const reg of [...this.registrations.values()]) {
+      try {
+        await this.unregister(reg.instance);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    if (errors.length > 0) throw new AggregateError(errors, `ServiceDiscovery ${this.path}: unregistering failed`);
+  }
+
+  /** Same as {@link close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+async function readInstances<P>(
+  client: ZkClient,
+  base: string,
+  children: readonly string[],
+): Promise<ServiceInstance<P>[]> {
+  const found = await Promise.all(
+    children.map(async (c) => {
+      try {
+        return parseServiceInstance<P>((await client.getData(`${base}/${c}`)).data);
+      } catch (err) {
+        if (err instanceof NoNodeError) return null; // left between listing and reading
+        throw err;
+      }
+    }),
+  );
+  return found
+    .filter((i): i is ServiceInstance<P> => i !== null)
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/**
+ * The live instances of one service, kept current (Curator's `ServiceCache`). Made by
+ * {@link ServiceDiscovery.watch}. Never throws to its listeners: a failed refresh is retried
+ * (and reported on `error` when someone listens).
+ */
+export class ServiceCache<P = unknown> extends EventEmitter<ServiceCacheEvents<P>> {
+  private current: ServiceInstance<P>[] = [];
+  private key = '';
+  private latest: string[] = [];
+  private handle: WatchHandle | undefined;
+  private closed = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly runner: SerialRunner;
+
+  /** @internal */
+  constructor(
+    private readonly client: ZkClient,
+    /** The service node watched. */
+    readonly path: string,
+    private readonly onClose: () => void,
+  ) {
+    super();
+    this.runner = new SerialRunner(
+      () => this.refresh(),
+      (err) => {
+        if (this.closed) return;
+        if (this.listenerCount('error') > 0) this.emit('error', err instanceof Error ? err : new Error(String(err)));
+        if (this.retryTimer === undefined) {
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = undefined;
+            void this.runner.run();
+          }, 200);
+          this.retryTimer.unref();
+        }
+      },
+    );
+  }
+
+  /** @internal */
+  start(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let first = true;
+      this.handle = this.client.watchChildren(
+        this.path,
+        (children) => {
+          this.latest = children;
+          const done = this.runner.run();
+          if (first) {
+            first = false;
+            void done.then(resolve);
+          }
+        },
+        { onError: (err) => this.listenerCount('error') > 0 && this.emit('error', err) },
+      );
+    });
+  }
+
+  /** The live instances as last seen, sorted by id. */
+  instances(): ServiceInstance<P>[] {
+    return [...this.current];
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.closed) return;
+    const list = await readInstances<P>(this.client, this.path, this.latest);
+    if (this.closed) return;
+    const key = JSON.stringify(list);
+    if (key !== this.key) {
+      this.key = key;
+      this.current = list;
+      this.emit('change', [...list]);
+    }
+  }
+
+  /** Stops watching. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle?.close();
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.onClose();
+  }
+
+  /** Same as {@link close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+}
