@@ -305,6 +305,8 @@ class Core {
   session: Session | null = null;
   state: ConnectionState | 'connecting' | 'closed' = 'connecting';
   private lostTimer: NodeJS.Timeout | null = null;
+  /** Why the last session was lost, if one was. */
+  lastLossReason: 'timeout' | 'expired' | 'auth-failed' | null = null;
   private readonly waiters = new Set<ConnectionWaiter>();
   private sessionsMade = 0;
   private lastSessionId: bigint | null = null;
@@ -430,6 +432,7 @@ class Core {
   loseSession(session: Session, reason: 'timeout' | 'expired' | 'auth-failed'): void {
     if (session.dead) return;
     session.dead = true;
+    this.lastLossReason = reason;
     this.clearLostTimer();
     const wasEstablished = session.everConnected;
     this.log.warn({ reason, sessionId: '0x' + session.id.toString(16) }, 'zk: session lost');
@@ -687,10 +690,12 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
           // A round trip: the credentials were accepted if it succeeds.
           if (client.ns !== '') await client.ensureNamespace();
           else await client.exists('/');
+          if (core.lastLossReason === 'auth-failed') throw new AuthFailedError('the server rejected the credentials', { op: 'connect' });
           break;
         } catch (e) {
           lastErr = e;
           if (e instanceof AuthFailedError) throw e;
+          if (core.lastLossReason === 'auth-failed') throw new AuthFailedError('the server rejected the credentials', { op: 'connect', cause: e });
           if (core.state === 'closed') throw e;
           if (!(e instanceof ConnectionLossError || e instanceof SessionExpiredError)) throw e;
         }
