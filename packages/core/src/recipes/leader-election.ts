@@ -166,7 +166,9 @@ export class LeaderElection extends EventEmitter<LeaderElectionEvents> {
           this.emitError(err instanceof Error ? err : new Error(String(err)));
         }
         if (this.state === 'started' && (this.opts.requeue ?? true)) {
-          await this.join().catch((err: unknown) => this.emitError(err instanceof Error ? err : new Error(String(err))));
+          await this.join().catch((err: unknown) =>
+            this.emitError(err instanceof Error ? err : new Error(String(err))),
+          );
         }
       }
     })();

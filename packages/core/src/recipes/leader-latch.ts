@@ -331,7 +331,11 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
     }
     if (i === 0) {
       const stat = await this.client.exists(ours);
-      if (stat !== null && stat.ephemeralOwner === this.client.sessionId && this.nodeSession === this.client.sessionId) {
+      if (
+        stat !== null &&
+        stat.ephemeralOwner === this.client.sessionId &&
+        this.nodeSession === this.client.sessionId
+      ) {
         if (isConnectedState(this.client.state) && this.state === 'started') this.setLeadership(true);
       } else {
         this.setLeadership(false);

@@ -102,7 +102,8 @@ export class LockInternals {
     private readonly data: Buffer = Buffer.alloc(0),
   ) {
     validatePath(basePath);
-    if (prefix.includes('/') || prefix.length === 0) throw new RangeError(`invalid node prefix ${JSON.stringify(prefix)}`);
+    if (prefix.includes('/') || prefix.length === 0)
+      throw new RangeError(`invalid node prefix ${JSON.stringify(prefix)}`);
   }
 
   /** Watch notifications received on predecessor nodes so far (diagnostics: shows the absence of a herd). */

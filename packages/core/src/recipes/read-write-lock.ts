@@ -47,10 +47,7 @@ export class ReadWriteLock {
   constructor(client: ZkClient, path: string, opts: ReadWriteLockOptions = {}) {
     const data = typeof opts.data === 'string' ? Buffer.from(opts.data) : opts.data;
     const prefixes = [READ, WRITE] as const;
-    this.writeLock = new WriteLock(
-      new LockInternals(client, path, WRITE, standardLockDriver(prefixes, 1), data),
-      true,
-    );
+    this.writeLock = new WriteLock(new LockInternals(client, path, WRITE, standardLockDriver(prefixes, 1), data), true);
     const ownWrite = () => {
       const p = this.writeLock.isAcquired() ? this.writeLock.lockPath : null;
       return p === null ? null : basename(p);
