@@ -1,0 +1,184 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ConnectionLossError,
+  ConnectTimeoutError,
+  CreateMode,
+  SessionExpiredError,
+  ZkClient,
+  killSession,
+  type ConnectionState,
+  type WatchEvent,
+} from '@zkjobs/core';
+import { TcpProxy, TestingServer } from '@zkjobs/core/testing';
+import { canStartServers, waitFor } from '../support/zk.js';
+
+// Own server (tickTime 500): session timeouts of 1–2 s keep these tests short.
+let server: TestingServer;
+let admin: ZkClient;
+
+beforeAll(async () => {
+  server = await TestingServer.start({ tickTime: 500 });
+  admin = await ZkClient.connect(server.connectString, { namespace: '/session' });
+}, 30_000);
+afterAll(async () => {
+  await admin?.close();
+  await server?.close();
+});
+
+function record(c: ZkClient): { states: ConnectionState[]; sessions: bigint[] } {
+  const out = { states: [] as ConnectionState[], sessions: [] as bigint[] };
+  c.on('state', (s) => out.states.push(s));
+  c.on('session', (e) => out.sessions.push(e.sessionId));
+  return out;
+}
+
+describe.runIf(canStartServers)('sessions', () => {
+  it('expiry forced from a second connection: suspended/lost, then a new session with connected', async () => {
+    const c = await ZkClient.connect(server.connectString, { sessionTimeoutMs: 2000, namespace: '/session' });
+    try {
+      const log = record(c);
+      const first = c.sessionId;
+      await c.create('/eph-kill', { mode: CreateMode.EPHEMERAL });
+      const watched = new Promise<WatchEvent>((r) => void c.exists('/never', { watch: r }));
+      await killSession(server.connectString, c.sessionCredentials());
+      await waitFor(() => log.sessions.length === 1, 10_000, 25, 'a new session');
+      expect(log.states).toContain('lost');
+      expect(log.states.at(-1)).toBe('connected');
+      expect(log.states.indexOf('lost')).toBeLessThan(log.states.lastIndexOf('connected'));
+      expect(c.sessionId).not.toBe(first);
+      expect(log.sessions[0]).toBe(c.sessionId);
+      expect(await watched).toEqual({ type: 'session-expired', path: '/never' });
+      expect(await admin.exists('/eph-kill')).toBeNull(); // the old session's ephemeral is gone
+      await c.create('/eph-kill', { mode: CreateMode.EPHEMERAL }); // the new session works
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('a connection cut (black hole) longer than the timeout: suspended, lost, new session; pending calls bounded', async () => {
+    const proxy = await TcpProxy.start('127.0.0.1', server.port);
+    const c = await ZkClient.connect(proxy.address, { sessionTimeoutMs: 1500, namespace: '/session' });
+    try {
+      const log = record(c);
+      const timeout = c.sessionTimeoutMs;
+      expect(timeout).toBeLessThanOrEqual(1500);
+      const first = c.sessionId;
+      proxy.cut();
+      const t0 = Date.now();
+      const pending = c.getData('/').then(
+        () => 'resolved',
+        (e: unknown) => e,
+      );
+      await waitFor(() => log.states.includes('suspended'), 5000, 10, 'suspended');
+      // Silence detected within 2/3 of the session timeout (+ scheduling slack).
+      expect(Date.now() - t0).toBeLessThan((timeout * 2) / 3 + 600);
+      const result = await pending;
+      const waited = Date.now() - t0;
+      expect(result).toSatisfy((e: unknown) => e instanceof ConnectionLossError || e instanceof SessionExpiredError);
+      expect(waited).toBeLessThanOrEqual(timeout + 1000 + 200);
+      await waitFor(() => log.states.includes('lost'), timeout + 2000, 10, 'lost');
+      // A call made while cut off also settles in time.
+      const t1 = Date.now();
+      await expect(c.exists('/')).rejects.toBeInstanceOf(Error);
+      expect(Date.now() - t1).toBeLessThanOrEqual(timeout + 1000 + 200);
+      proxy.heal();
+      await waitFor(() => log.sessions.length === 1, 10_000, 25, 'a new session');
+      expect(log.states.slice(0, 2)).toEqual(['suspended', 'lost']);
+      expect(log.states.at(-1)).toBe('connected');
+      expect(c.sessionId).not.toBe(first);
+      expect(await c.exists('/')).not.toBeNull();
+    } finally {
+      await c.close();
+      await proxy.close();
+    }
+  });
+
+  it('a short cut: suspended then reconnected with the same session', async () => {
+    const proxy = await TcpProxy.start('127.0.0.1', server.port);
+    const c = await ZkClient.connect(proxy.address, { sessionTimeoutMs: 2000, namespace: '/session' });
+    try {
+      const log = record(c);
+      const first = c.sessionId;
+      await c.create('/eph-short', { mode: CreateMode.EPHEMERAL });
+      proxy.cut();
+      await waitFor(() => log.states.includes('suspended'), 5000, 10, 'suspended');
+      proxy.heal();
+      await waitFor(() => log.states.includes('reconnected'), 5000, 10, 'reconnected');
+      expect(log.states).toEqual(['suspended', 'reconnected']);
+      expect(c.sessionId).toBe(first);
+      expect((await admin.exists('/eph-short'))!.ephemeralOwner).toBe(first);
+    } finally {
+      await c.close();
+      await proxy.close();
+    }
+  });
+
+  it('connection loss between the server applying a create and its reply leaves exactly one node', async () => {
+    const proxy = await TcpProxy.start('127.0.0.1', server.port);
+    const c = await ZkClient.connect(proxy.address, { sessionTimeoutMs: 3000, namespace: '/session' });
+    try {
+      for (const [dir, opts] of [
+        ['/lossy-eph', { mode: CreateMode.EPHEMERAL_SEQUENTIAL }],
+        ['/lossy-prot', { mode: CreateMode.PERSISTENT_SEQUENTIAL, protection: true }],
+        ['/lossy-plain', { mode: CreateMode.PERSISTENT_SEQUENTIAL }],
+      ] as const) {
+        await admin.mkdirp(dir);
+        proxy.cut('to-client'); // the request reaches the server, the reply is dropped
+        const created = c.create(`${dir}/n-`, opts).then(
+          (p) => p,
+          (e: unknown) => e,
+        );
+        await waitFor(
+          async () => (await admin.getChildren(dir)).children.length > 0,
+          5000,
+          10,
+          'the server to apply the create',
+        );
+        proxy.heal(); // drops the tainted connection: the client sees a connection loss
+        const result = await created;
+        const { children } = await admin.getChildren(dir);
+        expect(children).toHaveLength(1);
+        if (dir === '/lossy-plain') {
+          // Unprotected persistent sequential: not retried, the caller is told.
+          expect(result).toBeInstanceOf(ConnectionLossError);
+        } else {
+          expect(result).toBe(`${dir}/${children[0]}`);
+        }
+        if (dir === '/lossy-eph') expect((await admin.exists(result as string))!.ephemeralOwner).toBe(c.sessionId);
+        if (dir === '/lossy-prot') expect(children[0]).toMatch(/^_c_[0-9a-f-]{36}-n-\d{10}$/);
+      }
+    } finally {
+      await c.close();
+      await proxy.close();
+    }
+  });
+
+  it('connect() skips a half-open server and times out with a clear error when none answers', async () => {
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((s) => void sockets.push(s)); // accepts, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const addr = silent.address();
+    const silentAddr = `127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+    try {
+      const t0 = Date.now();
+      const c = await ZkClient.connect(`${silentAddr},${server.connectString}`, {
+        sessionTimeoutMs: 2000,
+        connectTimeoutMs: 8000,
+      });
+      expect(Date.now() - t0).toBeLessThan(8000);
+      await c.close();
+      const t1 = Date.now();
+      const err = await ZkClient.connect(silentAddr, { sessionTimeoutMs: 2000, connectTimeoutMs: 2500 }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ConnectTimeoutError);
+      expect((err as Error).message).toContain(silentAddr);
+      expect((err as Error).message).toContain('2500 ms');
+      expect(Date.now() - t1).toBeLessThan(4000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
+});
