@@ -88,8 +88,19 @@ export {
   type QueueEntry,
 } from './recipes/distributed-queue.js';
 export { GroupMember, type GroupMemberOptions, type GroupMemberEvents } from './recipes/group-member.js';
-export { SharedValue, type SharedValueOptions, type SharedValueEvents, type VersionedValue } from './recipes/shared-value.js';
-export { FeatureFlag, FEATURES_ROOT, parseFlag, type FeatureFlagOptions, type FeatureFlagEvents } from './recipes/feature-flag.js';
+export {
+  SharedValue,
+  type SharedValueOptions,
+  type SharedValueEvents,
+  type VersionedValue,
+} from './recipes/shared-value.js';
+export {
+  FeatureFlag,
+  FEATURES_ROOT,
+  parseFlag,
+  type FeatureFlagOptions,
+  type FeatureFlagEvents,
+} from './recipes/feature-flag.js';
 export {
   ServiceDiscovery,
   ServiceCache,

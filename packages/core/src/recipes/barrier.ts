@@ -51,6 +51,8 @@ export async function deleteRetrying(
     } catch (err) {
       if (err instanceof NoNodeError) return;
       if (opts.ephemeral && err instanceof SessionExpiredError) return;
+      // A closed client closed its session: its ephemerals are gone with it.
+      if (opts.ephemeral && client.isClosed) return;
       if (!isRetryable(err) || i + 1 >= attempts) throw err;
       await new Promise((r) => setTimeout(r, isConnectedState(client.state) ? Math.min(50 * 2 ** i, 500) : 250));
     }

@@ -1,0 +1,171 @@
+import { spawn } from 'node:child_process';
+import { dirname } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DistributedQueue, QueueFullError, ZkClient } from '@zkjobs/core';
+import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
+
+const namespace = fileNamespace(import.meta.filename);
+const connect = () => ZkClient.connect(zkConnect, { namespace, sessionTimeoutMs: 2000 });
+
+/** A consumer in its own process: takes one item, prints its name and data, then hangs. */
+const CONSUMER = `
+import { DistributedQueue, ZkClient } from '@zkjobs/core';
+const client = await ZkClient.connect(process.env.ZK, { namespace: process.env.NS, sessionTimeoutMs: 2000 });
+const queue = new DistributedQueue(client, process.env.QUEUE);
+const item = await queue.take({ timeoutMs: 10000 });
+console.log(JSON.stringify({ taken: item?.name, data: item?.data.toString() }));
+setInterval(() => {}, 1000);
+`;
+
+describe('DistributedQueue', () => {
+  let a: ZkClient;
+  let b: ZkClient;
+  beforeAll(async () => {
+    [a, b] = await Promise.all([connect(), connect()]);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+  });
+
+  it('serves by priority, then in offer order; names sort into that order', async () => {
+    const q = new DistributedQueue(a, '/order');
+    await q.offer('a');
+    await q.offer('b', { priority: 100 });
+    await q.offer('c', { priority: 5 });
+    await q.offer('d', { priority: 999 });
+    await q.offer('e', { priority: 5 });
+    const names = (await a.getChildren('/order/items')).children.sort();
+    const inOrder: string[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const item = await q.poll();
+      inOrder.push(item!.data.toString());
+      expect(item!.name).toBe(names[i]);
+      await item!.consume();
+    }
+    expect(inOrder).toEqual(['c', 'e', 'a', 'b', 'd']);
+    expect(await q.poll()).toBeNull();
+    expect(await q.size()).toBe(0);
+    await expect(q.offer('x', { priority: 1000 })).rejects.toThrow(RangeError);
+  });
+
+  it('a bounded queue refuses offers past maxSize with QueueFullError, strictly under concurrency', async () => {
+    const qa = new DistributedQueue(a, '/bounded', { maxSize: 5 });
+    const qb = new DistributedQueue(b, '/bounded', { maxSize: 5 });
+    const results = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => (i % 2 ? qa : qb).offer(`item-${i}`)),
+    );
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    const full = results.filter((r) => r.status === 'rejected');
+    expect(ok).toHaveLength(5);
+    expect(full).toHaveLength(7);
+    for (const r of full) {
+      const reason = (r as PromiseRejectedResult).reason as QueueFullError;
+      expect(reason).toBeInstanceOf(QueueFullError);
+      expect(reason.message).toMatch(/full \(maxSize 5\)/);
+    }
+    expect(await qa.size()).toBe(5);
+    const item = await qa.poll();
+    await expect(qa.offer('still full')).rejects.toBeInstanceOf(QueueFullError); // held items count
+    await item!.consume();
+    await qa.offer('room again');
+    expect(await qa.size()).toBe(5);
+  });
+
+  it('rejects oversized payloads with a clear error and adds nothing', async () => {
+    const q = new DistributedQueue(a, '/big', { maxItemBytes: 1024 });
+    await expect(q.offer(Buffer.alloc(1025))).rejects.toThrow(/1025 bytes exceeds maxItemBytes 1024/);
+    expect(await q.size()).toBe(0);
+  });
+
+  it('take blocks until an item is offered on another client; times out with null; aborts', async () => {
+    const consumer = new DistributedQueue(a, '/blocking');
+    const producer = new DistributedQueue(b, '/blocking');
+    expect(await consumer.take({ timeoutMs: 300 })).toBeNull();
+    let got: string | undefined;
+    const t = consumer.take({ timeoutMs: 10_000 }).then((i) => {
+      got = i?.data.toString();
+      return i;
+    });
+    await sleep(300);
+    expect(got).toBeUndefined();
+    await producer.offer('hello');
+    const item = await t;
+    expect(got).toBe('hello');
+    await item!.consume();
+
+    const ac = new AbortController();
+    const aborted = consumer.take({ signal: ac.signal });
+    setTimeout(() => ac.abort(new Error('shutdown')), 100);
+    await expect(aborted).rejects.toThrow('shutdown');
+  });
+
+  it('a held item is skipped by other consumers; released, it is served again in its place; peek does not take', async () => {
+    const qa = new DistributedQueue(a, '/held');
+    const qb = new DistributedQueue(b, '/held');
+    await qa.offer('first');
+    await qa.offer('second');
+    expect((await qb.peek())!.data.toString()).toBe('first');
+    const x = await qa.take();
+    expect(x!.data.toString()).toBe('first');
+    expect(await x!.holdsLock()).toBe(true);
+    expect((await qb.peek())!.data.toString()).toBe('second');
+    const y = await qb.poll();
+    expect(y!.data.toString()).toBe('second');
+    expect(await qb.poll()).toBeNull();
+    // A waiter is woken by the release (a lock deletion, not a new item).
+    const waiting = qb.take({ timeoutMs: 5000 });
+    await sleep(200);
+    await x!.release();
+    const again = await waiting;
+    expect(again!.data.toString()).toBe('first');
+    await again!.consume();
+    await y!.consume();
+    await expect(y!.consume()).rejects.toThrow(/already consumed/);
+    expect(await qa.size()).toBe(0);
+  });
+
+  it('close releases the items this instance still holds', async () => {
+    const q1 = new DistributedQueue(a, '/close');
+    await q1.offer('kept');
+    const item = await q1.take();
+    expect(item).not.toBeNull();
+    await q1.close();
+    const q2 = new DistributedQueue(b, '/close');
+    const again = await q2.poll();
+    expect(again!.data.toString()).toBe('kept');
+    await again!.consume();
+  });
+
+  it('a consumer SIGKILLed while holding an item does not lose it: another consumer gets it after the session ends', async () => {
+    const q = new DistributedQueue(a, '/killed');
+    await q.offer('precious');
+    const child = spawn(process.execPath, ['--input-type=module', '-e', CONSUMER], {
+      cwd: dirname(import.meta.dirname), // test/: resolves @zkjobs/core
+      env: { ...process.env, ZK: zkConnect, NS: namespace, QUEUE: '/killed' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      const line = await waitFor(
+        () => out.split('\n').find((l) => l.startsWith('{')),
+        15_000,
+        25,
+        'child took the item',
+      );
+      expect(JSON.parse(line)).toMatchObject({ data: 'precious' });
+      // Held by the child: nobody else can take it.
+      expect(await q.poll()).toBeNull();
+      expect(await q.size()).toBe(1);
+      child.kill('SIGKILL');
+      const t0 = Date.now();
+      const item = await q.take({ timeoutMs: 10_000 });
+      expect(item!.data.toString()).toBe('precious');
+      expect(Date.now() - t0).toBeLessThan(2000 + 1500);
+      await item!.consume();
+      expect(await q.size()).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
