@@ -233,7 +233,8 @@ export class LockInternals {
       this.client.on('connected', onWake);
       this.client.on('reconnected', onWake);
       const watcher = (event: WatchEvent) => {
-        if (event.type !== 'session-expired') this.watchDeliveryCount++;
+        // Count only notifications that wake a waiter (not those of watches left by earlier, finished waits).
+        if (!settled && event.type !== 'session-expired') this.watchDeliveryCount++;
         finish();
       };
       this.client.getData(path, { watch: watcher }).then(
@@ -267,8 +268,9 @@ export interface SequentialLockEvents {
   /** The lock was released (the node deleted). */
   released: [path: string];
   /**
-   * The session that held the lock was lost while it was held (the client went `lost`), so
-   * another client may hold it now. The acquisition's {@link SequentialLock.signal} is aborted
+   * The lock can no longer be trusted: the client went `lost` while it was held, or stayed
+   * `suspended` past the point where the server may have expired the session (a third of the
+   * negotiated session timeout after `suspended`), so another client may hold it now. The acquisition's {@link SequentialLock.signal} is aborted
    * with the same {@link LockLostError} just before. Still call `release()` to reset.
    */
   lost: [err: LockLostError];
@@ -293,9 +295,23 @@ export class SequentialLock extends EventEmitter<SequentialLockEvents> {
   private holding: Holding | null = null;
   private lastSignal: AbortSignal = NOT_HELD;
   private pending: Promise<unknown> | null = null;
+  private suspendTimer: NodeJS.Timeout | null = null;
   private readonly onLost = () => this.markLost();
   private readonly onConnected = () => {
+    this.clearSuspendTimer();
     if (this.holding && this.holding.node.sessionId !== this.internals.client.sessionId) this.markLost();
+  };
+  private readonly onReconnected = () => this.clearSuspendTimer();
+  private readonly onSuspended = () => {
+    // The client notices a silent connection 2/3 of the session timeout after the last reply, and
+    // its own 'lost' timer runs a full session timeout after that — later than the server may
+    // expire the session. Declare the lock lost when the server could first have expired it.
+    this.clearSuspendTimer();
+    const graceMs = Math.floor(this.internals.client.sessionTimeoutMs / 3);
+    this.suspendTimer = setTimeout(() => {
+      this.suspendTimer = null;
+      if (this.internals.client.state === 'suspended') this.markLost();
+    }, graceMs);
   };
 
   /**
@@ -354,8 +370,7 @@ export class SequentialLock extends EventEmitter<SequentialLockEvents> {
     const controller = new AbortController();
     this.holding = { node, count: 1, controller };
     this.lastSignal = controller.signal;
-    this.internals.client.on('lost', this.onLost);
-    this.internals.client.on('connected', this.onConnected);
+    this.listen(true);
     this.emit('acquired', node.path);
     if (node.sessionId !== this.internals.client.sessionId) this.markLost();
     return true;
@@ -371,8 +386,7 @@ export class SequentialLock extends EventEmitter<SequentialLockEvents> {
     if (h === null) throw new Error(`lock ${this.internals.basePath} is not held by this object`);
     if (--h.count > 0) return;
     this.holding = null;
-    this.internals.client.off('lost', this.onLost);
-    this.internals.client.off('connected', this.onConnected);
+    this.listen(false);
     if (!h.controller.signal.aborted) h.controller.abort(new Error('lock released'));
     await this.internals.release(h.node.path);
     this.emit('released', h.node.path);
@@ -418,6 +432,28 @@ export class SequentialLock extends EventEmitter<SequentialLockEvents> {
   /** {@link close} */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  private listen(on: boolean): void {
+    const c = this.internals.client;
+    if (on) {
+      c.on('lost', this.onLost);
+      c.on('connected', this.onConnected);
+      c.on('suspended', this.onSuspended);
+      c.on('reconnected', this.onReconnected);
+      if (c.state === 'suspended') this.onSuspended();
+    } else {
+      c.off('lost', this.onLost);
+      c.off('connected', this.onConnected);
+      c.off('suspended', this.onSuspended);
+      c.off('reconnected', this.onReconnected);
+      this.clearSuspendTimer();
+    }
+  }
+
+  private clearSuspendTimer(): void {
+    if (this.suspendTimer) clearTimeout(this.suspendTimer);
+    this.suspendTimer = null;
   }
 
   private markLost(): void {

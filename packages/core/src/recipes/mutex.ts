@@ -10,9 +10,11 @@
  * matching `release()`. Two tasks of one process that must exclude each other use two `Mutex`
  * objects (they then contend through ZooKeeper like two processes).
  *
- * If the holder's session is lost (the client goes `lost`, by its own timer while cut off or by
- * the server's word), the mutex emits `lost` and aborts {@link Mutex.signal}: stop the guarded
- * work then, as another client may acquire the lock once the server expires the session.
+ * If the holder's session may be gone — the client goes `lost`, or stays `suspended` for a
+ * third of the session timeout (the earliest moment the server may expire a session whose
+ * client noticed the silence 2/3 of a timeout late) — the mutex emits `lost` and aborts
+ * {@link Mutex.signal}: stop the guarded work then, as another client may acquire the lock
+ * once the server expires the session. Call `release()` afterwards in every case.
  * @packageDocumentation
  */
 import type { ZkClient } from '../client/zk-client.js';
