@@ -35,26 +35,33 @@ function record(c: ZkClient): { states: ConnectionState[]; sessions: bigint[] } 
 
 describe.runIf(canStartServers)('sessions', () => {
   it('expiry forced from a second connection: suspended/lost, then a new session with connected', async () => {
-    const c = await ZkClient.connect(server.connectString, { sessionTimeoutMs: 2000, namespace: '/session' });
+    // The client goes through a proxy that is cut while its session is killed, so that it cannot
+    // re-attach to the session in between; the server then tells it the session expired.
+    const proxy = await TcpProxy.start('127.0.0.1', server.port);
+    const c = await ZkClient.connect(proxy.address, { sessionTimeoutMs: 4000, namespace: '/session' });
     try {
       const log = record(c);
       const first = c.sessionId;
       await c.create('/eph-kill', { mode: CreateMode.EPHEMERAL });
-      const watched = new Promise<WatchEvent>((r) => void c.exists('/never', { watch: r }));
+      const events: WatchEvent[] = [];
+      expect(await c.exists('/never', { watch: (e) => events.push(e) })).toBeNull();
+      proxy.cut();
       await killSession(server.connectString, c.sessionCredentials());
+      proxy.heal(); // drops the client's connection; it reconnects and hears of the expiry
       await waitFor(() => log.sessions.length === 1, 10_000, 25, 'a new session');
-      expect(log.states).toContain('lost');
+      expect(log.states).toEqual(['suspended', 'lost', 'connected']);
       expect(log.states.at(-1)).toBe('connected');
       expect(log.states.indexOf('lost')).toBeLessThan(log.states.lastIndexOf('connected'));
       expect(c.sessionId).not.toBe(first);
       expect(log.sessions[0]).toBe(c.sessionId);
-      expect(await watched).toEqual({ type: 'session-expired', path: '/never' });
+      expect(events).toEqual([{ type: 'session-expired', path: '/never' }]);
       expect(await admin.exists('/eph-kill')).toBeNull(); // the old session's ephemeral is gone
       await c.create('/eph-kill', { mode: CreateMode.EPHEMERAL }); // the new session works
     } finally {
       await c.close();
+      await proxy.close();
     }
-  });
+  }, 20_000);
 
   it('a connection cut (black hole) longer than the timeout: suspended, lost, new session; pending calls bounded', async () => {
     const proxy = await TcpProxy.start('127.0.0.1', server.port);
@@ -111,6 +118,26 @@ describe.runIf(canStartServers)('sessions', () => {
     } finally {
       await c.close();
       await proxy.close();
+    }
+  });
+
+  it('a client that only receives notifications keeps its session (pings follow writes, not socket activity)', async () => {
+    const c = await ZkClient.connect(server.connectString, { sessionTimeoutMs: 1000, namespace: '/session' });
+    try {
+      const log = record(c);
+      await admin.mkdirp('/busy');
+      let seen = 0;
+      const h = c.watchData('/busy', () => void seen++);
+      const until = Date.now() + 3 * c.sessionTimeoutMs;
+      for (let i = 0; Date.now() < until; i++) {
+        await admin.setData('/busy', String(i));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      h.close();
+      expect(seen).toBeGreaterThan(5);
+      expect(log.states).toEqual([]);
+    } finally {
+      await c.close();
     }
   });
 

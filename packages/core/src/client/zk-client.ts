@@ -1380,37 +1380,46 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
 
 /**
  * Testing hook: expires a session from a second connection (connects with the session's id
- * and password, then closes it), as Curator's `KillSession` and Kazoo's harness do. The
- * session's own client sees `lost` when it next hears from the server.
- * @throws ConnectTimeoutError when the second connection cannot be made within `timeoutMs` (default 10000)
+ * and password and closes the session), as Curator's `KillSession` and Kazoo's harness do,
+ * then connects once more to check that the server reports it expired (repeating while it
+ * does not, e.g. because the session's own client re-attached in between). The session's own
+ * client sees `lost` when it next hears from the server. For a deterministic test, cut the
+ * client off (e.g. with a TcpProxy) while killing its session.
+ * @throws ConnectTimeoutError when the session is not expired within `timeoutMs` (default 10000)
  */
 export async function killSession(connectString: string, creds: SessionCredentials, opts: { timeoutMs?: number } = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  const deadline = Date.now() + timeoutMs;
   const id = Buffer.alloc(8);
   id.writeBigInt64BE(creds.sessionId);
-  const lib = zk.createClient(connectString, { sessionTimeout: 30_000, retries: 0, spinDelay: 100, sessionId: id, sessionPassword: creds.password });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new ConnectTimeoutError(connectString.split(','), timeoutMs)), timeoutMs);
-      lib.on('state', (st: LibState) => {
-        if (st.code === zk.State.SYNC_CONNECTED.code || st.code === zk.State.EXPIRED.code) {
+  while (Date.now() < deadline) {
+    const lib = zk.createClient(connectString, { sessionTimeout: 30_000, retries: 0, spinDelay: 100, sessionId: id, sessionPassword: creds.password });
+    try {
+      const outcome = await new Promise<'connected' | 'expired' | 'timeout'>((resolve) => {
+        const t = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()));
+        lib.on('state', (st: LibState) => {
+          if (st.code === zk.State.SYNC_CONNECTED.code) resolve('connected');
+          else if (st.code === zk.State.EXPIRED.code) resolve('expired');
+          else return;
           clearTimeout(t);
-          resolve();
-        }
+        });
+        lib.connect();
       });
-      lib.connect();
-    });
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, 2000);
-      lib.on('state', (st: LibState) => {
-        if (st.code === zk.State.DISCONNECTED.code) {
-          clearTimeout(t);
-          resolve();
-        }
+      if (outcome === 'expired') return;
+      if (outcome === 'timeout') break;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 2000);
+        lib.on('state', (st: LibState) => {
+          if (st.code === zk.State.DISCONNECTED.code) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        lib.close();
       });
-      lib.close();
-    });
-  } finally {
-    lib.connectionManager.forceClose();
+    } finally {
+      lib.connectionManager.forceClose();
+    }
   }
+  throw new ConnectTimeoutError(connectString.split(','), timeoutMs);
 }
