@@ -18,7 +18,10 @@ describe.runIf(canStartServers)('3-node ensemble', () => {
     const leader = await cl.leader();
     // Connect through the leader first, so that killing it really cuts the client's connection.
     const others = cl.members.filter((m) => m !== leader).map((m) => m.address);
-    const c = await ZkClient.connect([leader.address, ...others].join(','), { sessionTimeoutMs: 4000, namespace: '/ensemble' });
+    const c = await ZkClient.connect([leader.address, ...others].join(','), {
+      sessionTimeoutMs: 4000,
+      namespace: '/ensemble',
+    });
     try {
       const states: ConnectionState[] = [];
       c.on('state', (s) => states.push(s));

@@ -44,7 +44,12 @@ describe('basic operations', () => {
     expect((await c.exists('/basic/k2'))!.ephemeralOwner).toBe(c.sessionId);
     expect((await c.getChildren('/basic')).children.sort()).toEqual(['k1', 'k2']);
     await expect(c.create('/basic/k1')).rejects.toBeInstanceOf(NodeExistsError);
-    await expect(c.getData('/nope')).rejects.toMatchObject({ name: 'NoNodeError', code: -101, path: '/nope', op: 'getData' });
+    await expect(c.getData('/nope')).rejects.toMatchObject({
+      name: 'NoNodeError',
+      code: -101,
+      path: '/nope',
+      op: 'getData',
+    });
     await expect(c.delete('/basic')).rejects.toBeInstanceOf(NotEmptyError);
     await expect(c.create('/basic/k2/x')).rejects.toMatchObject({ code: -108 });
     expect(await c.exists('/nope')).toBeNull();
@@ -77,7 +82,10 @@ describe('basic operations', () => {
   });
 
   it('rejects oversized payloads with a clear error and writes nothing', async () => {
-    await expect(c.create('/big', { data: Buffer.alloc(1024 * 1024) })).rejects.toMatchObject({ name: 'BadArgumentsError', code: -8 });
+    await expect(c.create('/big', { data: Buffer.alloc(1024 * 1024) })).rejects.toMatchObject({
+      name: 'BadArgumentsError',
+      code: -8,
+    });
     expect(await c.exists('/big')).toBeNull();
   });
 });
@@ -133,10 +141,12 @@ describe('conditional operations honour versions (outside and inside multi)', ()
       () => c.transaction().create('/v/tx-created').delete('/v/tx', { version: 0 }),
       () => c.transaction().create('/v/tx-created').check('/v/tx', 5),
     ]) {
-      const err = await build().commit().then(
-        () => null,
-        (e: unknown) => e,
-      );
+      const err = await build()
+        .commit()
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
       expect(err).toBeInstanceOf(TransactionError);
       const te = err as TransactionError;
       expect(te.code).toBe(-103);
@@ -242,7 +252,10 @@ describe('ACLs and digest authentication', () => {
     // Without ADMIN, the server masks digest ids in getACL (ZOOKEEPER-1392).
     expect((await c.getACL('/acl')).acl).toContainEqual({ perms: Perms.ALL, scheme: 'digest', id: 'alice:x' });
     await expect(c.setData('/acl', 'y')).rejects.toBeInstanceOf(NoAuthError);
-    const alice = await ZkClient.connect(zkConnect, { namespace: ns, auth: [{ scheme: 'digest', auth: 'alice:secret' }] });
+    const alice = await ZkClient.connect(zkConnect, {
+      namespace: ns,
+      auth: [{ scheme: 'digest', auth: 'alice:secret' }],
+    });
     try {
       await alice.setData('/acl', 'y');
     } finally {
@@ -255,7 +268,9 @@ describe('ACLs and digest authentication', () => {
   });
 
   it('an unknown auth scheme is rejected with AuthFailedError', async () => {
-    await expect(ZkClient.connect(zkConnect, { auth: [{ scheme: 'nosuch', auth: 'x' }], connectTimeoutMs: 5000 })).rejects.toMatchObject({
+    await expect(
+      ZkClient.connect(zkConnect, { auth: [{ scheme: 'nosuch', auth: 'x' }], connectTimeoutMs: 5000 }),
+    ).rejects.toMatchObject({
       name: 'AuthFailedError',
       code: -115,
     });

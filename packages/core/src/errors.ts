@@ -203,13 +203,22 @@ export class TransactionError extends ZkError {
   /** The failing operation's error as its own class (e.g. a {@link BadVersionError}). */
   readonly opError: ZkError;
 
-  constructor(failedIndex: number, failedOp: TransactionOpRef, code: number, results: (TransactionOpRef & { err: number })[]) {
+  constructor(
+    failedIndex: number,
+    failedOp: TransactionOpRef,
+    code: number,
+    results: (TransactionOpRef & { err: number })[],
+  ) {
     const opError = zkErrorFor(code, { path: failedOp.path, op: failedOp.type });
-    super(code, `transaction failed at op ${failedIndex} (${failedOp.type} ${failedOp.path}): ${opError.name} [${code}]`, {
-      op: 'multi',
-      path: failedOp.path,
-      cause: opError,
-    });
+    super(
+      code,
+      `transaction failed at op ${failedIndex} (${failedOp.type} ${failedOp.path}): ${opError.name} [${code}]`,
+      {
+        op: 'multi',
+        path: failedOp.path,
+        cause: opError,
+      },
+    );
     this.failedIndex = failedIndex;
     this.failedOp = failedOp;
     this.results = results;
@@ -225,7 +234,10 @@ export class ConnectTimeoutError extends ZkError {
   readonly timeoutMs: number;
 
   constructor(servers: string[], timeoutMs: number, cause?: unknown) {
-    super(-4, `could not connect to ZooKeeper at ${servers.join(',')} within ${timeoutMs} ms`, { op: 'connect', cause });
+    super(-4, `could not connect to ZooKeeper at ${servers.join(',')} within ${timeoutMs} ms`, {
+      op: 'connect',
+      cause,
+    });
     this.servers = servers;
     this.timeoutMs = timeoutMs;
   }

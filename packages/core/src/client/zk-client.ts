@@ -67,7 +67,9 @@ interface LibTransaction {
   setData(path: string, data: Buffer, version: number): LibTransaction;
   check(path: string, version: number): LibTransaction;
   remove(path: string, version: number): LibTransaction;
-  commit(cb: (error: LibException | null, results?: { type: number; path?: string; stat?: LibStat; err?: number }[]) => void): void;
+  commit(
+    cb: (error: LibException | null, results?: { type: number; path?: string; stat?: LibStat; err?: number }[]) => void,
+  ): void;
 }
 interface LibConnectionManager extends EventEmitter {
   forceClose(): void;
@@ -84,9 +86,17 @@ interface LibClient extends EventEmitter {
   create(path: string, data: Buffer | undefined, acls: LibAcl[], mode: number, cb: Cb<string>): void;
   remove(path: string, version: number, cb: Cb<void>): void;
   setData(path: string, data: Buffer, version: number, cb: Cb<LibStat>): void;
-  getData(path: string, watcher: LibWatcher | undefined, cb: (e: LibException | null, data?: Buffer, stat?: LibStat) => void): void;
+  getData(
+    path: string,
+    watcher: LibWatcher | undefined,
+    cb: (e: LibException | null, data?: Buffer, stat?: LibStat) => void,
+  ): void;
   exists(path: string, watcher: LibWatcher | undefined, cb: Cb<LibStat | null>): void;
-  getChildren(path: string, watcher: LibWatcher | undefined, cb: (e: LibException | null, children?: string[], stat?: LibStat) => void): void;
+  getChildren(
+    path: string,
+    watcher: LibWatcher | undefined,
+    cb: (e: LibException | null, children?: string[], stat?: LibStat) => void,
+  ): void;
   getACL(path: string, cb: (e: LibException | null, acls?: LibAcl[], stat?: LibStat) => void): void;
   setACL(path: string, acls: LibAcl[], version: number, cb: Cb<LibStat>): void;
   transaction(): LibTransaction;
@@ -206,9 +216,13 @@ function fromLibAcl(a: LibAcl): Acl {
 
 function toData(data: Buffer | string | undefined, path: string, op: string): Buffer | undefined {
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  if (buf !== undefined && !Buffer.isBuffer(buf)) throw new BadArgumentsError('data must be a Buffer or a string', { path, op });
+  if (buf !== undefined && !Buffer.isBuffer(buf))
+    throw new BadArgumentsError('data must be a Buffer or a string', { path, op });
   if (buf && buf.length > MAX_DATA_BYTES) {
-    throw new BadArgumentsError(`data of ${buf.length} bytes exceeds the limit of ${MAX_DATA_BYTES} bytes`, { path, op });
+    throw new BadArgumentsError(`data of ${buf.length} bytes exceeds the limit of ${MAX_DATA_BYTES} bytes`, {
+      path,
+      op,
+    });
   }
   return buf;
 }
@@ -320,7 +334,8 @@ class Core {
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s !== '');
-    if (this.servers.length === 0) throw new BadArgumentsError(`no servers in connect string ${JSON.stringify(connectString)}`);
+    if (this.servers.length === 0)
+      throw new BadArgumentsError(`no servers in connect string ${JSON.stringify(connectString)}`);
     this.requestedTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.retry = opts.retry ?? new ExponentialBackoffRetry();
@@ -368,7 +383,10 @@ class Core {
     for (const a of this.auth) lib.addAuthInfo(a.scheme, Buffer.from(a.auth));
     lib.on('state', (st: LibState) => this.onLibState(session, st));
     lib.connectionManager.on('readTimeout', (ms: number) =>
-      this.log.warn({ silentMs: ms, sessionId: '0x' + session.id.toString(16) }, 'zk: no reply from the server, dropping the connection'),
+      this.log.warn(
+        { silentMs: ms, sessionId: '0x' + session.id.toString(16) },
+        'zk: no reply from the server, dropping the connection',
+      ),
     );
     lib.connect();
   }
@@ -394,7 +412,10 @@ class Core {
         return;
       }
       case zk.State.DISCONNECTED.code: {
-        if (session.everConnected && (this.state === 'connected' || this.state === 'reconnected' || this.state === 'read-only')) {
+        if (
+          session.everConnected &&
+          (this.state === 'connected' || this.state === 'reconnected' || this.state === 'read-only')
+        ) {
           this.setState('suspended');
           this.clearLostTimer();
           this.lostTimer = setTimeout(() => {
@@ -444,7 +465,9 @@ class Core {
     const err =
       reason === 'auth-failed'
         ? new AuthFailedError('authentication failed; the session was closed')
-        : new SessionExpiredError(reason === 'timeout' ? 'session lost: suspended longer than the session timeout' : 'session expired');
+        : new SessionExpiredError(
+            reason === 'timeout' ? 'session lost: suspended longer than the session timeout' : 'session expired',
+          );
     for (const w of [...this.waiters]) {
       if (w.session === session) {
         this.waiters.delete(w);
@@ -527,7 +550,12 @@ class Core {
   }
 
   /** Runs one library call on `session`, failing with ConnectionLoss at `deadline`. */
-  call<T>(session: Session, deadline: number, ctx: { op: string; path: string; rel: string }, fn: (lib: LibClient, cb: (e: LibException | null, v?: T) => void) => void): Promise<T> {
+  call<T>(
+    session: Session,
+    deadline: number,
+    ctx: { op: string; path: string; rel: string },
+    fn: (lib: LibClient, cb: (e: LibException | null, v?: T) => void) => void,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let done = false;
       const timer = setTimeout(
@@ -567,10 +595,15 @@ class Core {
    * Runs `attempt` with the retry policy on connection loss (when `idempotent`), waiting for a
    * connection first, and never beyond the call's deadline (session timeout + 1 s).
    */
-  async exec<T>(op: string, rel: string, idempotent: boolean, attempt: (s: Session, deadline: number) => Promise<T>): Promise<T> {
+  async exec<T>(
+    op: string,
+    rel: string,
+    idempotent: boolean,
+    attempt: (s: Session, deadline: number) => Promise<T>,
+  ): Promise<T> {
     const start = Date.now();
     const deadline = this.deadline();
-    for (let retries = 0; ; ) {
+    for (let retries = 0; ;) {
       const session = await this.waitForConnection(deadline, { op, path: rel });
       try {
         return await attempt(session, deadline);
@@ -690,12 +723,14 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
           // A round trip: the credentials were accepted if it succeeds.
           if (client.ns !== '') await client.ensureNamespace();
           else await client.exists('/');
-          if (core.lastLossReason === 'auth-failed') throw new AuthFailedError('the server rejected the credentials', { op: 'connect' });
+          if (core.lastLossReason === 'auth-failed')
+            throw new AuthFailedError('the server rejected the credentials', { op: 'connect' });
           break;
         } catch (e) {
           lastErr = e;
           if (e instanceof AuthFailedError) throw e;
-          if (core.lastLossReason === 'auth-failed') throw new AuthFailedError('the server rejected the credentials', { op: 'connect', cause: e });
+          if (core.lastLossReason === 'auth-failed')
+            throw new AuthFailedError('the server rejected the credentials', { op: 'connect', cause: e });
           if (core.state === 'closed') throw e;
           if (!(e instanceof ConnectionLossError || e instanceof SessionExpiredError)) throw e;
         }
@@ -704,7 +739,8 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
       return client;
     } catch (e) {
       await core.close();
-      if (e instanceof ConnectionLossError && !(e instanceof ConnectTimeoutError)) throw new ConnectTimeoutError(core.servers, timeoutMs, e);
+      if (e instanceof ConnectionLossError && !(e instanceof ConnectTimeoutError))
+        throw new ConnectTimeoutError(core.servers, timeoutMs, e);
       throw e;
     }
   }
@@ -940,7 +976,9 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     }
     const prefix = guidPrefix !== undefined ? guidPrefix : name;
     const candidates = children.filter((c) =>
-      guidPrefix !== undefined ? c.startsWith(prefix) : c.length === name.length + 10 && c.startsWith(name) && SEQ_SUFFIX.test(c.slice(name.length)),
+      guidPrefix !== undefined
+        ? c.startsWith(prefix)
+        : c.length === name.length + 10 && c.startsWith(name) && SEQ_SUFFIX.test(c.slice(name.length)),
     );
     for (const c of candidates) {
       const p = parent === '/' ? '/' + c : parent + '/' + c;
@@ -953,7 +991,9 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
         // Made by our previous, lost session (which the server may not have expired yet).
         await core
           .call<void>(session, deadline, { ...ctx, op: 'create(recover)' }, (lib, cb) => lib.remove(p, st.version, cb))
-          .catch((e: unknown) => core.log.warn({ err: e, path: p }, 'zk: could not delete an orphan of a lost session'));
+          .catch((e: unknown) =>
+            core.log.warn({ err: e, path: p }, 'zk: could not delete an orphan of a lost session'),
+          );
       }
     }
     return null;
@@ -961,7 +1001,9 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
 
   private statFull(full: string, session: Session, deadline: number, rel: string): Promise<Stat | null> {
     return this.core
-      .call<LibStat | null>(session, deadline, { op: 'exists', path: full, rel }, (lib, cb) => lib.exists(full, undefined, cb))
+      .call<LibStat | null>(session, deadline, { op: 'exists', path: full, rel }, (lib, cb) =>
+        lib.exists(full, undefined, cb),
+      )
       .then((s) => (s ? toStat(s) : null));
   }
 
@@ -1014,7 +1056,9 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     const buf = toData(data, path, 'setData') ?? Buffer.alloc(0);
     const version = opts.version ?? -1;
     const st = await this.core.exec('setData', path, version === -1, (s, deadline) =>
-      this.core.call<LibStat>(s, deadline, { op: 'setData', path: full, rel: path }, (lib, cb) => lib.setData(full, buf, version, cb)),
+      this.core.call<LibStat>(s, deadline, { op: 'setData', path: full, rel: path }, (lib, cb) =>
+        lib.setData(full, buf, version, cb),
+      ),
     );
     return toStat(st);
   }
@@ -1032,7 +1076,10 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
         s,
         deadline,
         { op: 'getChildren', path: full, rel: path },
-        (lib, cb) => lib.getChildren(full, watch ? s.dispatch : undefined, (e, children, stat) => cb(e, { children: children ?? [], stat: stat! })),
+        (lib, cb) =>
+          lib.getChildren(full, watch ? s.dispatch : undefined, (e, children, stat) =>
+            cb(e, { children: children ?? [], stat: stat! }),
+          ),
       );
       if (watch) s.addWatcher('child', full, watch, this.ns);
       return { children: r.children, stat: toStat(r.stat) };
@@ -1053,7 +1100,9 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     await this.core.exec('delete', path, version === -1, async (s, deadline) => {
       attempts += 1;
       try {
-        await this.core.call<void>(s, deadline, { op: 'delete', path: full, rel: path }, (lib, cb) => lib.remove(full, version, cb));
+        await this.core.call<void>(s, deadline, { op: 'delete', path: full, rel: path }, (lib, cb) =>
+          lib.remove(full, version, cb),
+        );
       } catch (e) {
         if (e instanceof NoNodeError && attempts > 1) return; // our first attempt deleted it
         throw e;
@@ -1101,7 +1150,9 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     for (;;) {
       try {
         await this.core.exec('mkdirp', rel, true, (s, deadline) =>
-          this.core.call<string>(s, deadline, { op: 'mkdirp', path: full, rel }, (lib, cb) => lib.create(full, data, acls, 0, cb)),
+          this.core.call<string>(s, deadline, { op: 'mkdirp', path: full, rel }, (lib, cb) =>
+            lib.create(full, data, acls, 0, cb),
+          ),
         );
         return;
       } catch (e) {
@@ -1132,41 +1183,50 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
       return { ...o, acls: [] };
     });
     const refs: TransactionOpRef[] = ops.map((o) => ({ type: o.type, path: o.path }));
-    const results = await this.core.exec('multi', refs[0]!.path, false, (s, deadline) =>
-      new Promise<{ type: number; path?: string; stat?: LibStat; err?: number }[]>((resolve, reject) => {
-        this.core
-          .call<{ type: number; path?: string; stat?: LibStat; err?: number }[]>(s, deadline, { op: 'multi', path: fulls[0]!, rel: refs[0]!.path }, (lib, cb) => {
-            let tx = lib.transaction();
-            prepared.forEach((o, i) => {
-              const f = fulls[i]!;
-              if (o.type === 'create') tx = tx.create(f, o.data, o.acls, o.mode);
-              else if (o.type === 'setData') tx = tx.setData(f, o.data!, o.version);
-              else if (o.type === 'check') tx = tx.check(f, o.version);
-              else tx = tx.remove(f, o.version);
-            });
-            tx.commit((e, res) => {
-              if (e && Array.isArray(res) && res.some((r) => r.type === -1)) {
-                const errs = res.map((r) => (r.type === -1 ? (r.err ?? 0) : 0));
-                // The failed op: the first with a code other than OK and RuntimeInconsistency (-2,
-                // which the server gives the ops after it), else the first non-OK.
-                let idx = errs.findIndex((c) => c !== 0 && c !== -2);
-                if (idx < 0) idx = errs.findIndex((c) => c !== 0);
-                if (idx < 0) idx = 0;
-                reject(
-                  new TransactionError(
-                    idx,
-                    refs[idx]!,
-                    errs[idx]!,
-                    refs.map((r, i) => ({ ...r, err: errs[i] ?? 0 })),
-                  ),
-                );
-                return;
-              }
-              cb(e, res);
-            });
-          })
-          .then(resolve, reject);
-      }),
+    const results = await this.core.exec(
+      'multi',
+      refs[0]!.path,
+      false,
+      (s, deadline) =>
+        new Promise<{ type: number; path?: string; stat?: LibStat; err?: number }[]>((resolve, reject) => {
+          this.core
+            .call<{ type: number; path?: string; stat?: LibStat; err?: number }[]>(
+              s,
+              deadline,
+              { op: 'multi', path: fulls[0]!, rel: refs[0]!.path },
+              (lib, cb) => {
+                let tx = lib.transaction();
+                prepared.forEach((o, i) => {
+                  const f = fulls[i]!;
+                  if (o.type === 'create') tx = tx.create(f, o.data, o.acls, o.mode);
+                  else if (o.type === 'setData') tx = tx.setData(f, o.data!, o.version);
+                  else if (o.type === 'check') tx = tx.check(f, o.version);
+                  else tx = tx.remove(f, o.version);
+                });
+                tx.commit((e, res) => {
+                  if (e && Array.isArray(res) && res.some((r) => r.type === -1)) {
+                    const errs = res.map((r) => (r.type === -1 ? (r.err ?? 0) : 0));
+                    // The failed op: the first with a code other than OK and RuntimeInconsistency (-2,
+                    // which the server gives the ops after it), else the first non-OK.
+                    let idx = errs.findIndex((c) => c !== 0 && c !== -2);
+                    if (idx < 0) idx = errs.findIndex((c) => c !== 0);
+                    if (idx < 0) idx = 0;
+                    reject(
+                      new TransactionError(
+                        idx,
+                        refs[idx]!,
+                        errs[idx]!,
+                        refs.map((r, i) => ({ ...r, err: errs[i] ?? 0 })),
+                      ),
+                    );
+                    return;
+                  }
+                  cb(e, res);
+                });
+              },
+            )
+            .then(resolve, reject);
+        }),
     );
     return refs.map((r, i) => {
       const res = results[i];
@@ -1181,8 +1241,11 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
   async getACL(path: string): Promise<{ acl: Acl[]; stat: Stat }> {
     const full = await this.prepare('getACL', path);
     return this.core.exec('getACL', path, true, async (s, deadline) => {
-      const r = await this.core.call<{ acl: LibAcl[]; stat: LibStat }>(s, deadline, { op: 'getACL', path: full, rel: path }, (lib, cb) =>
-        lib.getACL(full, (e, acl, stat) => cb(e, { acl: acl ?? [], stat: stat! })),
+      const r = await this.core.call<{ acl: LibAcl[]; stat: LibStat }>(
+        s,
+        deadline,
+        { op: 'getACL', path: full, rel: path },
+        (lib, cb) => lib.getACL(full, (e, acl, stat) => cb(e, { acl: acl ?? [], stat: stat! })),
       );
       return { acl: r.acl.map(fromLibAcl), stat: toStat(r.stat) };
     });
@@ -1199,7 +1262,9 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     const acls = toLibAcls(acl);
     const version = opts.version ?? -1;
     const st = await this.core.exec('setACL', path, version === -1, (s, deadline) =>
-      this.core.call<LibStat>(s, deadline, { op: 'setACL', path: full, rel: path }, (lib, cb) => lib.setACL(full, acls, version, cb)),
+      this.core.call<LibStat>(s, deadline, { op: 'setACL', path: full, rel: path }, (lib, cb) =>
+        lib.setACL(full, acls, version, cb),
+      ),
     );
     return toStat(st);
   }
@@ -1219,10 +1284,13 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
       const session = await core.waitForConnection(core.deadline(), { op: 'addAuth' });
       session.lib.addAuthInfo(scheme, Buffer.from(auth));
       // A round trip after it: if the credentials were rejected the connection is gone by then.
-      await core.call<LibStat | null>(session, core.deadline(), { op: 'addAuth', path: '/', rel: '/' }, (lib, cb) => lib.exists('/', undefined, cb));
+      await core.call<LibStat | null>(session, core.deadline(), { op: 'addAuth', path: '/', rel: '/' }, (lib, cb) =>
+        lib.exists('/', undefined, cb),
+      );
       if (session.dead) throw new AuthFailedError(undefined, { op: 'addAuth' });
     } catch (e) {
-      if (!core.auth.includes(cred) || e instanceof AuthFailedError) throw new AuthFailedError(undefined, { op: 'addAuth', cause: e });
+      if (!core.auth.includes(cred) || e instanceof AuthFailedError)
+        throw new AuthFailedError(undefined, { op: 'addAuth', cause: e });
       throw e;
     } finally {
       core.pendingAuth.delete(cred);
@@ -1238,7 +1306,11 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
    * session. Deliveries are deduplicated by the node's mzxid.
    * @param opts.onError - errors other than connection loss / session expiry (e.g. NoAuth); default: logged
    */
-  watchData(path: string, listener: (data: Buffer | null, stat: Stat | null) => void, opts: { onError?(e: Error): void } = {}): WatchHandle {
+  watchData(
+    path: string,
+    listener: (data: Buffer | null, stat: Stat | null) => void,
+    opts: { onError?(e: Error): void } = {},
+  ): WatchHandle {
     let last: string | undefined;
     return this.rearming(
       async (watch) => {
@@ -1276,7 +1348,11 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
    * change (`[]` while the node does not exist). Re-reads after a reconnect and after a new session.
    * @param opts.onError - errors other than connection loss / session expiry; default: logged
    */
-  watchChildren(path: string, listener: (children: string[]) => void, opts: { onError?(e: Error): void } = {}): WatchHandle {
+  watchChildren(
+    path: string,
+    listener: (children: string[]) => void,
+    opts: { onError?(e: Error): void } = {},
+  ): WatchHandle {
     let last: string | undefined;
     return this.rearming(
       async (watch) => {
@@ -1303,7 +1379,11 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     );
   }
 
-  private rearming(read: (watch: Watcher) => Promise<(() => void) | 'again'>, onError: ((e: Error) => void) | undefined, path: string): WatchHandle {
+  private rearming(
+    read: (watch: Watcher) => Promise<(() => void) | 'again'>,
+    onError: ((e: Error) => void) | undefined,
+    path: string,
+  ): WatchHandle {
     let closed = false;
     let running = false;
     let again = false;
@@ -1387,13 +1467,23 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
  * client off (e.g. with a TcpProxy) while killing its session.
  * @throws ConnectTimeoutError when the session is not expired within `timeoutMs` (default 10000)
  */
-export async function killSession(connectString: string, creds: SessionCredentials, opts: { timeoutMs?: number } = {}): Promise<void> {
+export async function killSession(
+  connectString: string,
+  creds: SessionCredentials,
+  opts: { timeoutMs?: number } = {},
+): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const deadline = Date.now() + timeoutMs;
   const id = Buffer.alloc(8);
   id.writeBigInt64BE(creds.sessionId);
   while (Date.now() < deadline) {
-    const lib = zk.createClient(connectString, { sessionTimeout: 30_000, retries: 0, spinDelay: 100, sessionId: id, sessionPassword: creds.password });
+    const lib = zk.createClient(connectString, {
+      sessionTimeout: 30_000,
+      retries: 0,
+      spinDelay: 100,
+      sessionId: id,
+      sessionPassword: creds.password,
+    });
     try {
       const outcome = await new Promise<'connected' | 'expired' | 'timeout'>((resolve) => {
         const t = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()));
