@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serverMode, type ServerMode } from './four-letter-word.js';
@@ -171,14 +171,18 @@ export class ZkServerProcess {
       'org.apache.zookeeper.server.quorum.QuorumPeerMain',
       cfg,
     ];
-    // Watchdog: start java in the background, print its pid, wait for our pipe to close, kill it.
+    // Watchdog: java runs as the shell's child (so the shell reaps it and exits with it); a
+    // subshell blocks on our pipe (fd 3) and SIGKILLs java when the pipe closes, i.e. when this
+    // process is gone, however it died.
     const script =
-      '"$@" </dev/null >/dev/null 2>&1 & pid=$!; echo $pid; read _ignored; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0';
+      'exec 3<&0; "$@" </dev/null >/dev/null 2>&1 & pid=$!; echo $pid; ' +
+      '(read _ignored <&3; kill -9 $pid 2>/dev/null) & wait $pid; exit 0';
     const child = spawn('/bin/sh', ['-c', script, 'zk-watchdog', java, ...args], {
       stdio: ['pipe', 'pipe', 'ignore'],
       detached: false,
     });
     this.child = child;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const pid = await new Promise<number>((resolve, reject) => {
       let buf = '';
       child.stdout!.on('data', (d: Buffer) => {
@@ -187,21 +191,13 @@ export class ZkServerProcess {
         if (buf.includes('\n') && line) resolve(Number(line));
       });
       child.once('error', reject);
-      child.once('exit', (code) => reject(new Error(`ZooKeeper watchdog exited early (code ${code})`)));
+      void exited.then(() => reject(new Error('ZooKeeper watchdog exited before starting java')));
     });
     this.javaPid = pid;
     this.paused = false;
     live.add(this);
     installExitHook();
-    this.exited = new Promise<void>((resolve) => {
-      const poll = setInterval(() => {
-        if (!isAlive(pid)) {
-          clearInterval(poll);
-          resolve();
-        }
-      }, 50);
-      poll.unref();
-    }).then(() => {
+    this.exited = exited.then(() => {
       if (this.javaPid === pid) this.javaPid = null;
       live.delete(this);
       child.stdin?.end();
@@ -287,21 +283,6 @@ export class ZkServerProcess {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
     }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie (exited, not yet reaped by the watchdog) still answers kill(0): read its state.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
-  } catch {
-    return false;
   }
 }
 
