@@ -81,10 +81,29 @@ export interface HeldNode {
 }
 
 /**
+ * What {@link SequentialLock} needs from an engine: {@link LockInternals} for the locks, a
+ * two-level engine for {@link Semaphore}.
+ */
+export interface LockEngine {
+  /** The client the nodes are made with. */
+  readonly client: ZkClient;
+  /** The lock's znode. */
+  readonly basePath: string;
+  /** Watch notifications that woke a waiter so far (diagnostics). */
+  readonly watchDeliveries: number;
+  /** Waits for the lock; `null` on timeout (nothing left behind). See {@link LockInternals.attempt}. */
+  attempt(opts: AcquireOptions): Promise<HeldNode | null>;
+  /** Deletes a held node, retrying connection losses. */
+  release(path: string): Promise<void>;
+  /** Paths of the contender (or holder) nodes, lowest sequence first. */
+  participantNodes(): Promise<string[]>;
+}
+
+/**
  * The sequential-node engine. One instance per lock base path and driver; it keeps no state
  * of its own between attempts, so several attempts may run at once (each has its own node).
  */
-export class LockInternals {
+export class LockInternals implements LockEngine {
   private watchDeliveryCount = 0;
 
   /**
@@ -123,6 +142,11 @@ export class LockInternals {
       if (err instanceof NoNodeError) return [];
       throw err;
     }
+  }
+
+  /** Paths of the recipe's own children, lowest sequence first. */
+  async participantNodes(): Promise<string[]> {
+    return (await this.sortedChildren()).map((n) => joinPath(this.basePath, n));
   }
 
   /**
@@ -269,8 +293,9 @@ export interface SequentialLockEvents {
   released: [path: string];
   /**
    * The lock can no longer be trusted: the client went `lost` while it was held, or stayed
-   * `suspended` past the point where the server may have expired the session (a third of the
-   * negotiated session timeout after `suspended`), so another client may hold it now. The acquisition's {@link SequentialLock.signal} is aborted
+   * `suspended` for a sixth of the negotiated session timeout (by then the server may be about
+   * to expire the session), so another client may hold it soon. The lock node may still exist
+   * if the client reconnects in time: `release()` deletes it. The acquisition's {@link SequentialLock.signal} is aborted
    * with the same {@link LockLostError} just before. Still call `release()` to reset.
    */
   lost: [err: LockLostError];
@@ -291,7 +316,7 @@ const NOT_HELD: AbortSignal = AbortSignal.abort(new Error('lock not held'));
  */
 export class SequentialLock extends EventEmitter<SequentialLockEvents> {
   /** The shared engine. */
-  protected readonly internals: LockInternals;
+  protected readonly internals: LockEngine;
   private holding: Holding | null = null;
   private lastSignal: AbortSignal = NOT_HELD;
   private pending: Promise<unknown> | null = null;
@@ -303,11 +328,12 @@ export class SequentialLock extends EventEmitter<SequentialLockEvents> {
   };
   private readonly onReconnected = () => this.clearSuspendTimer();
   private readonly onSuspended = () => {
-    // The client notices a silent connection 2/3 of the session timeout after the last reply, and
-    // its own 'lost' timer runs a full session timeout after that — later than the server may
-    // expire the session. Declare the lock lost when the server could first have expired it.
+    // The client notices a silent connection 2/3 of the session timeout T after the last reply
+    // (checked every T/12), so at 'suspended' the server may expire the session within T/4; the
+    // client's own 'lost' timer runs a full T after 'suspended' — too late for a lock. Declare
+    // the lock lost after T/6 of suspension, keeping T/12 for event-loop lag.
     this.clearSuspendTimer();
-    const graceMs = Math.floor(this.internals.client.sessionTimeoutMs / 3);
+    const graceMs = Math.floor(this.internals.client.sessionTimeoutMs / 6);
     this.suspendTimer = setTimeout(() => {
       this.suspendTimer = null;
       if (this.internals.client.state === 'suspended') this.markLost();
@@ -320,7 +346,7 @@ export class SequentialLock extends EventEmitter<SequentialLockEvents> {
    *   returns `true` without a second node (Semaphore)
    */
   constructor(
-    internals: LockInternals,
+    internals: LockEngine,
     private readonly reentrant: boolean,
   ) {
     super();
@@ -413,7 +439,7 @@ export class SequentialLock extends EventEmitter<SequentialLockEvents> {
 
   /** The paths of every contender node (holders and waiters), lowest sequence first. */
   async getParticipantNodes(): Promise<string[]> {
-    return (await this.internals.sortedChildren()).map((n) => joinPath(this.internals.basePath, n));
+    return this.internals.participantNodes();
   }
 
   /** Watch notifications received on predecessor nodes by this lock's attempts (diagnostics). */

@@ -11,8 +11,8 @@
  * objects (they then contend through ZooKeeper like two processes).
  *
  * If the holder's session may be gone — the client goes `lost`, or stays `suspended` for a
- * third of the session timeout (the earliest moment the server may expire a session whose
- * client noticed the silence 2/3 of a timeout late) — the mutex emits `lost` and aborts
+ * sixth of the session timeout (the client notices silence 2/3 of a timeout late, so the server
+ * may expire the session a quarter of a timeout after `suspended`) — the mutex emits `lost` and aborts
  * {@link Mutex.signal}: stop the guarded work then, as another client may acquire the lock
  * once the server expires the session. Call `release()` afterwards in every case.
  * @packageDocumentation

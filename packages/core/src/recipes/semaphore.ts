@@ -1,26 +1,193 @@
 /**
- * A distributed counting semaphore: at most `maxLeases` holders at once — the lease rule of
- * Apache Curator's `InterProcessSemaphore` (the `maxLeases` lowest nodes hold) on the shared
- * engine, with Kazoo's `Semaphore` surface (one lease per object).
+ * A distributed counting semaphore: at most `maxLeases` holders at once — Apache Curator's
+ * `InterProcessSemaphoreV2` (a lock that admits one candidate at a time, and a directory of
+ * leases), with Kazoo's `Semaphore` surface (one lease per object).
  *
  * Status: **beta**.
  *
- * Contenders create `EPHEMERAL_SEQUENTIAL` nodes `<path>/<prefix>NNNNNNNNNN`; the `maxLeases`
- * lowest hold a lease, and a waiter at place `i` watches only the node at place `i - maxLeases`
- * (one watcher per node: no herd). Every participant of one path must use the same
- * `maxLeases`. A lease whose session is lost is reported by a `lost` event and an aborted
+ * Layout: `<path>/locks/lock-NNNNNNNNNN` (the {@link LockInternals} mutex that lines candidates
+ * up, each watching only its predecessor) and `<path>/leases/lease-NNNNNNNNNN`. The candidate
+ * that holds the internal lock creates its lease node and, while more than `maxLeases` leases
+ * exist before and including its own, waits on the leases' children watch — it is the only one
+ * watching that directory, so a release wakes exactly one client (no herd). Once admitted it
+ * releases the internal lock and keeps its lease until `release()`. A candidate that times out
+ * or is aborted deletes its lease node and its lock node (retrying connection losses; the error
+ * of a failed clean-up is thrown). Every participant of one path must use the same
+ * `maxLeases`. A lease whose session may be gone is reported by a `lost` event and an aborted
  * {@link Semaphore.signal}, as for {@link Mutex}.
  * @packageDocumentation
  */
 import type { ZkClient } from '../client/zk-client.js';
-import { LockInternals, SequentialLock, standardLockDriver } from './lock-internals.js';
+import { CreateMode } from '../client/create-mode.js';
+import { basename, joinPath, validatePath } from '../client/paths.js';
+import type { WatchEvent } from '../client/watch.js';
+import { NoNodeError } from '../errors.js';
+import {
+  LockInternals,
+  SequentialLock,
+  standardLockDriver,
+  type AcquireOptions,
+  type HeldNode,
+  type LockEngine,
+} from './lock-internals.js';
+import { abortReason, deleteOwnNode, isRetryable, isSessionGone, sortOwn, untilConnected } from './sequential-nodes.js';
 
 /** Options of {@link Semaphore}. */
 export interface SemaphoreOptions {
   /** Name prefix of the lease nodes. @defaultValue `'lease-'` */
   prefix?: string;
-  /** Payload of this holder's node (e.g. who holds the lease). @defaultValue empty */
+  /** Payload of this holder's lease node (e.g. who holds it). @defaultValue empty */
   data?: Buffer | string;
+}
+
+/** The two-level engine of {@link Semaphore} (Curator's InterProcessSemaphoreV2). */
+class SemaphoreEngine implements LockEngine {
+  private readonly lock: LockInternals;
+  private readonly leasesPath: string;
+  private deliveries = 0;
+
+  constructor(
+    readonly client: ZkClient,
+    readonly basePath: string,
+    private readonly maxLeases: number,
+    private readonly prefix: string,
+    private readonly data: Buffer,
+  ) {
+    this.lock = new LockInternals(client, joinPath(basePath, 'locks'), 'lock-', standardLockDriver(['lock-'], 1));
+    this.leasesPath = joinPath(basePath, 'leases');
+  }
+
+  get watchDeliveries(): number {
+    return this.deliveries + this.lock.watchDeliveries;
+  }
+
+  async participantNodes(): Promise<string[]> {
+    try {
+      const { children } = await this.client.getChildren(this.leasesPath);
+      return sortOwn(children, [this.prefix]).map((n) => joinPath(this.leasesPath, n));
+    } catch (err) {
+      if (err instanceof NoNodeError) return [];
+      throw err;
+    }
+  }
+
+  release(path: string): Promise<void> {
+    return deleteOwnNode(this.client, path);
+  }
+
+  async attempt(opts: AcquireOptions): Promise<HeldNode | null> {
+    const { signal } = opts;
+    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + Math.max(0, opts.timeoutMs);
+    const gate = await this.lock.attempt(opts);
+    if (gate === null) return null;
+    let lease: HeldNode | null = null;
+    let ok = false;
+    try {
+      for (;;) {
+        if (signal?.aborted) throw abortReason(signal);
+        try {
+          if (lease !== null && lease.sessionId !== this.client.sessionId) {
+            const stale = lease.path;
+            lease = null;
+            await deleteOwnNode(this.client, stale);
+          }
+          if (lease === null) {
+            const sessionId: bigint = this.client.sessionId;
+            const path = await this.client.create(joinPath(this.leasesPath, this.prefix), {
+              mode: CreateMode.EPHEMERAL_SEQUENTIAL,
+              parents: true,
+              data: this.data,
+            });
+            lease = { path, sessionId };
+          }
+          const wake = this.armChildrenWatch();
+          const { children } = await this.client.getChildren(this.leasesPath, { watch: wake.watcher });
+          const sorted = sortOwn(children, [this.prefix]);
+          const i = sorted.indexOf(basename(lease.path));
+          if (i < 0) {
+            wake.cancel();
+            lease = { ...lease, sessionId: -1n };
+            continue;
+          }
+          if (i < this.maxLeases && lease.sessionId === this.client.sessionId) {
+            wake.cancel();
+            ok = true;
+            return lease;
+          }
+          const remaining = deadline - Date.now();
+          if (remaining <= 0) {
+            wake.cancel();
+            return null;
+          }
+          await wake.wait(remaining, signal);
+        } catch (err) {
+          if (!isRetryable(err) && !isSessionGone(err)) throw err;
+          const remaining = deadline - Date.now();
+          if (remaining <= 0) return null;
+          await untilConnected(this.client, Math.min(remaining, 1000), signal);
+        }
+        if (Date.now() >= deadline) {
+          // Look once more: the wake-up may be the lease that admits us.
+          if (lease !== null && lease.sessionId === this.client.sessionId) {
+            const nodes = await this.participantNodes().catch(() => [] as string[]);
+            const i = nodes.indexOf(lease.path);
+            if (i >= 0 && i < this.maxLeases) {
+              ok = true;
+              return lease;
+            }
+          }
+          return null;
+        }
+      }
+    } finally {
+      try {
+        if (!ok && lease !== null) await deleteOwnNode(this.client, lease.path);
+      } finally {
+        await this.lock.release(gate.path);
+      }
+    }
+  }
+
+  /** A one-shot children watch whose firing (or a session event) ends a wait. */
+  private armChildrenWatch() {
+    let fired = false;
+    let waiting: (() => void) | null = null;
+    let cancelled = false;
+    const watcher = (event: WatchEvent) => {
+      fired = true;
+      if (!cancelled && waiting !== null && event.type !== 'session-expired') this.deliveries++;
+      waiting?.();
+    };
+    const wait = (maxWaitMs: number, signal?: AbortSignal) =>
+      new Promise<void>((resolve, reject) => {
+        if (fired) return resolve();
+        const done = (err?: Error) => {
+          waiting = null;
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          this.client.off('lost', onWake);
+          this.client.off('connected', onWake);
+          this.client.off('reconnected', onWake);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onWake = () => done();
+        const onAbort = () => done(abortReason(signal!));
+        const timer = setTimeout(onWake, maxWaitMs);
+        waiting = onWake;
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.client.on('lost', onWake);
+        this.client.on('connected', onWake);
+        this.client.on('reconnected', onWake);
+      });
+    return {
+      watcher,
+      wait,
+      cancel: () => {
+        cancelled = true;
+      },
+    };
+  }
 }
 
 /**
@@ -36,17 +203,22 @@ export class Semaphore extends SequentialLock {
    * @param client - a connected ZkClient
    * @param path - the semaphore's znode (created with parents on first use)
    * @param maxLeases - how many holders at once (integer ≥ 1)
-   * @param opts - node prefix and payload
+   * @param opts - lease node prefix and payload
    * @throws RangeError for a bad `maxLeases`; InvalidPathError for a bad path
    */
   constructor(client: ZkClient, path: string, maxLeases: number, opts: SemaphoreOptions = {}) {
+    validatePath(path);
+    if (!Number.isInteger(maxLeases) || maxLeases < 1)
+      throw new RangeError(`maxLeases must be an integer >= 1, got ${maxLeases}`);
     const prefix = opts.prefix ?? 'lease-';
-    const data = typeof opts.data === 'string' ? Buffer.from(opts.data) : opts.data;
-    super(new LockInternals(client, path, prefix, standardLockDriver([prefix], maxLeases), data), false);
+    if (prefix.includes('/') || prefix.length === 0)
+      throw new RangeError(`invalid lease prefix ${JSON.stringify(prefix)}`);
+    const data = opts.data === undefined ? Buffer.alloc(0) : Buffer.from(opts.data);
+    super(new SemaphoreEngine(client, path, maxLeases, prefix, data), false);
     this.maxLeases = maxLeases;
   }
 
-  /** The nodes that hold a lease now (at most `maxLeases`), lowest sequence first. */
+  /** The lease nodes held now (at most `maxLeases`), lowest sequence first. @throws a ZkError */
   async getLeaseHolders(): Promise<string[]> {
     return (await this.getParticipantNodes()).slice(0, this.maxLeases);
   }

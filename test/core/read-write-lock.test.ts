@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReadWriteLock, ZkClient } from '@zkjobs/core';
+import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
+
+const namespace = fileNamespace(import.meta.filename);
+const connect = () => ZkClient.connect(zkConnect, { namespace, sessionTimeoutMs: 2000 });
+
+describe('ReadWriteLock', () => {
+  let admin: ZkClient;
+  const clients: ZkClient[] = [];
+  beforeAll(async () => {
+    admin = await connect();
+    for (let i = 0; i < 5; i++) clients.push(await connect());
+  });
+  afterAll(async () => {
+    for (const c of clients) await c.close();
+    await admin?.close();
+  });
+
+  it('readers share; a writer waits for them; readers behind a waiting writer wait for it', async () => {
+    const [r1, r2, w, r3, r4] = clients.map((c) => new ReadWriteLock(c, '/rw')) as [
+      ReadWriteLock,
+      ReadWriteLock,
+      ReadWriteLock,
+      ReadWriteLock,
+      ReadWriteLock,
+    ];
+    try {
+      expect(await r1.readLock.acquire({ timeoutMs: 1000 })).toBe(true);
+      expect(await r2.readLock.acquire({ timeoutMs: 1000 })).toBe(true);
+      expect(await w.writeLock.acquire({ timeoutMs: 300 })).toBe(false);
+      expect((await admin.getChildren('/rw')).children).toHaveLength(2);
+      const writing = w.writeLock.acquire({ timeoutMs: 10_000 });
+      await waitFor(async () => (await admin.getChildren('/rw')).children.length === 3, 5000, 10, 'the writer node');
+      // Readers arriving after a waiting writer queue behind it (no writer starvation).
+      const reading3 = r3.readLock.acquire({ timeoutMs: 10_000 });
+      const reading4 = r4.readLock.acquire({ timeoutMs: 10_000 });
+      await waitFor(async () => (await admin.getChildren('/rw')).children.length === 5, 5000, 10, 'two more readers');
+      await r1.readLock.release();
+      await sleep(300);
+      expect(w.writeLock.isAcquired()).toBe(false);
+      await r2.readLock.release();
+      expect(await writing).toBe(true);
+      await sleep(300);
+      expect(r3.readLock.isAcquired() || r4.readLock.isAcquired()).toBe(false);
+      // Each late reader watched only the writer's node: one delivery each, none for the writer's wake-up beyond its own.
+      expect(r3.readLock.watchDeliveries + r4.readLock.watchDeliveries).toBe(0);
+      await w.writeLock.release();
+      expect(await reading3).toBe(true);
+      expect(await reading4).toBe(true);
+      expect(r3.readLock.watchDeliveries).toBe(1);
+      expect(r4.readLock.watchDeliveries).toBe(1);
+    } finally {
+      for (const l of [r1, r2, w, r3, r4]) await l.close();
+    }
+    expect((await admin.getChildren('/rw')).children).toEqual([]);
+  });
+
+  it('the write holder may also read (re-entrant downgrade), and other readers wait', async () => {
+    const mine = new ReadWriteLock(clients[0]!, '/downgrade');
+    const other = new ReadWriteLock(clients[1]!, '/downgrade');
+    try {
+      expect(await mine.writeLock.acquire()).toBe(true);
+      expect(await mine.readLock.acquire({ timeoutMs: 1000 })).toBe(true);
+      expect(await other.readLock.acquire({ timeoutMs: 300 })).toBe(false);
+      const reading = other.readLock.acquire({ timeoutMs: 10_000 });
+      await sleep(100);
+      await mine.writeLock.release();
+      expect(await reading).toBe(true); // readers share once no writer is ahead
+      expect(mine.readLock.isAcquired()).toBe(true);
+    } finally {
+      await mine.close();
+      await other.close();
+    }
+  });
+
+  it('writers exclude everyone while 2 writers and 3 readers loop', async () => {
+    const locks = clients.map((c) => new ReadWriteLock(c, '/loop'));
+    let readers = 0;
+    let writers = 0;
+    const violations: string[] = [];
+    let maxReaders = 0;
+    let writes = 0;
+    const stopAt = Date.now() + 4000;
+    try {
+      await Promise.all(
+        locks.map(async (l, i) => {
+          const isWriter = i < 2;
+          while (Date.now() < stopAt) {
+            const lock = isWriter ? l.writeLock : l.readLock;
+            if (!(await lock.acquire({ timeoutMs: 5000 }))) continue;
+            if (isWriter) {
+              writers++;
+              if (writers > 1 || readers > 0) violations.push(`writer with ${writers - 1} writers, ${readers} readers`);
+            } else {
+              readers++;
+              maxReaders = Math.max(maxReaders, readers);
+              if (writers > 0) violations.push(`reader with ${writers} writers`);
+            }
+            await sleep(5 + Math.random() * 15);
+            if (isWriter) {
+              writers--;
+              writes++;
+            } else readers--;
+            await lock.release();
+          }
+        }),
+      );
+    } finally {
+      for (const l of locks) await l.close();
+    }
+    expect(violations).toEqual([]);
+    expect(writes).toBeGreaterThan(5);
+    expect(maxReaders).toBeGreaterThan(1);
+  });
+});
