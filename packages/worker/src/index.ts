@@ -1,2 +1,40 @@
-/** @zkjobs/worker @packageDocumentation */
-export {};
+/** @zkjobs/worker: distributed jobs coordinated through ZooKeeper. @packageDocumentation */
+export { Queue, type QueueOptions, type BulkJob } from './queue.js';
+export { Worker, type WorkerOptions } from './worker.js';
+export type { Processor, ProcessorContext } from './consumer.js';
+export type { WorkerEvents } from './events.js';
+export {
+  JOB_STATES,
+  isFinalState,
+  type Job,
+  type JobState,
+  type JobOptions,
+  type NormalizedJobOptions,
+  type BackoffOptions,
+  type AttemptRecord,
+  type AttemptOutcome,
+  type StoredError,
+  type JobRecord,
+} from './job.js';
+export {
+  JobsError,
+  UnrecoverableError,
+  JobValidationError,
+  JobNotFoundError,
+  LostClaimError,
+  JobTimeoutError,
+  JobCancelledError,
+  JobFailedError,
+  WaitTimeoutError,
+} from './errors.js';
+export { backoffDelay } from './options.js';
+export {
+  DEFAULT_NAMESPACE,
+  BUCKETS,
+  bucketOf,
+  jobPath,
+  queueDir,
+  type WorkerInfo,
+  type LeaderInfo,
+} from './layout.js';
+export { createLogger, defaultLogger, type Logger } from './logger.js';

@@ -1,0 +1,578 @@
+import { hostname } from 'node:os';
+import type { ZkClient, WatchHandle } from '@zkjobs/core';
+import { CreateMode, NodeExistsError, NoNodeError, TransactionError, DoubleBarrier } from '@zkjobs/core';
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import { JobCancelledError, JobTimeoutError, LostClaimError, UnrecoverableError } from './errors.js';
+import type { TypedEmitter, WorkerEvents } from './events.js';
+import {
+  closeAttempt,
+  pushHistory,
+  storeError,
+  type AttemptOutcome,
+  type Job,
+  type JobRecord,
+} from './job.js';
+import {
+  BARRIERS,
+  WORKERS,
+  decodeAssignment,
+  encodeMarker,
+  jobPath,
+  pendingMarkerPrefix,
+  queueDir,
+  type AssignedJob,
+  type PendingEntry,
+} from './layout.js';
+import { backoffDelay } from './options.js';
+import { encodeRecord, mapLimit, parseRecord, readRecord, toJob } from './store.js';
+
+/** What a processor gets besides the job. */
+export interface ProcessorContext {
+  /**
+   * The claim's fencing token: larger for every later claim of the same job. Pass it to external
+   * systems so they can reject writes from a stale holder.
+   */
+  token: number;
+  /** Aborted on timeout ({@link JobTimeoutError}), cancel ({@link JobCancelledError}), lost claim ({@link LostClaimError}) or shutdown. */
+  signal: AbortSignal;
+  /** Reports progress: emitted as the Worker's `progress` event and logged at debug (not stored). */
+  progress(value: unknown): void;
+  /** 1-based attempt number. */
+  attempt: number;
+  /** The worker's znode name (`w-NNNNNNNNNN`). */
+  worker: string;
+  /** The worker's session id, hex. */
+  session: string;
+  /** For a task of a gang job: its index (0-based) and the gang's size. */
+  gang?: { index: number; size: number; parent: string };
+}
+
+/**
+ * A job handler. Its return value (JSON-serialisable) is stored as the job's result; a throw
+ * fails the attempt ({@link UnrecoverableError}: no more attempts).
+ */
+export type Processor<D = any, R = any> = (job: Job<D>, ctx: ProcessorContext) => Promise<R> | R; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface Assignment {
+  jobs: AssignedJob[];
+  outstanding: Set<string>;
+}
+
+interface Active {
+  id: string;
+  worker: string;
+  session: string;
+  token: number;
+  rec: JobRecord; // as claimed
+  ac: AbortController;
+  timer?: NodeJS.Timeout;
+  node: string; // assignment node
+}
+
+type Outcome =
+  | { kind: 'completed'; result: unknown }
+  | { kind: 'failed'; error: unknown; timeout?: boolean };
+
+interface Completion {
+  a: Active;
+  rec: JobRecord; // the record to write (or delete when remove)
+  remove: boolean;
+  retry?: PendingEntry;
+  outcome: Outcome;
+  resolve: (applied: boolean) => void;
+}
+
+/** Internal: the consumer side of a Worker, bound to one registration (`w-…` + session) at a time. */
+export class Consumer {
+  private name: string | null = null;
+  private session = '';
+  private watch: WatchHandle | null = null;
+  private poll: NodeJS.Timeout | null = null;
+  private readonly assignments = new Map<string, Assignment>();
+  private readonly loading = new Set<string>();
+  private buffer: { id: string; a: number; node: string }[] = [];
+  private readonly active = new Map<string, Active>();
+  private claiming = 0;
+  private pumping = false;
+  private stopped = false;
+  private readonly pq: PQueue;
+  private completions: Completion[] = [];
+  private flushing: Promise<void> | null = null;
+  private readonly proc = `${hostname()}:${process.pid}`;
+  /** Completed, failed or refused completions so far (for tests and metrics). */
+  readonly counters = { claimed: 0, completed: 0, failed: 0, refused: 0, skipped: 0 };
+
+  constructor(
+    private readonly client: ZkClient,
+    private readonly handlers: Record<string, Processor>,
+    private readonly concurrency: number,
+    private readonly log: Logger,
+    private readonly events: TypedEmitter<WorkerEvents>,
+    private readonly pollMs: number,
+  ) {
+    this.pq = new PQueue({ concurrency });
+  }
+
+  get workerName(): string | null {
+    return this.name;
+  }
+
+  get runningCount(): number {
+    return this.active.size;
+  }
+
+  /** Starts consuming `queue/<name>` for a registration of the current session. */
+  async bind(name: string, session: string): Promise<void> {
+    this.unbindWatch();
+    this.name = name;
+    this.session = session;
+    this.stopped = false;
+    try {
+      await this.client.create(queueDir(name));
+    } catch (err) {
+      if (!(err instanceof NodeExistsError)) throw err;
+    }
+    if (this.name !== name) return;
+    this.watch = this.client.watchChildren(queueDir(name), (children) => this.onChildren(name, children), {
+      onError: (e) => this.log.warn({ err: e, worker: name }, 'queue watch error'),
+    });
+    // Safety net against a lost watch notification: re-list our (small) queue now and then.
+    this.poll = setInterval(() => {
+      if (this.name !== name || this.stopped) return;
+      this.client.getChildren(queueDir(name)).then(
+        ({ children }) => this.onChildren(name, children),
+        () => undefined,
+      );
+    }, this.pollMs);
+    this.poll.unref();
+    this.log.info({ worker: name, session }, 'consumer bound');
+  }
+
+  /** Stops taking work (running jobs go on). */
+  pause(): void {
+    this.stopped = true;
+    this.unbindWatch();
+  }
+
+  private unbindWatch(): void {
+    if (this.poll) clearInterval(this.poll);
+    this.poll = null;
+    this.watch?.close();
+    this.watch = null;
+    this.assignments.clear();
+    this.buffer = [];
+  }
+
+  /**
+   * The registration is gone (session lost): abort every running job with a LostClaimError and
+   * forget the queue; completions already in flight are refused by their claim check.
+   */
+  lostRegistration(reason: string): void {
+    const name = this.name;
+    this.unbindWatch();
+    this.name = null;
+    for (const a of this.active.values()) {
+      if (a.worker !== name) continue;
+      this.abortLost(a, reason);
+    }
+  }
+
+  private abortLost(a: Active, reason: string): void {
+    if (a.ac.signal.aborted) return;
+    const err = new LostClaimError(a.id, a.token, reason);
+    a.ac.abort(err);
+    this.counters.refused++;
+    this.log.warn({ jobId: a.id, attempt: a.rec.attemptsMade, token: a.token, worker: a.worker, session: a.session, reason }, 'claim lost: job stalled');
+    this.events.emit('stalled', a.id, err);
+  }
+
+  /** Aborts every running job (shutdown after the grace period). */
+  abortAll(reason: Error): void {
+    for (const a of this.active.values()) if (!a.ac.signal.aborted) a.ac.abort(reason);
+  }
+
+  /** Resolves when no job is running and no completion is being written. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.active.size > 0 || this.claiming > 0 || this.completions.length > 0 || this.flushing) {
+      if (Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return true;
+  }
+
+  private onChildren(name: string, children: string[]): void {
+    if (this.name !== name) return;
+    const present = new Set(children);
+    for (const c of children) {
+      if (c.startsWith('x-')) {
+        const id = c.slice(2);
+        const a = this.active.get(id);
+        if (a && !a.ac.signal.aborted) {
+          this.log.info({ jobId: id, token: a.token, worker: a.worker }, 'job cancelled while running: aborting');
+          a.ac.abort(new JobCancelledError(id));
+          this.counters.refused++;
+        }
+        this.client.delete(`${queueDir(name)}/${c}`).catch(() => undefined);
+        continue;
+      }
+      if (!c.startsWith('a-') || this.assignments.has(c) || this.loading.has(c)) continue;
+      this.loading.add(c);
+      this.client
+        .getData(`${queueDir(name)}/${c}`)
+        .then(({ data }) => {
+          this.loading.delete(c);
+          if (this.name !== name || this.assignments.has(c)) return;
+          const jobs = decodeAssignment(data);
+          this.assignments.set(c, { jobs, outstanding: new Set(jobs.map((j) => j[0])) });
+          for (const [id, a] of jobs) this.buffer.push({ id, a, node: c });
+          this.log.debug({ worker: name, node: c, jobs: jobs.length, buffered: this.buffer.length, active: this.active.size }, 'assignment received');
+          if (jobs.length === 0) this.deleteAssignment(name, c);
+          this.pump();
+        })
+        .catch((err: unknown) => {
+          this.loading.delete(c);
+          if (!(err instanceof NoNodeError)) this.log.warn({ err, node: c }, 'could not read assignment');
+        });
+    }
+    for (const c of [...this.assignments.keys()]) if (!present.has(c)) this.assignments.delete(c);
+  }
+
+  private deleteAssignment(name: string, node: string): void {
+    this.assignments.delete(node);
+    this.log.debug({ worker: name, node }, 'assignment done');
+    this.client.delete(`${queueDir(name)}/${node}`).catch((err: unknown) => {
+      if (!(err instanceof NoNodeError)) this.log.warn({ err, node }, 'could not delete assignment');
+    });
+  }
+
+  private settleAssigned(name: string, node: string, id: string): void {
+    const asg = this.assignments.get(node);
+    if (!asg) return;
+    asg.outstanding.delete(id);
+    if (asg.outstanding.size === 0 && this.name === name) this.deleteAssignment(name, node);
+  }
+
+  /** Claims as many buffered jobs as there are free slots, in one multi per batch. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    void (async () => {
+      try {
+        while (!this.stopped && this.name !== null && this.buffer.length > 0) {
+          const free = this.concurrency - this.active.size - this.claiming;
+          if (free <= 0) break;
+          const batch = this.buffer.splice(0, free);
+          this.claiming += batch.length;
+          try {
+            await this.claimBatch(this.name, this.session, batch);
+          } catch (err) {
+            this.log.warn({ err }, 'claim failed');
+          } finally {
+            this.claiming -= batch.length;
+          }
+        }
+      } finally {
+        this.pumping = false;
+      }
+    })();
+  }
+
+  private async claimBatch(name: string, session: string, batch: { id: string; a: number; node: string }[]): Promise<void> {
+    const reads = await mapLimit(batch, 64, async (b) => ({ b, found: await readRecord(this.client, b.id) }));
+    const claims: { b: (typeof batch)[number]; rec: JobRecord; version: number }[] = [];
+    for (const { b, found } of reads) {
+      const r = found?.rec;
+      if (!found || !r || r.attemptsMade !== b.a || (r.state !== 'waiting' && r.state !== 'delayed')) {
+        this.counters.skipped++;
+        this.log.debug({ jobId: b.id, state: r?.state, attemptsMade: r?.attemptsMade, assigned: b.a }, 'stale assignment skipped');
+        this.settleAssigned(name, b.node, b.id);
+        continue;
+      }
+      if (!this.handlers[r.type]) {
+        this.log.error({ jobId: b.id, type: r.type }, 'no handler for job type (assignment skipped)');
+        this.settleAssigned(name, b.node, b.id);
+        continue;
+      }
+      const token = found.stat.version + 1;
+      const attempt = r.attemptsMade + 1;
+      const claimed: JobRecord = {
+        ...r,
+        state: 'active',
+        attemptsMade: attempt,
+        claim: { worker: name, session, token },
+        history: pushHistory(r.history, {
+          attempt,
+          worker: name,
+          process: this.proc,
+          session,
+          token,
+          startedAt: Date.now(),
+          outcome: 'running',
+        }),
+      };
+      claims.push({ b, rec: claimed, version: found.stat.version });
+    }
+    if (claims.length === 0) return;
+    const commit = async (cs: typeof claims): Promise<{ zxid: string }[]> => {
+      const tx = this.client.transaction().check(`${WORKERS}/${name}`, -1);
+      for (const c of cs) tx.setData(jobPath(c.rec.id), encodeRecord(c.rec), { version: c.version });
+      const res = await tx.commit();
+      return cs.map((_, i) => ({ zxid: res[i + 1]?.stat?.mzxid.toString() ?? '' }));
+    };
+    let ok: { c: (typeof claims)[number]; zxid: string }[] = [];
+    try {
+      const z = await commit(claims);
+      ok = claims.map((c, i) => ({ c, zxid: z[i]!.zxid }));
+    } catch (err) {
+      if (err instanceof TransactionError && err.failedIndex === 0) {
+        this.log.warn({ worker: name }, 'claim refused: registration gone');
+        return;
+      }
+      // One record changed meanwhile (cancelled, …) or the reply was lost: claim one by one.
+      for (const c of claims) {
+        try {
+          const z = await commit([c]);
+          ok.push({ c, zxid: z[0]!.zxid });
+        } catch (e) {
+          // Applied by the batch after all (a lost reply), or taken by someone else?
+          const now = await readRecord(this.client, c.rec.id).catch(() => null);
+          if (now && now.rec.claim?.session === session && now.rec.claim.token === c.rec.claim!.token && now.rec.state === 'active') {
+            ok.push({ c, zxid: now.stat.mzxid.toString() });
+            continue;
+          }
+          this.counters.skipped++;
+          this.settleAssigned(name, c.b.node, c.b.id);
+          this.log.debug({ jobId: c.rec.id, err: e }, 'claim lost a race; skipped');
+        }
+      }
+    }
+    for (const { c, zxid } of ok) this.start(name, session, c.b.node, c.rec, zxid);
+  }
+
+  private start(name: string, session: string, node: string, rec: JobRecord, zxid: string): void {
+    const token = rec.claim!.token;
+    const a: Active = { id: rec.id, worker: name, session, token, rec, ac: new AbortController(), node };
+    this.active.set(rec.id, a);
+    this.counters.claimed++;
+    const job = toJob(rec, { version: token, mzxid: BigInt(zxid || 0) } as never);
+    this.log.info({ jobId: rec.id, type: rec.type, state: 'active', attempt: rec.attemptsMade, token, worker: name, session, zxid }, 'job active');
+    this.events.emit('active', job, token);
+    void this.pq.add(() => this.run(a, job));
+  }
+
+  private async run(a: Active, job: Job): Promise<void> {
+    const rec = a.rec;
+    const handler = this.handlers[rec.type]!;
+    const timeout = rec.opts.timeout;
+    if (timeout !== undefined) {
+      a.timer = setTimeout(() => a.ac.abort(new JobTimeoutError(timeout)), timeout);
+    }
+    let outcome: Outcome;
+    let barrier: DoubleBarrier | undefined;
+    try {
+      const aborted = new Promise<never>((_, reject) => {
+        if (a.ac.signal.aborted) reject(a.ac.signal.reason);
+        a.ac.signal.addEventListener('abort', () => reject(a.ac.signal.reason), { once: true });
+      });
+      aborted.catch(() => undefined);
+      const ctx: ProcessorContext = {
+        token: a.token,
+        signal: a.ac.signal,
+        attempt: rec.attemptsMade,
+        worker: a.worker,
+        session: a.session,
+        progress: (value: unknown) => {
+          this.log.debug({ jobId: a.id, progress: value }, 'job progress');
+          this.events.emit('progress', job, value);
+        },
+      };
+      if (rec.gang) {
+        ctx.gang = { index: rec.gang.index, size: rec.gang.size, parent: rec.gang.parent };
+        barrier = new DoubleBarrier(this.client, `${BARRIERS}/${rec.gang.parent}-${rec.attemptsMade}`, rec.gang.size, {
+          memberId: `t${rec.gang.index}`,
+        });
+        const entered = await Promise.race([barrier.enter({ signal: a.ac.signal, timeoutMs: 60_000 }), aborted]);
+        if (!entered) throw new Error('gang barrier: not every task started within 60 s');
+      }
+      const result = await Promise.race([Promise.resolve().then(() => handler(job, ctx)), aborted]);
+      if (barrier) await Promise.race([barrier.leave({ signal: a.ac.signal, timeoutMs: 60_000 }), aborted]);
+      outcome = { kind: 'completed', result };
+    } catch (err) {
+      outcome = { kind: 'failed', error: err, timeout: err instanceof JobTimeoutError };
+    }
+    if (a.timer) clearTimeout(a.timer);
+    const reason: unknown = a.ac.signal.aborted ? a.ac.signal.reason : undefined;
+    if (reason instanceof LostClaimError || reason instanceof JobCancelledError) {
+      // The claim is gone: nothing may be written for it.
+      this.finish(a);
+      return;
+    }
+    await this.complete(a, outcome);
+    this.finish(a);
+  }
+
+  private finish(a: Active): void {
+    this.active.delete(a.id);
+    this.settleAssigned(a.worker, a.node, a.id);
+    this.pump();
+  }
+
+  private complete(a: Active, outcome: Outcome): Promise<boolean> {
+    const rec = a.rec;
+    const now = Date.now();
+    let next: JobRecord;
+    let remove = false;
+    let retry: PendingEntry | undefined;
+    let histOutcome: AttemptOutcome;
+    if (outcome.kind === 'completed') {
+      histOutcome = 'completed';
+      let result = outcome.result;
+      if (result !== undefined && Buffer.byteLength(JSON.stringify(result) ?? '') > 262_144) {
+        result = { truncated: true, reason: 'result over 256 KiB' };
+      }
+      next = { ...rec, state: 'completed', claim: null, result, finishedAt: now };
+      remove = rec.opts.removeOnComplete;
+    } else {
+      const err = outcome.error;
+      const unrecoverable = err instanceof UnrecoverableError;
+      const msg = err instanceof Error ? err.message : String(err);
+      if (unrecoverable) {
+        histOutcome = 'failed';
+        next = { ...rec, state: 'failed', claim: null, error: storeError(err), finishedAt: now };
+      } else if (rec.attemptsMade >= rec.opts.attempts) {
+        histOutcome = 'dead';
+        next = { ...rec, state: 'dead', claim: null, error: storeError(err), finishedAt: now };
+      } else {
+        histOutcome = 'retrying';
+        const delay = backoffDelay(rec.opts.backoff, rec.attemptsMade);
+        next = { ...rec, state: delay > 0 ? 'delayed' : 'waiting', claim: null, error: storeError(err) };
+        retry = { id: rec.id, type: rec.type, priority: rec.opts.priority, attemptsMade: rec.attemptsMade, delay };
+      }
+      if (outcome.timeout) histOutcome = histOutcome === 'retrying' ? 'retrying' : histOutcome;
+      remove = (next.state === 'failed' || next.state === 'dead') && rec.opts.removeOnFail;
+      next.history = closeAttempt(rec.history, a.token, { outcome: histOutcome, error: msg });
+    }
+    if (outcome.kind === 'completed') next.history = closeAttempt(rec.history, a.token, { outcome: 'completed' });
+    return new Promise<boolean>((resolve) => {
+      const c: Completion = { a, rec: next, remove, outcome, resolve };
+      if (retry) c.retry = retry;
+      this.completions.push(c);
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing) return;
+    this.flushing = (async () => {
+      try {
+        while (this.completions.length > 0) {
+          const batch = this.completions.splice(0, 200);
+          await this.flush(batch);
+        }
+      } finally {
+        this.flushing = null;
+      }
+    })();
+  }
+
+  /** Writes a batch of completions in one multi; on failure one by one, so a stale one fails alone. */
+  private async flush(batch: Completion[]): Promise<void> {
+    const byWorker = new Map<string, Completion[]>();
+    for (const c of batch) {
+      const l = byWorker.get(c.a.worker) ?? [];
+      l.push(c);
+      byWorker.set(c.a.worker, l);
+    }
+    for (const [worker, cs] of byWorker) {
+      let zxid: string | undefined;
+      try {
+        zxid = await this.commitCompletions(worker, cs);
+      } catch (err) {
+        if (err instanceof TransactionError && err.failedIndex === 0) {
+          for (const c of cs) this.refused(c, 'registration gone (session expired)');
+          continue;
+        }
+        for (const c of cs) await this.commitOne(worker, c);
+        continue;
+      }
+      for (const c of cs) this.applied(c, zxid);
+    }
+  }
+
+  /** One completion alone, telling "applied by an earlier ambiguous try" from "refused". */
+  private async commitOne(worker: string, c: Completion): Promise<void> {
+    for (let tries = 0; ; tries++) {
+      try {
+        this.applied(c, await this.commitCompletions(worker, [c]));
+        return;
+      } catch (e) {
+        const now = await readRecord(this.client, c.a.id).catch(() => undefined);
+        const wanted = c.rec.history.find((h) => h.token === c.a.token)?.outcome;
+        const mine = now?.rec.history.find((h) => h.token === c.a.token);
+        if ((now === null && c.remove) || (mine && mine.outcome === wanted && now?.rec.claim?.token !== c.a.token)) {
+          this.applied(c, now?.stat.mzxid.toString());
+          return;
+        }
+        if (e instanceof TransactionError || tries >= 5 || now === null) {
+          const why =
+            e instanceof TransactionError
+              ? `claim no longer current (${e.failedOp.type} ${e.failedOp.path}: ${e.name})`
+              : `completion not written: ${String(e)}`;
+          this.refused(c, why);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 200 * (tries + 1)));
+      }
+    }
+  }
+
+  private async commitCompletions(worker: string, cs: Completion[]): Promise<string | undefined> {
+    const tx = this.client.transaction().check(`${WORKERS}/${worker}`, -1);
+    const retries: PendingEntry[] = [];
+    for (const c of cs) {
+      if (c.remove) tx.delete(jobPath(c.a.id), { version: c.a.token });
+      else tx.setData(jobPath(c.a.id), encodeRecord(c.rec), { version: c.a.token });
+      if (c.retry) retries.push(c.retry);
+    }
+    if (retries.length > 0) {
+      tx.create(pendingMarkerPrefix(retries[0]!.id), { data: encodeMarker(retries), mode: CreateMode.PERSISTENT_SEQUENTIAL });
+    }
+    const res = await tx.commit();
+    return res.find((r) => r.stat)?.stat?.mzxid.toString();
+  }
+
+  private applied(c: Completion, zxid: string | undefined): void {
+    const { a, rec } = c;
+    const job = toJob(rec, { version: a.token + 1, mzxid: BigInt(zxid ?? 0) } as never);
+    const base = { jobId: a.id, type: rec.type, attempt: rec.attemptsMade, token: a.token, worker: a.worker, session: a.session, zxid };
+    if (c.outcome.kind === 'completed') {
+      this.counters.completed++;
+      this.log.info({ ...base, state: c.remove ? 'completed (removed)' : 'completed' }, 'job completed');
+      this.events.emit('completed', job, rec.result);
+    } else {
+      this.counters.failed++;
+      const err = c.outcome.error instanceof Error ? c.outcome.error : new Error(String(c.outcome.error));
+      const final = rec.state !== 'waiting' && rec.state !== 'delayed';
+      this.log.info({ ...base, state: rec.state, error: err.message }, final ? `job ${rec.state}` : 'job failed: retrying');
+      this.events.emit('failed', job, err, final);
+      if (c.retry) this.events.emit('retrying', job, err, c.retry.delay);
+      if (rec.state === 'dead') this.events.emit('dead', job, err);
+    }
+    c.resolve(true);
+  }
+
+  private refused(c: Completion, reason: string): void {
+    const a = c.a;
+    const err = new LostClaimError(a.id, a.token, reason);
+    if (!a.ac.signal.aborted) a.ac.abort(err);
+    this.counters.refused++;
+    this.log.warn(
+      { jobId: a.id, attempt: a.rec.attemptsMade, token: a.token, worker: a.worker, session: a.session, reason },
+      'completion refused: lost claim',
+    );
+    this.events.emit('stalled', a.id, err);
+    c.resolve(false);
+  }
+}

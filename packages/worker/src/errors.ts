@@ -1,0 +1,134 @@
+/**
+ * Errors of the job engine. Each carries a stable `code` so that scripts and the CLI can tell
+ * them apart without matching messages; causes are kept with ES2022 `{ cause }`.
+ */
+
+/** Base class of every error thrown by `@zkjobs/worker`. */
+export class JobsError extends Error {
+  /** A stable machine-readable code, e.g. `'INVALID_OPTION'`. */
+  readonly code: string;
+
+  /**
+   * @param code - stable machine-readable code
+   * @param message - human-readable message
+   * @param options - ES2022 error options (`cause`)
+   */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * Thrown by a processor to fail its job at once: no further attempts are made and the job
+ * ends in state `failed` (not `dead`), as BullMQ's `UnrecoverableError`.
+ */
+export class UnrecoverableError extends Error {
+  /** @param message - why the job cannot succeed */
+  constructor(message = 'unrecoverable error', options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UnrecoverableError';
+  }
+}
+
+/**
+ * Bad input to {@link Queue.add} / {@link Queue.addBulk} / a constructor: an unknown or
+ * out-of-range option, a malformed job id or type, a payload over the size cap. Thrown before
+ * anything is written, so a rejected request changes nothing.
+ */
+export class JobValidationError extends JobsError {
+  /** The offending field, as a dotted path: `opts.delay`, `data`, `jobs[3].opts.attempts`. */
+  readonly field: string;
+
+  /**
+   * @param field - dotted path of the offending field
+   * @param message - what is wrong with it
+   */
+  constructor(field: string, message: string, options?: ErrorOptions) {
+    super('INVALID_OPTION', `${field}: ${message}`, options);
+    this.field = field;
+  }
+}
+
+/** No job with this id exists (never submitted, or removed by retention). */
+export class JobNotFoundError extends JobsError {
+  /** The id that was looked up. */
+  readonly jobId: string;
+
+  /** @param jobId - the id that was looked up */
+  constructor(jobId: string) {
+    super('JOB_NOT_FOUND', `job ${jobId} not found`);
+    this.jobId = jobId;
+  }
+}
+
+/**
+ * The worker no longer holds the claim on a job: its session ended, the leader requeued the job,
+ * or the job was cancelled. The handler's `signal` is aborted with this error as its reason,
+ * and a completion attempted under the lost claim is refused (it is never recorded).
+ */
+export class LostClaimError extends JobsError {
+  /** The job whose claim was lost. */
+  readonly jobId: string;
+  /** The fencing token of the lost claim. */
+  readonly token: number;
+
+  /**
+   * @param jobId - the job whose claim was lost
+   * @param token - the fencing token of the lost claim
+   * @param reason - why it was lost
+   */
+  constructor(jobId: string, token: number, reason: string, options?: ErrorOptions) {
+    super('LOST_CLAIM', `lost claim on job ${jobId} (token ${token}): ${reason}`, options);
+    this.jobId = jobId;
+    this.token = token;
+  }
+}
+
+/** A job ran longer than its `timeout`; the handler's signal is aborted with this error. */
+export class JobTimeoutError extends JobsError {
+  /** The timeout that was exceeded, in ms. */
+  readonly timeoutMs: number;
+
+  /** @param timeoutMs - the timeout that was exceeded, in ms */
+  constructor(timeoutMs: number) {
+    super('TIMEOUT', `job timed out after ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The job was cancelled through {@link Queue.cancel}; the handler's signal is aborted with this error. */
+export class JobCancelledError extends JobsError {
+  /** @param jobId - the cancelled job */
+  constructor(jobId: string) {
+    super('CANCELLED', `job ${jobId} was cancelled`);
+  }
+}
+
+/** {@link Queue.waitUntilFinished} gave up before the job reached a final state. */
+export class WaitTimeoutError extends JobsError {
+  /**
+   * @param jobId - the job waited for
+   * @param timeoutMs - how long it waited, in ms
+   */
+  constructor(jobId: string, timeoutMs: number) {
+    super('WAIT_TIMEOUT', `job ${jobId} did not finish within ${timeoutMs} ms`);
+  }
+}
+
+/** The job ended in `failed`, `dead` or `cancelled` while {@link Queue.waitUntilFinished} waited for it. */
+export class JobFailedError extends JobsError {
+  /** The job's final state. */
+  readonly state: string;
+
+  /**
+   * @param jobId - the job
+   * @param state - its final state
+   * @param reason - its recorded error message
+   */
+  constructor(jobId: string, state: string, reason: string) {
+    super('JOB_FAILED', `job ${jobId} ended ${state}: ${reason}`);
+    this.state = state;
+  }
+}

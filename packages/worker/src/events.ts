@@ -1,0 +1,36 @@
+import { EventEmitter } from 'node:events';
+import type { Job } from './job.js';
+import type { LostClaimError } from './errors.js';
+
+/** Events of a {@link Worker}, with their listener arguments. Typed as `EventEmitter<WorkerEvents>`. */
+export interface WorkerEvents {
+  /** A job was claimed by this worker and its handler starts. `token` is the fencing token. */
+  active: [job: Job, token: number];
+  /** The handler reported progress. */
+  progress: [job: Job, progress: unknown];
+  /** The job's completion was recorded (by this worker). */
+  completed: [job: Job, result: unknown];
+  /**
+   * An attempt failed and the failure was recorded. `final` is true when no attempt follows
+   * (UnrecoverableError → `failed`; attempts used up → also `dead`).
+   */
+  failed: [job: Job, error: Error, final: boolean];
+  /** A failed attempt will be retried after `delayMs` (ZooKeeper's clock). */
+  retrying: [job: Job, error: Error, delayMs: number];
+  /** The job used up its attempts and is now `dead`. */
+  dead: [job: Job, error: Error];
+  /**
+   * This worker lost its claim on a running job (session lost, requeued, cancelled): the
+   * handler's signal was aborted and its completion will be refused.
+   */
+  stalled: [jobId: string, error: LostClaimError];
+  /** This worker became the leader (scheduler) with this epoch. */
+  'leader-elected': [epoch: number];
+  /** This worker stopped being the leader. */
+  'leader-lost': [epoch: number];
+  /** A background error the worker will retry (logged as well). */
+  error: [error: Error];
+}
+
+/** A typed EventEmitter base. */
+export class TypedEmitter<E extends Record<keyof E, unknown[]>> extends EventEmitter<E> {}

@@ -1,0 +1,266 @@
+/**
+ * The job record stored at `<root>/jobs/<bucket>/<jobId>` and the public view of it.
+ */
+
+/**
+ * Where a job is in its life.
+ *
+ * - `waiting`: submitted (or requeued / released), not yet claimed; it may sit in a pending
+ *   marker, be blocked on its `dependsOn`, or be assigned to a worker's queue.
+ * - `delayed`: waiting for its `delay` or a retry backoff to pass (ZooKeeper's clock).
+ * - `active`: claimed by a worker; `claim` names it and its fencing token.
+ * - `completed`, `failed` (UnrecoverableError, failed dependency), `dead` (used up its
+ *   attempts), `cancelled`: final.
+ */
+export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'dead' | 'cancelled';
+
+/** Every {@link JobState}, in life order. */
+export const JOB_STATES: readonly JobState[] = [
+  'waiting',
+  'delayed',
+  'active',
+  'completed',
+  'failed',
+  'dead',
+  'cancelled',
+];
+
+/** True for the states a job never leaves: completed, failed, dead, cancelled. */
+export function isFinalState(state: JobState): boolean {
+  return state === 'completed' || state === 'failed' || state === 'dead' || state === 'cancelled';
+}
+
+/** Backoff between attempts. `number` = fixed delay in ms. */
+export type BackoffOptions =
+  | number
+  | {
+      /** `fixed`: `delay` every time; `exponential`: `delay × 2^(attempt-1)`. */
+      type: 'fixed' | 'exponential';
+      /** Base delay, in ms. */
+      delay: number;
+    }
+  | {
+      /** An explicit list: the n-th retry waits `delays[n-1]` ms (the last one repeats). */
+      type: 'custom';
+      /** Delays in ms, one per retry. */
+      delays: number[];
+    };
+
+/** Options of one job, as given to {@link Queue.add}. All times in ms. */
+export interface JobOptions {
+  /**
+   * Idempotency key and id of the job: a second `add` with the same `jobId` writes nothing and
+   * returns the first job. 1–128 characters of `[A-Za-z0-9._:@-]`.
+   * @defaultValue a generated, time-ordered id
+   */
+  jobId?: string;
+  /**
+   * Lower numbers run first (BullMQ's convention); jobs of equal priority run in submission
+   * order. Integer 0–1,000,000.
+   * @defaultValue 0
+   */
+  priority?: number;
+  /**
+   * Do not start before this many ms have passed on ZooKeeper's clock (the submit znode's ctime
+   * plus `delay`), whatever the submitter's clock says. Integer 0–31,536,000,000 (a year).
+   * @defaultValue 0
+   */
+  delay?: number;
+  /**
+   * How many times the job may run (claims), the first run included. Integer 1–1,000.
+   * @defaultValue 1
+   */
+  attempts?: number;
+  /**
+   * Wait between a failed attempt and the next one.
+   * @defaultValue 0 (retry at once)
+   */
+  backoff?: BackoffOptions;
+  /**
+   * Abort the handler's signal with a {@link JobTimeoutError} after this many ms of running and
+   * record the attempt as failed. Integer 1–86,400,000.
+   * @defaultValue no timeout
+   */
+  timeout?: number;
+  /**
+   * Retention of a completed job's record: `true` deletes it when the job completes (its
+   * completion is still recorded atomically — the delete is the completing write), `false`
+   * keeps it until deleted by hand.
+   * @defaultValue false
+   */
+  removeOnComplete?: boolean;
+  /**
+   * Retention of a failed/dead job's record, as {@link JobOptions.removeOnComplete}.
+   * @defaultValue false
+   */
+  removeOnFail?: boolean;
+  /**
+   * Ids of jobs that must complete before this one is scheduled. They must exist when this job is
+   * submitted (or be in the same `addBulk`). If one of them ends failed, dead or cancelled, this
+   * job fails with "dependency … ended …". At most 100.
+   * @defaultValue []
+   */
+  dependsOn?: string[];
+  /**
+   * A gang job: run this many tasks at the same time on different workers, entering and leaving a
+   * DoubleBarrier together. Integer 1–64.
+   * @defaultValue 1
+   */
+  parallelism?: number;
+}
+
+/** Options after validation and defaults, as stored in the record. */
+export interface NormalizedJobOptions {
+  priority: number;
+  delay: number;
+  attempts: number;
+  backoff?: BackoffOptions;
+  timeout?: number;
+  removeOnComplete: boolean;
+  removeOnFail: boolean;
+  dependsOn: string[];
+  parallelism: number;
+}
+
+/** How an attempt ended. `running` while it runs. */
+export type AttemptOutcome =
+  | 'running'
+  | 'completed'
+  | 'failed'
+  | 'retrying'
+  | 'dead'
+  | 'timeout'
+  | 'released'
+  | 'requeued'
+  | 'cancelled';
+
+/**
+ * One attempt of a job: who ran it, under which session and fencing token, when, and how it
+ * ended. The answer to "why did this run twice?".
+ */
+export interface AttemptRecord {
+  /** 1-based attempt number (the job's `attemptsMade` after the claim). */
+  attempt: number;
+  /** The worker's znode name, e.g. `w-0000000003`. */
+  worker: string;
+  /** Host and pid of the worker process, `host:pid`. */
+  process: string;
+  /** The worker's ZooKeeper session id, hex. */
+  session: string;
+  /** The claim's fencing token (the record's version after the claim write). */
+  token: number;
+  /** Start, ms since the epoch (worker's clock). */
+  startedAt: number;
+  /** End, ms since the epoch (writer's clock); absent while running. */
+  endedAt?: number;
+  /** How it ended. */
+  outcome: AttemptOutcome;
+  /** The error message for failed / timeout / retrying / dead, or the reason for requeued / released. */
+  error?: string;
+  /** For `requeued`: the leader that requeued it (`w-…`, epoch). */
+  by?: string;
+}
+
+/** A serialised error, as stored in the record. */
+export interface StoredError {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+/** The current claim on an active job. */
+export interface ClaimInfo {
+  worker: string;
+  session: string;
+  token: number;
+}
+
+/** The JSON document at `<root>/jobs/<bucket>/<jobId>`. */
+export interface JobRecord {
+  id: string;
+  type: string;
+  data: unknown;
+  opts: NormalizedJobOptions;
+  state: JobState;
+  /** Number of claims so far (attempts started). */
+  attemptsMade: number;
+  /** Submit time, ms since the epoch (submitter's clock; informative only). */
+  createdAt: number;
+  history: AttemptRecord[];
+  claim?: ClaimInfo | null;
+  result?: unknown;
+  error?: StoredError;
+  finishedAt?: number;
+  /** For gang tasks: the gang job's id and this task's index. */
+  gang?: { parent: string; index: number; size: number };
+}
+
+/** At most this many attempt records are kept per job (the oldest are dropped). */
+export const MAX_HISTORY = 50;
+
+/**
+ * A job as read from ZooKeeper: its record plus the znode's version and zxids.
+ * @typeParam D - the payload type
+ * @typeParam R - the result type
+ */
+export interface Job<D = unknown, R = unknown> {
+  /** The job id. */
+  readonly id: string;
+  /** The job type (the handler name). */
+  readonly type: string;
+  /** The payload. */
+  readonly data: D;
+  /** Options, after defaults. */
+  readonly opts: NormalizedJobOptions;
+  /** Current state. */
+  readonly state: JobState;
+  /** Number of attempts started so far. */
+  readonly attemptsMade: number;
+  /** Submit time, ms since the epoch (submitter's clock). */
+  readonly createdAt: number;
+  /** The attempt history, oldest first. */
+  readonly history: readonly AttemptRecord[];
+  /** The handler's return value, once completed. */
+  readonly result?: R;
+  /** The last error, once failed/dead (or the last failed attempt while retrying). */
+  readonly error?: StoredError;
+  /** When it reached its final state, ms since the epoch (writer's clock). */
+  readonly finishedAt?: number;
+  /** The record znode's data version (fencing tokens are versions of this znode). */
+  readonly version: number;
+  /** zxid of the record's last write, as a decimal string. */
+  readonly zxid: string;
+}
+
+/** Serialises an error for the record. */
+export function storeError(err: unknown): StoredError {
+  if (err instanceof Error) {
+    const e: StoredError = { name: err.name, message: err.message };
+    if (err.stack) e.stack = err.stack.split('\n').slice(0, 8).join('\n');
+    return e;
+  }
+  return { name: 'Error', message: String(err) };
+}
+
+/** Appends an attempt record, keeping at most {@link MAX_HISTORY}. */
+export function pushHistory(history: AttemptRecord[], entry: AttemptRecord): AttemptRecord[] {
+  const h = [...history, entry];
+  return h.length > MAX_HISTORY ? h.slice(h.length - MAX_HISTORY) : h;
+}
+
+/** Closes the last `running` attempt of a history (if any) with an outcome. */
+export function closeAttempt(
+  history: AttemptRecord[],
+  token: number | undefined,
+  patch: Pick<AttemptRecord, 'outcome'> & Partial<AttemptRecord>,
+): AttemptRecord[] {
+  const h = history.map((a) => ({ ...a }));
+  for (let i = h.length - 1; i >= 0; i--) {
+    const a = h[i]!;
+    if (a.outcome === 'running' && (token === undefined || a.token === token)) {
+      h[i] = { ...a, endedAt: Date.now(), ...patch };
+      break;
+    }
+  }
+  return h;
+}

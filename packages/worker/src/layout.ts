@@ -1,0 +1,130 @@
+/**
+ * The znode layout of one zkjobs namespace and the compact encodings of its index znodes.
+ * Every path here is relative to the namespace root (the client is `usingNamespace(root)`).
+ * See docs/architecture.md, "Job engine".
+ */
+
+/** Number of buckets that `jobs/` and `pending/` are split into, so that no parent gets huge. */
+export const BUCKETS = 64;
+
+/** Default namespace root. */
+export const DEFAULT_NAMESPACE = '/zkjobs/default';
+
+export const WORKERS = '/workers';
+export const LEADER = '/leader';
+export const CLOCK = '/clock';
+export const JOBS = '/jobs';
+export const PENDING = '/pending';
+export const QUEUE = '/queue';
+export const BARRIERS = '/barriers';
+
+/** FNV-1a 32-bit hash of a string. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** The two-hex-digit bucket of a job id. */
+export function bucketOf(jobId: string): string {
+  return (fnv1a(jobId) % BUCKETS).toString(16).padStart(2, '0');
+}
+
+/** All bucket names, `00` … `3f`. */
+export const BUCKET_NAMES: readonly string[] = Array.from({ length: BUCKETS }, (_, i) =>
+  i.toString(16).padStart(2, '0'),
+);
+
+/** `jobs/<bucket>/<jobId>`. */
+export function jobPath(jobId: string): string {
+  return `${JOBS}/${bucketOf(jobId)}/${jobId}`;
+}
+
+/** `pending/<bucket>/m-` — prefix of a sequential pending marker in a bucket chosen by `key`. */
+export function pendingMarkerPrefix(key: string): string {
+  return `${PENDING}/${bucketOf(key)}/m-`;
+}
+
+/** `queue/<worker>` — the assignments of one worker (`w-NNNNNNNNNN`). */
+export function queueDir(worker: string): string {
+  return `${QUEUE}/${worker}`;
+}
+
+/**
+ * One entry of a pending marker: a job ready to be scheduled once its `delay` (ms after the
+ * marker's ctime, ZooKeeper's clock) has passed and its dependencies completed.
+ * Encoded as a JSON array `[id, type, priority, attemptsMade, delay, dependsOn?, parallelism?]`.
+ */
+export interface PendingEntry {
+  id: string;
+  type: string;
+  priority: number;
+  /** The record's `attemptsMade` when the marker was written; a mismatch means the entry is stale. */
+  attemptsMade: number;
+  delay: number;
+  dependsOn?: string[];
+  parallelism?: number;
+}
+
+export type EncodedEntry = [string, string, number, number, number, string[]?, number?];
+
+export function encodeEntry(e: PendingEntry): EncodedEntry {
+  const a: EncodedEntry = [e.id, e.type, e.priority, e.attemptsMade, e.delay];
+  if ((e.dependsOn && e.dependsOn.length > 0) || (e.parallelism ?? 1) > 1) {
+    a.push(e.dependsOn ?? []);
+    if ((e.parallelism ?? 1) > 1) a.push(e.parallelism);
+  }
+  return a;
+}
+
+export function decodeEntry(a: EncodedEntry): PendingEntry {
+  const e: PendingEntry = { id: a[0], type: a[1], priority: a[2], attemptsMade: a[3], delay: a[4] };
+  if (a[5] && a[5].length > 0) e.dependsOn = a[5];
+  if (a[6] !== undefined) e.parallelism = a[6];
+  return e;
+}
+
+/** Data of a pending marker. */
+export function encodeMarker(entries: PendingEntry[]): Buffer {
+  return Buffer.from(JSON.stringify({ e: entries.map(encodeEntry) }));
+}
+
+export function decodeMarker(data: Buffer): PendingEntry[] {
+  const doc = JSON.parse(data.toString('utf8')) as { e?: EncodedEntry[] };
+  return (doc.e ?? []).map(decodeEntry);
+}
+
+/** One job of an assignment (`queue/<worker>/a-NNNNNNNNNN`): `[id, attemptsMade]`. */
+export type AssignedJob = [string, number];
+
+export function encodeAssignment(jobs: AssignedJob[], epoch: number): Buffer {
+  return Buffer.from(JSON.stringify({ epoch, j: jobs }));
+}
+
+export function decodeAssignment(data: Buffer): AssignedJob[] {
+  const doc = JSON.parse(data.toString('utf8')) as { j?: AssignedJob[] };
+  return doc.j ?? [];
+}
+
+/** Data of a worker's registration znode. */
+export interface WorkerInfo {
+  host: string;
+  pid: number;
+  concurrency: number;
+  prefetch: number;
+  types: string[];
+  startedAt: number;
+  session: string;
+}
+
+/** Data of `<root>/leader`; the znode's version is the epoch. */
+export interface LeaderInfo {
+  worker: string;
+  session: string;
+  host: string;
+  pid: number;
+  since: number;
+}

@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { JobValidationError } from './errors.js';
+import type { JobOptions, NormalizedJobOptions } from './job.js';
+
+/** Job ids and dependency ids: 1–128 characters of `[A-Za-z0-9._:@-]`, not `.` or `..`. */
+export const JOB_ID_RE = /^(?!\.\.?$)[A-Za-z0-9._:@-]{1,128}$/;
+/** Job types: 1–100 characters of `[A-Za-z0-9._:@/-]`. */
+export const JOB_TYPE_RE = /^[A-Za-z0-9._:@/-]{1,100}$/;
+
+const ms = (max: number) => z.number().int().min(0).max(max);
+
+const backoffSchema = z.union([
+  ms(86_400_000),
+  z.strictObject({ type: z.enum(['fixed', 'exponential']), delay: ms(86_400_000) }),
+  z.strictObject({ type: z.literal('custom'), delays: z.array(ms(86_400_000)).min(1).max(1000) }),
+]);
+
+const jobOptionsSchema = z.strictObject({
+  jobId: z.string().regex(JOB_ID_RE, 'must be 1-128 characters of [A-Za-z0-9._:@-]').optional(),
+  priority: z.number().int().min(0).max(1_000_000).optional(),
+  delay: ms(31_536_000_000).optional(),
+  attempts: z.number().int().min(1).max(1000).optional(),
+  backoff: backoffSchema.optional(),
+  timeout: z.number().int().min(1).max(86_400_000).optional(),
+  removeOnComplete: z.boolean().optional(),
+  removeOnFail: z.boolean().optional(),
+  dependsOn: z.array(z.string().regex(JOB_ID_RE, 'must be a job id')).max(100).optional(),
+  parallelism: z.number().int().min(1).max(64).optional(),
+});
+
+/** Turns the first zod issue into a {@link JobValidationError} naming the field under `prefix`. */
+export function zodToValidationError(prefix: string, err: z.ZodError): JobValidationError {
+  const issue = err.issues[0];
+  if (!issue) return new JobValidationError(prefix, 'invalid');
+  let path = prefix;
+  for (const p of issue.path) path += typeof p === 'number' ? `[${p}]` : `.${String(p)}`;
+  if (issue.code === 'unrecognized_keys') {
+    const keys = (issue as { keys?: string[] }).keys ?? [];
+    return new JobValidationError(keys[0] ? `${path}.${keys[0]}` : path, 'unknown option');
+  }
+  return new JobValidationError(path, issue.message, { cause: err });
+}
+
+/**
+ * Validates job options and fills in defaults.
+ * @param opts - the options as given
+ * @param field - the name of the options in error messages (`opts`, `jobs[3].opts`)
+ * @throws JobValidationError naming the offending field
+ */
+export function normalizeJobOptions(
+  opts: JobOptions | undefined,
+  field = 'opts',
+): { jobId: string | undefined; opts: NormalizedJobOptions } {
+  const parsed = jobOptionsSchema.safeParse(opts ?? {});
+  if (!parsed.success) throw zodToValidationError(field, parsed.error);
+  const o = parsed.data;
+  const n: NormalizedJobOptions = {
+    priority: o.priority ?? 0,
+    delay: o.delay ?? 0,
+    attempts: o.attempts ?? 1,
+    removeOnComplete: o.removeOnComplete ?? false,
+    removeOnFail: o.removeOnFail ?? false,
+    dependsOn: o.dependsOn ?? [],
+    parallelism: o.parallelism ?? 1,
+  };
+  if (o.backoff !== undefined) n.backoff = o.backoff;
+  if (o.timeout !== undefined) n.timeout = o.timeout;
+  if (o.jobId !== undefined && n.dependsOn.includes(o.jobId)) {
+    throw new JobValidationError(`${field}.dependsOn`, 'a job cannot depend on itself');
+  }
+  return { jobId: o.jobId, opts: n };
+}
+
+/**
+ * The delay before retry number `retry` (1 = the first retry), in ms.
+ * @param backoff - the job's backoff option
+ * @param retry - 1-based retry number
+ */
+export function backoffDelay(backoff: NormalizedJobOptions['backoff'], retry: number): number {
+  if (backoff === undefined) return 0;
+  if (typeof backoff === 'number') return backoff;
+  if (backoff.type !== 'custom') {
+    return backoff.type === 'fixed' ? backoff.delay : Math.min(86_400_000, backoff.delay * 2 ** Math.max(0, retry - 1));
+  }
+  const d = backoff.delays;
+  return d[Math.min(retry - 1, d.length - 1)] ?? 0;
+}
+
+/** Validates a job type. @throws JobValidationError naming `field` */
+export function validateType(type: unknown, field = 'type'): string {
+  if (typeof type !== 'string' || !JOB_TYPE_RE.test(type)) {
+    throw new JobValidationError(field, 'must be 1-100 characters of [A-Za-z0-9._:@/-]');
+  }
+  return type;
+}
+
+/**
+ * Serialises a payload and checks it against the size cap.
+ * @throws JobValidationError (`field`) when it is not JSON-serialisable or larger than `maxBytes`
+ */
+export function encodePayload(data: unknown, maxBytes: number, field = 'data'): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data ?? null);
+  } catch (err) {
+    throw new JobValidationError(field, 'is not JSON-serialisable', { cause: err });
+  }
+  if (json === undefined) throw new JobValidationError(field, 'is not JSON-serialisable');
+  const bytes = Buffer.byteLength(json);
+  if (bytes > maxBytes) {
+    throw new JobValidationError(field, `payload is ${bytes} bytes, over the cap of ${maxBytes} bytes`);
+  }
+  return json;
+}
+
+let idCounter = 0;
+/** A time-ordered job id: base36 ms time, a counter and randomness. */
+export function generateJobId(): string {
+  idCounter = (idCounter + 1) % 1_679_616;
+  return (
+    Date.now().toString(36) +
+    '-' +
+    idCounter.toString(36).padStart(4, '0') +
+    Math.floor(Math.random() * 1_679_616)
+      .toString(36)
+      .padStart(4, '0')
+  );
+}

@@ -1,0 +1,402 @@
+import { ZkClient, CreateMode, NodeExistsError, TransactionError, BadVersionError, NoNodeError } from '@zkjobs/core';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import {
+  JobFailedError,
+  JobNotFoundError,
+  JobValidationError,
+  WaitTimeoutError,
+} from './errors.js';
+import { closeAttempt, isFinalState, type Job, type JobOptions, type JobRecord, type JobState } from './job.js';
+import { BUCKET_NAMES, DEFAULT_NAMESPACE, JOBS, encodeMarker, jobPath, pendingMarkerPrefix, queueDir, type PendingEntry } from './layout.js';
+import { defaultLogger } from './logger.js';
+import { encodePayload, generateJobId, normalizeJobOptions, validateType, zodToValidationError } from './options.js';
+import { encodeRecord, ensureTree, mapLimit, parseRecord, readRecord, toJob } from './store.js';
+
+/** Options of {@link Queue}. */
+export interface QueueOptions {
+  /**
+   * Root znode of the zkjobs cluster; everything lives under it.
+   * @defaultValue `'/zkjobs/default'`
+   */
+  namespace?: string;
+  /**
+   * Largest accepted payload (`data` as JSON), in bytes. Must stay well under ZooKeeper's 1 MB
+   * packet limit; the record also holds options and history.
+   * @defaultValue 262144 (256 KiB)
+   */
+  maxPayloadBytes?: number;
+  /**
+   * When set, `add` rejects types not in this list (error on field `type`).
+   * @defaultValue any well-formed type
+   */
+  knownTypes?: string[];
+  /** Session timeout when the Queue makes its own connection, ms. @defaultValue 10000 */
+  sessionTimeoutMs?: number;
+  /** pino logger. @defaultValue {@link defaultLogger} */
+  logger?: Logger;
+}
+
+/** One job of {@link Queue.addBulk}. */
+export interface BulkJob<D = unknown> {
+  /** The job type: the name of the handler that runs it. */
+  type: string;
+  /** The payload (JSON-serialisable). */
+  data?: D;
+  /** Job options. */
+  opts?: JobOptions;
+}
+
+const queueOptionsSchema = z.strictObject({
+  namespace: z.string().regex(/^\/[^\0]*[^/]$|^\/$/, 'must be an absolute znode path').optional(),
+  maxPayloadBytes: z.number().int().min(1).max(900_000).optional(),
+  knownTypes: z.array(z.string()).optional(),
+  sessionTimeoutMs: z.number().int().min(1).optional(),
+  logger: z.any().optional(),
+});
+
+/** Bytes per submit `multi`, kept well under ZooKeeper's 1 MB packet limit. */
+const MAX_MULTI_BYTES = 600_000;
+/** Records per submit `multi`. */
+const MAX_MULTI_JOBS = 1000;
+
+/**
+ * Submits jobs and reads their state — the producer side, as BullMQ's `Queue`.
+ *
+ * A submit is one `multi` per batch that creates every job record
+ * (`jobs/<bucket>/<id>`) and one pending marker listing them (`pending/<bucket>/m-…`), so a
+ * batch is written entirely or not at all; everything is validated before the first write.
+ *
+ * ```ts
+ * const queue = new Queue('127.0.0.1:2181');
+ * const job = await queue.add('email', { to: 'a@b.c' }, { attempts: 3, backoff: { type: 'exponential', delay: 200 } });
+ * const done = await queue.waitUntilFinished(job.id);
+ * ```
+ */
+export class Queue {
+  /** The namespace root. */
+  readonly namespace: string;
+  private readonly maxPayloadBytes: number;
+  private readonly knownTypes: Set<string> | undefined;
+  private readonly log: Logger;
+  private readonly clientPromise: Promise<ZkClient>;
+  private readonly rootPromise: Promise<ZkClient>;
+  private readonly ownsClient: boolean;
+  private closed = false;
+
+  /**
+   * @param connection - a connected {@link ZkClient} (shared, not closed by the Queue; its own
+   *   namespace is ignored — the Queue uses `client.usingNamespace(namespace)`), or a connect
+   *   string (the Queue connects, and closes the connection in {@link close})
+   * @param opts - options
+   * @throws JobValidationError for a bad option
+   */
+  constructor(connection: ZkClient | string, opts: QueueOptions = {}) {
+    const parsed = queueOptionsSchema.safeParse(opts);
+    if (!parsed.success) throw zodToValidationError('options', parsed.error);
+    this.namespace = opts.namespace ?? DEFAULT_NAMESPACE;
+    this.maxPayloadBytes = opts.maxPayloadBytes ?? 262_144;
+    this.knownTypes = opts.knownTypes ? new Set(opts.knownTypes) : undefined;
+    this.log = opts.logger ?? defaultLogger();
+    this.ownsClient = typeof connection === 'string';
+    this.rootPromise =
+      typeof connection === 'string'
+        ? ZkClient.connect(connection, { sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000 })
+        : Promise.resolve(connection);
+    this.clientPromise = this.rootPromise.then((c) => c.usingNamespace(this.namespace));
+    this.clientPromise.catch(() => undefined);
+  }
+
+  /** The namespaced client. @throws the connection error when the Queue made its own connection and it failed */
+  async client(): Promise<ZkClient> {
+    if (this.closed) throw new Error('Queue is closed');
+    const c = await this.clientPromise;
+    await ensureTree(c);
+    return c;
+  }
+
+  /**
+   * Submits one job. With a `jobId` that already exists nothing is written and the existing job is
+   * returned (idempotency key).
+   * @param type - the job type (handler name)
+   * @param data - the payload, JSON-serialisable, at most `maxPayloadBytes` as JSON
+   * @param opts - job options
+   * @returns the job as stored
+   * @throws JobValidationError naming the field (`type`, `data`, `opts.<option>`) — nothing is written
+   */
+  async add<D = unknown>(type: string, data?: D, opts?: JobOptions): Promise<Job<D>> {
+    const [job] = await this.addBulkInternal([{ type, data, opts }], false);
+    return job as Job<D>;
+  }
+
+  /**
+   * Submits many jobs with as few `multi`s as fit under the packet limit (≤ 1,000 jobs and
+   * ≤ 600 KB each). Every job is validated before anything is written; jobs whose `jobId`
+   * exists already are returned as they are.
+   * @param jobs - the jobs
+   * @returns the jobs as stored, in the given order
+   * @throws JobValidationError naming the field (`jobs[i].opts.delay`, …) — nothing is written
+   */
+  async addBulk<D = unknown>(jobs: BulkJob<D>[]): Promise<Job<D>[]> {
+    return (await this.addBulkInternal(jobs, true)) as Job<D>[];
+  }
+
+  private async addBulkInternal(jobs: BulkJob[], bulk: boolean): Promise<Job[]> {
+    if (!Array.isArray(jobs)) throw new JobValidationError('jobs', 'must be an array');
+    const now = Date.now();
+    const prepared: { rec: JobRecord; bytes: Buffer; explicit: boolean }[] = [];
+    const ids = new Set<string>();
+    jobs.forEach((j, i) => {
+      const f = bulk ? `jobs[${i}].` : '';
+      const type = validateType(j?.type, `${f}type`);
+      if (this.knownTypes && !this.knownTypes.has(type)) {
+        throw new JobValidationError(`${f}type`, `unknown job type ${JSON.stringify(type)}`);
+      }
+      const { jobId, opts } = normalizeJobOptions(j.opts, `${f}opts`);
+      const json = encodePayload(j.data, this.maxPayloadBytes, `${f}data`);
+      const id = jobId ?? generateJobId();
+      if (ids.has(id)) throw new JobValidationError(`${f}opts.jobId`, `duplicate jobId ${id} in the batch`);
+      ids.add(id);
+      if (opts.parallelism > 1 && opts.dependsOn.length > 0) {
+        throw new JobValidationError(`${f}opts.parallelism`, 'a gang job cannot have dependsOn (not supported yet)');
+      }
+      const rec: JobRecord = {
+        id,
+        type,
+        data: JSON.parse(json) as unknown,
+        opts,
+        state: opts.delay > 0 ? 'delayed' : 'waiting',
+        attemptsMade: 0,
+        createdAt: now,
+        history: [],
+      };
+      prepared.push({ rec, bytes: encodeRecord(rec), explicit: jobId !== undefined });
+    });
+    const client = await this.client();
+    // Idempotency keys that exist already: return those jobs, write the rest.
+    const existing = new Map<string, Job>();
+    const explicit = prepared.filter((p) => p.explicit);
+    await mapLimit(explicit, 64, async (p) => {
+      const found = await readRecord(client, p.rec.id);
+      if (found) existing.set(p.rec.id, toJob(found.rec, found.stat));
+    });
+    // dependsOn must name existing jobs or jobs of this batch.
+    const deps = new Set<string>();
+    prepared.forEach((p) => p.rec.opts.dependsOn.forEach((d) => deps.add(d)));
+    const missing: string[] = [];
+    await mapLimit([...deps].filter((d) => !ids.has(d)), 64, async (d) => {
+      if ((await client.exists(jobPath(d))) === null) missing.push(d);
+    });
+    if (missing.length > 0) {
+      const i = prepared.findIndex((p) => p.rec.opts.dependsOn.includes(missing[0]!));
+      throw new JobValidationError(`${bulk ? `jobs[${i}].` : ''}opts.dependsOn`, `no job ${missing[0]!}`);
+    }
+    const toWrite = prepared.filter((p) => !existing.has(p.rec.id));
+    // Chunk by bytes and count; one multi per chunk (records + one pending marker).
+    const chunks: (typeof toWrite)[] = [];
+    let cur: typeof toWrite = [];
+    let curBytes = 0;
+    for (const p of toWrite) {
+      const b = p.bytes.length + 80 + p.rec.id.length * 2;
+      if (cur.length > 0 && (curBytes + b > MAX_MULTI_BYTES || cur.length >= MAX_MULTI_JOBS)) {
+        chunks.push(cur);
+        cur = [];
+        curBytes = 0;
+      }
+      cur.push(p);
+      curBytes += b;
+    }
+    if (cur.length > 0) chunks.push(cur);
+    const written = new Map<string, Job>();
+    await mapLimit(chunks, 4, async (chunk) => {
+      try {
+        await this.writeChunk(client, chunk, written);
+      } catch (err) {
+        if (!(err instanceof TransactionError && err.code === NodeExistsError.CODE)) throw err;
+        // An idempotency key was taken meanwhile: write one by one, returning the existing ones.
+        for (const p of chunk) {
+          try {
+            await this.writeChunk(client, [p], written);
+          } catch (e) {
+            if (!(e instanceof TransactionError && e.code === NodeExistsError.CODE)) throw e;
+            const found = await readRecord(client, p.rec.id);
+            if (!found) throw e;
+            existing.set(p.rec.id, toJob(found.rec, found.stat));
+          }
+        }
+      }
+    });
+    return prepared.map((p) => existing.get(p.rec.id) ?? written.get(p.rec.id)!);
+  }
+
+  private async writeChunk(client: ZkClient, chunk: { rec: JobRecord; bytes: Buffer }[], out: Map<string, Job>): Promise<void> {
+    const tx = client.transaction();
+    const entries: PendingEntry[] = [];
+    for (const p of chunk) {
+      tx.create(jobPath(p.rec.id), { data: p.bytes });
+      const e: PendingEntry = {
+        id: p.rec.id,
+        type: p.rec.type,
+        priority: p.rec.opts.priority,
+        attemptsMade: 0,
+        delay: p.rec.opts.delay,
+      };
+      if (p.rec.opts.dependsOn.length > 0) e.dependsOn = p.rec.opts.dependsOn;
+      if (p.rec.opts.parallelism > 1) e.parallelism = p.rec.opts.parallelism;
+      entries.push(e);
+    }
+    tx.create(pendingMarkerPrefix(chunk[0]!.rec.id), { data: encodeMarker(entries), mode: CreateMode.PERSISTENT_SEQUENTIAL });
+    await tx.commit();
+    for (const p of chunk) {
+      out.set(p.rec.id, { ...toJobUnstored(p.rec) });
+      this.log.debug({ jobId: p.rec.id, type: p.rec.type, state: p.rec.state }, 'job submitted');
+    }
+  }
+
+  /**
+   * Reads a job.
+   * @returns the job, or null when there is no job with this id
+   */
+  async getJob<D = unknown, R = unknown>(jobId: string): Promise<Job<D, R> | null> {
+    const client = await this.client();
+    const found = await readRecord(client, jobId);
+    return found ? toJob<D, R>(found.rec, found.stat) : null;
+  }
+
+  /**
+   * Lists jobs by reading every record (one getChildren per bucket, one getData per job): an
+   * administrative scan, not for hot paths.
+   * @param filter.state - only jobs in this state (or these states)
+   * @param filter.limit - stop after this many jobs @defaultValue unlimited
+   */
+  async getJobs(filter: { state?: JobState | JobState[]; limit?: number } = {}): Promise<Job[]> {
+    const client = await this.client();
+    const states = filter.state === undefined ? undefined : new Set(Array.isArray(filter.state) ? filter.state : [filter.state]);
+    const limit = filter.limit ?? Infinity;
+    const out: Job[] = [];
+    for (const b of BUCKET_NAMES) {
+      if (out.length >= limit) break;
+      const { children } = await client.getChildren(`${JOBS}/${b}`);
+      const jobs = await mapLimit(children, 64, (id) => readRecord(client, id));
+      for (const j of jobs) {
+        if (j && (!states || states.has(j.rec.state)) && out.length < limit) out.push(toJob(j.rec, j.stat));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Cancels a job that has not finished. A waiting or delayed job will not run; a running job's
+   * handler gets its signal aborted ({@link JobCancelledError}) and its completion is refused.
+   * @returns true if the job was cancelled, false if it had already finished
+   * @throws JobNotFoundError when there is no such job
+   */
+  async cancel(jobId: string): Promise<boolean> {
+    const client = await this.client();
+    for (;;) {
+      const found = await readRecord(client, jobId);
+      if (!found) throw new JobNotFoundError(jobId);
+      const { rec, stat } = found;
+      if (isFinalState(rec.state)) return false;
+      const next: JobRecord = {
+        ...rec,
+        state: 'cancelled',
+        finishedAt: Date.now(),
+        claim: null,
+        history: rec.state === 'active' ? closeAttempt(rec.history, rec.claim?.token, { outcome: 'cancelled' }) : rec.history,
+      };
+      const tx = client.transaction().setData(jobPath(jobId), encodeRecord(next), { version: stat.version });
+      if (rec.state === 'active' && rec.claim) {
+        tx.create(`${queueDir(rec.claim.worker)}/x-${jobId}`);
+      }
+      try {
+        await tx.commit();
+        this.log.info({ jobId, state: 'cancelled', previous: rec.state }, 'job cancelled');
+        return true;
+      } catch (err) {
+        if (err instanceof TransactionError && err.code === BadVersionError.CODE) continue;
+        if (err instanceof TransactionError && (err.code === NoNodeError.CODE || err.code === NodeExistsError.CODE) && err.failedIndex === 1) {
+          // The holder's queue is gone (worker dead) or already signalled: cancel the record alone.
+          try {
+            await client.setData(jobPath(jobId), encodeRecord(next), { version: stat.version });
+            return true;
+          } catch (e) {
+            if (e instanceof BadVersionError) continue;
+            throw e;
+          }
+        }
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Waits until a job reaches a final state (by a data watch on its record, no polling).
+   * @param opts.timeoutMs - give up after this many ms @defaultValue no timeout
+   * @param opts.signal - give up when aborted
+   * @returns the completed job (its `result` holds the handler's return value)
+   * @throws JobFailedError when it ends failed, dead or cancelled; JobNotFoundError when there is
+   *   no such job (or it was removed); WaitTimeoutError; the signal's reason when aborted
+   */
+  async waitUntilFinished<D = unknown, R = unknown>(
+    jobId: string,
+    opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<Job<D, R>> {
+    const client = await this.client();
+    return new Promise<Job<D, R>>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (fn: () => void) => {
+        handle.close();
+        if (timer) clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const onAbort = () => finish(() => reject(opts.signal!.reason));
+      const handle = client.watchData(jobPath(jobId), (data, stat) => {
+        if (!data || !stat) return finish(() => reject(new JobNotFoundError(jobId)));
+        const rec = parseRecord(data);
+        if (!isFinalState(rec.state)) return;
+        const job = toJob<D, R>(rec, stat);
+        if (rec.state === 'completed') finish(() => resolve(job));
+        else finish(() => reject(new JobFailedError(jobId, rec.state, rec.error?.message ?? rec.state)));
+      }, { onError: (e) => finish(() => reject(e)) });
+      if (opts.timeoutMs !== undefined) {
+        timer = setTimeout(() => finish(() => reject(new WaitTimeoutError(jobId, opts.timeoutMs!))), opts.timeoutMs);
+      }
+      if (opts.signal) {
+        if (opts.signal.aborted) onAbort();
+        else opts.signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+  }
+
+  /** Closes the connection if the Queue made it. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsClient) {
+      const c = await this.rootPromise.catch(() => null);
+      await c?.close();
+    }
+  }
+
+  /** Same as {@link close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+function toJobUnstored(rec: JobRecord): Job {
+  return {
+    id: rec.id,
+    type: rec.type,
+    data: rec.data,
+    opts: rec.opts,
+    state: rec.state,
+    attemptsMade: 0,
+    createdAt: rec.createdAt,
+    history: [],
+    version: 0,
+    zxid: '',
+  };
+}

@@ -1,0 +1,684 @@
+import type { Stat, WatchHandle, ZkClient } from '@zkjobs/core';
+import { CreateMode, NodeExistsError, NoNodeError, TransactionError } from '@zkjobs/core';
+import type { Logger } from 'pino';
+import { hostname } from 'node:os';
+import { closeAttempt, isFinalState, type JobRecord } from './job.js';
+import {
+  BUCKET_NAMES,
+  CLOCK,
+  LEADER,
+  PENDING,
+  QUEUE,
+  WORKERS,
+  decodeAssignment,
+  decodeMarker,
+  encodeAssignment,
+  encodeMarker,
+  jobPath,
+  pendingMarkerPrefix,
+  queueDir,
+  type AssignedJob,
+  type LeaderInfo,
+  type PendingEntry,
+  type WorkerInfo,
+} from './layout.js';
+import { encodeRecord, mapLimit, parseRecord, readRecord } from './store.js';
+
+interface Marker {
+  path: string;
+  version: number;
+  czxid: bigint;
+  ctime: number;
+  entries: PendingEntry[];
+  taken: Set<string>; // job ids assigned (or failed) in the multi being built
+  done: Set<string>; // job ids already removed from the marker in ZooKeeper
+}
+
+interface Ref {
+  m: Marker;
+  i: number;
+  e: PendingEntry;
+}
+
+interface LiveWorker {
+  name: string;
+  info: WorkerInfo;
+  dirReady: boolean;
+  /** node → size and the list generation current when we learnt of it. */
+  assignments: Map<string, { size: number; gen: number }>;
+  /** The latest children list of its queue dir (not yet processed), and its generation. */
+  children: string[] | null;
+  gen: number;
+  watch: WatchHandle | null;
+}
+
+/** Why the leader stopped scheduling. */
+export class DeposedError extends Error {}
+
+/** Ready-order: priority, then submission (marker czxid, index). */
+function before(a: Ref, b: Ref): boolean {
+  if (a.e.priority !== b.e.priority) return a.e.priority < b.e.priority;
+  if (a.m.czxid !== b.m.czxid) return a.m.czxid < b.m.czxid;
+  return a.i < b.i;
+}
+
+/** A binary min-heap. */
+class Heap<T> {
+  private readonly a: T[] = [];
+  constructor(private readonly lt: (x: T, y: T) => boolean) {}
+  get size(): number {
+    return this.a.length;
+  }
+  push(x: T): void {
+    const a = this.a;
+    a.push(x);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.lt(a[i]!, a[p]!)) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+  peek(): T | undefined {
+    return this.a[0];
+  }
+  pop(): T | undefined {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last !== undefined) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.lt(a[l]!, a[m]!)) m = l;
+        if (r < a.length && this.lt(a[r]!, a[m]!)) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m]!, a[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+  clear(): void {
+    this.a.length = 0;
+  }
+}
+
+/** Ops per scheduling multi. */
+const MAX_OPS = 400;
+
+/**
+ * Internal: the leader's scheduler. Runs only while its worker leads; every write is a multi
+ * fenced by the worker's own znode and `leader` at the epoch version (invariant 2).
+ */
+export class Scheduler {
+  epoch = -1;
+  private stopped = false;
+  private running: Promise<void> | null = null;
+  private dirty = false;
+  private timer: NodeJS.Timeout | null = null;
+  private clockOffset = 0;
+  private clockAt = 0;
+  private readonly markers = new Map<string, Marker>();
+  private readonly bucketChildren = new Map<string, string[] | null>(); // null = not changed since read
+  private readonly bucketKnown = new Map<string, Set<string>>();
+  private readonly ready = new Heap<Ref>(before);
+  private readonly delayed = new Heap<{ due: number; r: Ref }>((x, y) => x.due < y.due);
+  private readonly blocked = new Map<string, { r: Ref; deps: Set<string> }>(); // by job id
+  private readonly parentWatches = new Map<string, WatchHandle>();
+  private readonly parentStates = new Map<string, string>(); // parent id → final state ('gone' if deleted)
+  private readonly live = new Map<string, LiveWorker>();
+  private workersList: string[] | null = null;
+  private readonly watches: WatchHandle[] = [];
+  private deposedReason: string | null = null;
+  /** Counters for tests and metrics. */
+  readonly counters = { assigned: 0, requeued: 0, multis: 0 };
+  private firstScheduledLogged = false;
+
+  constructor(
+    private readonly client: ZkClient,
+    private readonly self: string,
+    private readonly log: Logger,
+    private readonly onDeposed: (reason: string) => void,
+    private readonly pollMs: number,
+  ) {}
+  private poll: NodeJS.Timeout | null = null;
+
+  private fence(tx: ReturnType<ZkClient['transaction']>): ReturnType<ZkClient['transaction']> {
+    return tx.check(`${WORKERS}/${this.self}`, -1).check(LEADER, this.epoch);
+  }
+
+  /**
+   * Takes leadership (a multi that checks our znode and bumps `leader`'s version → the epoch),
+   * reconciles, and starts scheduling.
+   * @throws DeposedError when our znode is gone
+   */
+  async start(): Promise<number> {
+    for (;;) {
+      const { stat } = await this.client.getData(LEADER);
+      const info: LeaderInfo = { worker: this.self, session: this.client.sessionIdHex, host: hostname(), pid: process.pid, since: Date.now() };
+      try {
+        const res = await this.client
+          .transaction()
+          .check(`${WORKERS}/${this.self}`, -1)
+          .setData(LEADER, JSON.stringify(info), { version: stat.version })
+          .commit();
+        this.epoch = res[1]!.stat!.version;
+        break;
+      } catch (err) {
+        if (err instanceof TransactionError && err.failedIndex === 0) throw new DeposedError('own znode gone');
+        if (err instanceof TransactionError) continue;
+        throw err;
+      }
+    }
+    this.log.info({ worker: this.self, epoch: this.epoch, session: this.client.sessionIdHex }, 'leadership taken');
+    await this.syncClock();
+    this.watches.push(
+      this.client.watchChildren(WORKERS, (children) => {
+        this.workersList = children;
+        this.kick();
+      }),
+    );
+    for (const b of BUCKET_NAMES) {
+      this.bucketKnown.set(b, new Set());
+      this.watches.push(
+        this.client.watchChildren(`${PENDING}/${b}`, (children) => {
+          this.bucketChildren.set(b, children);
+          this.kick();
+        }),
+      );
+    }
+    // Stale queue dirs (workers that died under an earlier leader) are requeued by the first round.
+    this.kick();
+    // Safety net against a lost watch notification: re-list what we watch now and then.
+    this.poll = setInterval(() => void this.relist(), this.pollMs);
+    this.poll.unref();
+    return this.epoch;
+  }
+
+  private async relist(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      this.workersList = (await this.client.getChildren(WORKERS)).children;
+      await mapLimit(BUCKET_NAMES, 16, async (b) => {
+        this.bucketChildren.set(b, (await this.client.getChildren(`${PENDING}/${b}`)).children);
+      });
+      for (const w of this.live.values()) {
+        const { children } = await this.client.getChildren(queueDir(w.name));
+        w.children = children;
+        w.gen++;
+      }
+      this.kick();
+    } catch {
+      // the next poll or watch retries
+    }
+  }
+
+  /** Stops scheduling (leadership lost or closing). */
+  stop(): void {
+    this.stopped = true;
+    if (this.poll) clearInterval(this.poll);
+    for (const w of this.watches) w.close();
+    for (const w of this.live.values()) w.watch?.close();
+    for (const w of this.parentWatches.values()) w.close();
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.dirty = true;
+      return;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.dirty = false;
+          await this.round();
+        } while (this.dirty && !this.stopped);
+      } catch (err) {
+        if (this.stopped) return;
+        if (err instanceof DeposedError || (err instanceof TransactionError && err.failedIndex <= 1)) {
+          this.deposed(err instanceof DeposedError ? err.message : `fencing check failed (${err.failedOp.path})`);
+          return;
+        }
+        this.log.warn({ err, epoch: this.epoch }, 'scheduling round failed; resynchronising');
+        this.resync();
+        this.later(200);
+      } finally {
+        this.running = null;
+      }
+    })();
+  }
+
+  private deposed(reason: string): void {
+    if (this.deposedReason) return;
+    this.deposedReason = reason;
+    this.log.warn({ worker: this.self, epoch: this.epoch, reason }, 'deposed: scheduling stopped');
+    this.stop();
+    this.onDeposed(reason);
+  }
+
+  /** Forgets the in-memory view; the next round rebuilds it from ZooKeeper. */
+  private resync(): void {
+    this.markers.clear();
+    this.ready.clear();
+    this.delayed.clear();
+    this.blocked.clear();
+    for (const b of BUCKET_NAMES) {
+      this.bucketKnown.set(b, new Set());
+      this.bucketChildren.set(b, null);
+    }
+    this.needFullList = true;
+    for (const w of this.live.values()) w.assignments.clear();
+    this.needQueueRead = true;
+  }
+
+  private needFullList = false;
+  private needQueueRead = false;
+
+  private later(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.kick();
+    }, Math.max(0, ms));
+  }
+
+  private serverNow(): number {
+    return Date.now() + this.clockOffset;
+  }
+
+  /** Learns ZooKeeper's clock from the mtime of our own write to `clock`. */
+  private async syncClock(): Promise<void> {
+    const t0 = Date.now();
+    const stat = await this.client.setData(CLOCK, this.self);
+    const t1 = Date.now();
+    this.clockOffset = stat.mtime - (t0 + t1) / 2;
+    this.clockAt = t1;
+  }
+
+  private async round(): Promise<void> {
+    if (this.stopped) return;
+    if (Date.now() - this.clockAt > 30_000) await this.syncClock();
+    await this.syncWorkers();
+    await this.syncPending();
+    if (this.needQueueRead) {
+      this.needQueueRead = false;
+      for (const w of this.live.values()) {
+        w.children = (await this.client.getChildren(queueDir(w.name)).catch(() => ({ children: [] as string[] }))).children;
+        w.gen++;
+      }
+    }
+    for (const w of this.live.values()) await this.readQueue(w);
+    // Release due delayed entries.
+    const now = this.serverNow();
+    while (this.delayed.size > 0 && this.delayed.peek()!.due <= now) this.enqueue(this.delayed.pop()!.r);
+    await this.failBlocked();
+    await this.assign();
+    const next = this.delayed.peek();
+    if (next) this.later(next.due - this.serverNow() + 5);
+  }
+
+  // ----- workers ---------------------------------------------------------------------------
+
+  private async syncWorkers(): Promise<void> {
+    const list = this.workersList;
+    if (list === null) return;
+    this.workersList = null;
+    const names = new Set(list.filter((n) => n.startsWith('w-')));
+    if (!names.has(this.self)) throw new DeposedError('own znode gone');
+    for (const n of names) {
+      if (this.live.has(n)) continue;
+      let info: WorkerInfo;
+      try {
+        info = JSON.parse((await this.client.getData(`${WORKERS}/${n}`)).data.toString('utf8')) as WorkerInfo;
+      } catch (err) {
+        if (err instanceof NoNodeError) continue;
+        throw err;
+      }
+      const w: LiveWorker = { name: n, info, dirReady: false, assignments: new Map(), children: null, gen: 0, watch: null };
+      this.live.set(n, w);
+      try {
+        await this.client.create(queueDir(n));
+      } catch (err) {
+        if (!(err instanceof NodeExistsError)) throw err;
+      }
+      w.watch = this.client.watchChildren(queueDir(n), (children) => {
+        w.children = children;
+        w.gen++;
+        this.kick();
+      });
+      this.log.info({ worker: n, host: info.host, pid: info.pid, concurrency: info.concurrency, epoch: this.epoch }, 'worker joined');
+    }
+    for (const [n, w] of this.live) {
+      if (names.has(n)) continue;
+      w.watch?.close();
+      this.live.delete(n);
+      this.log.info({ worker: n, epoch: this.epoch }, 'worker gone: requeueing its jobs');
+    }
+    // Requeue every queue dir without a live worker (including ones left from earlier leaders).
+    const { children: dirs } = await this.client.getChildren(QUEUE);
+    for (const d of dirs) {
+      if (names.has(d) || (await this.client.exists(`${WORKERS}/${d}`)) !== null) continue;
+      await this.requeueWorker(d);
+    }
+  }
+
+  /**
+   * Brings a worker's assignment sizes up to date from the latest listing of its queue. A node
+   * we created is only forgotten when a listing received after its creation lacks it.
+   */
+  private async readQueue(w: LiveWorker): Promise<void> {
+    const children = w.children;
+    if (children === null || this.live.get(w.name) !== w) return;
+    w.children = null;
+    const gen = w.gen;
+    w.dirReady = true;
+    const present = new Set(children.filter((c) => c.startsWith('a-')));
+    for (const [k, v] of [...w.assignments]) if (!present.has(k) && v.gen < gen) w.assignments.delete(k);
+    for (const c of present) {
+      if (w.assignments.has(c)) continue;
+      try {
+        const { data } = await this.client.getData(`${queueDir(w.name)}/${c}`);
+        w.assignments.set(c, { size: decodeAssignment(data).length, gen: w.gen });
+      } catch (err) {
+        if (!(err instanceof NoNodeError)) throw err;
+      }
+    }
+  }
+
+  /**
+   * Requeues the unfinished jobs of a worker whose znode (session) is gone: each job still
+   * assigned to it (not claimed, or claimed by it) goes back to waiting with a history entry
+   * "requeued: owner session gone", in a fenced multi that also deletes the worker's queue.
+   */
+  private async requeueWorker(worker: string): Promise<void> {
+    const dir = queueDir(worker);
+    let children: string[];
+    try {
+      children = (await this.client.getChildren(dir)).children;
+    } catch (err) {
+      if (err instanceof NoNodeError) return;
+      throw err;
+    }
+    const jobs: AssignedJob[] = [];
+    for (const c of children) {
+      if (!c.startsWith('a-')) continue;
+      try {
+        jobs.push(...decodeAssignment((await this.client.getData(`${dir}/${c}`)).data));
+      } catch (err) {
+        if (!(err instanceof NoNodeError)) throw err;
+      }
+    }
+    const reads = await mapLimit(jobs, 64, async ([id, a]) => ({ id, a, found: await readRecord(this.client, id) }));
+    const tx = this.fence(this.client.transaction());
+    const entries: PendingEntry[] = [];
+    const logs: object[] = [];
+    for (const { id, a, found } of reads) {
+      if (!found) continue;
+      const { rec, stat } = found;
+      const unclaimed = (rec.state === 'waiting' || rec.state === 'delayed') && rec.attemptsMade === a;
+      const claimedByIt = rec.state === 'active' && rec.claim?.worker === worker && rec.attemptsMade === a + 1;
+      if (!unclaimed && !claimedByIt) continue;
+      const next: JobRecord = {
+        ...rec,
+        state: 'waiting',
+        claim: null,
+        history: claimedByIt
+          ? closeAttempt(rec.history, rec.claim?.token, { outcome: 'requeued', error: 'owner session gone', by: `${this.self}@${this.epoch}` })
+          : rec.history,
+      };
+      tx.setData(jobPath(id), encodeRecord(next), { version: stat.version });
+      entries.push({ id, type: rec.type, priority: rec.opts.priority, attemptsMade: rec.attemptsMade, delay: 0 });
+      logs.push({ jobId: id, attempt: rec.attemptsMade, token: rec.claim?.token, worker: rec.claim?.worker ?? worker, wasClaimed: claimedByIt });
+    }
+    if (entries.length > 0) {
+      tx.create(pendingMarkerPrefix(entries[0]!.id), { data: encodeMarker(entries), mode: CreateMode.PERSISTENT_SEQUENTIAL });
+    }
+    for (const c of children) tx.delete(`${dir}/${c}`);
+    tx.delete(dir);
+    await tx.commit();
+    this.counters.multis++;
+    this.counters.requeued += entries.length;
+    for (const l of logs) this.log.info({ ...l, state: 'waiting', epoch: this.epoch, reason: 'owner session gone' }, 'job requeued');
+    if (entries.length > 0 || children.length > 0) {
+      this.log.info({ worker, requeued: entries.length, epoch: this.epoch }, 'dead worker queue requeued');
+    }
+  }
+
+  // ----- pending markers -------------------------------------------------------------------
+
+  private async syncPending(): Promise<void> {
+    if (this.needFullList) {
+      this.needFullList = false;
+      await mapLimit(BUCKET_NAMES, 16, async (b) => {
+        this.bucketChildren.set(b, (await this.client.getChildren(`${PENDING}/${b}`)).children);
+      });
+    }
+    const toRead: string[] = [];
+    for (const b of BUCKET_NAMES) {
+      const children = this.bucketChildren.get(b);
+      if (!children) continue;
+      this.bucketChildren.set(b, null);
+      const known = this.bucketKnown.get(b)!;
+      for (const c of children) {
+        if (!known.has(c)) {
+          known.add(c);
+          toRead.push(`${PENDING}/${b}/${c}`);
+        }
+      }
+      const present = new Set(children);
+      for (const k of [...known]) if (!present.has(k)) known.delete(k);
+    }
+    toRead.sort((x, y) => (x.slice(-10) < y.slice(-10) ? -1 : 1));
+    const read = await mapLimit(toRead, 32, async (p) => {
+      try {
+        return { p, ...(await this.client.getData(p)) };
+      } catch (err) {
+        if (err instanceof NoNodeError) return null;
+        throw err;
+      }
+    });
+    for (const r of read) if (r) this.addMarker(r.p, r.data, r.stat);
+  }
+
+  private addMarker(path: string, data: Buffer, stat: Stat): void {
+    if (this.markers.has(path)) return;
+    let entries: PendingEntry[];
+    try {
+      entries = decodeMarker(data);
+    } catch (err) {
+      this.log.error({ err, marker: path }, 'unreadable pending marker (left alone)');
+      return;
+    }
+    const m: Marker = { path, version: stat.version, czxid: stat.czxid, ctime: stat.ctime, entries, taken: new Set(), done: new Set() };
+    this.markers.set(path, m);
+    const now = this.serverNow();
+    entries.forEach((e, i) => {
+      const r: Ref = { m, i, e };
+      if (e.delay > 0 && stat.ctime + e.delay > now) this.delayed.push({ due: stat.ctime + e.delay, r });
+      else this.enqueue(r);
+    });
+  }
+
+  /** Puts an entry in the ready heap, or blocks it on its dependencies. */
+  private enqueue(r: Ref): void {
+    const deps = (r.e.dependsOn ?? []).filter((d) => this.parentStates.get(d) !== 'completed' && this.parentStates.get(d) !== 'gone');
+    if (deps.length === 0) {
+      this.ready.push(r);
+      return;
+    }
+    this.blocked.set(r.e.id, { r, deps: new Set(deps) });
+    for (const d of deps) this.watchParent(d);
+  }
+
+  private watchParent(id: string): void {
+    if (this.parentWatches.has(id)) return;
+    this.parentWatches.set(
+      id,
+      this.client.watchData(jobPath(id), (data) => {
+        let state = 'gone';
+        if (data) state = parseRecord(data).state;
+        if (state !== 'gone' && !isFinalState(state as never)) return;
+        this.parentStates.set(id, state);
+        this.parentWatches.get(id)?.close();
+        this.parentWatches.delete(id);
+        for (const [bid, b] of this.blocked) {
+          if (!b.deps.has(id)) continue;
+          if (state === 'completed' || state === 'gone') {
+            b.deps.delete(id);
+            if (b.deps.size === 0) {
+              this.blocked.delete(bid);
+              this.ready.push(b.r);
+            }
+          }
+        }
+        this.kick();
+      }),
+    );
+  }
+
+  /** Fails dependants whose parent ended failed, dead or cancelled. */
+  private async failBlocked(): Promise<void> {
+    for (const [id, b] of [...this.blocked]) {
+      const bad = [...b.deps].find((d) => {
+        const s = this.parentStates.get(d);
+        return s === 'failed' || s === 'dead' || s === 'cancelled';
+      });
+      if (!bad) continue;
+      const found = await readRecord(this.client, id);
+      const tx = this.fence(this.client.transaction());
+      if (found && !isFinalState(found.rec.state) && found.rec.attemptsMade === b.r.e.attemptsMade) {
+        const rec: JobRecord = {
+          ...found.rec,
+          state: 'failed',
+          finishedAt: Date.now(),
+          error: { name: 'DependencyFailedError', message: `dependency ${bad} ended ${this.parentStates.get(bad)}` },
+        };
+        tx.setData(jobPath(id), encodeRecord(rec), { version: found.stat.version });
+      }
+      b.r.m.taken.add(b.r.e.id);
+      this.markerOps(tx, new Set([b.r.m]));
+      await tx.commit();
+      this.afterMarkerCommit(new Set([b.r.m]));
+      this.blocked.delete(id);
+      this.log.info({ jobId: id, state: 'failed', dependency: bad, epoch: this.epoch }, 'job failed: dependency did not complete');
+    }
+  }
+
+  private markerOps(tx: ReturnType<ZkClient['transaction']>, touched: Set<Marker>): void {
+    for (const m of touched) {
+      const remaining = m.entries.filter((e) => !m.taken.has(e.id) && !m.done.has(e.id));
+      if (remaining.length === 0) tx.delete(m.path, { version: m.version });
+      else tx.setData(m.path, encodeMarker(remaining), { version: m.version });
+    }
+  }
+
+  private afterMarkerCommit(touched: Set<Marker>): void {
+    for (const m of touched) {
+      for (const id of m.taken) m.done.add(id);
+      m.taken.clear();
+      if (m.done.size >= m.entries.length) this.markers.delete(m.path);
+      else m.version++;
+    }
+  }
+
+  // ----- assignment ------------------------------------------------------------------------
+
+  private async assign(): Promise<void> {
+    const workers = [...this.live.values()].filter((w) => w.dirReady);
+    if (workers.length === 0 || this.ready.size === 0) return;
+    const cap = new Map<LiveWorker, number>();
+    for (const w of workers) {
+      let used = 0;
+      for (const a of w.assignments.values()) used += a.size;
+      cap.set(w, Math.max(0, w.info.prefetch - used));
+    }
+    this.log.debug({ caps: workers.map((w) => [w.name, cap.get(w), [...w.assignments.keys()].join(',')]), ready: this.ready.size }, 'assign round');
+    const chunkOf = (w: LiveWorker) => Math.max(1, Math.ceil(w.info.prefetch / 4));
+    const held: Ref[] = [];
+    const plan = new Map<LiveWorker, Ref[][]>();
+    let ops = 2;
+    const touched = new Set<Marker>();
+    while (this.ready.size > 0 && ops < MAX_OPS - 4) {
+      const r = this.ready.pop()!;
+      if ((r.e.parallelism ?? 1) > 1) {
+        if (!this.planGang(r, workers, cap, plan)) held.push(r);
+        else touched.add(r.m);
+        continue;
+      }
+      let best: LiveWorker | undefined;
+      let bestCap = 0;
+      for (const w of workers) {
+        const c = cap.get(w)!;
+        if (c > bestCap && w.info.types.includes(r.e.type)) {
+          best = w;
+          bestCap = c;
+        }
+      }
+      if (!best) {
+        held.push(r);
+        if (held.length > 10_000) break;
+        continue;
+      }
+      cap.set(best, bestCap - 1);
+      const chunks = plan.get(best) ?? [];
+      const last = chunks[chunks.length - 1];
+      if (last && last.length < chunkOf(best)) last.push(r);
+      else {
+        chunks.push([r]);
+        ops++;
+      }
+      plan.set(best, chunks);
+      if (!touched.has(r.m)) ops++;
+      touched.add(r.m);
+      r.m.taken.add(r.e.id);
+      if ([...cap.values()].every((c) => c <= 0)) break;
+    }
+    for (const r of held) this.ready.push(r);
+    if (plan.size === 0) return;
+    const tx = this.fence(this.client.transaction());
+    const created: { w: LiveWorker; size: number; ids: Ref[] }[] = [];
+    for (const [w, chunks] of plan) {
+      for (const c of chunks) {
+        tx.create(`${queueDir(w.name)}/a-`, {
+          data: encodeAssignment(c.map((r) => [r.e.id, r.e.attemptsMade] as AssignedJob), this.epoch),
+          mode: CreateMode.PERSISTENT_SEQUENTIAL,
+        });
+        created.push({ w, size: c.length, ids: c });
+      }
+    }
+    this.markerOps(tx, touched);
+    let res;
+    try {
+      res = await tx.commit();
+    } catch (err) {
+      for (const m of touched) m.taken.clear();
+      throw err;
+    }
+    this.counters.multis++;
+    created.forEach((c, i) => {
+      const node = res[i + 2]?.createdPath?.split('/').pop();
+      if (node && !c.w.assignments.has(node)) c.w.assignments.set(node, { size: c.size, gen: c.w.gen });
+      this.counters.assigned += c.size;
+    });
+    this.afterMarkerCommit(touched);
+    if (!this.firstScheduledLogged) {
+      this.firstScheduledLogged = true;
+      this.log.info({ epoch: this.epoch, worker: this.self, jobs: this.counters.assigned }, 'first jobs scheduled by this leader');
+    }
+    this.log.debug({ epoch: this.epoch, assignments: created.length, jobs: created.reduce((s, c) => s + c.size, 0) }, 'jobs assigned');
+    if (this.ready.size > 0) this.dirty = true;
+  }
+
+  /** Gang jobs: not scheduled by this version (held). */
+  private planGang(_r: Ref, _workers: LiveWorker[], _cap: Map<LiveWorker, number>, _plan: Map<LiveWorker, Ref[][]>): boolean {
+    return false;
+  }
+}

@@ -1,0 +1,280 @@
+import { hostname } from 'node:os';
+import { LeaderLatch, ZkClient } from '@zkjobs/core';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { Consumer, type Processor } from './consumer.js';
+import { JobsError } from './errors.js';
+import { TypedEmitter, type WorkerEvents } from './events.js';
+import { DEFAULT_NAMESPACE, WORKERS, type WorkerInfo } from './layout.js';
+import { defaultLogger } from './logger.js';
+import { zodToValidationError } from './options.js';
+import { DeposedError, Scheduler } from './scheduler.js';
+import { ensureTree } from './store.js';
+
+/** Options of {@link Worker}. */
+export interface WorkerOptions {
+  /** Root znode of the zkjobs cluster. @defaultValue `'/zkjobs/default'` */
+  namespace?: string;
+  /** Jobs run at the same time by this worker. Integer 1–10,000. @defaultValue 1 */
+  concurrency?: number;
+  /**
+   * Jobs the leader keeps assigned to this worker ahead of time (its queue's cap). Integer ≥ 1.
+   * @defaultValue `max(2 × concurrency, 8)`
+   */
+  prefetch?: number;
+  /** Session timeout when the Worker makes its own connection, ms (the server clamps it to 2–20 × tickTime). @defaultValue 10000 */
+  sessionTimeoutMs?: number;
+  /** Default grace period of {@link Worker.close}, ms. @defaultValue 10000 */
+  graceMs?: number;
+  /**
+   * Interval of the safety re-listing of the queue (consumer) and of the pending buckets and
+   * queues (leader), ms: a guard against a watch notification that never arrives. Watches
+   * drive the engine; this only bounds the delay when one is lost.
+   * @defaultValue 500
+   */
+  safetyPollMs?: number;
+  /** pino logger. @defaultValue {@link defaultLogger} */
+  logger?: Logger;
+}
+
+const workerOptionsSchema = z.strictObject({
+  namespace: z.string().regex(/^\/.*[^/]$/, 'must be an absolute znode path').optional(),
+  concurrency: z.number().int().min(1).max(10_000).optional(),
+  prefetch: z.number().int().min(1).max(100_000).optional(),
+  sessionTimeoutMs: z.number().int().min(1).optional(),
+  graceMs: z.number().int().min(0).optional(),
+  safetyPollMs: z.number().int().min(10).optional(),
+  logger: z.any().optional(),
+});
+
+type WorkerState = 'idle' | 'starting' | 'running' | 'closing' | 'closed';
+
+/**
+ * Runs jobs: registers as `<root>/workers/w-NNNNNNNNNN` (a LeaderLatch participant that watches
+ * only its predecessor), consumes the jobs the leader assigns to it with `concurrency` handlers
+ * at a time, and — while it holds the lowest `w-` node — is the leader and runs the
+ * {@link Scheduler}.
+ *
+ * ```ts
+ * const worker = new Worker('127.0.0.1:2181', { email: async (job, { token, signal }) => send(job.data, signal) }, { concurrency: 8 });
+ * worker.on('completed', (job) => console.log(job.id));
+ * await worker.start();
+ * ```
+ */
+export class Worker extends TypedEmitter<WorkerEvents> {
+  /** The namespace root. */
+  readonly namespace: string;
+  /** Jobs run at the same time. */
+  readonly concurrency: number;
+  /** Jobs assigned ahead of time. */
+  readonly prefetch: number;
+  private readonly handlers: Record<string, Processor>;
+  private readonly log: Logger;
+  private readonly graceMs: number;
+  private readonly connection: ZkClient | string;
+  private readonly sessionTimeoutMs: number;
+  private readonly pollMs: number;
+  private root: ZkClient | null = null;
+  private client: ZkClient | null = null;
+  private latch: LeaderLatch | null = null;
+  private consumer: Consumer | null = null;
+  private scheduler: Scheduler | null = null;
+  private state: WorkerState = 'idle';
+  private leading = false;
+  private leaderGen = 0;
+  private rebinding: Promise<void> | null = null;
+
+  /**
+   * @param connection - a {@link ZkClient} (shared; not closed by the worker) or a connect string
+   *   (the worker connects with `sessionTimeoutMs` and closes the connection in {@link close})
+   * @param handlers - one processor per job type; the keys are the types this worker runs
+   * @param opts - options
+   * @throws JobValidationError for bad options or no handlers
+   */
+  constructor(connection: ZkClient | string, handlers: Record<string, Processor>, opts: WorkerOptions = {}) {
+    super();
+    const parsed = workerOptionsSchema.safeParse(opts);
+    if (!parsed.success) throw zodToValidationError('options', parsed.error);
+    if (!handlers || Object.keys(handlers).length === 0 || Object.values(handlers).some((h) => typeof h !== 'function')) {
+      throw new JobsError('INVALID_OPTION', 'handlers: must map at least one job type to a function');
+    }
+    this.connection = connection;
+    this.handlers = handlers;
+    this.namespace = opts.namespace ?? DEFAULT_NAMESPACE;
+    this.concurrency = opts.concurrency ?? 1;
+    this.prefetch = opts.prefetch ?? Math.max(2 * this.concurrency, 8);
+    this.sessionTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
+    this.graceMs = opts.graceMs ?? 10_000;
+    this.pollMs = opts.safetyPollMs ?? 500;
+    this.log = opts.logger ?? defaultLogger();
+  }
+
+  /** This worker's znode name (`w-NNNNNNNNNN`), null before start. */
+  get name(): string | null {
+    const p = this.latch?.ourPath;
+    return p ? p.slice(p.lastIndexOf('/') + 1) : null;
+  }
+
+  /** True while this worker leads (its scheduler runs). */
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** The leader epoch while leading, else -1. */
+  get epoch(): number {
+    return this.leading ? (this.scheduler?.epoch ?? -1) : -1;
+  }
+
+  /** The namespaced client (after start). */
+  get zk(): ZkClient | null {
+    return this.client;
+  }
+
+  /** Counters of this worker: claimed, completed, failed, refused, skipped; and, while leading, assigned, requeued. */
+  stats(): Record<string, number> {
+    return { ...(this.consumer?.counters ?? {}), ...(this.scheduler?.counters ?? {}) };
+  }
+
+  /**
+   * Connects (if given a connect string), registers, and starts consuming; becomes leader when
+   * its znode is the lowest. Resolves once registered.
+   * @throws Error on a second start; ZkError / ConnectTimeoutError when ZooKeeper cannot be reached
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') throw new Error(`Worker cannot be started: it is ${this.state}`);
+    this.state = 'starting';
+    this.root =
+      typeof this.connection === 'string'
+        ? await ZkClient.connect(this.connection, { sessionTimeoutMs: this.sessionTimeoutMs })
+        : this.connection;
+    const client = this.root.usingNamespace(this.namespace);
+    client.setMaxListeners(0); // one re-arming watch per pending bucket and queue
+    this.client = client;
+    await ensureTree(client);
+    const info: WorkerInfo = {
+      host: hostname(),
+      pid: process.pid,
+      concurrency: this.concurrency,
+      prefetch: this.prefetch,
+      types: Object.keys(this.handlers),
+      startedAt: Date.now(),
+      session: client.sessionIdHex,
+    };
+    this.consumer = new Consumer(client, this.handlers, this.concurrency, this.log, this, this.pollMs);
+    const latch = new LeaderLatch(client, WORKERS, { prefix: 'w-', data: JSON.stringify(info) });
+    this.latch = latch;
+    latch.on('isLeader', () => this.onLeader());
+    latch.on('notLeader', () => this.onNotLeader('latch: not leader'));
+    latch.on('error', (err) => this.log.warn({ err }, 'leader latch error'));
+    client.on('lost', () => {
+      this.log.warn({ worker: this.name, session: client.sessionIdHex }, 'session lost: claims are void');
+      this.consumer?.lostRegistration('session lost');
+    });
+    client.on('session', () => void this.rebind());
+    await latch.start();
+    await this.waitRegistered();
+    await this.consumer.bind(this.name!, client.sessionIdHex);
+    this.state = 'running';
+    this.log.info({ worker: this.name, session: client.sessionIdHex, concurrency: this.concurrency, types: info.types }, 'worker started');
+  }
+
+  private async waitRegistered(): Promise<void> {
+    const client = this.client!;
+    for (let i = 0; ; i++) {
+      if (this.latch?.ourPath && this.latch.sessionId === client.sessionId) return;
+      if (this.state === 'closing' || this.state === 'closed') throw new Error('worker closed');
+      await new Promise((r) => setTimeout(r, Math.min(200, 10 * (i + 1))));
+    }
+  }
+
+  /** After a new session: wait for the latch's new znode and consume its queue. */
+  private rebind(): Promise<void> {
+    if (this.rebinding) return this.rebinding;
+    this.rebinding = (async () => {
+      try {
+        await this.waitRegistered();
+        if (this.state !== 'running') return;
+        await this.consumer!.bind(this.name!, this.client!.sessionIdHex);
+        this.log.info({ worker: this.name, session: this.client!.sessionIdHex }, 're-registered with a new session');
+      } catch (err) {
+        this.log.warn({ err }, 'could not re-register');
+      } finally {
+        this.rebinding = null;
+      }
+    })();
+    return this.rebinding;
+  }
+
+  private onLeader(): void {
+    if (this.state === 'closing' || this.state === 'closed' || this.leading) return;
+    const name = this.name;
+    if (!name) return;
+    this.leading = true;
+    const gen = ++this.leaderGen;
+    const scheduler = new Scheduler(this.client!, name, this.log, (reason) => {
+      if (this.leaderGen === gen) this.onNotLeader(reason);
+    }, this.pollMs * 2);
+    this.scheduler = scheduler;
+    scheduler.start().then(
+      (epoch) => {
+        if (this.leaderGen !== gen) return;
+        this.emit('leader-elected', epoch);
+      },
+      (err: unknown) => {
+        if (this.leaderGen !== gen) return;
+        this.log.warn({ err }, err instanceof DeposedError ? 'could not take leadership: deposed' : 'could not take leadership');
+        scheduler.stop();
+        this.leading = false;
+        this.scheduler = null;
+        // Our znode is still lowest if the failure was transient: try again shortly.
+        setTimeout(() => {
+          if (this.latch?.hasLeadership() && !this.leading) this.onLeader();
+        }, 500);
+      },
+    );
+  }
+
+  private onNotLeader(reason: string): void {
+    if (!this.leading) return;
+    this.leading = false;
+    this.leaderGen++;
+    const s = this.scheduler;
+    this.scheduler = null;
+    s?.stop();
+    const epoch = s?.epoch ?? -1;
+    this.log.warn({ worker: this.name, epoch, reason }, 'leadership lost');
+    this.emit('leader-lost', epoch);
+  }
+
+  /**
+   * Graceful shutdown: stops taking work, lets running jobs finish within `graceMs` (then aborts
+   * their signals; their attempts are recorded as failed and retried per their options), writes
+   * the pending completions, leaves the election (deleting its znode, so the next leader takes
+   * over at once and requeues what was assigned here), and closes its own connection. Idempotent.
+   * @param opts.graceMs - how long running jobs may take, ms @defaultValue the `graceMs` option
+   */
+  async close(opts: { graceMs?: number } = {}): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    const wasStarted = this.state !== 'idle';
+    this.state = 'closing';
+    if (wasStarted && this.consumer) {
+      this.consumer.pause();
+      const grace = opts.graceMs ?? this.graceMs;
+      if (!(await this.consumer.drain(grace))) {
+        this.log.warn({ worker: this.name, running: this.consumer.runningCount }, 'grace period over: aborting running jobs');
+        this.consumer.abortAll(new Error('worker shutting down'));
+        await this.consumer.drain(5_000);
+      }
+    }
+    this.onNotLeader('closing');
+    await this.latch?.close().catch((err: unknown) => this.log.warn({ err }, 'could not leave the election'));
+    if (typeof this.connection === 'string') await this.root?.close();
+    this.state = 'closed';
+    this.log.info({ worker: this.name }, 'worker closed');
+  }
+
+  /** Same as {@link close} with the default grace period. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
