@@ -73,7 +73,8 @@ export interface BarrierWaitOptions {
 /**
  * A one-shot wake-up for the recipes that wait on a watch: `watcher` is passed as a watch, and
  * {@link Wakeup.wait} resolves `'event'` when it fires (or when the client reconnects or gets a
- * new session, so that the caller re-checks), `'timeout'` at the deadline, and rejects on abort.
+ * new session, or after {@link WAIT_RECHECK_MS} without news, so that the caller re-checks),
+ * `'timeout'` at the deadline, and rejects on abort.
  * A wake-up is only a hint: callers always re-check their condition (Curator's bug #1290).
  * @internal
  */
@@ -85,6 +86,13 @@ export interface Wakeup {
   /** Removes listeners and timers; idempotent. */
   dispose(): void;
 }
+
+/**
+ * @internal
+ * Longest a blocking recipe call waits for a watch event before re-checking anyway, in ms: a
+ * safety net so that a lost notification delays a waiter instead of hanging it.
+ */
+export const WAIT_RECHECK_MS = 2000;
 
 /**
  * Creates a {@link Wakeup}.
@@ -130,14 +138,18 @@ export function createWakeup(client: ZkClient, deadline: number | undefined, sig
           dispose();
           resolve('event');
         };
-        if (deadline !== undefined) {
-          timer = setTimeout(
-            () => {
-              dispose();
-              resolve('timeout');
-            },
-            Math.max(0, deadline - Date.now()),
-          );
+        const left = deadline === undefined ? Infinity : Math.max(0, deadline - Date.now());
+        if (left <= WAIT_RECHECK_MS) {
+          timer = setTimeout(() => {
+            dispose();
+            resolve('timeout');
+          }, left);
+        } else {
+          // Safety net (see WAIT_RECHECK_MS): wake up and let the caller re-check.
+          timer = setTimeout(() => {
+            dispose();
+            resolve('event');
+          }, WAIT_RECHECK_MS);
         }
         if (signal) {
           onAbort = () => {
