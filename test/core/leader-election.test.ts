@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaderElection, ZkClient } from '@zkjobs/core';
 import { TcpProxy } from '@zkjobs/core/testing';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
 
 const namespace = fileNamespace(import.meta.filename);
@@ -120,6 +122,48 @@ describe('LeaderElection', () => {
       await cut.close();
       await other.close();
       await proxy.close();
+    }
+  });
+
+  it('the example workers print whom they watch and when they lead', async () => {
+    const script = fileURLToPath(new URL('../../examples/leader-election/worker.js', import.meta.url));
+    const out = new Map<string, string[]>();
+    const start = (name: string) => {
+      const lines: string[] = [];
+      out.set(name, lines);
+      const p = spawn(
+        process.execPath,
+        [
+          script,
+          '--connect',
+          zkConnect,
+          '--namespace',
+          `${namespace}/example`,
+          '--name',
+          name,
+          '--session-timeout',
+          '2000',
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      p.stdout.on('data', (b: Buffer) => lines.push(...b.toString().split('\n').filter(Boolean)));
+      p.stderr.on('data', (b: Buffer) => lines.push(...b.toString().split('\n').filter(Boolean)));
+      return p;
+    };
+    const has = (name: string, re: RegExp) => out.get(name)!.some((l) => re.test(l));
+    const alice = start('alice');
+    const bob = start('bob');
+    try {
+      await waitFor(() => has('alice', /LEADING now/), 10_000, 25, 'alice to lead');
+      await waitFor(() => has('bob', /watching w-\d{10} \(alice\)/), 10_000, 25, 'bob to watch alice');
+      expect(has('bob', /LEADING/)).toBe(false);
+      alice.kill('SIGTERM');
+      await waitFor(() => has('bob', /LEADING now/), 5000, 25, 'bob to lead');
+    } finally {
+      alice.kill('SIGKILL');
+      bob.kill('SIGKILL');
     }
   });
 });
