@@ -124,6 +124,33 @@ describe('DistributedQueue', () => {
     expect(await qa.size()).toBe(0);
   });
 
+  it('concurrent consumers on several clients get each item exactly once', async () => {
+    const producer = new DistributedQueue(a, '/many');
+    const consumers = [a, b, a, b].map((c) => new DistributedQueue(c, '/many'));
+    const got: string[] = [];
+    let producing = true;
+    const runs = consumers.map(async (q) => {
+      for (;;) {
+        const item = await q.take({ timeoutMs: producing ? 3000 : 300 });
+        if (item === null) {
+          if (!producing) return;
+          continue;
+        }
+        got.push(item.data.toString());
+        await item.consume();
+      }
+    });
+    const sent: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      sent.push(`job-${i}`);
+      await producer.offer(`job-${i}`, { priority: i % 3 });
+    }
+    producing = false;
+    await Promise.all(runs);
+    expect([...got].sort()).toEqual([...sent].sort());
+    expect(await producer.size()).toBe(0);
+  });
+
   it('close releases the items this instance still holds', async () => {
     const q1 = new DistributedQueue(a, '/close');
     await q1.offer('kept');

@@ -27,6 +27,9 @@ import { sequenceOf } from '../client/paths.js';
 import { BadVersionError, NodeExistsError, NoNodeError, TransactionError } from '../errors.js';
 import { abortReason, type BarrierWaitOptions, createWakeup, deadlineOf, deleteRetrying } from './barrier.js';
 
+/** Locks held (or being taken) in this process: `<session>|<namespace>|<lock path>`. */
+const reservedLocks = new Set<string>();
+
 const ITEM_PREFIX = 'q-';
 const ITEM_NAME = /^q-(\d{3})-(\d{10}|-\d{9})$/;
 
@@ -144,6 +147,8 @@ export class QueueItem implements QueueEntry {
     readonly stat: Stat,
     /** czxid of this consumer's lock node (a fencing token: it grows with every new hold). */
     readonly lockCzxid: bigint,
+    /** @internal Key of the in-process lock reservation. */
+    readonly reservation: string,
   ) {}
 
   /** Whether {@link consume} or {@link release} was called. */
@@ -271,6 +276,7 @@ export class DistributedQueue {
   /** @internal */
   forget(item: QueueItem): void {
     this.held.delete(item);
+    reservedLocks.delete(item.reservation);
   }
 
   private ensurePaths(): Promise<void> {
@@ -430,30 +436,40 @@ export class DistributedQueue {
   /** Locks one item and reads it; `null` when another consumer holds it or it is gone. */
   private async tryLock(name: string): Promise<QueueItem | null> {
     const lockPath = this.lockPath(name);
+    // Consumers sharing one session (several queues on one client) cannot tell their locks
+    // apart on the server: reserve the lock in this process first.
+    const key = `${this.client.sessionIdHex}|${this.client.namespace}|${lockPath}`;
+    if (reservedLocks.has(key)) return null;
+    reservedLocks.add(key);
+    let item: QueueItem | null = null;
     try {
-      await this.client.create(lockPath, { data: this.client.sessionIdHex, mode: CreateMode.EPHEMERAL });
-    } catch (err) {
-      if (!(err instanceof NodeExistsError)) throw err;
-      // Ours only if a lost reply hid our own create (same session) and we do not hold it already.
-      const stat = await this.client.exists(lockPath);
-      if (stat === null || stat.ephemeralOwner !== this.client.sessionId) return null;
-      for (const h of this.held) if (h.name === name) return null;
+      try {
+        await this.client.create(lockPath, { data: this.client.sessionIdHex, mode: CreateMode.EPHEMERAL });
+      } catch (err) {
+        if (!(err instanceof NodeExistsError)) throw err;
+        // Another session's lock, or an orphan of ours (a create whose reply was lost): ours
+        // only in that second case, since nobody in this process has it reserved.
+        const stat = await this.client.exists(lockPath);
+        if (stat === null || stat.ephemeralOwner !== this.client.sessionId) return null;
+      }
+      const lockStat = await this.client.exists(lockPath);
+      if (lockStat === null || lockStat.ephemeralOwner !== this.client.sessionId) return null;
+      let data: Buffer;
+      let stat: Stat;
+      try {
+        ({ data, stat } = await this.client.getData(this.itemPath(name)));
+      } catch (err) {
+        if (!(err instanceof NoNodeError)) throw err;
+        // Consumed by another consumer between our listing and our lock.
+        await deleteRetrying(this.client, lockPath, { ephemeral: true });
+        return null;
+      }
+      item = new QueueItem(this, name, parseItemName(name)!.priority, data, stat, lockStat.czxid, key);
+      this.held.add(item);
+      return item;
+    } finally {
+      if (item === null) reservedLocks.delete(key);
     }
-    const lockStat = await this.client.exists(lockPath);
-    if (lockStat === null || lockStat.ephemeralOwner !== this.client.sessionId) return null;
-    let data: Buffer;
-    let stat: Stat;
-    try {
-      ({ data, stat } = await this.client.getData(this.itemPath(name)));
-    } catch (err) {
-      if (!(err instanceof NoNodeError)) throw err;
-      // Consumed by another consumer between our listing and our lock.
-      await deleteRetrying(this.client, lockPath, { ephemeral: true });
-      return null;
-    }
-    const item = new QueueItem(this, name, parseItemName(name)!.priority, data, stat, lockStat.czxid);
-    this.held.add(item);
-    return item;
   }
 
   /**
