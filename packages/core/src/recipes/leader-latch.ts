@@ -184,7 +184,7 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
 
   /** The session that owns {@link ourPath} (`0n` when there is no node). */
   get sessionId(): bigint {
-    return this.nodePath === null ? 0n : this.nodeSession;
+    return this.nodePath === null || this.nodeSession < 0n ? 0n : this.nodeSession;
   }
 
   /** Watch notifications received on predecessor nodes so far (diagnostics: shows there is no herd). */

@@ -104,13 +104,16 @@ export function untilConnected(client: ZkClient, maxWaitMs: number, signal?: Abo
 
 /**
  * Deletes a node the recipe created, retrying connection losses until it is gone (a missing
- * node counts as deleted: sequential names are never reused). Never swallows other errors.
+ * node counts as deleted: sequential names are never reused; so does an ephemeral node of a
+ * closed client, whose session the close ended). Never swallows other errors.
  * @param attempts - connection-loss retries before giving up (each waits up to `retryWaitMs`)
  * @throws the last connection-loss error when every attempt failed, or any other ZkError
  */
 export async function deleteOwnNode(client: ZkClient, path: string, attempts = 20, retryWaitMs = 1000): Promise<void> {
   let last: unknown;
   for (let i = 0; i < attempts; i++) {
+    // A closed client closed its session: the server deleted its ephemeral nodes with it.
+    if (client.isClosed) return;
     try {
       await client.delete(path);
       return;
