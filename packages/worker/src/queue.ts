@@ -1,4 +1,4 @@
-import { ZkClient, CreateMode, NodeExistsError, TransactionError, BadVersionError, NoNodeError } from '@zkjobs/core';
+import { ZkClient, CreateMode, type Stat, NodeExistsError, TransactionError, BadVersionError, NoNodeError } from '@zkjobs/core';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import {
@@ -334,32 +334,48 @@ export class Queue {
    * Waits until a job reaches a final state (by a data watch on its record, no polling).
    * @param opts.timeoutMs - give up after this many ms @defaultValue no timeout
    * @param opts.signal - give up when aborted
+   * @param opts.pollMs - also re-read the record this often, ms (a guard against a lost watch notification) @defaultValue 1000
    * @returns the completed job (its `result` holds the handler's return value)
    * @throws JobFailedError when it ends failed, dead or cancelled; JobNotFoundError when there is
    *   no such job (or it was removed); WaitTimeoutError; the signal's reason when aborted
    */
   async waitUntilFinished<D = unknown, R = unknown>(
     jobId: string,
-    opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+    opts: { timeoutMs?: number; signal?: AbortSignal; pollMs?: number } = {},
   ): Promise<Job<D, R>> {
     const client = await this.client();
     return new Promise<Job<D, R>>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const finish = (fn: () => void) => {
+        if (done) return;
+        done = true;
+        clearInterval(poll);
         handle.close();
         if (timer) clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
         fn();
       };
       const onAbort = () => finish(() => reject(opts.signal!.reason));
-      const handle = client.watchData(jobPath(jobId), (data, stat) => {
+      let done = false;
+      const onData = (data: Buffer | null, stat: Stat | null) => {
+        if (done) return;
         if (!data || !stat) return finish(() => reject(new JobNotFoundError(jobId)));
         const rec = parseRecord(data);
         if (!isFinalState(rec.state)) return;
         const job = toJob<D, R>(rec, stat);
         if (rec.state === 'completed') finish(() => resolve(job));
         else finish(() => reject(new JobFailedError(jobId, rec.state, rec.error?.message ?? rec.state)));
-      }, { onError: (e) => finish(() => reject(e)) });
+      };
+      const handle = client.watchData(jobPath(jobId), onData, { onError: (e) => finish(() => reject(e)) });
+      // Safety net against a lost watch notification: re-read now and then.
+      const poll = setInterval(() => {
+        client.getData(jobPath(jobId)).then(
+          ({ data, stat }) => onData(data, stat),
+          (err: unknown) => {
+            if (err instanceof NoNodeError) onData(null, null);
+          },
+        );
+      }, opts.pollMs ?? 1000);
       if (opts.timeoutMs !== undefined) {
         timer = setTimeout(() => finish(() => reject(new WaitTimeoutError(jobId, opts.timeoutMs!))), opts.timeoutMs);
       }
