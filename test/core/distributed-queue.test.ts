@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DistributedQueue, QueueFullError, ZkClient } from '@zkjobs/core';
+import { DistributedQueue, ItemLockLostError, QueueFullError, ZkClient } from '@zkjobs/core';
+import { TcpProxy } from '@zkjobs/core/testing';
 import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
 
 const namespace = fileNamespace(import.meta.filename);
@@ -151,6 +152,37 @@ describe('DistributedQueue', () => {
     expect(await producer.size()).toBe(0);
   });
 
+  it('a holder whose session was lost cannot consume: ItemLockLostError, and the item is served again', async () => {
+    const first = zkConnect.split(',')[0]!;
+    const proxy = await TcpProxy.start(
+      first.slice(0, first.lastIndexOf(':')),
+      Number(first.slice(first.lastIndexOf(':') + 1)),
+    );
+    const cut = await ZkClient.connect(proxy.address, { namespace, sessionTimeoutMs: 2000 });
+    try {
+      const q = new DistributedQueue(cut, '/lost');
+      await q.offer('survivor');
+      const item = await q.take({ timeoutMs: 5000 });
+      expect(item!.data.toString()).toBe('survivor');
+      const lost = new Promise((r) => cut.once('lost', () => r(true)));
+      proxy.cut();
+      await lost;
+      // The server expired the session: the item is free for others, though the holder never released it.
+      const other = new DistributedQueue(b, '/lost');
+      const again = await other.take({ timeoutMs: 8000 });
+      expect(again!.data.toString()).toBe('survivor');
+      proxy.heal();
+      await waitFor(() => cut.state === 'connected' || cut.state === 'reconnected', 10_000, 25, 'new session');
+      await expect(item!.consume()).rejects.toBeInstanceOf(ItemLockLostError);
+      expect(await other.size()).toBe(1); // nothing was deleted by the stale holder
+      await again!.consume();
+      expect(await other.size()).toBe(0);
+    } finally {
+      await cut.close();
+      await proxy.close();
+    }
+  });
+
   it('close releases the items this instance still holds', async () => {
     const q1 = new DistributedQueue(a, '/close');
     await q1.offer('kept');
@@ -180,7 +212,7 @@ describe('DistributedQueue', () => {
         25,
         'child took the item',
       );
-      expect(JSON.parse(line)).toMatchObject({ data: 'precious' });
+      expect(JSON.parse(line!)).toMatchObject({ data: 'precious' });
       // Held by the child: nobody else can take it.
       expect(await q.poll()).toBeNull();
       expect(await q.size()).toBe(1);

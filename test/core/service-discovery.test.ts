@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killSession, ServiceDiscovery, type ServiceInstance, ZkClient } from '@zkjobs/core';
+import { TcpProxy } from '@zkjobs/core/testing';
 import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
 
 const namespace = fileNamespace(import.meta.filename);
@@ -87,6 +88,43 @@ describe('ServiceDiscovery', () => {
       expect(await admin.exists('/servers/cache/c7')).toBeNull();
     } finally {
       await client.close();
+    }
+  });
+
+  it('cut off past its session timeout, an instance comes back owned by its new session and stays so', async () => {
+    const first = zkConnect.split(',')[0]!;
+    const i = first.lastIndexOf(':');
+    const proxy = await TcpProxy.start(first.slice(0, i), Number(first.slice(i + 1)));
+    const client = await ZkClient.connect(proxy.address, { namespace, sessionTimeoutMs: 2000 });
+    try {
+      const d = new ServiceDiscovery(client, '/servers');
+      await d.register({ name: 'cache', id: 'c9', host: 'h', port: 9 });
+      const watcher = await new ServiceDiscovery(admin, '/servers').watch('cache');
+      await waitFor(() => idsOf(watcher.instances()).includes('c9'));
+      const old = client.sessionId;
+      proxy.cut();
+      await waitFor(
+        () => !idsOf(watcher.instances()).includes('c9'),
+        10_000,
+        25,
+        'the instance gone with the old session',
+      );
+      proxy.heal();
+      await waitFor(() => client.sessionId !== old, 10_000, 25, 'a new session');
+      await waitFor(
+        async () => (await admin.exists('/servers/cache/c9'))?.ephemeralOwner === client.sessionId,
+        10_000,
+        25,
+        'owned by the new session',
+      );
+      await waitFor(() => idsOf(watcher.instances()).includes('c9'), 5000, 25, 'watchers see it again');
+      await sleep(1000);
+      expect((await admin.exists('/servers/cache/c9'))!.ephemeralOwner).toBe(client.sessionId);
+      watcher.close();
+      await d.close();
+    } finally {
+      await client.close();
+      await proxy.close();
     }
   });
 
