@@ -33,6 +33,7 @@ describe('DoubleBarrier', () => {
       const e2 = members[2]!.enter({ timeoutMs: 10_000 });
       expect(await Promise.all([e0, e1, e2])).toEqual([true, true, true]);
       expect(await childrenOf(c(3), path)).toEqual(['m0', 'm1', 'm2', 'ready']);
+      expect(JSON.parse((await c(3).getData(`${path}/ready`)).data.toString())).toEqual(['m0', 'm1', 'm2']);
 
       // Leave: the lowest (m0) waits for the others; so does m1 until m2 leaves.
       const left: string[] = [];

@@ -8,7 +8,8 @@
  * `DistributedDoubleBarrier` and Kazoo's `DoubleBarrier`, and these differences:
  *
  * - The `ready` node is created in a `multi` that also checks every member node counted, so a
- *   member that timed out and removed its node cannot be counted after it left.
+ *   member that timed out and removed its node cannot be counted after it left; its data is
+ *   the JSON list of the members counted.
  * - A member whose `enter` times out (or is aborted, or fails) removes its own node, retrying
  *   on connection loss, and never swallows a cleanup error. If the barrier was passed before
  *   its node was gone (it was counted), `enter` returns `true` so every counted member agrees.
@@ -184,7 +185,8 @@ export class DoubleBarrier {
     if (members.length < this.memberCount) return false;
     const tx = this.client.transaction();
     for (const m of members) tx.check(`${this.path}/${m}`, -1);
-    tx.create(this.readyPath, {});
+    // The ready node names the members it counted, so one that timed out meanwhile can tell.
+    tx.create(this.readyPath, { data: JSON.stringify(members) });
     try {
       await tx.commit();
       return true;
@@ -203,10 +205,18 @@ export class DoubleBarrier {
    */
   private async abandonEntry(readySeen: () => boolean): Promise<boolean> {
     await deleteRetrying(this.client, this.ourPath, { ephemeral: true });
-    // Watch events are delivered before later replies, and our `ready` watch was armed from
-    // before our node existed: if `ready` was created while we were counted, `readySeen` is set
-    // by now. A `ready` created after our node was gone did not count us.
-    return readySeen();
+    // Our `ready` watch was armed from before our node existed, so a `ready` created while we
+    // were counted has normally been seen by now; as a second source, `ready` lists the
+    // members it counted. A `ready` created after our node was gone did not count us.
+    if (readySeen()) return true;
+    try {
+      const { data } = await this.client.getData(this.readyPath);
+      const counted: unknown = JSON.parse(data.toString('utf8') || '[]');
+      return Array.isArray(counted) && counted.includes(this.memberId);
+    } catch (err) {
+      if (err instanceof NoNodeError || err instanceof SyntaxError) return false;
+      throw err;
+    }
   }
 
   private async removeOwnNodeAfter(original: unknown): Promise<void> {
