@@ -25,7 +25,7 @@ describe('engine smoke', () => {
             return job.data.n * 2;
           },
         },
-        { namespace, concurrency: 4, logger, sessionTimeoutMs: 4000 },
+        { namespace, concurrency: 4, logger, sessionTimeoutMs: 4000, safetyPollMs: Number(process.env['POLL'] ?? 500) },
       );
     const w1 = mk();
     const w2 = mk();

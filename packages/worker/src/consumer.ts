@@ -89,6 +89,8 @@ export class Consumer {
   private session = '';
   private watch: WatchHandle | null = null;
   private poll: NodeJS.Timeout | null = null;
+  private listing = false;
+  private lastFinished = 0;
   private readonly assignments = new Map<string, Assignment>();
   private readonly loading = new Set<string>();
   private buffer: { id: string; a: number; node: string }[] = [];
@@ -137,14 +139,26 @@ export class Consumer {
     this.watch = this.client.watchChildren(queueDir(name), (children) => this.onChildren(name, children), {
       onError: (e) => this.log.warn({ err: e, worker: name }, 'queue watch error'),
     });
-    // Safety net against a lost watch notification: re-list our (small) queue now and then.
+    // Safety net against a lost watch notification: re-list our (small) queue when we have room
+    // for work and none is buffered — every 50 ms while busy (a job ended in the last 2 s),
+    // else every pollMs.
+    let lastList = Date.now();
     this.poll = setInterval(() => {
-      if (this.name !== name || this.stopped) return;
+      if (this.name !== name || this.stopped || this.listing) return;
+      const now = Date.now();
+      const room = this.active.size + this.claiming < this.concurrency && this.buffer.length === 0;
+      const due = now - lastList >= (room && now - this.lastFinished < 2000 ? 50 : this.pollMs);
+      if (!due) return;
+      lastList = now;
+      this.listing = true;
       this.client.getChildren(queueDir(name)).then(
-        ({ children }) => this.onChildren(name, children),
-        () => undefined,
+        ({ children }) => {
+          this.listing = false;
+          this.onChildren(name, children);
+        },
+        () => (this.listing = false),
       );
-    }, this.pollMs);
+    }, 50);
     this.poll.unref();
     this.log.info({ worker: name, session }, 'consumer bound');
   }
@@ -414,6 +428,7 @@ export class Consumer {
   }
 
   private finish(a: Active): void {
+    this.lastFinished = Date.now();
     this.active.delete(a.id);
     this.settleAssigned(a.worker, a.node, a.id);
     this.pump();
