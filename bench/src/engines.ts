@@ -1,0 +1,297 @@
+/**
+ * One measured run of each system: throughput (N no-op jobs, W workers) and idle latency
+ * (single jobs one at a time). zkjobs and BullMQ workers are child processes
+ * (worker-child.ts); Kazoo consumers are python processes (peers/kazoo_queue.py).
+ */
+import { Queue, createLogger } from '@zkjobs/worker';
+import { Queue as BullQueue } from 'bullmq';
+import { startWorkers, stopAll, type WorkerChild } from './children.js';
+import type { Ctx } from './context.js';
+import { PyProc } from './kazoo.js';
+import type { RedisServer } from './redis.js';
+import { scoped, track } from './resources.js';
+import { deleteTree, packetsReceived } from './zk.js';
+import { log, now, percentile, sleep, withTimeout } from './util.js';
+
+export interface ThroughputRun {
+  jobs: number;
+  workers: number;
+  /** Jobs per second, first submit to last completion. */
+  jobsPerSec: number;
+  /** Time the submit call took, ms. */
+  submitMs: number;
+  totalMs: number;
+  /** ZooKeeper client packets (all members) per job, zkjobs and Kazoo only. */
+  requestsPerJob?: number;
+  /** The run hit its time cap: the rate is over the jobs done by then. */
+  capped?: boolean;
+}
+
+export interface LatencyRun {
+  n: number;
+  startP50: number;
+  startP99: number;
+  completeP50: number;
+  completeP99: number;
+  timeouts: number;
+}
+
+let seq = 0;
+const uniq = (): string => `${Date.now().toString(36)}${(seq++).toString(36)}`;
+
+async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) {
+      log(`${what}: not done within ${timeoutMs} ms`);
+      return false;
+    }
+    await sleep(5);
+  }
+  return true;
+}
+
+export async function waitForLeader(children: WorkerChild[], timeoutMs = 30_000): Promise<WorkerChild> {
+  await waitUntil(() => children.some((c) => c.leaderAt !== null), timeoutMs, 'leader election');
+  const l = children.find((c) => c.leaderAt !== null);
+  if (!l) throw new Error('no zkjobs leader elected');
+  return l;
+}
+
+const quiet = createLogger('warn');
+
+// ---------------------------------------------------------------- throughput
+
+export async function zkjobsThroughput(ctx: Ctx, workers: number, jobs: number): Promise<ThroughputRun> {
+  const ns = `/bench/tp-${uniq()}`;
+  return scoped(async () => {
+    track(`namespace ${ns}`, () => deleteTree(ctx.client, ns)); // runs last: after the workers stop
+    const children = await startWorkers(
+      workers,
+      {
+        engine: 'zkjobs',
+        connect: ctx.cluster.connectString,
+        namespace: ns,
+        concurrency: ctx.concurrency,
+        perJob: false,
+      },
+      ctx.logFile,
+      `zkjobs-tp-w${workers}`,
+    );
+    track('zkjobs workers', () => stopAll(children));
+    await waitForLeader(children);
+    const queue = new Queue(ctx.client, { namespace: ns, logger: quiet });
+    await queue.client();
+    const list = Array.from({ length: jobs }, () => ({ type: 'noop', data: {} }));
+    const p0 = await packetsReceived(ctx.cluster);
+    const t0 = now();
+    await queue.addBulk(list);
+    const submitMs = now() - t0;
+    const done = await waitUntil(
+      () => children.reduce((s, c) => s + c.count, 0) >= jobs,
+      ctx.quick ? 60_000 : 300_000,
+      'zkjobs throughput',
+    );
+    const p1 = await packetsReceived(ctx.cluster);
+    const finished = children.reduce((s, c) => s + c.count, 0);
+    const end = Math.max(...children.map((c) => c.lastDone));
+    await queue.close();
+    return {
+      jobs,
+      workers,
+      jobsPerSec: finished / ((end - t0) / 1000),
+      submitMs,
+      totalMs: end - t0,
+      requestsPerJob: (p1 - p0) / Math.max(1, finished),
+      ...(done ? {} : { capped: true }),
+    };
+  });
+}
+
+export async function bullmqThroughput(
+  ctx: Ctx,
+  redis: RedisServer,
+  workers: number,
+  jobs: number,
+): Promise<ThroughputRun> {
+  const queueName = `tp-${uniq()}`;
+  return scoped(async () => {
+    track('redis flush', () => redis.flush()); // runs last: after the workers stop
+    const children = await startWorkers(
+      workers,
+      { engine: 'bullmq', queueName, redisPort: redis.port, concurrency: ctx.concurrency, perJob: false },
+      ctx.logFile,
+      `bullmq-tp-w${workers}`,
+    );
+    track('bullmq workers', () => stopAll(children));
+    const queue = new BullQueue(queueName, { connection: { host: '127.0.0.1', port: redis.port } });
+    track('bullmq queue', () => queue.close());
+    await queue.waitUntilReady();
+    const list = Array.from({ length: jobs }, () => ({ name: 'noop', data: {} }));
+    const t0 = now();
+    await queue.addBulk(list);
+    const submitMs = now() - t0;
+    const done = await waitUntil(
+      () => children.reduce((s, c) => s + c.count, 0) >= jobs,
+      ctx.quick ? 60_000 : 300_000,
+      'bullmq throughput',
+    );
+    const finished = children.reduce((s, c) => s + c.count, 0);
+    const end = Math.max(...children.map((c) => c.lastDone));
+    return {
+      jobs,
+      workers,
+      jobsPerSec: finished / ((end - t0) / 1000),
+      submitMs,
+      totalMs: end - t0,
+      ...(done ? {} : { capped: true }),
+    };
+  });
+}
+
+export async function kazooThroughput(ctx: Ctx, workers: number, jobs: number): Promise<ThroughputRun> {
+  const path = `/bench/kazoo-${uniq()}`;
+  return scoped(async () => {
+    track(`namespace ${path}`, () => deleteTree(ctx.client, path));
+    const capS = Math.ceil(ctx.kazooCapMs / 1000) + 60;
+    const consumers = Array.from(
+      { length: workers },
+      () =>
+        new PyProc(['consume', ctx.cluster.connectString, path, String(ctx.concurrency), String(capS)], ctx.logFile),
+    );
+    await Promise.all(consumers.map((c) => c.waitFor('ready', 30_000)));
+    const p0 = await packetsReceived(ctx.cluster);
+    const producer = new PyProc(['produce', ctx.cluster.connectString, path, String(jobs), '1000'], ctx.logFile);
+    const produced = await producer.waitFor('produced', ctx.kazooCapMs + 60_000);
+    const t0 = Number(produced['t0']);
+    const t1 = Number(produced['t1']);
+    const done = await waitUntil(
+      () => consumers.reduce((s, c) => s + c.count, 0) >= jobs,
+      Math.max(1_000, t0 + ctx.kazooCapMs - now()),
+      'kazoo throughput',
+    );
+    const p1 = await packetsReceived(ctx.cluster);
+    const finished = consumers.reduce((s, c) => s + c.count, 0);
+    const end = Math.max(...consumers.map((c) => c.last));
+    const errors = consumers.reduce((s, c) => s + c.errors, 0);
+    if (errors > 0) log(`kazoo: ${errors} consumer errors`);
+    await Promise.all([...consumers, producer].map((c) => c.stop()));
+    return {
+      jobs: done ? jobs : finished,
+      workers,
+      jobsPerSec: finished / ((end - t0) / 1000),
+      submitMs: t1 - t0,
+      totalMs: end - t0,
+      requestsPerJob: (p1 - p0) / Math.max(1, finished),
+      ...(done ? {} : { capped: true }),
+    };
+  });
+}
+
+// ---------------------------------------------------------------- latency
+
+/**
+ * Submits `n` single jobs one at a time to idle workers; for each, submit → handler start and
+ * submit → completion recorded (the worker's `completed` event). `warmup` jobs first, not counted.
+ */
+async function latencyLoop(
+  children: WorkerChild[],
+  n: number,
+  submit: (tag: string) => Promise<unknown>,
+  perJobTimeoutMs = 5_000,
+  warmup = 10,
+): Promise<LatencyRun> {
+  const starts: number[] = [];
+  const completes: number[] = [];
+  let timeouts = 0;
+  for (let i = 0; i < warmup + n; i++) {
+    const tag = `p-${uniq()}`;
+    const seen: { active?: number; done?: number } = {};
+    let wake: () => void = () => undefined;
+    const offs = children.map((c) =>
+      c.on((m) => {
+        if (m.ev === 'active' && m.tag === tag) seen.active = m.t;
+        if (m.ev === 'done' && m.tag === tag) {
+          seen.done = m.t;
+          wake();
+        }
+      }),
+    );
+    try {
+      const t0 = now();
+      const finished = new Promise<void>((r) => (wake = r));
+      await submit(tag);
+      await withTimeout(finished, perJobTimeoutMs, 'latency probe').catch(() => undefined);
+      if (seen.done === undefined || seen.active === undefined) {
+        timeouts++;
+      } else if (i >= warmup) {
+        starts.push(seen.active - t0);
+        completes.push(seen.done - t0);
+      }
+    } finally {
+      offs.forEach((off) => off());
+    }
+    await sleep(2);
+  }
+  return {
+    n: starts.length,
+    startP50: percentile(starts, 50),
+    startP99: percentile(starts, 99),
+    completeP50: percentile(completes, 50),
+    completeP99: percentile(completes, 99),
+    timeouts,
+  };
+}
+
+/** zkjobs idle latency on a fresh namespace, or on `ns` with workers already there. */
+export async function zkjobsLatency(
+  ctx: Ctx,
+  n: number,
+  given?: { ns: string; children: WorkerChild[] },
+): Promise<LatencyRun> {
+  return scoped(async () => {
+    let ns = given?.ns;
+    let children = given?.children;
+    if (!ns || !children) {
+      const fresh = `/bench/lat-${uniq()}`;
+      ns = fresh;
+      track(`namespace ${fresh}`, () => deleteTree(ctx.client, fresh));
+      children = await startWorkers(
+        ctx.workers,
+        {
+          engine: 'zkjobs',
+          connect: ctx.cluster.connectString,
+          namespace: fresh,
+          concurrency: ctx.concurrency,
+          perJob: true,
+        },
+        ctx.logFile,
+        'zkjobs-lat',
+      );
+      const started = children;
+      track('zkjobs workers', () => stopAll(started));
+      await waitForLeader(children);
+    }
+    const queue = new Queue(ctx.client, { namespace: ns, logger: quiet });
+    await queue.client();
+    return latencyLoop(children, n, (tag) => queue.add('noop', { tag }));
+  });
+}
+
+export async function bullmqLatency(ctx: Ctx, redis: RedisServer, n: number): Promise<LatencyRun> {
+  const queueName = `lat-${uniq()}`;
+  return scoped(async () => {
+    track('redis flush', () => redis.flush());
+    const children = await startWorkers(
+      ctx.workers,
+      { engine: 'bullmq', queueName, redisPort: redis.port, concurrency: ctx.concurrency, perJob: true },
+      ctx.logFile,
+      'bullmq-lat',
+    );
+    track('bullmq workers', () => stopAll(children));
+    const queue = new BullQueue(queueName, { connection: { host: '127.0.0.1', port: redis.port } });
+    track('bullmq queue', () => queue.close());
+    await queue.waitUntilReady();
+    return latencyLoop(children, n, (tag) => queue.add('noop', { tag }));
+  });
+}

@@ -1,0 +1,225 @@
+import type { FailoverRun } from './failover.js';
+import type { FootprintRun } from './footprint.js';
+import type { LatencyRun, ThroughputRun } from './engines.js';
+import type { Machine } from './machine.js';
+import { summarize, type Summary } from './util.js';
+
+/** Everything a run measured (bench/results/latest.json). */
+export interface Results {
+  startedAt: string;
+  finishedAt?: string;
+  partial: boolean;
+  args: string[];
+  quick: boolean;
+  settings: Record<string, unknown>;
+  machine: Machine;
+  /** Raw ZooKeeper rates per round. */
+  raw: { createsPerSec: number[]; multiZnodesPerSec: number[] };
+  /** Throughput per system, one entry per round. */
+  throughput: Record<string, ThroughputRun[]>;
+  /** zkjobs throughput by worker count. */
+  scaling: Record<string, ThroughputRun[]>;
+  latency: Record<string, LatencyRun[]>;
+  failover: FailoverRun[];
+  footprint: FootprintRun[];
+  /** Sections skipped or failed, with the reason. */
+  notes: string[];
+}
+
+export function emptyResults(
+  args: string[],
+  quick: boolean,
+  machine: Machine,
+  settings: Record<string, unknown>,
+): Results {
+  return {
+    startedAt: new Date().toISOString(),
+    partial: true,
+    args,
+    quick,
+    settings,
+    machine,
+    raw: { createsPerSec: [], multiZnodesPerSec: [] },
+    throughput: {},
+    scaling: {},
+    latency: {},
+    failover: [],
+    footprint: [],
+    notes: [],
+  };
+}
+
+const f0 = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
+const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '–');
+const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '–');
+const mib = (x: number | null | undefined): string =>
+  x === null || x === undefined ? '–' : `${(x / 2 ** 20).toFixed(1)} MiB`;
+
+/** `median (min–max)` */
+function mmm(s: Summary | null, fmt: (x: number) => string = f0): string {
+  if (!s) return '–';
+  return s.n === 1 ? fmt(s.median) : `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
+}
+
+const sum = (runs: ThroughputRun[] | undefined, k: keyof ThroughputRun): Summary | null =>
+  summarize((runs ?? []).map((r) => Number(r[k])));
+const lat = (runs: LatencyRun[] | undefined, k: keyof LatencyRun): Summary | null =>
+  summarize((runs ?? []).map((r) => Number(r[k])));
+
+const LABEL: Record<string, string> = {
+  zkjobs: 'zkjobs',
+  'bullmq-none': 'BullMQ, Redis without persistence',
+  'bullmq-aof': 'BullMQ, Redis appendfsync everysec',
+  kazoo: "Kazoo's LockingQueue",
+};
+
+/** Markdown: targets of issue 7 beside the measured values, then the detail tables. */
+export function toMarkdown(r: Results): string {
+  const L: string[] = [];
+  const m = r.machine;
+  const zk = r.throughput['zkjobs'];
+  const zkRate = sum(zk, 'jobsPerSec');
+  const bull = r.throughput['bullmq-none'];
+  const bullRate = sum(bull, 'jobsPerSec');
+  const raw = summarize(r.raw.createsPerSec);
+  const multi = summarize(r.raw.multiZnodesPerSec);
+  const rpj = sum(zk, 'requestsPerJob');
+  const zl = r.latency['zkjobs'];
+  const bl = r.latency['bullmq-none'];
+  const kills = r.failover.filter((x) => x.kind === 'sigkill');
+  const graceful = r.failover.filter((x) => x.kind === 'graceful');
+  const overFloor = summarize(kills.map((x) => x.firstJobMs - x.sessionTimeoutMs));
+  const gracefulFirst = summarize(graceful.map((x) => x.firstJobMs));
+  const verdict = (ok: boolean | null): string => (ok === null ? 'not measured' : ok ? '**met**' : '**not met**');
+
+  L.push(
+    `Run ${r.startedAt}${r.quick ? ' — `--quick` (small counts, 1 round: development numbers only)' : ''}${r.partial ? ' — PARTIAL (interrupted)' : ''}.`,
+  );
+  L.push('');
+  L.push(
+    `Machine: ${m.nproc} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}; load average at start ${m.loadavgAtStart.join(' / ')}` +
+      (m.loadavgAtEnd ? `, at end ${m.loadavgAtEnd.join(' / ')}` : '') +
+      `. Node ${m.node}, ZooKeeper ${m.zookeeper ?? '?'} (3-node ensemble, forceSync=yes, tickTime 500), node-zookeeper-client ${m.nodeZookeeperClient ?? '?'}, ` +
+      `Redis ${m.redis ?? '–'}, BullMQ ${m.bullmq ?? '–'}, ${m.python ?? 'python –'}, Kazoo ${m.kazoo ?? '–'}. Commit ${m.commit ?? '?'}${m.dirtyTree ? ' (with uncommitted changes in the tree)' : ''}.`,
+  );
+  L.push('');
+  L.push(`Figures are median (min–max) over rounds; rates are per second.`);
+  L.push('');
+  L.push('### Targets of issue 7');
+  L.push('');
+  L.push('| target | measured | verdict |');
+  L.push('| --- | --- | --- |');
+  L.push(
+    `| throughput ≥ BullMQ's in the same run (${r.settings['workers']} workers × concurrency ${r.settings['concurrency']}, ${f0(Number(r.settings['jobs']))} jobs) | zkjobs ${mmm(zkRate)} jobs/s vs BullMQ ${mmm(bullRate)} jobs/s (ratio ${zkRate && bullRate ? f2(zkRate.median / bullRate.median) : '–'}) | ${verdict(zkRate && bullRate ? zkRate.median >= bullRate.median : null)} |`,
+  );
+  L.push(
+    `| ≤ 4 ZooKeeper requests per job, amortized | ${mmm(rpj, f2)} client packets per job (all members, pings included) | ${verdict(rpj ? rpj.median <= 4 : null)} |`,
+  );
+  const zs50 = lat(zl, 'startP50');
+  const bs50 = lat(bl, 'startP50');
+  const zs99 = lat(zl, 'startP99');
+  const bs99 = lat(bl, 'startP99');
+  L.push(
+    `| idle submit→start p50 ≤ 2 × BullMQ's | ${mmm(zs50, f1)} ms vs BullMQ ${mmm(bs50, f1)} ms | ${verdict(zs50 && bs50 ? zs50.median <= 2 * bs50.median : null)} |`,
+  );
+  L.push(
+    `| idle submit→start p99 ≤ 2 × BullMQ's | ${mmm(zs99, f1)} ms vs BullMQ ${mmm(bs99, f1)} ms | ${verdict(zs99 && bs99 ? zs99.median <= 2 * bs99.median : null)} |`,
+  );
+  L.push(
+    `| SIGKILL of the leader: first job ≤ session timeout + 0.2 s (median), + 0.5 s (worst) | first job at session timeout ${mmm(overFloor, (x) => `${x >= 0 ? '+' : ''}${f0(x)}`)} ms over ${kills.length} kills (timeout ${kills[0] ? f0(kills[0].sessionTimeoutMs) : '–'} ms) | ${verdict(overFloor ? overFloor.median <= 200 && overFloor.max <= 500 : null)} |`,
+  );
+  L.push(
+    `| graceful stop of the leader: first job ≤ 50 ms | ${mmm(gracefulFirst, f1)} ms over ${graceful.length} stops | ${verdict(gracefulFirst ? gracefulFirst.median <= 50 : null)} |`,
+  );
+  for (const fp of r.footprint) {
+    const ratio = fp.latencyLoaded.startP50 / fp.latencyEmpty.startP50;
+    L.push(
+      `| ${f0(fp.jobs)} pending jobs (${fp.kind}): no error, consumer latency ≤ 1.2 × empty | ${fp.submitErrors} failed submits; p50 start ${f1(fp.latencyLoaded.startP50)} ms vs ${f1(fp.latencyEmpty.startP50)} ms empty (× ${f2(ratio)}), ${fp.latencyLoaded.timeouts} probes timed out | ${verdict(fp.submitErrors === 0 && fp.latencyLoaded.timeouts === 0 && ratio <= 1.2)} |`,
+    );
+  }
+  if (r.footprint.length === 0)
+    L.push('| 100,000 pending jobs: no error, consumer latency ≤ 1.2 × empty | – | not measured |');
+  L.push('');
+
+  L.push('### Throughput and the raw limit');
+  L.push('');
+  L.push('| system | jobs/s | × zkjobs | submit time, ms | ZooKeeper packets / job | rounds |');
+  L.push('| --- | --- | --- | --- | --- | --- |');
+  L.push(
+    `| raw pipelined creates (ZkClient → ensemble) | ${mmm(raw)} creates/s | ${zkRate && raw ? `zkjobs = ${f2(zkRate.median / raw.median)} × raw` : '–'} | | | ${raw?.n ?? 0} |`,
+  );
+  L.push(
+    `| raw pipelined multis of 10 creates | ${mmm(multi)} znodes/s | ${zkRate && multi ? `zkjobs = ${f2(zkRate.median / multi.median)} × raw` : '–'} | | | ${multi?.n ?? 0} |`,
+  );
+  for (const [k, runs] of Object.entries(r.throughput)) {
+    const s = sum(runs, 'jobsPerSec');
+    const capped = runs.some((x) => x.capped);
+    const items = runs[0]?.jobs;
+    L.push(
+      `| ${LABEL[k] ?? k}${items !== undefined && items !== r.settings['jobs'] ? ` (${f0(items)} items)` : ''}${capped ? ' (time-capped)' : ''} | ${mmm(s)} | ${s && zkRate ? f2(s.median / zkRate.median) : '–'} | ${mmm(sum(runs, 'submitMs'))} | ${runs.some((x) => x.requestsPerJob !== undefined) ? mmm(sum(runs, 'requestsPerJob'), f2) : ''} | ${runs.length} |`,
+    );
+  }
+  L.push('');
+  if (Object.keys(r.scaling).length > 0) {
+    L.push('### zkjobs scaling (same job count, workers as child processes)');
+    L.push('');
+    L.push('| workers | jobs/s | ZooKeeper packets / job | rounds |');
+    L.push('| --- | --- | --- | --- |');
+    for (const [w, runs] of Object.entries(r.scaling)) {
+      L.push(
+        `| ${w} | ${mmm(sum(runs, 'jobsPerSec'))}${runs.some((x) => x.capped) ? ' (time-capped)' : ''} | ${mmm(sum(runs, 'requestsPerJob'), f2)} | ${runs.length} |`,
+      );
+    }
+    L.push('');
+  }
+  if (Object.keys(r.latency).length > 0) {
+    L.push('### Idle latency, single jobs one at a time (ms)');
+    L.push('');
+    L.push('| system | submit→start p50 | p99 | submit→complete p50 | p99 | jobs per round | timeouts |');
+    L.push('| --- | --- | --- | --- | --- | --- | --- |');
+    for (const [k, runs] of Object.entries(r.latency)) {
+      L.push(
+        `| ${LABEL[k] ?? k} | ${mmm(lat(runs, 'startP50'), f1)} | ${mmm(lat(runs, 'startP99'), f1)} | ${mmm(lat(runs, 'completeP50'), f1)} | ${mmm(lat(runs, 'completeP99'), f1)} | ${runs[0]?.n ?? '–'} | ${runs.reduce((s, x) => s + x.timeouts, 0)} |`,
+      );
+    }
+    L.push('');
+  }
+  if (r.failover.length > 0) {
+    L.push('### Failover (ms from the kill / the stop request)');
+    L.push('');
+    L.push('| how | session timeout | to new leader | to its first job | first job − timeout | runs |');
+    L.push('| --- | --- | --- | --- | --- | --- |');
+    for (const [name, runs] of [
+      ['SIGKILL of the leader process', kills],
+      ['graceful stop (Worker.close)', graceful],
+    ] as const) {
+      if (runs.length === 0) continue;
+      L.push(
+        `| ${name} | ${mmm(summarize(runs.map((x) => x.sessionTimeoutMs)))} | ${mmm(summarize(runs.map((x) => x.leaderMs)))} | ${mmm(summarize(runs.map((x) => x.firstJobMs)))} | ${name.startsWith('SIGKILL') ? mmm(summarize(runs.map((x) => x.firstJobMs - x.sessionTimeoutMs))) : ''} | ${runs.length} |`,
+      );
+    }
+    L.push('');
+  }
+  if (r.footprint.length > 0) {
+    L.push('### Footprint of a waiting backlog');
+    L.push('');
+    L.push(
+      '| backlog | jobs | submit, s | failed | data size (before → after) | znodes | heap after GC | JVM RSS | start p50 / p99 empty | start p50 / p99 loaded |',
+    );
+    L.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const fp of r.footprint) {
+      L.push(
+        `| ${fp.kind} | ${f0(fp.jobs)} | ${f1(fp.submitMs / 1000)} | ${fp.submitErrors} | ${mib(fp.before.dataSizeBytes)} → ${mib(fp.after.dataSizeBytes)} | ${f0(fp.before.znodes)} → ${f0(fp.after.znodes)} | ${mib(fp.before.heapBytes)} → ${mib(fp.after.heapBytes)} | ${mib(fp.before.rssBytes)} → ${mib(fp.after.rssBytes)} | ${f1(fp.latencyEmpty.startP50)} / ${f1(fp.latencyEmpty.startP99)} | ${f1(fp.latencyLoaded.startP50)} / ${f1(fp.latencyLoaded.startP99)}${fp.latencyLoaded.timeouts ? ` (${fp.latencyLoaded.timeouts} timed out)` : ''} |`,
+      );
+      for (const e of fp.errorSamples) L.push(`|  | error: ${e.replace(/\|/g, '\\|').slice(0, 200)} | | | | | | | | |`);
+    }
+    L.push('');
+  }
+  if (r.notes.length > 0) {
+    L.push('### Notes of this run');
+    L.push('');
+    for (const n of r.notes) L.push(`- ${n}`);
+    L.push('');
+  }
+  return L.join('\n');
+}

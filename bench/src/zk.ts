@@ -1,0 +1,124 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { CreateMode, NoNodeError, type ZkClient } from '@zkjobs/core';
+import { monitor, type TestingCluster } from '@zkjobs/core/testing';
+import { mapLimit, now, withTimeout } from './util.js';
+
+const execFileP = promisify(execFile);
+
+/** `mntr` of every member, in member order (null for a member that did not answer). */
+export async function mntrAll(cluster: TestingCluster): Promise<(Record<string, string | number> | null)[]> {
+  return Promise.all(cluster.members.map((m) => monitor('127.0.0.1', m.spec.clientPort, 3000).catch(() => null)));
+}
+
+/** Sum of a numeric `mntr` key over the members. */
+export function sumKey(snap: (Record<string, string | number> | null)[], key: string): number {
+  let s = 0;
+  for (const m of snap) {
+    const v = m?.[key];
+    if (typeof v === 'number') s += v;
+  }
+  return s;
+}
+
+/** Client packets received by the whole ensemble (every request and ping, every member). */
+export async function packetsReceived(cluster: TestingCluster): Promise<number> {
+  return sumKey(await mntrAll(cluster), 'zk_packets_received');
+}
+
+/** Deletes a subtree with pipelined deletes (leaves first); bounded by `timeoutMs`. */
+export async function deleteTree(client: ZkClient, root: string, timeoutMs = 120_000): Promise<void> {
+  const run = async (): Promise<void> => {
+    const levels: string[][] = [];
+    let frontier = [root];
+    while (frontier.length > 0) {
+      levels.push(frontier);
+      const next: string[] = [];
+      await mapLimit(frontier, 64, async (p) => {
+        try {
+          const { children } = await client.getChildren(p);
+          for (const c of children) next.push(p === '/' ? `/${c}` : `${p}/${c}`);
+        } catch (err) {
+          if (!(err instanceof NoNodeError)) throw err;
+        }
+      });
+      frontier = next;
+    }
+    for (const level of levels.reverse()) {
+      await mapLimit(level, 500, async (p) => {
+        try {
+          await client.delete(p);
+        } catch (err) {
+          if (!(err instanceof NoNodeError)) throw err;
+        }
+      });
+    }
+  };
+  await withTimeout(run(), timeoutMs, `delete ${root}`);
+}
+
+/** Pipelined creates: `count` PERSISTENT creates with at most `window` in flight. Returns creates/s. */
+export async function pipelinedCreates(client: ZkClient, dir: string, count: number, window: number): Promise<number> {
+  await client.mkdirp(dir);
+  const data = Buffer.alloc(100, 120);
+  const t0 = now();
+  await mapLimit(
+    Array.from({ length: count }, (_, i) => i),
+    window,
+    (i) => client.create(`${dir}/n${i}`, { data, mode: CreateMode.PERSISTENT }),
+  );
+  return count / ((now() - t0) / 1000);
+}
+
+/** Pipelined multis of `perMulti` creates each, `window` multis in flight. Returns znodes/s. */
+export async function pipelinedMultis(
+  client: ZkClient,
+  dir: string,
+  count: number,
+  perMulti: number,
+  window: number,
+): Promise<number> {
+  await client.mkdirp(dir);
+  const data = Buffer.alloc(100, 120);
+  const multis = Math.ceil(count / perMulti);
+  const t0 = now();
+  await mapLimit(
+    Array.from({ length: multis }, (_, i) => i),
+    window,
+    async (i) => {
+      const tx = client.transaction();
+      for (let k = 0; k < perMulti; k++) tx.create(`${dir}/m${i}-${k}`, { data });
+      await tx.commit();
+    },
+  );
+  return (multis * perMulti) / ((now() - t0) / 1000);
+}
+
+/** Resident memory of a process, bytes (from /proc), or null. */
+export async function rssBytes(pid: number): Promise<number | null> {
+  try {
+    const s = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmRSS:\s+(\d+) kB/.exec(s)?.[1];
+    return kb ? Number(kb) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The JVM's used heap after a full GC, bytes, via `jcmd` (a JDK tool: present when the machine
+ * has a JDK, not with Debian's JRE alone), or null.
+ */
+export async function jvmHeapUsedBytes(pid: number): Promise<number | null> {
+  const jcmd = process.env['JCMD'] ?? '/usr/lib/jvm/default-java/bin/jcmd';
+  try {
+    await execFileP(jcmd, [String(pid), 'GC.run'], { timeout: 20_000 });
+    const { stdout } = await execFileP(jcmd, [String(pid), 'GC.heap_info'], { timeout: 20_000 });
+    // G1: " garbage-first heap   total 262144K, used 12345K [...]"
+    const m = /heap\s+total\s+\d+K,\s+used\s+(\d+)K/.exec(stdout);
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
