@@ -1016,10 +1016,15 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     const full = await this.prepare('exists', path);
     const watch = opts.watch;
     return this.core.exec('exists', path, true, async (s, deadline) => {
+      // The watcher is registered inside the library's callback, synchronously: a watch event
+      // that arrives in the same socket read as the reply is dispatched before any promise
+      // continuation runs, and would find no watcher.
       const st = await this.core.call<LibStat | null>(s, deadline, { op: 'exists', path: full, rel: path }, (lib, cb) =>
-        lib.exists(full, watch ? s.dispatch : undefined, cb),
+        lib.exists(full, watch ? s.dispatch : undefined, (e, st) => {
+          if (!e && watch) s.addWatcher(st ? 'data' : 'exist', full, watch, this.ns);
+          cb(e, st);
+        }),
       );
-      if (watch) s.addWatcher(st ? 'data' : 'exist', full, watch, this.ns);
       return st ? toStat(st) : null;
     });
   }
@@ -1037,9 +1042,12 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
         s,
         deadline,
         { op: 'getData', path: full, rel: path },
-        (lib, cb) => lib.getData(full, watch ? s.dispatch : undefined, (e, data, stat) => cb(e, { data, stat: stat! })),
+        (lib, cb) =>
+          lib.getData(full, watch ? s.dispatch : undefined, (e, data, stat) => {
+            if (!e && watch) s.addWatcher('data', full, watch, this.ns); // synchronously: see exists()
+            cb(e, { data, stat: stat! });
+          }),
       );
-      if (watch) s.addWatcher('data', full, watch, this.ns);
       return { data: r.data ?? Buffer.alloc(0), stat: toStat(r.stat) };
     });
   }
@@ -1077,11 +1085,11 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
         deadline,
         { op: 'getChildren', path: full, rel: path },
         (lib, cb) =>
-          lib.getChildren(full, watch ? s.dispatch : undefined, (e, children, stat) =>
-            cb(e, { children: children ?? [], stat: stat! }),
-          ),
+          lib.getChildren(full, watch ? s.dispatch : undefined, (e, children, stat) => {
+            if (!e && watch) s.addWatcher('child', full, watch, this.ns); // synchronously: see exists()
+            cb(e, { children: children ?? [], stat: stat! });
+          }),
       );
-      if (watch) s.addWatcher('child', full, watch, this.ns);
       return { children: r.children, stat: toStat(r.stat) };
     });
   }
