@@ -93,7 +93,7 @@ describe.skipIf(!canStartServers)('worker processes on a 3-node ensemble', () =>
     const ledger = join(dir, 'ledger-kill.jsonl');
     const ws = await start3(namespace, ledger);
     const queue = new Queue(client, { namespace, logger });
-    const jobs = await queue.addBulk(Array.from({ length: 300 }, (_, i) => ({ type: 'work', data: { i, ms: 40 } })));
+    const jobs = await queue.addBulk(Array.from({ length: 200 }, (_, i) => ({ type: 'work', data: { i, ms: 150 } })));
     const leaderProc = ws[0]!;
     await leaderProc.waitLine((l) => l.event === 'leader');
     // Wait until the leader's process is running jobs, then kill it.
@@ -110,7 +110,7 @@ describe.skipIf(!canStartServers)('worker processes on a 3-node ensemble', () =>
     expect(elected.pid).toBe(ws[1]!.pid); // the next lowest w- znode takes over
     await Promise.all(jobs.map((j) => queue.waitUntilFinished(j.id, { timeoutMs: 60_000 })));
     const all = await queue.getJobs();
-    expectCompletedOnce(all, 300);
+    expectCompletedOnce(all, 200);
     // Jobs that started on the killed process and did not end there were re-run elsewhere and
     // carry a "requeued: owner session gone" attempt.
     const lines = readLedger(ledger);
@@ -125,6 +125,7 @@ describe.skipIf(!canStartServers)('worker processes on a 3-node ensemble', () =>
       if (requeued) expect(requeued.worker).toBe(leaderProc.name);
       expect(completed.token).toBeGreaterThan(requeued?.token ?? 0);
     }
+    expect(interrupted.length).toBeGreaterThan(0);
     const requeuedJobs = all.filter((j) => j.history.some((h) => h.outcome === 'requeued'));
     console.log(`interrupted on the killed worker: ${interrupted.length}; records with a requeued attempt: ${requeuedJobs.length}`);
     expect(requeuedJobs.length).toBeGreaterThan(0);

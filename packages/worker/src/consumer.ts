@@ -103,7 +103,7 @@ export class Consumer {
   private flushing: Promise<void> | null = null;
   private readonly proc = `${hostname()}:${process.pid}`;
   /** Completed, failed or refused completions so far (for tests and metrics). */
-  readonly counters = { claimed: 0, completed: 0, failed: 0, refused: 0, skipped: 0 };
+  readonly counters = { claimed: 0, completed: 0, failed: 0, refused: 0, skipped: 0, claimMultis: 0, completionMultis: 0, recordReads: 0 };
 
   constructor(
     private readonly client: ZkClient,
@@ -294,6 +294,7 @@ export class Consumer {
   }
 
   private async claimBatch(name: string, session: string, batch: { id: string; a: number; node: string }[]): Promise<void> {
+    this.counters.recordReads += batch.length;
     const reads = await mapLimit(batch, 64, async (b) => ({ b, found: await readRecord(this.client, b.id) }));
     const claims: { b: (typeof batch)[number]; rec: JobRecord; version: number }[] = [];
     for (const { b, found } of reads) {
@@ -332,6 +333,7 @@ export class Consumer {
     const commit = async (cs: typeof claims): Promise<{ zxid: string }[]> => {
       const tx = this.client.transaction().check(`${WORKERS}/${name}`, -1);
       for (const c of cs) tx.setData(jobPath(c.rec.id), encodeRecord(c.rec), { version: c.version });
+      this.counters.claimMultis++;
       const res = await tx.commit();
       return cs.map((_, i) => ({ zxid: res[i + 1]?.stat?.mzxid.toString() ?? '' }));
     };
@@ -554,6 +556,7 @@ export class Consumer {
     if (retries.length > 0) {
       tx.create(pendingMarkerPrefix(retries[0]!.id), { data: encodeMarker(retries), mode: CreateMode.PERSISTENT_SEQUENTIAL });
     }
+    this.counters.completionMultis++;
     const res = await tx.commit();
     return res.find((r) => r.stat)?.stat?.mzxid.toString();
   }

@@ -57,6 +57,8 @@ const queueOptionsSchema = z.strictObject({
 
 /** Bytes per submit `multi`, kept well under ZooKeeper's 1 MB packet limit. */
 const MAX_MULTI_BYTES = 600_000;
+/** Jobs per pending marker. */
+const MARKER_ENTRIES = 50;
 /** Records per submit `multi`. */
 const MAX_MULTI_JOBS = 1000;
 
@@ -245,7 +247,12 @@ export class Queue {
       if (p.rec.opts.parallelism > 1) e.parallelism = p.rec.opts.parallelism;
       entries.push(e);
     }
-    tx.create(pendingMarkerPrefix(chunk[0]!.rec.id), { data: encodeMarker(entries), mode: CreateMode.PERSISTENT_SEQUENTIAL });
+    // Markers of at most MARKER_ENTRIES jobs, so that the leader's rewrite of a partly scheduled
+    // marker stays small.
+    for (let i = 0; i < entries.length; i += MARKER_ENTRIES) {
+      const part = entries.slice(i, i + MARKER_ENTRIES);
+      tx.create(pendingMarkerPrefix(part[0]!.id), { data: encodeMarker(part), mode: CreateMode.PERSISTENT_SEQUENTIAL });
+    }
     await tx.commit();
     for (const p of chunk) {
       out.set(p.rec.id, { ...toJobUnstored(p.rec) });

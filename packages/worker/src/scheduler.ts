@@ -613,7 +613,7 @@ export class Scheduler {
       for (const a of w.assignments.values()) used += a.size;
       cap.set(w, Math.max(0, w.info.prefetch - used));
     }
-    this.log.debug({ caps: workers.map((w) => [w.name, cap.get(w), [...w.assignments.keys()].join(',')]), ready: this.ready.size }, 'assign round');
+    if (![...cap.values()].some((c) => c > 0)) return;
     const chunkOf = (w: LiveWorker) => Math.max(1, Math.ceil(w.info.prefetch / 4));
     const held: Ref[] = [];
     const plan = new Map<LiveWorker, Ref[][]>();

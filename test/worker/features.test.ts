@@ -1,0 +1,237 @@
+// Job semantics against the shared standalone server, with in-process workers: retries and
+// backoff, dead, UnrecoverableError, priority, delay, idempotency key, timeout, cancel,
+// dependsOn, validation. Each test would fail if its feature were removed.
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ZkClient } from '@zkjobs/core';
+import {
+  JobCancelledError,
+  JobFailedError,
+  JobValidationError,
+  Queue,
+  UnrecoverableError,
+  Worker,
+  createLogger,
+  type Job,
+  type Processor,
+  type WorkerOptions,
+} from '@zkjobs/worker';
+import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
+
+const logger = createLogger(process.env['TEST_LOG_LEVEL'] ?? 'silent');
+let client: ZkClient;
+const open: Worker[] = [];
+
+async function setup(handlers: Record<string, Processor>, opts: WorkerOptions = {}, start = true) {
+  client ??= await ZkClient.connect(zkConnect, { sessionTimeoutMs: 4000 });
+  const namespace = fileNamespace(import.meta.filename);
+  const queue = new Queue(client, { namespace, logger });
+  const worker = new Worker(client, handlers, { namespace, logger, concurrency: 4, sessionTimeoutMs: 4000, ...opts });
+  open.push(worker);
+  if (start) await worker.start();
+  return { queue, worker, namespace };
+}
+
+afterEach(async () => {
+  for (const w of open.splice(0)) await w.close({ graceMs: 200 }).catch(() => undefined);
+});
+afterAll(async () => {
+  await client?.close();
+});
+
+describe('retries', () => {
+  it('attempts: 3 with exponential backoff from 200 ms: 3 runs with growing gaps, then dead with its attempts recorded', async () => {
+    const runs: number[] = [];
+    const { queue, worker } = await setup({
+      flaky: async () => {
+        runs.push(Date.now());
+        throw new Error(`boom ${runs.length}`);
+      },
+    });
+    const retrying: number[] = [];
+    const dead: string[] = [];
+    worker.on('retrying', (_job, _err, delay) => retrying.push(delay));
+    worker.on('dead', (job) => dead.push(job.id));
+    const job = await queue.add('flaky', {}, { attempts: 3, backoff: { type: 'exponential', delay: 200 } });
+    await expect(queue.waitUntilFinished(job.id, { timeoutMs: 15_000 })).rejects.toThrow(JobFailedError);
+    const final = (await queue.getJob(job.id))!;
+    expect(final.state).toBe('dead');
+    expect(final.attemptsMade).toBe(3);
+    expect(runs).toHaveLength(3);
+    expect(final.history.map((h) => h.outcome)).toEqual(['retrying', 'retrying', 'dead']);
+    expect(final.history.map((h) => h.attempt)).toEqual([1, 2, 3]);
+    expect(final.history.every((h) => h.error?.startsWith('boom'))).toBe(true);
+    expect(final.error?.message).toBe('boom 3');
+    expect(retrying).toEqual([200, 400]);
+    expect(dead).toEqual([job.id]);
+    const gap1 = runs[1]! - runs[0]!;
+    const gap2 = runs[2]! - runs[1]!;
+    expect(gap1).toBeGreaterThanOrEqual(180);
+    expect(gap2).toBeGreaterThanOrEqual(380);
+    expect(gap2).toBeGreaterThan(gap1);
+    // Tokens grow with every claim.
+    const tokens = final.history.map((h) => h.token);
+    expect([...tokens].sort((a, b) => a - b)).toEqual(tokens);
+    expect(new Set(tokens).size).toBe(3);
+  });
+
+  it('UnrecoverableError fails at once: one run, state failed', async () => {
+    let runs = 0;
+    const { queue } = await setup({
+      doomed: async () => {
+        runs++;
+        throw new UnrecoverableError('never');
+      },
+    });
+    const job = await queue.add('doomed', {}, { attempts: 5, backoff: 50 });
+    await expect(queue.waitUntilFinished(job.id, { timeoutMs: 10_000 })).rejects.toThrow(/failed: never/);
+    const final = (await queue.getJob(job.id))!;
+    expect(final.state).toBe('failed');
+    expect(final.attemptsMade).toBe(1);
+    await sleep(300);
+    expect(runs).toBe(1);
+  });
+});
+
+describe('scheduling options', () => {
+  it('priority: lower numbers run first', async () => {
+    const order: string[] = [];
+    const { queue, worker } = await setup(
+      { p: async (job: Job<{ name: string }>) => void order.push(job.data.name) },
+      { concurrency: 1, prefetch: 1 },
+      false,
+    );
+    await queue.addBulk([
+      ...Array.from({ length: 3 }, (_, i) => ({ type: 'p', data: { name: `low${i}` }, opts: { priority: 10 } })),
+      ...Array.from({ length: 3 }, (_, i) => ({ type: 'p', data: { name: `high${i}` }, opts: { priority: 1 } })),
+    ]);
+    await queue.add('p', { name: 'mid' }, { priority: 5 });
+    await worker.start();
+    await waitFor(() => order.length === 7, 10_000, 20, 'all ran');
+    expect(order).toEqual(['high0', 'high1', 'high2', 'mid', 'low0', 'low1', 'low2']);
+  });
+
+  it('delay: a delayed job starts no earlier than its delay; an undelayed one at once', async () => {
+    const started = new Map<string, number>();
+    const { queue } = await setup({ d: async (job) => void started.set(job.id, Date.now()) });
+    const t0 = Date.now();
+    const late = await queue.add('d', {}, { delay: 1500 });
+    const now = await queue.add('d', {});
+    expect(late.state).toBe('delayed');
+    await waitFor(() => started.size === 2, 10_000, 20, 'both ran');
+    expect(started.get(now.id)! - t0).toBeLessThan(1200);
+    expect(started.get(late.id)! - t0).toBeGreaterThanOrEqual(1450);
+  });
+
+  it('jobId is an idempotency key: a second add returns the first job and writes nothing', async () => {
+    let runs = 0;
+    const { queue } = await setup({ once: async (job: Job<{ v: number }>) => (runs++, job.data.v) });
+    const a = await queue.add('once', { v: 1 }, { jobId: 'order-42', delay: 300 });
+    const b = await queue.add('once', { v: 2 }, { jobId: 'order-42' });
+    const [c] = await queue.addBulk([{ type: 'once', data: { v: 3 }, opts: { jobId: 'order-42' } }]);
+    expect(b.id).toBe('order-42');
+    expect(b.data).toEqual({ v: 1 });
+    expect(c!.data).toEqual({ v: 1 });
+    const done = await queue.waitUntilFinished(a.id, { timeoutMs: 10_000 });
+    expect(done.result).toBe(1);
+    await sleep(300);
+    expect(runs).toBe(1);
+    expect((await queue.getJobs()).length).toBe(1);
+  });
+
+  it('timeout: the handler signal aborts and the attempt fails with a timeout', async () => {
+    let sawAbort: unknown;
+    const { queue } = await setup({
+      stuck: async (_job, { signal }) => {
+        signal.addEventListener('abort', () => (sawAbort = signal.reason));
+        await new Promise(() => undefined); // never settles
+      },
+    });
+    const t0 = Date.now();
+    const job = await queue.add('stuck', {}, { timeout: 300 });
+    await expect(queue.waitUntilFinished(job.id, { timeoutMs: 10_000 })).rejects.toThrow(/timed out after 300 ms/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(String(sawAbort)).toMatch(/timed out/);
+    expect((await queue.getJob(job.id))!.state).toBe('dead');
+  });
+
+  it('cancel: a waiting job never runs; a running job has its signal aborted and its completion is never recorded', async () => {
+    let runsOfWaiting = 0;
+    let abortedWith: unknown;
+    const { queue } = await setup({
+      later: async () => void runsOfWaiting++,
+      long: async (_job, { signal }) => {
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => ((abortedWith = signal.reason), resolve())));
+        return 'finished anyway';
+      },
+    });
+    const waiting = await queue.add('later', {}, { delay: 800 });
+    expect(await queue.cancel(waiting.id)).toBe(true);
+    const running = await queue.add('long', {});
+    await waitFor(async () => (await queue.getJob(running.id))?.state === 'active', 10_000, 20, 'long active');
+    expect(await queue.cancel(running.id)).toBe(true);
+    await waitFor(() => abortedWith !== undefined, 5000, 20, 'abort seen');
+    expect(abortedWith).toBeInstanceOf(JobCancelledError);
+    await sleep(1500);
+    expect(runsOfWaiting).toBe(0);
+    const a = (await queue.getJob(waiting.id))!;
+    const b = (await queue.getJob(running.id))!;
+    expect(a.state).toBe('cancelled');
+    expect(b.state).toBe('cancelled');
+    expect(b.result).toBeUndefined();
+    expect(b.history.map((h) => h.outcome)).toEqual(['cancelled']);
+    expect(await queue.cancel(running.id)).toBe(false);
+  });
+
+  it('dependsOn: a dependant starts only after its parents complete; a failed parent fails it', async () => {
+    const events: string[] = [];
+    const { queue } = await setup({
+      step: async (job: Job<{ name: string; ms: number }>) => {
+        events.push(`start ${job.data.name}`);
+        await sleep(job.data.ms);
+        events.push(`end ${job.data.name}`);
+      },
+      bad: async () => {
+        throw new UnrecoverableError('bad parent');
+      },
+    });
+    const [p1, p2] = await queue.addBulk([
+      { type: 'step', data: { name: 'p1', ms: 400 } },
+      { type: 'step', data: { name: 'p2', ms: 200 } },
+    ]);
+    const child = await queue.add('step', { name: 'child', ms: 0 }, { dependsOn: [p1!.id, p2!.id] });
+    const badParent = await queue.add('bad', {});
+    const orphan = await queue.add('step', { name: 'orphan', ms: 0 }, { dependsOn: [badParent.id] });
+    await queue.waitUntilFinished(child.id, { timeoutMs: 10_000 });
+    expect(events.indexOf('start child')).toBeGreaterThan(events.indexOf('end p1'));
+    expect(events.indexOf('start child')).toBeGreaterThan(events.indexOf('end p2'));
+    await expect(queue.waitUntilFinished(orphan.id, { timeoutMs: 10_000 })).rejects.toThrow(/dependency .* ended failed/);
+    expect(events).not.toContain('start orphan');
+  });
+});
+
+describe('validation: errors name the field and nothing is written', () => {
+  it('rejects bad options, bad types, oversized payloads and unknown dependencies', async () => {
+    const { queue } = await setup({ t: async () => 1 }, {}, false);
+    const cases: [() => Promise<unknown>, string][] = [
+      [() => queue.add('t', {}, { delay: -1 }), 'opts.delay'],
+      [() => queue.add('t', {}, { attempts: 0 }), 'opts.attempts'],
+      [() => queue.add('t', {}, { priority: 1.5 }), 'opts.priority'],
+      [() => queue.add('t', {}, { backoff: { type: 'linear', delay: 5 } as never }), 'opts.backoff'],
+      [() => queue.add('t', {}, { jobId: 'a/b' }), 'opts.jobId'],
+      [() => queue.add('t', {}, { bogus: 1 } as never), 'opts.bogus'],
+      [() => queue.add('bad type!', {}), 'type'],
+      [() => queue.add('t', { big: 'x'.repeat(300_000) }), 'data'],
+      [() => queue.add('t', {}, { dependsOn: ['no-such-job'] }), 'opts.dependsOn'],
+      [() => queue.addBulk([{ type: 't', data: {} }, { type: 't', data: {}, opts: { timeout: 0 } }]), 'jobs[1].opts.timeout'],
+    ];
+    for (const [fn, field] of cases) {
+      const err = await fn().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, field).toBeInstanceOf(JobValidationError);
+      expect((err as JobValidationError).field, field).toBe(field);
+    }
+    expect(await queue.getJobs()).toEqual([]);
+  });
+});
