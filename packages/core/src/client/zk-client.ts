@@ -72,6 +72,8 @@ interface LibTransaction {
   ): void;
 }
 interface LibConnectionManager extends EventEmitter {
+  /** ms epoch of the last bytes read from a server (set by our patch). */
+  lastRecv?: number;
   forceClose(): void;
   queue(request: unknown, cb: (error: LibException | null, response?: { payload: unknown }) => void): void;
 }
@@ -418,13 +420,20 @@ class Core {
         ) {
           this.setState('suspended');
           this.clearLostTimer();
+          // Count from the last time the server answered, not from now: the server may expire
+          // the session a full timeout after it last heard from us, and the silence that led
+          // here (a read timeout) already took part of that. Firing at lastRecv + timeout is
+          // at or before the server's own expiry, so a lock or leadership holder hears of the
+          // loss before another client can take over.
+          const lastRecv = session.lib.connectionManager.lastRecv ?? Date.now();
+          const lostInMs = Math.max(0, lastRecv + session.timeoutMs - Date.now());
           this.lostTimer = setTimeout(() => {
             this.lostTimer = null;
             if (this.session === session && this.state === 'suspended') {
-              this.log.warn({ timeoutMs: session.timeoutMs }, 'zk: suspended longer than the session timeout');
+              this.log.warn({ timeoutMs: session.timeoutMs }, 'zk: no reply from any server for the session timeout');
               this.loseSession(session, 'timeout');
             }
-          }, session.timeoutMs);
+          }, lostInMs);
         }
         return;
       }
@@ -466,7 +475,7 @@ class Core {
       reason === 'auth-failed'
         ? new AuthFailedError('authentication failed; the session was closed')
         : new SessionExpiredError(
-            reason === 'timeout' ? 'session lost: suspended longer than the session timeout' : 'session expired',
+            reason === 'timeout' ? 'session lost: no reply from any server for the session timeout' : 'session expired',
           );
     for (const w of [...this.waiters]) {
       if (w.session === session) {
@@ -673,8 +682,9 @@ function normalizeNamespace(ns: string | undefined): string {
  * - Connection states as Curator's ({@link ConnectionState}), as typed events: `state`,
  *   `connected`, `suspended`, `reconnected`, `lost`, `read-only`, and `session` when a new
  *   session replaces a lost one.
- * - A suspension longer than the negotiated session timeout becomes `lost` (the client cannot
- *   hear of its own expiry while cut off); after `lost` a new session is made automatically.
+ * - A suspension that lasts until the negotiated session timeout has passed since the last reply
+ *   from a server becomes `lost` (the client cannot hear of its own expiry while cut off); after
+ *   `lost` a new session is made automatically.
  * - A connection that stays silent for 2/3 of the session timeout is dropped and the next
  *   server is tried; a handshake that never completes is abandoned.
  * - Every call settles no later than the session timeout + 1 s after it was made: with its

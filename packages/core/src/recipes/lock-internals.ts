@@ -329,9 +329,10 @@ export class SequentialLock extends EventEmitter<SequentialLockEvents> {
   private readonly onReconnected = () => this.clearSuspendTimer();
   private readonly onSuspended = () => {
     // The client notices a silent connection 2/3 of the session timeout T after the last reply
-    // (checked every T/12), so at 'suspended' the server may expire the session within T/4; the
-    // client's own 'lost' timer runs a full T after 'suspended' — too late for a lock. Declare
-    // the lock lost after T/6 of suspension, keeping T/12 for event-loop lag.
+    // (checked every T/12), so at 'suspended' the server may expire the session within T/4. The
+    // client's own 'lost' comes T after that last reply — about when the server may expire the
+    // session, and later on a busy event loop: too late for a lock. Declare the lock lost after
+    // T/6 of suspension, keeping T/12 for event-loop lag.
     this.clearSuspendTimer();
     const graceMs = Math.floor(this.internals.client.sessionTimeoutMs / 6);
     this.suspendTimer = setTimeout(() => {
