@@ -1,28 +1,15 @@
 import { Command, CommanderError, Option } from 'commander';
+import { registerClusterCommands } from './commands/cluster.js';
+import { registerConfigCommands } from './commands/config.js';
+import { registerJobCommands } from './commands/job.js';
 import { registerServerCommands } from './commands/server.js';
+import { registerServicesCommands } from './commands/services.js';
+import { registerWorkerCommands } from './commands/worker.js';
+import { intArg } from './context.js';
+import { exitCodeFor } from './errors.js';
 
-/** Exit codes of every `zkjobs` command. */
-export const ExitCode = { OK: 0, FAILED: 1, USAGE: 2 } as const;
-
-/** The options every command inherits from the root program. */
-export interface GlobalOptions {
-  connect: string;
-  namespace: string;
-  json: boolean;
-  logLevel: string;
-}
-
-/** An error that is the user's input, not the operation: exit code 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-/** Reads the root program's options from any (sub)command. */
-export function globalOptions(cmd: Command): GlobalOptions {
-  let root = cmd;
-  while (root.parent) root = root.parent;
-  return root.opts<GlobalOptions>();
-}
+export { ExitCode, UsageError, OperationError, exitCodeFor } from './errors.js';
+export { globalOptions, type GlobalOptions } from './context.js';
 
 /** Builds the `zkjobs` program with every command registered. */
 export function buildProgram(): Command {
@@ -33,39 +20,59 @@ export function buildProgram(): Command {
         .env('ZK_CONNECT')
         .default('127.0.0.1:2181'),
     )
-    .option('--namespace <path>', 'root znode of this zkjobs cluster', '/zkjobs/default')
-    .option('--json', 'print one JSON document per result', false)
+    .option(
+      '--namespace <path>',
+      'root znode of this zkjobs cluster (job, worker and cluster commands; config and services take absolute paths)',
+      '/zkjobs/default',
+    )
+    .option('--json', 'print one JSON document per result (per line for streams)', false)
     .addOption(
-      new Option('--log-level <level>', 'log level')
+      new Option(
+        '--log-level <level>',
+        'log level of the logs on stderr (default: info for worker start, warn otherwise)',
+      )
         .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
-        .default('info'),
+        .env('ZKJOBS_LOG_LEVEL'),
+    )
+    .option(
+      '--connect-timeout <ms>',
+      'give up connecting to ZooKeeper after this many ms',
+      intArg(1, 600_000, 'ms'),
+      10_000,
     )
     .showHelpAfterError()
     .exitOverride();
   registerServerCommands(program);
+  registerWorkerCommands(program);
+  registerJobCommands(program);
+  registerClusterCommands(program);
+  registerConfigCommands(program);
+  registerServicesCommands(program);
+  // Subcommands inherit exitOverride only when set before they are added: set it everywhere.
+  const override = (cmd: Command): void => {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  };
+  override(program);
   return program;
 }
 
 /**
- * Parses argv and runs the command; sets the exit code: 2 for usage errors (commander's and
- * {@link UsageError}), 1 for failed operations.
+ * Parses argv and runs the command; sets the exit code: 0 ok, 2 for usage errors (commander's,
+ * {@link UsageError}, invalid job options, paths and arguments), 1 for failed operations
+ * (ZooKeeper errors, connect timeouts, failed jobs).
  */
 export async function runCli(program: Command, argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // help and version exit 0; everything else commander reports is a usage error
-      process.exitCode = err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
-      return;
+    const code = exitCodeFor(err);
+    // commander has printed its own message (and the help for usage errors)
+    if (!(err instanceof CommanderError)) {
+      const e = err as Error;
+      const msg = e instanceof Error ? e.message : String(err);
+      process.stderr.write(`zkjobs: ${msg}\n`);
     }
-    if (err instanceof UsageError) {
-      process.stderr.write(`zkjobs: ${err.message}\n`);
-      process.exitCode = ExitCode.USAGE;
-      return;
-    }
-    const e = err as Error;
-    process.stderr.write(`zkjobs: ${e.message}\n`);
-    process.exitCode = ExitCode.FAILED;
+    process.exitCode = code;
   }
 }

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { TestingCluster, TestingServer } from '@zkjobs/core/testing';
-import { globalOptions } from '../program.js';
+import { globalOptions } from '../context.js';
 
 function parsePort(v: string): number {
   const n = Number(v);

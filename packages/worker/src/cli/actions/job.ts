@@ -1,0 +1,326 @@
+import { JobNotFoundError, JobValidationError } from '../../errors.js';
+import { type AttemptRecord, type BackoffOptions, type Job, type JobOptions, type JobState } from '../../job.js';
+import { JOB_TYPE_RE } from '../../options.js';
+import { Queue, type BulkJob } from '../../queue.js';
+import { advertisedTypes, liveWorkers } from '../cluster-info.js';
+import { fmtDuration, fmtTime, Output, progressBar, table, type GlobalOptions } from '../context.js';
+import { OperationError, UsageError } from '../errors.js';
+import { parseJsonArg } from '../json-input.js';
+import {
+  allCompleted,
+  asSubmitUsageError,
+  checkJobId,
+  openQueue,
+  outcomeLine,
+  waitForJobs,
+  withQueue,
+  type WaitOutcome,
+} from '../jobs-common.js';
+
+/** Options of `job submit`. */
+export interface SubmitOptions {
+  data?: string;
+  priority?: number;
+  delay?: number;
+  attempts?: number;
+  backoff?: BackoffOptions;
+  timeout?: number;
+  id?: string;
+  count: number;
+  wait: boolean;
+  waitTimeout?: number;
+  anyType: boolean;
+}
+
+/** A job summary as printed by `job list` and `job submit --json`. */
+function summary(job: Job): Record<string, unknown> {
+  return {
+    id: job.id,
+    type: job.type,
+    state: job.state,
+    attemptsMade: job.attemptsMade,
+    attempts: job.opts.attempts,
+    priority: job.opts.priority,
+    createdAt: job.createdAt,
+    ...(job.finishedAt !== undefined ? { finishedAt: job.finishedAt } : {}),
+  };
+}
+
+/** Why attempt `next` happened, from the attempt before it. */
+export function whyAgain(prev: AttemptRecord, maxAttempts: number): string {
+  const n = prev.attempt;
+  const err = prev.error ? `: ${prev.error}` : '';
+  switch (prev.outcome) {
+    case 'retrying':
+    case 'failed':
+      return `attempt ${n} failed${err}; retried (attempts ${maxAttempts})`;
+    case 'timeout':
+      return `attempt ${n} timed out${err}; retried (attempts ${maxAttempts})`;
+    case 'requeued':
+      return `attempt ${n}'s worker ${prev.worker} (session ${prev.session}) was gone; requeued by leader ${prev.by ?? '?'}${err}`;
+    case 'released':
+      return `attempt ${n} was released by ${prev.worker}${err || ' (shutdown)'}; run again`;
+    case 'running':
+      return `attempt ${n} never recorded an end (its claim by ${prev.worker}, token ${prev.token}, was lost); claimed again`;
+    default:
+      return `attempt ${n} ended ${prev.outcome}${err}; run again`;
+  }
+}
+
+function attemptRows(job: Job): string[][] {
+  return job.history.map((a) => [
+    String(a.attempt),
+    a.worker,
+    a.process,
+    a.session,
+    String(a.token),
+    fmtTime(a.startedAt),
+    a.endedAt !== undefined ? fmtDuration(a.endedAt - a.startedAt) : 'running',
+    a.outcome + (a.error ? `: ${a.error}` : '') + (a.by ? ` (by ${a.by})` : ''),
+  ]);
+}
+
+function statusText(job: Job, namespace: string): string {
+  const lines: string[][] = [
+    ['job', job.id],
+    ['type', job.type],
+    ['state', job.state],
+    ['attempts', `${job.attemptsMade} of ${job.opts.attempts}`],
+    ['priority', String(job.opts.priority)],
+    ['created', fmtTime(job.createdAt)],
+  ];
+  if (job.opts.delay > 0) lines.push(['delay', `${job.opts.delay} ms`]);
+  if (job.finishedAt !== undefined) lines.push(['finished', fmtTime(job.finishedAt)]);
+  const running = [...job.history].reverse().find((a) => a.outcome === 'running');
+  if (job.state === 'active' && running) {
+    lines.push([
+      'running on',
+      `${running.worker} (${running.process}, session ${running.session}, token ${running.token})`,
+    ]);
+  }
+  if (job.result !== undefined) lines.push(['result', JSON.stringify(job.result)]);
+  if (job.error !== undefined) {
+    lines.push([job.state === 'completed' ? 'last error' : 'error', `${job.error.name}: ${job.error.message}`]);
+  }
+  lines.push(['namespace', namespace]);
+  return table(lines);
+}
+
+/** `zkjobs job status`. */
+export async function statusJob(g: GlobalOptions, id: string): Promise<void> {
+  checkJobId(id);
+  await withQueue(g, async ({ queue, namespace }) => {
+    const j = await queue.getJob(id);
+    if (!j) throw new OperationError(`no job ${id} in ${namespace}`);
+    new Output(g.json).result(j, () => statusText(j, namespace));
+  });
+}
+
+/** `zkjobs job list`. */
+export async function listJob(
+  g: GlobalOptions,
+  opts: { state?: JobState; type?: string; limit?: number },
+): Promise<void> {
+  await withQueue(g, async ({ queue, namespace }) => {
+    let jobs = await queue.getJobs({
+      ...(opts.state ? { state: opts.state } : {}),
+      ...(opts.limit !== undefined && opts.type === undefined ? { limit: opts.limit } : {}),
+    });
+    if (opts.type !== undefined) jobs = jobs.filter((j) => j.type === opts.type).slice(0, opts.limit ?? Infinity);
+    jobs.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+    new Output(g.json).result({ namespace, count: jobs.length, jobs: jobs.map(summary) }, () =>
+      jobs.length === 0
+        ? `no jobs${opts.state ? ` in state ${opts.state}` : ''} in ${namespace}`
+        : table([
+            ['ID', 'TYPE', 'STATE', 'ATTEMPTS', 'CREATED', 'FINISHED'],
+            ...jobs.map((j) => [
+              j.id,
+              j.type,
+              j.state,
+              `${j.attemptsMade}/${j.opts.attempts}`,
+              fmtTime(j.createdAt),
+              fmtTime(j.finishedAt),
+            ]),
+          ]),
+    );
+  });
+}
+
+/** `zkjobs job wait`. */
+export async function waitJob(g: GlobalOptions, ids: string[], opts: { timeout?: number }): Promise<void> {
+  ids.forEach(checkJobId);
+  await withQueue(g, async ({ queue }) => {
+    const out = new Output(g.json);
+    const outcomes = await waitForJobs(queue, ids, {
+      json: g.json,
+      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+      onDone: (o) => out.result(o, outcomeLine(o)),
+    });
+    failUnlessCompleted(outcomes);
+  });
+}
+
+/** `zkjobs job cancel`. */
+export async function cancelJob(g: GlobalOptions, id: string): Promise<void> {
+  checkJobId(id);
+  await withQueue(g, async ({ queue, namespace }) => {
+    const before = await queue.getJob(id);
+    if (!before) throw new OperationError(`no job ${id} in ${namespace}`);
+    let cancelled: boolean;
+    try {
+      cancelled = await queue.cancel(id);
+    } catch (err) {
+      if (err instanceof JobNotFoundError) throw new OperationError(`no job ${id} in ${namespace}`, { cause: err });
+      throw err;
+    }
+    if (!cancelled) {
+      const now = await queue.getJob(id);
+      throw new OperationError(`job ${id} already ${now?.state ?? before.state}; not cancelled`);
+    }
+    new Output(g.json).result(
+      { id, cancelled: true, previousState: before.state },
+      `cancelled job ${id} (was ${before.state})`,
+    );
+  });
+}
+
+/** `zkjobs job explain`. */
+export async function explainJob(g: GlobalOptions, id: string): Promise<void> {
+  checkJobId(id);
+  await withQueue(g, async ({ queue, namespace }) => {
+    const j = await queue.getJob(id);
+    if (!j) throw new OperationError(`no job ${id} in ${namespace}`);
+    const attempts = j.history.map((a, i) => {
+      const prev = i > 0 ? j.history[i - 1] : undefined;
+      return prev ? { ...a, why: whyAgain(prev, j.opts.attempts) } : { ...a };
+    });
+    const doc = {
+      id: j.id,
+      type: j.type,
+      state: j.state,
+      attemptsMade: j.attemptsMade,
+      maxAttempts: j.opts.attempts,
+      ...(j.error ? { error: j.error } : {}),
+      ...(j.result !== undefined ? { result: j.result } : {}),
+      attempts,
+    };
+    new Output(g.json).result(doc, () => {
+      const head = `job ${j.id} (type ${j.type}): ${j.state} after ${j.attemptsMade} of at most ${j.opts.attempts} attempt(s)`;
+      if (j.history.length === 0) return `${head}\nno attempts yet (never claimed)`;
+      const rows = table([
+        ['#', 'WORKER', 'PROCESS', 'SESSION', 'TOKEN', 'STARTED', 'TOOK', 'OUTCOME'],
+        ...attemptRows(j),
+      ]);
+      const whys = attempts
+        .filter((a) => 'why' in a)
+        .map((a) => `  attempt ${a.attempt}: ${(a as { why: string }).why}`);
+      const dropped =
+        j.attemptsMade > j.history.length ? `\n(${j.attemptsMade - j.history.length} older attempt(s) not kept)` : '';
+      return `${head}\n${rows}${dropped}` + (whys.length ? `\nwhy it ran again:\n${whys.join('\n')}` : '');
+    });
+  });
+}
+
+function failUnlessCompleted(outcomes: WaitOutcome[]): void {
+  if (allCompleted(outcomes)) return;
+  const bad = outcomes.filter((o) => o.state !== 'completed');
+  const byState = new Map<string, number>();
+  for (const o of bad) byState.set(o.state, (byState.get(o.state) ?? 0) + 1);
+  throw new OperationError(
+    `${bad.length} of ${outcomes.length} job(s) did not complete (${[...byState].map(([s, n]) => `${n} ${s}`).join(', ')})`,
+  );
+}
+
+/** `zkjobs job submit`. */
+export async function submitJob(g: GlobalOptions, type: string, o: SubmitOptions): Promise<void> {
+  if (!JOB_TYPE_RE.test(type))
+    throw new UsageError(`<type>: ${JSON.stringify(type)} must be 1-100 characters of [A-Za-z0-9._:@/-]`);
+  if (o.id !== undefined) checkJobId(o.count > 1 ? `${o.id}-${o.count}` : o.id);
+  if (o.waitTimeout !== undefined && !o.wait) throw new UsageError('--wait-timeout needs --wait');
+  const data = await parseJsonArg(o.data ?? 'null', '--data');
+  const jobOpts: JobOptions = {
+    ...(o.priority !== undefined ? { priority: o.priority } : {}),
+    ...(o.delay !== undefined ? { delay: o.delay } : {}),
+    ...(o.attempts !== undefined ? { attempts: o.attempts } : {}),
+    ...(o.backoff !== undefined ? { backoff: o.backoff } : {}),
+    ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
+  };
+  if (o.backoff !== undefined && (o.attempts ?? 1) < 2) {
+    throw new UsageError('--backoff has no effect without --attempts ≥ 2');
+  }
+  // Probe the live workers first: the Queue then refuses a type none of them handles.
+  const q = await openQueue(g);
+  try {
+    const workers = o.anyType ? [] : await liveWorkers(q.ns);
+    const known = advertisedTypes(workers);
+    if (!o.anyType && !known.has(type)) {
+      throw new UsageError(
+        `unknown job type ${JSON.stringify(type)}: no live worker in ${q.namespace} has a handler for it ` +
+          `(${workers.length === 0 ? 'no live workers' : `live workers handle: ${[...known].sort().join(', ') || 'nothing'}`}); ` +
+          `start a worker whose --handlers export it, or pass --any-type to submit anyway`,
+      );
+    }
+    const queue = new Queue(q.client, {
+      namespace: q.namespace,
+      logger: q.log,
+      ...(o.anyType ? {} : { knownTypes: [...known] }),
+    });
+    const out = new Output(g.json);
+    const jobs: BulkJob[] = Array.from({ length: o.count }, (_, i) => ({
+      type,
+      data,
+      opts: o.id === undefined ? jobOpts : { ...jobOpts, jobId: o.count > 1 ? `${o.id}-${i + 1}` : o.id },
+    }));
+    const submitted: Job[] = [];
+    const bar = await progressBar(o.count, 'submitted', g.json);
+    try {
+      const BATCH = 500;
+      for (let i = 0; i < jobs.length; i += BATCH) {
+        const batch = jobs.slice(i, i + BATCH);
+        submitted.push(
+          ...(batch.length === 1 ? [await queue.add(type, data, batch[0]!.opts)] : await queue.addBulk(batch)),
+        );
+        bar.increment(batch.length);
+      }
+    } catch (err) {
+      if (err instanceof JobValidationError) throw asSubmitUsageError(err);
+      throw err;
+    } finally {
+      bar.stop();
+    }
+    // A job returned with a zxid existed already (idempotency key): nothing was written for it.
+    const existed = (j: Job): boolean => j.zxid !== '';
+    if (!o.wait) {
+      if (g.json) for (const j of submitted) out.result({ ...summary(j), created: !existed(j) }, '');
+      else if (submitted.length === 1) {
+        const j = submitted[0]!;
+        out.human(
+          existed(j)
+            ? `job ${j.id} already exists (state ${j.state}); nothing submitted`
+            : `submitted job ${j.id} (type ${j.type}, state ${j.state})`,
+        );
+      } else {
+        const again = submitted.filter(existed).length;
+        out.human(
+          `submitted ${submitted.length - again} job(s) of type ${type}: ${submitted[0]!.id} … ${submitted[submitted.length - 1]!.id}` +
+            (again ? ` (${again} existed already)` : ''),
+        );
+      }
+      return;
+    }
+    const verbose = submitted.length <= 20;
+    const outcomes = await waitForJobs(
+      queue,
+      submitted.map((j) => j.id),
+      {
+        json: g.json,
+        ...(o.waitTimeout !== undefined ? { timeoutMs: o.waitTimeout } : {}),
+        onDone: (r) => (g.json || verbose || r.state !== 'completed' ? out.result(r, outcomeLine(r)) : undefined),
+      },
+    );
+    if (!verbose && allCompleted(outcomes)) out.human(`all ${outcomes.length} job(s) completed`);
+    failUnlessCompleted(outcomes);
+  } finally {
+    await q.close();
+  }
+}

@@ -1,0 +1,86 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { JOB_STATES, type BackoffOptions, type JobState } from '../../job.js';
+import type { SubmitOptions } from '../actions/job.js';
+import { globalOptions, intArg } from '../context.js';
+
+/** The implementations, loaded when a job command runs (they pull in the engine). */
+const actions = () => import('../actions/job.js');
+
+/** Parses `fixed:ms` / `exponential:ms` (or a bare number of ms = fixed). */
+export function parseBackoff(v: string): BackoffOptions {
+  const m = /^(?:(fixed|exponential):)?(\d+)$/.exec(v.trim());
+  const delay = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isSafeInteger(delay) || delay > 86_400_000) {
+    throw new InvalidArgumentError(`must be fixed:<ms> or exponential:<ms> with ms 0–86400000, got '${v}'`);
+  }
+  return { type: (m[1] as 'fixed' | 'exponential' | undefined) ?? 'fixed', delay };
+}
+
+/**
+ * `zkjobs job submit|status|list|wait|cancel|explain`: jobs in the cluster under `--namespace`.
+ */
+export function registerJobCommands(program: Command): void {
+  const job = program.command('job').description('submit jobs and inspect them');
+
+  job
+    .command('submit')
+    .description('submit a job (or --count N of them); --wait waits for the results')
+    .argument('<type>', 'job type: the name of a handler of a live worker')
+    .option('--data <json>', 'payload: JSON text, or @file to read it from a file', 'null')
+    .option('--priority <n>', 'lower runs first (0–1000000)', intArg(0, 1_000_000))
+    .option('--delay <ms>', 'do not start before this many ms (ZooKeeper clock)', intArg(0, 31_536_000_000, 'ms'))
+    .option('--attempts <n>', 'how many times the job may run (1–1000)', intArg(1, 1000))
+    .option('--backoff <spec>', 'wait between attempts: fixed:<ms> or exponential:<ms>', parseBackoff)
+    .option('--timeout <ms>', "abort the handler's signal after this many ms", intArg(1, 86_400_000, 'ms'))
+    .option('--id <key>', 'job id and idempotency key (with --count: prefix, ids <key>-1 … <key>-N)')
+    .option('--count <n>', 'submit N identical jobs (progress bar on a terminal)', intArg(1, 1_000_000), 1)
+    .option('--wait', 'wait for the jobs to finish and print their results (exit 1 unless all completed)', false)
+    .option('--wait-timeout <ms>', 'with --wait: give up after this many ms', intArg(1, 2 ** 31 - 1, 'ms'))
+    .option('--any-type', 'submit even if no live worker advertises a handler for <type>', false)
+    .action(async (type: string, opts: SubmitOptions, cmd: Command) => {
+      await (await actions()).submitJob(globalOptions(cmd), type, opts);
+    });
+
+  job
+    .command('status')
+    .description('print the state of a job')
+    .argument('<id>', 'job id')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      await (await actions()).statusJob(globalOptions(cmd), id);
+    });
+
+  job
+    .command('list')
+    .description('list jobs (an administrative scan of every record)')
+    .addOption(new Option('--state <state>', 'only jobs in this state').choices(JOB_STATES as JobState[]))
+    .option('--type <type>', 'only jobs of this type')
+    .option('--limit <n>', 'at most this many jobs', intArg(1))
+    .action(async (opts: { state?: JobState; type?: string; limit?: number }, cmd: Command) => {
+      await (await actions()).listJob(globalOptions(cmd), opts);
+    });
+
+  job
+    .command('wait')
+    .description('wait until jobs finish (progress on a terminal); exit 1 unless all completed')
+    .argument('<id...>', 'job ids')
+    .option('--timeout <ms>', 'give up after this many ms', intArg(1, 2 ** 31 - 1, 'ms'))
+    .action(async (ids: string[], opts: { timeout?: number }, cmd: Command) => {
+      await (await actions()).waitJob(globalOptions(cmd), ids, opts);
+    });
+
+  job
+    .command('cancel')
+    .description('cancel a job that has not finished (a running handler gets its signal aborted)')
+    .argument('<id>', 'job id')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      await (await actions()).cancelJob(globalOptions(cmd), id);
+    });
+
+  job
+    .command('explain')
+    .description('the attempt history of a job: who ran it, under which session and fencing token, why it ran again')
+    .argument('<id>', 'job id')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      await (await actions()).explainJob(globalOptions(cmd), id);
+    });
+}

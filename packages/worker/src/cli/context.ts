@@ -1,0 +1,210 @@
+/**
+ * What every command shares: the global options, the ZooKeeper connection, the logger, output
+ * in human or JSON form, progress bars on a terminal, option parsers and signal handling.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Logger } from 'pino';
+import { InvalidPathError, ZkClient, validatePath } from '@zkjobs/core';
+import { UsageError } from './errors.js';
+
+/** The options every command inherits from the root program. */
+export interface GlobalOptions {
+  /** ZooKeeper connect string `host:port[,host:port…]`. */
+  connect: string;
+  /** Root znode of the zkjobs cluster (job commands only). */
+  namespace: string;
+  /** Print one JSON document per result. */
+  json: boolean;
+  /** pino level; undefined = the command's default (info for `worker start`, warn otherwise). */
+  logLevel?: string;
+  /** Give up connecting after this many ms. */
+  connectTimeout: number;
+}
+
+/** Reads the root program's options from any (sub)command. */
+export function globalOptions(cmd: Command): GlobalOptions {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  return root.opts<GlobalOptions>();
+}
+
+/** A commander parser for an integer option within `[min, max]`. */
+export function intArg(min: number, max = Number.MAX_SAFE_INTEGER, unit = ''): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `${min}–${max}`;
+      throw new InvalidArgumentError(`must be an integer ${range}${unit ? ` (${unit})` : ''}, got '${v}'`);
+    }
+    return n;
+  };
+}
+
+const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/**
+ * Checks a connect string `host:port[,host:port…]` (an optional `/chroot` suffix is refused:
+ * use `--namespace` for job commands).
+ * @throws UsageError naming the malformed part
+ */
+export function validateConnectString(s: string): string {
+  if (s.trim() === '') throw new UsageError('--connect: empty connect string (expected host:port[,host:port…])');
+  for (const part of s.split(',')) {
+    const m = HOST_PORT.exec(part.trim());
+    const port = m ? Number(m[2]) : NaN;
+    if (!m || port < 1 || port > 65535) {
+      throw new UsageError(
+        `--connect: malformed server ${JSON.stringify(part)} in ${JSON.stringify(s)} (expected host:port)`,
+      );
+    }
+  }
+  return s;
+}
+
+/**
+ * Checks an absolute znode path given on the command line.
+ * @param what - the argument's name for messages (`path`, `--namespace`)
+ * @throws UsageError saying what is wrong with it
+ */
+export function checkPath(path: string, what: string): string {
+  try {
+    return validatePath(path);
+  } catch (err) {
+    if (err instanceof InvalidPathError) {
+      const reason = err.message.replace(/^invalid path "[^"]*": /, '').replace(/ \([^()]*\)$/, '');
+      throw new UsageError(`${what}: invalid znode path ${JSON.stringify(path)}: ${reason}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** A pino logger writing JSON lines to stderr (stdout is for results). */
+export async function cliLogger(g: GlobalOptions, fallback: string): Promise<Logger> {
+  const { pino } = await import('pino'); // loaded only by the commands that log
+  return pino({ name: 'zkjobs', level: g.logLevel ?? fallback }, pino.destination({ fd: 2, sync: true }));
+}
+
+/**
+ * Connects to ZooKeeper (no namespace: callers take `usingNamespace` where they need one),
+ * failing with a ConnectTimeoutError (exit 1) after `--connect-timeout`.
+ */
+export async function connectZk(
+  g: GlobalOptions,
+  opts: { sessionTimeoutMs?: number; logger?: Logger } = {},
+): Promise<ZkClient> {
+  validateConnectString(g.connect);
+  const client = await ZkClient.connect(g.connect, {
+    connectTimeoutMs: g.connectTimeout,
+    sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000,
+    ...(opts.logger ? { logger: opts.logger } : {}),
+  });
+  client.setMaxListeners(0); // one listener pair per re-arming watch (job wait on many ids)
+  return client;
+}
+
+/** Connects, runs `fn`, and closes the connection whatever happens. */
+export async function withZk<T>(g: GlobalOptions, fn: (client: ZkClient) => Promise<T>): Promise<T> {
+  const client = await connectZk(g);
+  try {
+    return await fn(client);
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+/** The namespace of job commands, checked. */
+export function jobNamespace(g: GlobalOptions): string {
+  return checkPath(g.namespace, '--namespace');
+}
+
+/** Prints results: one JSON document per line with `--json`, else human text. */
+export class Output {
+  constructor(readonly json: boolean) {}
+
+  /** Prints one result: `doc` as a JSON line with `--json`, else `human` (a line or lines). */
+  result(doc: unknown, human: string | (() => string)): void {
+    if (this.json) process.stdout.write(JSON.stringify(doc) + '\n');
+    else {
+      const text = typeof human === 'function' ? human() : human;
+      process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+    }
+  }
+
+  /** Prints human text only (nothing with `--json`). */
+  human(text: string): void {
+    if (!this.json) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  }
+}
+
+/** Output of {@link progressBar}. */
+export interface Progress {
+  /** Adds `n` done items. */
+  increment(n?: number): void;
+  /** Removes the bar. */
+  stop(): void;
+}
+
+/**
+ * A progress bar on stderr when it is a terminal and the output is for humans; otherwise a no-op.
+ * @param total - number of items
+ * @param label - what is counted, e.g. `submitted`
+ */
+export async function progressBar(total: number, label: string, json: boolean): Promise<Progress> {
+  if (json || !process.stderr.isTTY || total < 2) return { increment: () => undefined, stop: () => undefined };
+  const { default: cliProgress } = await import('cli-progress');
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: `${label} [{bar}] {value}/{total} {percentage}% | {duration_formatted}`,
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  return {
+    increment: (n = 1) => bar.increment(n),
+    stop: () => bar.stop(),
+  };
+}
+
+/** Resolves with the name of the first SIGINT or SIGTERM received. */
+export function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+/** A timestamp for human output: ISO without milliseconds, local offset as Z (UTC). */
+export function fmtTime(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms) || ms <= 0) return '-';
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** A duration for human output: `850 ms`, `12.3 s`, `4 min 5 s`, `2 h 3 min`. */
+export function fmtDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} min ${Math.floor((ms % 60_000) / 1000)} s`;
+  return `${Math.floor(ms / 3_600_000)} h ${Math.floor((ms % 3_600_000) / 60_000)} min`;
+}
+
+/** Left-aligned columns for human tables. */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
