@@ -90,7 +90,6 @@ export class Consumer {
   private watch: WatchHandle | null = null;
   private poll: NodeJS.Timeout | null = null;
   private listing = false;
-  private lastFinished = 0;
   private readonly assignments = new Map<string, Assignment>();
   private readonly loading = new Set<string>();
   private buffer: { id: string; a: number; node: string }[] = [];
@@ -139,16 +138,14 @@ export class Consumer {
     this.watch = this.client.watchChildren(queueDir(name), (children) => this.onChildren(name, children), {
       onError: (e) => this.log.warn({ err: e, worker: name }, 'queue watch error'),
     });
-    // Safety net against a lost watch notification: re-list our (small) queue when we have room
-    // for work and none is buffered — every 50 ms while busy (a job ended in the last 2 s),
-    // else every pollMs.
+    // Safety net against a lost watch notification: re-list our (small) queue every pollMs when
+    // we have room for work and none is buffered.
     let lastList = Date.now();
     this.poll = setInterval(() => {
       if (this.name !== name || this.stopped || this.listing) return;
       const now = Date.now();
       const room = this.active.size + this.claiming < this.concurrency && this.buffer.length === 0;
-      const due = now - lastList >= (room && now - this.lastFinished < 2000 ? 50 : this.pollMs);
-      if (!due) return;
+      if (!room || now - lastList < this.pollMs) return;
       lastList = now;
       this.listing = true;
       this.client.getChildren(queueDir(name)).then(
@@ -158,7 +155,7 @@ export class Consumer {
         },
         () => (this.listing = false),
       );
-    }, 50);
+    }, Math.min(250, this.pollMs));
     this.poll.unref();
     this.log.info({ worker: name, session }, 'consumer bound');
   }
@@ -430,7 +427,6 @@ export class Consumer {
   }
 
   private finish(a: Active): void {
-    this.lastFinished = Date.now();
     this.active.delete(a.id);
     this.settleAssigned(a.worker, a.node, a.id);
     this.pump();

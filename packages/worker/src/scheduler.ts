@@ -195,29 +195,22 @@ export class Scheduler {
     // Stale queue dirs (workers that died under an earlier leader) are requeued by the first round.
     this.kick();
     // Safety net against a lost watch notification: re-list what we watch now and then.
-    let last = Date.now();
     this.poll = setInterval(() => {
-      // Every pollMs; every 50 ms while jobs wait for room in queues that have assignments out.
-      const busy = this.ready.size > 0 && [...this.live.values()].some((w) => w.assignments.size > 0);
-      if (Date.now() - last < (busy ? 50 : this.pollMs) || this.relisting) return;
-      last = Date.now();
-      void this.relist(busy);
-    }, 50);
+      if (!this.relisting) void this.relist();
+    }, this.pollMs);
     this.poll.unref();
     return this.epoch;
   }
 
   private relisting = false;
-  private async relist(queuesOnly: boolean): Promise<void> {
+  private async relist(): Promise<void> {
     if (this.stopped) return;
     this.relisting = true;
     try {
-      if (!queuesOnly) {
-        this.workersList = (await this.client.getChildren(WORKERS)).children;
-        await mapLimit(BUCKET_NAMES, 16, async (b) => {
-          this.bucketChildren.set(b, (await this.client.getChildren(`${PENDING}/${b}`)).children);
-        });
-      }
+      this.workersList = (await this.client.getChildren(WORKERS)).children;
+      await mapLimit(BUCKET_NAMES, 16, async (b) => {
+        this.bucketChildren.set(b, (await this.client.getChildren(`${PENDING}/${b}`)).children);
+      });
       await mapLimit([...this.live.values()], 16, async (w) => {
         const { children } = await this.client.getChildren(queueDir(w.name));
         w.children = children;

@@ -27,10 +27,11 @@ export interface WorkerOptions {
   /** Default grace period of {@link Worker.close}, ms. @defaultValue 10000 */
   graceMs?: number;
   /**
-   * Interval of the safety re-listing of the queue (consumer) and of the pending buckets and
-   * queues (leader), ms: a guard against a watch notification that never arrives. Watches
-   * drive the engine; this only bounds the delay when one is lost.
-   * @defaultValue 500
+   * Interval of the safety re-listing of the queue (consumer, only when it has room for work)
+   * and of the workers, pending buckets and queues (leader, 64 + workers small reads), ms: a
+   * guard against a watch notification that never arrives. Watches drive the engine; this only
+   * bounds the delay if one is lost.
+   * @defaultValue 2000
    */
   safetyPollMs?: number;
   /** pino logger. @defaultValue {@link defaultLogger} */
@@ -105,7 +106,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.prefetch = opts.prefetch ?? Math.max(2 * this.concurrency, 8);
     this.sessionTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
     this.graceMs = opts.graceMs ?? 10_000;
-    this.pollMs = opts.safetyPollMs ?? 500;
+    this.pollMs = opts.safetyPollMs ?? 2000;
     this.log = opts.logger ?? defaultLogger();
   }
 
@@ -213,7 +214,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     const gen = ++this.leaderGen;
     const scheduler = new Scheduler(this.client!, name, this.log, (reason) => {
       if (this.leaderGen === gen) this.onNotLeader(reason);
-    }, this.pollMs * 2);
+    }, this.pollMs);
     this.scheduler = scheduler;
     scheduler.start().then(
       (epoch) => {
