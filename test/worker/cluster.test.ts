@@ -16,7 +16,9 @@ const logger = createLogger(process.env['TEST_LOG_LEVEL'] ?? 'silent');
 /** Every record completed, with exactly one `completed` attempt. */
 function expectCompletedOnce(jobs: Job[], n: number): void {
   expect(jobs.length).toBe(n);
-  const bad = jobs.filter((j) => j.state !== 'completed' || j.history.filter((h) => h.outcome === 'completed').length !== 1);
+  const bad = jobs.filter(
+    (j) => j.state !== 'completed' || j.history.filter((h) => h.outcome === 'completed').length !== 1,
+  );
   expect(bad.map((j) => ({ id: j.id, state: j.state, history: j.history }))).toEqual([]);
 }
 
@@ -83,7 +85,10 @@ describe.skipIf(!canStartServers)('worker processes on a 3-node ensemble', () =>
     // Work was spread over the three processes.
     const byPid = new Map<number, number>();
     for (const l of ledgerLines) byPid.set(l.pid, (byPid.get(l.pid) ?? 0) + 1);
-    console.log(`500 jobs, 3 processes, 3-node ensemble: ${elapsed} ms (${Math.round(500_000 / elapsed)} jobs/s); runs by pid`, Object.fromEntries(byPid));
+    console.log(
+      `500 jobs, 3 processes, 3-node ensemble: ${elapsed} ms (${Math.round(500_000 / elapsed)} jobs/s); runs by pid`,
+      Object.fromEntries(byPid),
+    );
     expect(byPid.size).toBe(3);
     await killAll(ws);
   }, 80_000);
@@ -97,7 +102,12 @@ describe.skipIf(!canStartServers)('worker processes on a 3-node ensemble', () =>
     const leaderProc = ws[0]!;
     await leaderProc.waitLine((l) => l.event === 'leader');
     // Wait until the leader's process is running jobs, then kill it.
-    await waitFor(() => readLedger(ledger).filter((l) => l.pid === leaderProc.pid && l.phase === 'start').length >= 10, 20_000, 10, 'leader running jobs');
+    await waitFor(
+      () => readLedger(ledger).filter((l) => l.pid === leaderProc.pid && l.phase === 'start').length >= 10,
+      20_000,
+      10,
+      'leader running jobs',
+    );
     const killedAt = Date.now();
     leaderProc.child.kill('SIGKILL');
     await leaderProc.exited;
@@ -105,7 +115,9 @@ describe.skipIf(!canStartServers)('worker processes on a 3-node ensemble', () =>
       ws.slice(1).map((p) => p.waitLine((l) => l.event === 'leader' && l.t >= killedAt, 15_000)),
     );
     const failover = elected.t - killedAt;
-    console.log(`leader killed; new leader ${String(elected['worker'])} (pid ${elected.pid}) after ${failover} ms (session timeout ${SESSION_TIMEOUT_MS} ms)`);
+    console.log(
+      `leader killed; new leader ${String(elected['worker'])} (pid ${elected.pid}) after ${failover} ms (session timeout ${SESSION_TIMEOUT_MS} ms)`,
+    );
     expect(failover).toBeLessThanOrEqual(SESSION_TIMEOUT_MS + 1000);
     expect(elected.pid).toBe(ws[1]!.pid); // the next lowest w- znode takes over
     await Promise.all(jobs.map((j) => queue.waitUntilFinished(j.id, { timeoutMs: 60_000 })));
@@ -115,7 +127,9 @@ describe.skipIf(!canStartServers)('worker processes on a 3-node ensemble', () =>
     // carry a "requeued: owner session gone" attempt.
     const lines = readLedger(ledger);
     const endedOnKilled = new Set(lines.filter((l) => l.pid === leaderProc.pid && l.phase === 'end').map((l) => l.id));
-    const interrupted = lines.filter((l) => l.pid === leaderProc.pid && l.phase === 'start' && !endedOnKilled.has(l.id)).map((l) => l.id);
+    const interrupted = lines
+      .filter((l) => l.pid === leaderProc.pid && l.phase === 'start' && !endedOnKilled.has(l.id))
+      .map((l) => l.id);
     const byId = new Map(all.map((j) => [j.id, j]));
     for (const id of interrupted) {
       const j = byId.get(id)!;
@@ -127,7 +141,9 @@ describe.skipIf(!canStartServers)('worker processes on a 3-node ensemble', () =>
     }
     expect(interrupted.length).toBeGreaterThan(0);
     const requeuedJobs = all.filter((j) => j.history.some((h) => h.outcome === 'requeued'));
-    console.log(`interrupted on the killed worker: ${interrupted.length}; records with a requeued attempt: ${requeuedJobs.length}`);
+    console.log(
+      `interrupted on the killed worker: ${interrupted.length}; records with a requeued attempt: ${requeuedJobs.length}`,
+    );
     expect(requeuedJobs.length).toBeGreaterThan(0);
     expect(requeuedJobs.every((j) => j.history.filter((h) => h.outcome === 'completed').length === 1)).toBe(true);
     await killAll(ws);

@@ -160,7 +160,9 @@ describe('scheduling options', () => {
     const { queue } = await setup({
       later: async () => void runsOfWaiting++,
       long: async (_job, { signal }) => {
-        await new Promise<void>((resolve) => signal.addEventListener('abort', () => ((abortedWith = signal.reason), resolve())));
+        await new Promise<void>((resolve) =>
+          signal.addEventListener('abort', () => ((abortedWith = signal.reason), resolve())),
+        );
         return 'finished anyway';
       },
     });
@@ -204,7 +206,9 @@ describe('scheduling options', () => {
     await queue.waitUntilFinished(child.id, { timeoutMs: 10_000 });
     expect(events.indexOf('start child')).toBeGreaterThan(events.indexOf('end p1'));
     expect(events.indexOf('start child')).toBeGreaterThan(events.indexOf('end p2'));
-    await expect(queue.waitUntilFinished(orphan.id, { timeoutMs: 10_000 })).rejects.toThrow(/dependency .* ended failed/);
+    await expect(queue.waitUntilFinished(orphan.id, { timeoutMs: 10_000 })).rejects.toThrow(
+      /dependency .* ended failed/,
+    );
     expect(events).not.toContain('start orphan');
   });
 });
@@ -222,7 +226,14 @@ describe('validation: errors name the field and nothing is written', () => {
       [() => queue.add('bad type!', {}), 'type'],
       [() => queue.add('t', { big: 'x'.repeat(300_000) }), 'data'],
       [() => queue.add('t', {}, { dependsOn: ['no-such-job'] }), 'opts.dependsOn'],
-      [() => queue.addBulk([{ type: 't', data: {} }, { type: 't', data: {}, opts: { timeout: 0 } }]), 'jobs[1].opts.timeout'],
+      [
+        () =>
+          queue.addBulk([
+            { type: 't', data: {} },
+            { type: 't', data: {}, opts: { timeout: 0 } },
+          ]),
+        'jobs[1].opts.timeout',
+      ],
     ];
     for (const [fn, field] of cases) {
       const err = await fn().then(

@@ -29,14 +29,17 @@ describe('engine smoke', () => {
       );
     const w1 = mk();
     const w2 = mk();
-    cleanup.push(() => w1.close({ graceMs: 100 }), () => w2.close({ graceMs: 100 }));
+    cleanup.push(
+      () => w1.close({ graceMs: 100 }),
+      () => w2.close({ graceMs: 100 }),
+    );
     await w1.start();
     await w2.start();
     await waitFor(() => w1.isLeader() || w2.isLeader(), 5000, 25, 'a leader');
     const queue = new Queue(client, { namespace, logger });
     const jobs = await queue.addBulk(Array.from({ length: 200 }, (_, n) => ({ type: 'echo', data: { n } })));
     const t0 = Date.now();
-    await waitFor(() => runs.size === 200, 8_000, 25, "all jobs run");
+    await waitFor(() => runs.size === 200, 8_000, 25, 'all jobs run');
     const done = await queue.waitUntilFinished(jobs[7]!.id, { timeoutMs: 5000 });
     expect(done.result).toBe(14);
     expect([...runs.values()].every((v) => v === 1)).toBe(true);

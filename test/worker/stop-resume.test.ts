@@ -50,21 +50,31 @@ describe.skipIf(!canStartServers)('a stopped worker', () => {
     const queue = new Queue(client, { namespace, logger });
     // The handler ignores its signal, so the stopped worker really finishes and tries to complete.
     const job = await queue.add('work', { ms: 3000, ignoreSignal: true });
-    const first = await waitFor(async () => {
-      const j = await queue.getJob(job.id);
-      return j?.state === 'active' ? j : null;
-    }, 15_000, 20, 'job active');
+    const first = await waitFor(
+      async () => {
+        const j = await queue.getJob(job.id);
+        return j?.state === 'active' ? j : null;
+      },
+      15_000,
+      20,
+      'job active',
+    );
     const claim1 = first.history[first.history.length - 1]!;
     const holder = procs.find((p) => p.name === claim1.worker)!;
     expect(holder).toBeDefined();
     process.kill(holder.pid, 'SIGSTOP');
     const stoppedAt = Date.now();
     // Requeued ("owner session gone") and claimed again by another worker, with a larger token.
-    const second = await waitFor(async () => {
-      const j = await queue.getJob(job.id);
-      const last = j?.history[j.history.length - 1];
-      return j?.state === 'active' && last && last.token > claim1.token ? j : null;
-    }, 15_000, 20, 'job re-claimed elsewhere');
+    const second = await waitFor(
+      async () => {
+        const j = await queue.getJob(job.id);
+        const last = j?.history[j.history.length - 1];
+        return j?.state === 'active' && last && last.token > claim1.token ? j : null;
+      },
+      15_000,
+      20,
+      'job re-claimed elsewhere',
+    );
     const claim2 = second.history[second.history.length - 1]!;
     expect(claim2.worker).not.toBe(claim1.worker);
     expect(second.history.find((h) => h.token === claim1.token)?.outcome).toBe('requeued');
@@ -80,14 +90,24 @@ describe.skipIf(!canStartServers)('a stopped worker', () => {
     expect(completions[0]!.token).toBeGreaterThan(claim1.token);
     expect((done.result as { by: number }).by).not.toBe(holder.pid);
     // The ledger shows the job ran twice: once on the stopped worker (late), once elsewhere.
-    await waitFor(() => readLedger(ledger).filter((l) => l.id === job.id && l.phase === 'end').length === 2, 10_000, 50, 'both runs ended');
+    await waitFor(
+      () => readLedger(ledger).filter((l) => l.id === job.id && l.phase === 'end').length === 2,
+      10_000,
+      50,
+      'both runs ended',
+    );
     const runs = readLedger(ledger).filter((l) => l.id === job.id && l.phase === 'end');
     expect(runs.map((r) => r.token).sort((a, b) => a - b)).toEqual([claim1.token, claim2.token]);
     expect(runs.find((r) => r.token === claim1.token)!.pid).toBe(holder.pid);
     // The resumed worker re-registered with a new session and a new w- znode.
-    await waitFor(async () => {
-      const { children } = await client.usingNamespace(namespace).getChildren('/workers');
-      return children.length === 3 && !children.includes(holder.name!);
-    }, 15_000, 50, 'stopped worker re-registered');
+    await waitFor(
+      async () => {
+        const { children } = await client.usingNamespace(namespace).getChildren('/workers');
+        return children.length === 3 && !children.includes(holder.name!);
+      },
+      15_000,
+      50,
+      'stopped worker re-registered',
+    );
   }, 80_000);
 });

@@ -26,7 +26,10 @@ const fixture = fileURLToPath(new URL('./fixtures/worker-process.mjs', import.me
 
 /** Spawns `node fixtures/worker-process.mjs` with `env`; waits until it printed `started`. */
 export async function spawnWorker(env: Record<string, string>): Promise<WorkerProc> {
-  const child = spawn(process.execPath, [fixture], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [fixture], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: WorkerLine[] = [];
   const waiters: { pred: (l: WorkerLine) => boolean; resolve: (l: WorkerLine) => void }[] = [];
   createInterface({ input: child.stdout! }).on('line', (s) => {
@@ -56,7 +59,13 @@ export async function spawnWorker(env: Record<string, string>): Promise<WorkerPr
       const seen = lines.find(pred);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`pid ${child.pid}: no matching line within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`)), timeoutMs);
+        const t = setTimeout(
+          () =>
+            reject(
+              new Error(`pid ${child.pid}: no matching line within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`),
+            ),
+          timeoutMs,
+        );
         waiters.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
       });
     },
