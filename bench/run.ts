@@ -9,6 +9,7 @@
  *   --kazoo-jobs N       items per Kazoo run (default 2000), --kazoo-cap-s S (default 120)
  *   --workers N          workers of the comparison (default 3); --scale 1,2,4,8
  *   --concurrency N      handlers per worker, every system (default 8)
+ *   --prefetch N         zkjobs Worker prefetch (default: the Worker's, max(2 × concurrency, 8))
  *   --latency-jobs N     single jobs per latency round (default 200)
  *   --footprint-jobs N   waiting jobs of the footprint section (default 100000)
  *   --session-ms N       requested session timeout of the failover workers (default 2000)
@@ -63,6 +64,7 @@ const { values: a } = parseArgs({
     workers: { type: 'string' },
     scale: { type: 'string' },
     concurrency: { type: 'string' },
+    prefetch: { type: 'string' },
     'latency-jobs': { type: 'string' },
     'footprint-jobs': { type: 'string' },
     'session-ms': { type: 'string' },
@@ -112,6 +114,7 @@ const settings = {
   workers: int(a.workers, 3, 'workers'),
   scale: (a.scale ?? (quick ? '1,4' : '1,2,4,8')).split(',').map((x) => int(x, 1, 'scale')),
   concurrency: int(a.concurrency, 8, 'concurrency'),
+  prefetch: a.prefetch === undefined ? null : int(a.prefetch, 1, 'prefetch'),
   latencyJobs: int(a['latency-jobs'], quick ? 30 : 200, 'latency-jobs'),
   footprintJobs: int(a['footprint-jobs'], quick ? 5000 : 100_000, 'footprint-jobs'),
   failoverSessionMs: int(a['session-ms'], 2000, 'session-ms'),
@@ -231,6 +234,7 @@ async function main(): Promise<void> {
     workers: settings.workers,
     scale: settings.scale,
     concurrency: settings.concurrency,
+    ...(settings.prefetch ? { prefetch: settings.prefetch } : {}),
     latencyJobs: settings.latencyJobs,
     footprintJobs: settings.footprintJobs,
     failoverSessionMs: settings.failoverSessionMs,

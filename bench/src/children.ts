@@ -18,6 +18,8 @@ export interface WorkerChildConfig {
   redisPort?: number;
   /** Handlers run at once by this worker. */
   concurrency: number;
+  /** zkjobs: jobs assigned ahead (Worker's `prefetch`); default the Worker's own default. */
+  prefetch?: number;
   /** Report each job's start and completion (latency runs), not only counts. */
   perJob: boolean;
   /** Job types this worker handles (zkjobs); default ['noop']. */

@@ -18,6 +18,8 @@ export interface Ctx {
   scale: number[];
   /** Handlers per worker (zkjobs concurrency = BullMQ concurrency = Kazoo threads). */
   concurrency: number;
+  /** zkjobs Worker `prefetch`, when given (`--prefetch`). */
+  prefetch?: number;
   /** Single jobs per latency round. */
   latencyJobs: number;
   /** Pending jobs of the footprint section. */

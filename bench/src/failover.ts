@@ -50,6 +50,7 @@ export async function failoverRound(ctx: Ctx): Promise<FailoverRun[]> {
         connect: ctx.cluster.connectString,
         namespace: ns,
         concurrency: ctx.concurrency,
+        prefetch: ctx.prefetch,
         perJob: true,
         sessionTimeoutMs: ctx.failoverSessionMs,
       },

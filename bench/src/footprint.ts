@@ -63,6 +63,7 @@ export async function footprintRun(ctx: Ctx, kind: BacklogKind): Promise<Footpri
         connect: ctx.cluster.connectString,
         namespace: ns,
         concurrency: ctx.concurrency,
+        prefetch: ctx.prefetch,
         perJob: true,
       },
       ctx.logFile,

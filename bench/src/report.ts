@@ -187,15 +187,17 @@ export function toMarkdown(r: Results): string {
   if (r.failover.length > 0) {
     L.push('### Failover (ms from the kill / the stop request)');
     L.push('');
-    L.push('| how | session timeout | to new leader | to its first job | first job − timeout | runs |');
-    L.push('| --- | --- | --- | --- | --- | --- |');
+    L.push(
+      '| how | session timeout | to new leader | to its first job | first job − timeout | close() of the old leader took | runs |',
+    );
+    L.push('| --- | --- | --- | --- | --- | --- | --- |');
     for (const [name, runs] of [
       ['SIGKILL of the leader process', kills],
       ['graceful stop (Worker.close)', graceful],
     ] as const) {
       if (runs.length === 0) continue;
       L.push(
-        `| ${name} | ${mmm(summarize(runs.map((x) => x.sessionTimeoutMs)))} | ${mmm(summarize(runs.map((x) => x.leaderMs)))} | ${mmm(summarize(runs.map((x) => x.firstJobMs)))} | ${name.startsWith('SIGKILL') ? mmm(summarize(runs.map((x) => x.firstJobMs - x.sessionTimeoutMs))) : ''} | ${runs.length} |`,
+        `| ${name} | ${mmm(summarize(runs.map((x) => x.sessionTimeoutMs)))} | ${mmm(summarize(runs.map((x) => x.leaderMs)))} | ${mmm(summarize(runs.map((x) => x.firstJobMs)))} | ${name.startsWith('SIGKILL') ? mmm(summarize(runs.map((x) => x.firstJobMs - x.sessionTimeoutMs))) : ''} | ${name.startsWith('SIGKILL') ? '' : mmm(summarize(runs.map((x) => x.closeMs ?? NaN)))} | ${runs.length} |`,
       );
     }
     L.push('');

@@ -11,9 +11,19 @@ interface Entry {
 }
 
 const entries = new Set<Entry>();
+let stopping = false;
 
-/** Registers a closer; returns a function that unregisters it (call it after closing normally). */
+/**
+ * Registers a closer; returns a function that unregisters it (call it after closing normally).
+ * Once {@link closeAll} has begun nothing new may start: the closer runs at once and this throws.
+ */
 export function track(name: string, close: () => Promise<void> | void): () => void {
+  if (stopping) {
+    void Promise.resolve()
+      .then(close)
+      .catch(() => undefined);
+    throw new Error(`bench is stopping: ${name} not started`);
+  }
   const e: Entry = { name, close };
   entries.add(e);
   return () => {
@@ -23,6 +33,7 @@ export function track(name: string, close: () => Promise<void> | void): () => vo
 
 /** Closes what is registered, newest first; each closer gets at most `perEntryMs`. */
 export async function closeAll(perEntryMs = 15_000): Promise<void> {
+  stopping = true;
   const list = [...entries].reverse();
   entries.clear();
   for (const e of list) {

@@ -12,6 +12,10 @@ const send = (m: ChildMsg): void => {
   if (process.connected) process.send!(m);
 };
 process.on('disconnect', () => process.exit(0));
+// Belt and braces: a child forked while the bench was exiting may miss the event.
+setInterval(() => {
+  if (!process.connected) process.exit(0);
+}, 1000).unref();
 setTimeout(() => process.exit(3), 30 * 60_000).unref();
 
 let count = 0;
@@ -67,6 +71,7 @@ async function main(): Promise<void> {
     const worker = new Worker(cfg.connect!, handlers, {
       namespace: cfg.namespace!,
       concurrency: cfg.concurrency,
+      ...(cfg.prefetch ? { prefetch: cfg.prefetch } : {}),
       sessionTimeoutMs: cfg.sessionTimeoutMs ?? 10_000,
       logger: createLogger(process.env['ZKJOBS_LOG_LEVEL'] ?? 'warn'),
     });

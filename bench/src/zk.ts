@@ -115,9 +115,15 @@ export async function jvmHeapUsedBytes(pid: number): Promise<number | null> {
   try {
     await execFileP(jcmd, [String(pid), 'GC.run'], { timeout: 20_000 });
     const { stdout } = await execFileP(jcmd, [String(pid), 'GC.heap_info'], { timeout: 20_000 });
-    // G1: " garbage-first heap   total 262144K, used 12345K [...]"
-    const m = /heap\s+total\s+\d+K,\s+used\s+(\d+)K/.exec(stdout);
-    return m ? Number(m[1]) * 1024 : null;
+    // One "total NK, used MK" line per generation: G1 has one ("garbage-first heap"), Serial
+    // and Parallel two (young + old). Metaspace lines have another format.
+    let used = 0;
+    let found = false;
+    for (const m of stdout.matchAll(/total\s+\d+K,\s+used\s+(\d+)K/g)) {
+      used += Number(m[1]);
+      found = true;
+    }
+    return found ? used * 1024 : null;
   } catch {
     return null;
   }
