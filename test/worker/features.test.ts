@@ -246,3 +246,34 @@ describe('validation: errors name the field and nothing is written', () => {
     expect(await queue.getJobs()).toEqual([]);
   });
 });
+
+describe('gang jobs', () => {
+  it('parallelism: 3 tasks run at the same time on 3 different workers, and not before 3 workers are there', async () => {
+    const starts: { worker: string; index: number; t: number }[] = [];
+    const handlers: Record<string, Processor> = {
+      gang: async (_job, ctx) => {
+        starts.push({ worker: ctx.worker, index: ctx.gang!.index, t: Date.now() });
+        await sleep(300);
+        return ctx.gang!.index * 10;
+      },
+    };
+    const { queue, namespace } = await setup(handlers, { concurrency: 2 });
+    const second = new Worker(client, handlers, { namespace, logger, concurrency: 2 });
+    open.push(second);
+    await second.start();
+    const job = await queue.add('gang', { part: 'all' }, { parallelism: 3 });
+    await sleep(1000);
+    expect(starts).toEqual([]); // only 2 workers: the gang waits
+    const third = new Worker(client, handlers, { namespace, logger, concurrency: 2 });
+    open.push(third);
+    await third.start();
+    const done = await queue.waitUntilFinished(job.id, { timeoutMs: 20_000 });
+    expect(done.state).toBe('completed');
+    expect(done.result).toEqual([0, 10, 20]);
+    expect(starts).toHaveLength(3);
+    expect(new Set(starts.map((s) => s.worker)).size).toBe(3);
+    expect(starts.map((s) => s.index).sort()).toEqual([0, 1, 2]);
+    const ts = starts.map((s) => s.t);
+    expect(Math.max(...ts) - Math.min(...ts)).toBeLessThan(250); // released together by the barrier
+  }, 40_000);
+});

@@ -5,14 +5,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { JobCancelledError, JobTimeoutError, LostClaimError, UnrecoverableError } from './errors.js';
 import type { TypedEmitter, WorkerEvents } from './events.js';
-import {
-  closeAttempt,
-  pushHistory,
-  storeError,
-  type AttemptOutcome,
-  type Job,
-  type JobRecord,
-} from './job.js';
+import { closeAttempt, pushHistory, storeError, type AttemptOutcome, type Job, type JobRecord } from './job.js';
 import {
   BARRIERS,
   WORKERS,
@@ -70,9 +63,7 @@ interface Active {
   node: string; // assignment node
 }
 
-type Outcome =
-  | { kind: 'completed'; result: unknown }
-  | { kind: 'failed'; error: unknown; timeout?: boolean };
+type Outcome = { kind: 'completed'; result: unknown } | { kind: 'failed'; error: unknown; timeout?: boolean };
 
 interface Completion {
   a: Active;
@@ -102,7 +93,16 @@ export class Consumer {
   private flushing: Promise<void> | null = null;
   private readonly proc = `${hostname()}:${process.pid}`;
   /** Completed, failed or refused completions so far (for tests and metrics). */
-  readonly counters = { claimed: 0, completed: 0, failed: 0, refused: 0, skipped: 0, claimMultis: 0, completionMultis: 0, recordReads: 0 };
+  readonly counters = {
+    claimed: 0,
+    completed: 0,
+    failed: 0,
+    refused: 0,
+    skipped: 0,
+    claimMultis: 0,
+    completionMultis: 0,
+    recordReads: 0,
+  };
 
   constructor(
     private readonly client: ZkClient,
@@ -141,21 +141,24 @@ export class Consumer {
     // Safety net against a lost watch notification: re-list our (small) queue every pollMs when
     // we have room for work and none is buffered.
     let lastList = Date.now();
-    this.poll = setInterval(() => {
-      if (this.name !== name || this.stopped || this.listing) return;
-      const now = Date.now();
-      const room = this.active.size + this.claiming < this.concurrency && this.buffer.length === 0;
-      if (!room || now - lastList < this.pollMs) return;
-      lastList = now;
-      this.listing = true;
-      this.client.getChildren(queueDir(name)).then(
-        ({ children }) => {
-          this.listing = false;
-          this.onChildren(name, children);
-        },
-        () => (this.listing = false),
-      );
-    }, Math.min(250, this.pollMs));
+    this.poll = setInterval(
+      () => {
+        if (this.name !== name || this.stopped || this.listing) return;
+        const now = Date.now();
+        const room = this.active.size + this.claiming < this.concurrency && this.buffer.length === 0;
+        if (!room || now - lastList < this.pollMs) return;
+        lastList = now;
+        this.listing = true;
+        this.client.getChildren(queueDir(name)).then(
+          ({ children }) => {
+            this.listing = false;
+            this.onChildren(name, children);
+          },
+          () => (this.listing = false),
+        );
+      },
+      Math.min(250, this.pollMs),
+    );
     this.poll.unref();
     this.log.info({ worker: name, session }, 'consumer bound');
   }
@@ -194,7 +197,10 @@ export class Consumer {
     const err = new LostClaimError(a.id, a.token, reason);
     a.ac.abort(err);
     this.counters.refused++;
-    this.log.warn({ jobId: a.id, attempt: a.rec.attemptsMade, token: a.token, worker: a.worker, session: a.session, reason }, 'claim lost: job stalled');
+    this.log.warn(
+      { jobId: a.id, attempt: a.rec.attemptsMade, token: a.token, worker: a.worker, session: a.session, reason },
+      'claim lost: job stalled',
+    );
     this.events.emit('stalled', a.id, err);
   }
 
@@ -238,7 +244,10 @@ export class Consumer {
           const jobs = decodeAssignment(data);
           this.assignments.set(c, { jobs, outstanding: new Set(jobs.map((j) => j[0])) });
           for (const [id, a] of jobs) this.buffer.push({ id, a, node: c });
-          this.log.debug({ worker: name, node: c, jobs: jobs.length, buffered: this.buffer.length, active: this.active.size }, 'assignment received');
+          this.log.debug(
+            { worker: name, node: c, jobs: jobs.length, buffered: this.buffer.length, active: this.active.size },
+            'assignment received',
+          );
           if (jobs.length === 0) this.deleteAssignment(name, c);
           this.pump();
         })
@@ -290,7 +299,11 @@ export class Consumer {
     })();
   }
 
-  private async claimBatch(name: string, session: string, batch: { id: string; a: number; node: string }[]): Promise<void> {
+  private async claimBatch(
+    name: string,
+    session: string,
+    batch: { id: string; a: number; node: string }[],
+  ): Promise<void> {
     this.counters.recordReads += batch.length;
     const reads = await mapLimit(batch, 64, async (b) => ({ b, found: await readRecord(this.client, b.id) }));
     const claims: { b: (typeof batch)[number]; rec: JobRecord; version: number }[] = [];
@@ -298,7 +311,10 @@ export class Consumer {
       const r = found?.rec;
       if (!found || !r || r.attemptsMade !== b.a || (r.state !== 'waiting' && r.state !== 'delayed')) {
         this.counters.skipped++;
-        this.log.debug({ jobId: b.id, state: r?.state, attemptsMade: r?.attemptsMade, assigned: b.a }, 'stale assignment skipped');
+        this.log.debug(
+          { jobId: b.id, state: r?.state, attemptsMade: r?.attemptsMade, assigned: b.a },
+          'stale assignment skipped',
+        );
         this.settleAssigned(name, b.node, b.id);
         continue;
       }
@@ -351,7 +367,12 @@ export class Consumer {
         } catch (e) {
           // Applied by the batch after all (a lost reply), or taken by someone else?
           const now = await readRecord(this.client, c.rec.id).catch(() => null);
-          if (now && now.rec.claim?.session === session && now.rec.claim.token === c.rec.claim!.token && now.rec.state === 'active') {
+          if (
+            now &&
+            now.rec.claim?.session === session &&
+            now.rec.claim.token === c.rec.claim!.token &&
+            now.rec.state === 'active'
+          ) {
             ok.push({ c, zxid: now.stat.mzxid.toString() });
             continue;
           }
@@ -370,7 +391,10 @@ export class Consumer {
     this.active.set(rec.id, a);
     this.counters.claimed++;
     const job = toJob(rec, { version: token, mzxid: BigInt(zxid || 0) } as never);
-    this.log.info({ jobId: rec.id, type: rec.type, state: 'active', attempt: rec.attemptsMade, token, worker: name, session, zxid }, 'job active');
+    this.log.info(
+      { jobId: rec.id, type: rec.type, state: 'active', attempt: rec.attemptsMade, token, worker: name, session, zxid },
+      'job active',
+    );
     this.events.emit('active', job, token);
     void this.pq.add(() => this.run(a, job));
   }
@@ -550,7 +574,10 @@ export class Consumer {
       if (c.retry) retries.push(c.retry);
     }
     if (retries.length > 0) {
-      tx.create(pendingMarkerPrefix(retries[0]!.id), { data: encodeMarker(retries), mode: CreateMode.PERSISTENT_SEQUENTIAL });
+      tx.create(pendingMarkerPrefix(retries[0]!.id), {
+        data: encodeMarker(retries),
+        mode: CreateMode.PERSISTENT_SEQUENTIAL,
+      });
     }
     this.counters.completionMultis++;
     const res = await tx.commit();
@@ -560,7 +587,15 @@ export class Consumer {
   private applied(c: Completion, zxid: string | undefined): void {
     const { a, rec } = c;
     const job = toJob(rec, { version: a.token + 1, mzxid: BigInt(zxid ?? 0) } as never);
-    const base = { jobId: a.id, type: rec.type, attempt: rec.attemptsMade, token: a.token, worker: a.worker, session: a.session, zxid };
+    const base = {
+      jobId: a.id,
+      type: rec.type,
+      attempt: rec.attemptsMade,
+      token: a.token,
+      worker: a.worker,
+      session: a.session,
+      zxid,
+    };
     if (c.outcome.kind === 'completed') {
       this.counters.completed++;
       this.log.info({ ...base, state: c.remove ? 'completed (removed)' : 'completed' }, 'job completed');
@@ -569,7 +604,10 @@ export class Consumer {
       this.counters.failed++;
       const err = c.outcome.error instanceof Error ? c.outcome.error : new Error(String(c.outcome.error));
       const final = rec.state !== 'waiting' && rec.state !== 'delayed';
-      this.log.info({ ...base, state: rec.state, error: err.message }, final ? `job ${rec.state}` : 'job failed: retrying');
+      this.log.info(
+        { ...base, state: rec.state, error: err.message },
+        final ? `job ${rec.state}` : 'job failed: retrying',
+      );
       this.events.emit('failed', job, err, final);
       if (c.retry) this.events.emit('retrying', job, err, c.retry.delay);
       if (rec.state === 'dead') this.events.emit('dead', job, err);

@@ -28,13 +28,5 @@ export {
   WaitTimeoutError,
 } from './errors.js';
 export { backoffDelay } from './options.js';
-export {
-  DEFAULT_NAMESPACE,
-  BUCKETS,
-  bucketOf,
-  jobPath,
-  queueDir,
-  type WorkerInfo,
-  type LeaderInfo,
-} from './layout.js';
+export { DEFAULT_NAMESPACE, BUCKETS, bucketOf, jobPath, queueDir, type WorkerInfo, type LeaderInfo } from './layout.js';
 export { createLogger, defaultLogger, type Logger } from './logger.js';

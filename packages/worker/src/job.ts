@@ -124,15 +124,7 @@ export interface NormalizedJobOptions {
 
 /** How an attempt ended. `running` while it runs. */
 export type AttemptOutcome =
-  | 'running'
-  | 'completed'
-  | 'failed'
-  | 'retrying'
-  | 'dead'
-  | 'timeout'
-  | 'released'
-  | 'requeued'
-  | 'cancelled';
+  'running' | 'completed' | 'failed' | 'retrying' | 'dead' | 'timeout' | 'released' | 'requeued' | 'cancelled';
 
 /**
  * One attempt of a job: who ran it, under which session and fencing token, when, and how it

@@ -17,6 +17,12 @@ export const JOBS = '/jobs';
 export const PENDING = '/pending';
 export const QUEUE = '/queue';
 export const BARRIERS = '/barriers';
+export const GANGS = '/gangs';
+
+/** The id of task `index` of gang job `parent`: `<parent>~<index>` (`~` is not allowed in user ids). */
+export function gangTaskId(parent: string, index: number): string {
+  return `${parent}~${index}`;
+}
 
 /** FNV-1a 32-bit hash of a string. */
 function fnv1a(s: string): number {

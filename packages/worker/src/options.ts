@@ -65,6 +65,12 @@ export function normalizeJobOptions(
   };
   if (o.backoff !== undefined) n.backoff = o.backoff;
   if (o.timeout !== undefined) n.timeout = o.timeout;
+  if (n.parallelism > 1 && n.attempts !== 1) {
+    throw new JobValidationError(`${field}.attempts`, 'a gang job (parallelism > 1) runs once: attempts must be 1');
+  }
+  if (n.parallelism > 1 && n.dependsOn.length > 0) {
+    throw new JobValidationError(`${field}.parallelism`, 'a gang job (parallelism > 1) cannot have dependsOn');
+  }
   if (o.jobId !== undefined && n.dependsOn.includes(o.jobId)) {
     throw new JobValidationError(`${field}.dependsOn`, 'a job cannot depend on itself');
   }

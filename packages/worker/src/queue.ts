@@ -1,14 +1,27 @@
-import { ZkClient, CreateMode, type Stat, NodeExistsError, TransactionError, BadVersionError, NoNodeError } from '@zkjobs/core';
+import {
+  ZkClient,
+  CreateMode,
+  type Stat,
+  NodeExistsError,
+  TransactionError,
+  BadVersionError,
+  NoNodeError,
+} from '@zkjobs/core';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import {
-  JobFailedError,
-  JobNotFoundError,
-  JobValidationError,
-  WaitTimeoutError,
-} from './errors.js';
+import { JobFailedError, JobNotFoundError, JobValidationError, WaitTimeoutError } from './errors.js';
 import { closeAttempt, isFinalState, type Job, type JobOptions, type JobRecord, type JobState } from './job.js';
-import { BUCKET_NAMES, DEFAULT_NAMESPACE, JOBS, encodeMarker, jobPath, pendingMarkerPrefix, queueDir, type PendingEntry } from './layout.js';
+import {
+  BUCKET_NAMES,
+  DEFAULT_NAMESPACE,
+  JOBS,
+  encodeMarker,
+  gangTaskId,
+  jobPath,
+  pendingMarkerPrefix,
+  queueDir,
+  type PendingEntry,
+} from './layout.js';
 import { defaultLogger } from './logger.js';
 import { encodePayload, generateJobId, normalizeJobOptions, validateType, zodToValidationError } from './options.js';
 import { encodeRecord, ensureTree, mapLimit, parseRecord, readRecord, toJob } from './store.js';
@@ -48,7 +61,10 @@ export interface BulkJob<D = unknown> {
 }
 
 const queueOptionsSchema = z.strictObject({
-  namespace: z.string().regex(/^\/[^\0]*[^/]$|^\/$/, 'must be an absolute znode path').optional(),
+  namespace: z
+    .string()
+    .regex(/^\/[^\0]*[^/]$|^\/$/, 'must be an absolute znode path')
+    .optional(),
   maxPayloadBytes: z.number().int().min(1).max(900_000).optional(),
   knownTypes: z.array(z.string()).optional(),
   sessionTimeoutMs: z.number().int().min(1).optional(),
@@ -146,7 +162,7 @@ export class Queue {
   private async addBulkInternal(jobs: BulkJob[], bulk: boolean): Promise<Job[]> {
     if (!Array.isArray(jobs)) throw new JobValidationError('jobs', 'must be an array');
     const now = Date.now();
-    const prepared: { rec: JobRecord; bytes: Buffer; explicit: boolean }[] = [];
+    const prepared: { rec: JobRecord; bytes: Buffer; explicit: boolean; tasks?: JobRecord[] }[] = [];
     const ids = new Set<string>();
     jobs.forEach((j, i) => {
       const f = bulk ? `jobs[${i}].` : '';
@@ -159,9 +175,6 @@ export class Queue {
       const id = jobId ?? generateJobId();
       if (ids.has(id)) throw new JobValidationError(`${f}opts.jobId`, `duplicate jobId ${id} in the batch`);
       ids.add(id);
-      if (opts.parallelism > 1 && opts.dependsOn.length > 0) {
-        throw new JobValidationError(`${f}opts.parallelism`, 'a gang job cannot have dependsOn (not supported yet)');
-      }
       const rec: JobRecord = {
         id,
         type,
@@ -172,7 +185,17 @@ export class Queue {
         createdAt: now,
         history: [],
       };
-      prepared.push({ rec, bytes: encodeRecord(rec), explicit: jobId !== undefined });
+      const p: (typeof prepared)[number] = { rec, bytes: encodeRecord(rec), explicit: jobId !== undefined };
+      if (opts.parallelism > 1) {
+        // A gang job: the parent record plus one task record per member, written together.
+        p.tasks = Array.from({ length: opts.parallelism }, (_, index) => ({
+          ...rec,
+          id: gangTaskId(id, index),
+          opts: { ...opts, parallelism: 1 },
+          gang: { parent: id, index, size: opts.parallelism },
+        }));
+      }
+      prepared.push(p);
     });
     const client = await this.client();
     // Idempotency keys that exist already: return those jobs, write the rest.
@@ -186,9 +209,13 @@ export class Queue {
     const deps = new Set<string>();
     prepared.forEach((p) => p.rec.opts.dependsOn.forEach((d) => deps.add(d)));
     const missing: string[] = [];
-    await mapLimit([...deps].filter((d) => !ids.has(d)), 64, async (d) => {
-      if ((await client.exists(jobPath(d))) === null) missing.push(d);
-    });
+    await mapLimit(
+      [...deps].filter((d) => !ids.has(d)),
+      64,
+      async (d) => {
+        if ((await client.exists(jobPath(d))) === null) missing.push(d);
+      },
+    );
     if (missing.length > 0) {
       const i = prepared.findIndex((p) => p.rec.opts.dependsOn.includes(missing[0]!));
       throw new JobValidationError(`${bulk ? `jobs[${i}].` : ''}opts.dependsOn`, `no job ${missing[0]!}`);
@@ -199,7 +226,7 @@ export class Queue {
     let cur: typeof toWrite = [];
     let curBytes = 0;
     for (const p of toWrite) {
-      const b = p.bytes.length + 80 + p.rec.id.length * 2;
+      const b = (p.bytes.length + 80 + p.rec.id.length * 2) * (1 + (p.tasks?.length ?? 0));
       if (cur.length > 0 && (curBytes + b > MAX_MULTI_BYTES || cur.length >= MAX_MULTI_JOBS)) {
         chunks.push(cur);
         cur = [];
@@ -231,11 +258,16 @@ export class Queue {
     return prepared.map((p) => existing.get(p.rec.id) ?? written.get(p.rec.id)!);
   }
 
-  private async writeChunk(client: ZkClient, chunk: { rec: JobRecord; bytes: Buffer }[], out: Map<string, Job>): Promise<void> {
+  private async writeChunk(
+    client: ZkClient,
+    chunk: { rec: JobRecord; bytes: Buffer; tasks?: JobRecord[] }[],
+    out: Map<string, Job>,
+  ): Promise<void> {
     const tx = client.transaction();
     const entries: PendingEntry[] = [];
     for (const p of chunk) {
       tx.create(jobPath(p.rec.id), { data: p.bytes });
+      for (const t of p.tasks ?? []) tx.create(jobPath(t.id), { data: encodeRecord(t) });
       const e: PendingEntry = {
         id: p.rec.id,
         type: p.rec.type,
@@ -278,7 +310,8 @@ export class Queue {
    */
   async getJobs(filter: { state?: JobState | JobState[]; limit?: number } = {}): Promise<Job[]> {
     const client = await this.client();
-    const states = filter.state === undefined ? undefined : new Set(Array.isArray(filter.state) ? filter.state : [filter.state]);
+    const states =
+      filter.state === undefined ? undefined : new Set(Array.isArray(filter.state) ? filter.state : [filter.state]);
     const limit = filter.limit ?? Infinity;
     const out: Job[] = [];
     for (const b of BUCKET_NAMES) {
@@ -310,7 +343,8 @@ export class Queue {
         state: 'cancelled',
         finishedAt: Date.now(),
         claim: null,
-        history: rec.state === 'active' ? closeAttempt(rec.history, rec.claim?.token, { outcome: 'cancelled' }) : rec.history,
+        history:
+          rec.state === 'active' ? closeAttempt(rec.history, rec.claim?.token, { outcome: 'cancelled' }) : rec.history,
       };
       const tx = client.transaction().setData(jobPath(jobId), encodeRecord(next), { version: stat.version });
       if (rec.state === 'active' && rec.claim) {
@@ -322,7 +356,11 @@ export class Queue {
         return true;
       } catch (err) {
         if (err instanceof TransactionError && err.code === BadVersionError.CODE) continue;
-        if (err instanceof TransactionError && (err.code === NoNodeError.CODE || err.code === NodeExistsError.CODE) && err.failedIndex === 1) {
+        if (
+          err instanceof TransactionError &&
+          (err.code === NoNodeError.CODE || err.code === NodeExistsError.CODE) &&
+          err.failedIndex === 1
+        ) {
           // The holder's queue is gone (worker dead) or already signalled: cancel the record alone.
           try {
             await client.setData(jobPath(jobId), encodeRecord(next), { version: stat.version });

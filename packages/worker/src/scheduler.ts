@@ -4,8 +4,10 @@ import type { Logger } from 'pino';
 import { hostname } from 'node:os';
 import { closeAttempt, isFinalState, type JobRecord } from './job.js';
 import {
+  BARRIERS,
   BUCKET_NAMES,
   CLOCK,
+  GANGS,
   LEADER,
   PENDING,
   QUEUE,
@@ -14,6 +16,7 @@ import {
   decodeMarker,
   encodeAssignment,
   encodeMarker,
+  gangTaskId,
   jobPath,
   pendingMarkerPrefix,
   queueDir,
@@ -160,7 +163,13 @@ export class Scheduler {
   async start(): Promise<number> {
     for (;;) {
       const { stat } = await this.client.getData(LEADER);
-      const info: LeaderInfo = { worker: this.self, session: this.client.sessionIdHex, host: hostname(), pid: process.pid, since: Date.now() };
+      const info: LeaderInfo = {
+        worker: this.self,
+        session: this.client.sessionIdHex,
+        host: hostname(),
+        pid: process.pid,
+        since: Date.now(),
+      };
       try {
         const res = await this.client
           .transaction()
@@ -231,6 +240,7 @@ export class Scheduler {
     for (const w of this.watches) w.close();
     for (const w of this.live.values()) w.watch?.close();
     for (const w of this.parentWatches.values()) w.close();
+    for (const g of this.gangs.values()) for (const w of g.watches) w.close();
     if (this.timer) clearTimeout(this.timer);
   }
 
@@ -285,15 +295,19 @@ export class Scheduler {
   }
 
   private needFullList = false;
+  private gangsLoaded = false;
   private needQueueRead = false;
 
   private later(ms: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.kick();
-    }, Math.max(0, ms));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.kick();
+      },
+      Math.max(0, ms),
+    );
   }
 
   private serverNow(): number {
@@ -317,7 +331,9 @@ export class Scheduler {
     if (this.needQueueRead) {
       this.needQueueRead = false;
       for (const w of this.live.values()) {
-        w.children = (await this.client.getChildren(queueDir(w.name)).catch(() => ({ children: [] as string[] }))).children;
+        w.children = (
+          await this.client.getChildren(queueDir(w.name)).catch(() => ({ children: [] as string[] }))
+        ).children;
         w.gen++;
       }
     }
@@ -325,6 +341,11 @@ export class Scheduler {
     // Release due delayed entries.
     const now = this.serverNow();
     while (this.delayed.size > 0 && this.delayed.peek()!.due <= now) this.enqueue(this.delayed.pop()!.r);
+    if (!this.gangsLoaded) {
+      await this.loadGangs();
+      this.gangsLoaded = true;
+    }
+    await this.finishGangs();
     await this.failBlocked();
     await this.assign();
     const next = this.delayed.peek();
@@ -348,7 +369,15 @@ export class Scheduler {
         if (err instanceof NoNodeError) continue;
         throw err;
       }
-      const w: LiveWorker = { name: n, info, dirReady: false, assignments: new Map(), children: null, gen: 0, watch: null };
+      const w: LiveWorker = {
+        name: n,
+        info,
+        dirReady: false,
+        assignments: new Map(),
+        children: null,
+        gen: 0,
+        watch: null,
+      };
       this.live.set(n, w);
       try {
         await this.client.create(queueDir(n));
@@ -360,7 +389,10 @@ export class Scheduler {
         w.gen++;
         this.kick();
       });
-      this.log.info({ worker: n, host: info.host, pid: info.pid, concurrency: info.concurrency, epoch: this.epoch }, 'worker joined');
+      this.log.info(
+        { worker: n, host: info.host, pid: info.pid, concurrency: info.concurrency, epoch: this.epoch },
+        'worker joined',
+      );
     }
     for (const [n, w] of this.live) {
       if (names.has(n)) continue;
@@ -437,22 +469,36 @@ export class Scheduler {
         state: 'waiting',
         claim: null,
         history: claimedByIt
-          ? closeAttempt(rec.history, rec.claim?.token, { outcome: 'requeued', error: 'owner session gone', by: `${this.self}@${this.epoch}` })
+          ? closeAttempt(rec.history, rec.claim?.token, {
+              outcome: 'requeued',
+              error: 'owner session gone',
+              by: `${this.self}@${this.epoch}`,
+            })
           : rec.history,
       };
       tx.setData(jobPath(id), encodeRecord(next), { version: stat.version });
       entries.push({ id, type: rec.type, priority: rec.opts.priority, attemptsMade: rec.attemptsMade, delay: 0 });
-      logs.push({ jobId: id, attempt: rec.attemptsMade, token: rec.claim?.token, worker: rec.claim?.worker ?? worker, wasClaimed: claimedByIt });
+      logs.push({
+        jobId: id,
+        attempt: rec.attemptsMade,
+        token: rec.claim?.token,
+        worker: rec.claim?.worker ?? worker,
+        wasClaimed: claimedByIt,
+      });
     }
     if (entries.length > 0) {
-      tx.create(pendingMarkerPrefix(entries[0]!.id), { data: encodeMarker(entries), mode: CreateMode.PERSISTENT_SEQUENTIAL });
+      tx.create(pendingMarkerPrefix(entries[0]!.id), {
+        data: encodeMarker(entries),
+        mode: CreateMode.PERSISTENT_SEQUENTIAL,
+      });
     }
     for (const c of children) tx.delete(`${dir}/${c}`);
     tx.delete(dir);
     await tx.commit();
     this.counters.multis++;
     this.counters.requeued += entries.length;
-    for (const l of logs) this.log.info({ ...l, state: 'waiting', epoch: this.epoch, reason: 'owner session gone' }, 'job requeued');
+    for (const l of logs)
+      this.log.info({ ...l, state: 'waiting', epoch: this.epoch, reason: 'owner session gone' }, 'job requeued');
     if (entries.length > 0 || children.length > 0) {
       this.log.info({ worker, requeued: entries.length, epoch: this.epoch }, 'dead worker queue requeued');
     }
@@ -503,7 +549,15 @@ export class Scheduler {
       this.log.error({ err, marker: path }, 'unreadable pending marker (left alone)');
       return;
     }
-    const m: Marker = { path, version: stat.version, czxid: stat.czxid, ctime: stat.ctime, entries, taken: new Set(), done: new Set() };
+    const m: Marker = {
+      path,
+      version: stat.version,
+      czxid: stat.czxid,
+      ctime: stat.ctime,
+      entries,
+      taken: new Set(),
+      done: new Set(),
+    };
     this.markers.set(path, m);
     const now = this.serverNow();
     entries.forEach((e, i) => {
@@ -515,7 +569,9 @@ export class Scheduler {
 
   /** Puts an entry in the ready heap, or blocks it on its dependencies. */
   private enqueue(r: Ref): void {
-    const deps = (r.e.dependsOn ?? []).filter((d) => this.parentStates.get(d) !== 'completed' && this.parentStates.get(d) !== 'gone');
+    const deps = (r.e.dependsOn ?? []).filter(
+      (d) => this.parentStates.get(d) !== 'completed' && this.parentStates.get(d) !== 'gone',
+    );
     if (deps.length === 0) {
       this.ready.push(r);
       return;
@@ -574,7 +630,10 @@ export class Scheduler {
       await tx.commit();
       this.afterMarkerCommit(new Set([b.r.m]));
       this.blocked.delete(id);
-      this.log.info({ jobId: id, state: 'failed', dependency: bad, epoch: this.epoch }, 'job failed: dependency did not complete');
+      this.log.info(
+        { jobId: id, state: 'failed', dependency: bad, epoch: this.epoch },
+        'job failed: dependency did not complete',
+      );
     }
   }
 
@@ -609,14 +668,34 @@ export class Scheduler {
     if (![...cap.values()].some((c) => c > 0)) return;
     const chunkOf = (w: LiveWorker) => Math.max(1, Math.ceil(w.info.prefetch / 4));
     const held: Ref[] = [];
+    const gangs: Ref[] = [];
     const plan = new Map<LiveWorker, Ref[][]>();
     let ops = 2;
     const touched = new Set<Marker>();
     while (this.ready.size > 0 && ops < MAX_OPS - 4) {
       const r = this.ready.pop()!;
-      if ((r.e.parallelism ?? 1) > 1) {
-        if (!this.planGang(r, workers, cap, plan)) held.push(r);
-        else touched.add(r.m);
+      const size = r.e.parallelism ?? 1;
+      if (size > 1) {
+        // A gang: one task on each of `size` different workers with room, at the same time.
+        const members = workers
+          .filter((w) => cap.get(w)! > 0 && w.info.types.includes(r.e.type))
+          .sort((a, b) => cap.get(b)! - cap.get(a)!)
+          .slice(0, size);
+        if (members.length < size || ops + 2 * size + 3 > MAX_OPS) {
+          held.push(r);
+          continue;
+        }
+        members.forEach((w, index) => {
+          cap.set(w, cap.get(w)! - 1);
+          const task: Ref = { m: r.m, i: r.i, e: { ...r.e, id: gangTaskId(r.e.id, index), parallelism: 1 } };
+          const chunks = plan.get(w) ?? [];
+          chunks.push([task]);
+          plan.set(w, chunks);
+        });
+        gangs.push(r);
+        ops += size + 3;
+        touched.add(r.m);
+        r.m.taken.add(r.e.id);
         continue;
       }
       let best: LiveWorker | undefined;
@@ -654,13 +733,26 @@ export class Scheduler {
     for (const [w, chunks] of plan) {
       for (const c of chunks) {
         tx.create(`${queueDir(w.name)}/a-`, {
-          data: encodeAssignment(c.map((r) => [r.e.id, r.e.attemptsMade] as AssignedJob), this.epoch),
+          data: encodeAssignment(
+            c.map((r) => [r.e.id, r.e.attemptsMade] as AssignedJob),
+            this.epoch,
+          ),
           mode: CreateMode.PERSISTENT_SEQUENTIAL,
         });
         created.push({ w, size: c.length, ids: c });
       }
     }
     this.markerOps(tx, touched);
+    const gangTasks = new Map<string, string[]>();
+    for (const g of gangs) {
+      const found = await readRecord(this.client, g.e.id);
+      const tasks = Array.from({ length: g.e.parallelism ?? 1 }, (_, k) => gangTaskId(g.e.id, k));
+      if (found && !isFinalState(found.rec.state)) {
+        tx.setData(jobPath(g.e.id), encodeRecord({ ...found.rec, state: 'active' }), { version: found.stat.version });
+      }
+      tx.create(`${GANGS}/${g.e.id}`, { data: JSON.stringify({ tasks, epoch: this.epoch }) });
+      gangTasks.set(g.e.id, tasks);
+    }
     let res;
     try {
       res = await tx.commit();
@@ -675,16 +767,102 @@ export class Scheduler {
       this.counters.assigned += c.size;
     });
     this.afterMarkerCommit(touched);
+    for (const [parent, tasks] of gangTasks) {
+      this.log.info({ jobId: parent, tasks: tasks.length, state: 'active', epoch: this.epoch }, 'gang job scheduled');
+      this.watchGang(parent, tasks);
+    }
     if (!this.firstScheduledLogged) {
       this.firstScheduledLogged = true;
-      this.log.info({ epoch: this.epoch, worker: this.self, jobs: this.counters.assigned }, 'first jobs scheduled by this leader');
+      this.log.info(
+        { epoch: this.epoch, worker: this.self, jobs: this.counters.assigned },
+        'first jobs scheduled by this leader',
+      );
     }
-    this.log.debug({ epoch: this.epoch, assignments: created.length, jobs: created.reduce((s, c) => s + c.size, 0) }, 'jobs assigned');
+    this.log.debug(
+      { epoch: this.epoch, assignments: created.length, jobs: created.reduce((s, c) => s + c.size, 0) },
+      'jobs assigned',
+    );
     if (this.ready.size > 0) this.dirty = true;
   }
 
-  /** Gang jobs: not scheduled by this version (held). */
-  private planGang(_r: Ref, _workers: LiveWorker[], _cap: Map<LiveWorker, number>, _plan: Map<LiveWorker, Ref[][]>): boolean {
-    return false;
+  // ----- gang jobs -------------------------------------------------------------------------
+
+  private readonly gangs = new Map<
+    string,
+    { tasks: string[]; states: Map<string, JobRecord>; watches: WatchHandle[] }
+  >();
+  private gangsDirty = false;
+
+  /** Follows the task records of a running gang job; the round finalises it when all are final. */
+  private watchGang(parent: string, tasks: string[]): void {
+    if (this.gangs.has(parent)) return;
+    const g = { tasks, states: new Map<string, JobRecord>(), watches: [] as WatchHandle[] };
+    this.gangs.set(parent, g);
+    for (const t of tasks) {
+      g.watches.push(
+        this.client.watchData(jobPath(t), (data) => {
+          if (!data) return;
+          const rec = parseRecord(data);
+          if (!isFinalState(rec.state)) return;
+          g.states.set(t, rec);
+          if (g.states.size === g.tasks.length) {
+            this.gangsDirty = true;
+            this.kick();
+          }
+        }),
+      );
+    }
+  }
+
+  /** Re-follows the gangs a previous leader started (`gangs/<parent>`). */
+  private async loadGangs(): Promise<void> {
+    const { children } = await this.client.getChildren(GANGS);
+    for (const parent of children) {
+      if (this.gangs.has(parent)) continue;
+      try {
+        const doc = JSON.parse((await this.client.getData(`${GANGS}/${parent}`)).data.toString('utf8')) as {
+          tasks: string[];
+        };
+        this.watchGang(parent, doc.tasks);
+      } catch (err) {
+        if (!(err instanceof NoNodeError)) throw err;
+      }
+    }
+  }
+
+  /** Writes the outcome of every gang whose tasks have all finished: completed iff all completed. */
+  private async finishGangs(): Promise<void> {
+    if (!this.gangsDirty) return;
+    this.gangsDirty = false;
+    for (const [parent, g] of [...this.gangs]) {
+      if (g.states.size < g.tasks.length) continue;
+      const recs = g.tasks.map((t) => g.states.get(t)!);
+      const failed = recs.find((r) => r.state !== 'completed');
+      const tx = this.fence(this.client.transaction());
+      const found = await readRecord(this.client, parent);
+      if (found && !isFinalState(found.rec.state)) {
+        const rec: JobRecord = failed
+          ? {
+              ...found.rec,
+              state: 'failed',
+              finishedAt: Date.now(),
+              error: {
+                name: 'GangTaskFailedError',
+                message: `task ${failed.id} ended ${failed.state}: ${failed.error?.message ?? ''}`,
+              },
+            }
+          : { ...found.rec, state: 'completed', finishedAt: Date.now(), result: recs.map((r) => r.result) };
+        tx.setData(jobPath(parent), encodeRecord(rec), { version: found.stat.version });
+      }
+      tx.delete(`${GANGS}/${parent}`);
+      await tx.commit();
+      for (const w of g.watches) w.close();
+      this.gangs.delete(parent);
+      this.client.delete(`${BARRIERS}/${parent}-1`).catch(() => undefined);
+      this.log.info(
+        { jobId: parent, state: failed ? 'failed' : 'completed', epoch: this.epoch },
+        `gang job ${failed ? 'failed' : 'completed'}`,
+      );
+    }
   }
 }

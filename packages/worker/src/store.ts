@@ -1,7 +1,7 @@
 import type { Stat, ZkClient } from '@zkjobs/core';
 import { NodeExistsError, NoNodeError } from '@zkjobs/core';
 import type { Job, JobRecord } from './job.js';
-import { BUCKET_NAMES, CLOCK, JOBS, LEADER, PENDING, QUEUE, WORKERS, jobPath } from './layout.js';
+import { BARRIERS, BUCKET_NAMES, CLOCK, GANGS, JOBS, LEADER, PENDING, QUEUE, WORKERS, jobPath } from './layout.js';
 
 /** Parses a record znode into a {@link Job}. */
 export function toJob<D = unknown, R = unknown>(rec: JobRecord, stat: Stat): Job<D, R> {
@@ -52,10 +52,10 @@ export function ensureTree(client: ZkClient): Promise<void> {
   if (!p) {
     p = (async () => {
       if ((await client.exists(`${PENDING}/${BUCKET_NAMES[BUCKET_NAMES.length - 1]!}`)) !== null) return;
-      const dirs = [WORKERS, QUEUE, JOBS, PENDING, LEADER, CLOCK];
+      const dirs = [WORKERS, QUEUE, JOBS, PENDING, LEADER, CLOCK, GANGS, BARRIERS];
       for (const b of BUCKET_NAMES) dirs.push(`${JOBS}/${b}`, `${PENDING}/${b}`);
-      for (const d of dirs.slice(0, 6)) await createIfMissing(client, d);
-      await Promise.all(dirs.slice(6).map((d) => createIfMissing(client, d)));
+      for (const d of dirs.slice(0, 8)) await createIfMissing(client, d);
+      await Promise.all(dirs.slice(8).map((d) => createIfMissing(client, d)));
     })();
     ensured.set(client, p);
     p.catch(() => ensured.delete(client));
@@ -72,7 +72,11 @@ async function createIfMissing(client: ZkClient, path: string): Promise<void> {
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight, preserving result order. */
-export async function mapLimit<T, U>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<U>): Promise<U[]> {
+export async function mapLimit<T, U>(
+  items: readonly T[],
+  limit: number,
+  fn: (t: T, i: number) => Promise<U>,
+): Promise<U[]> {
   const out = new Array<U>(items.length);
   let next = 0;
   const run = async () => {

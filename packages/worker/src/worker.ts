@@ -39,7 +39,10 @@ export interface WorkerOptions {
 }
 
 const workerOptionsSchema = z.strictObject({
-  namespace: z.string().regex(/^\/.*[^/]$/, 'must be an absolute znode path').optional(),
+  namespace: z
+    .string()
+    .regex(/^\/.*[^/]$/, 'must be an absolute znode path')
+    .optional(),
   concurrency: z.number().int().min(1).max(10_000).optional(),
   prefetch: z.number().int().min(1).max(100_000).optional(),
   sessionTimeoutMs: z.number().int().min(1).optional(),
@@ -96,7 +99,11 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     super();
     const parsed = workerOptionsSchema.safeParse(opts);
     if (!parsed.success) throw zodToValidationError('options', parsed.error);
-    if (!handlers || Object.keys(handlers).length === 0 || Object.values(handlers).some((h) => typeof h !== 'function')) {
+    if (
+      !handlers ||
+      Object.keys(handlers).length === 0 ||
+      Object.values(handlers).some((h) => typeof h !== 'function')
+    ) {
       throw new JobsError('INVALID_OPTION', 'handlers: must map at least one job type to a function');
     }
     this.connection = connection;
@@ -176,7 +183,10 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     await this.waitRegistered();
     await this.consumer.bind(this.name!, client.sessionIdHex);
     this.state = 'running';
-    this.log.info({ worker: this.name, session: client.sessionIdHex, concurrency: this.concurrency, types: info.types }, 'worker started');
+    this.log.info(
+      { worker: this.name, session: client.sessionIdHex, concurrency: this.concurrency, types: info.types },
+      'worker started',
+    );
   }
 
   private async waitRegistered(): Promise<void> {
@@ -212,9 +222,15 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     if (!name) return;
     this.leading = true;
     const gen = ++this.leaderGen;
-    const scheduler = new Scheduler(this.client!, name, this.log, (reason) => {
-      if (this.leaderGen === gen) this.onNotLeader(reason);
-    }, this.pollMs);
+    const scheduler = new Scheduler(
+      this.client!,
+      name,
+      this.log,
+      (reason) => {
+        if (this.leaderGen === gen) this.onNotLeader(reason);
+      },
+      this.pollMs,
+    );
     this.scheduler = scheduler;
     scheduler.start().then(
       (epoch) => {
@@ -223,7 +239,10 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       },
       (err: unknown) => {
         if (this.leaderGen !== gen) return;
-        this.log.warn({ err }, err instanceof DeposedError ? 'could not take leadership: deposed' : 'could not take leadership');
+        this.log.warn(
+          { err },
+          err instanceof DeposedError ? 'could not take leadership: deposed' : 'could not take leadership',
+        );
         scheduler.stop();
         this.leading = false;
         this.scheduler = null;
@@ -262,7 +281,10 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       this.consumer.pause();
       const grace = opts.graceMs ?? this.graceMs;
       if (!(await this.consumer.drain(grace))) {
-        this.log.warn({ worker: this.name, running: this.consumer.runningCount }, 'grace period over: aborting running jobs');
+        this.log.warn(
+          { worker: this.name, running: this.consumer.runningCount },
+          'grace period over: aborting running jobs',
+        );
         this.consumer.abortAll(new Error('worker shutting down'));
         await this.consumer.drain(5_000);
       }
