@@ -50,7 +50,7 @@ describe.skipIf(!canStartServers)('a stopped worker', () => {
     const queue = new Queue(client, { namespace, logger });
     // The handler ignores its signal, so the stopped worker really finishes and tries to complete.
     const job = await queue.add('work', { ms: 3000, ignoreSignal: true });
-    const first = await waitFor(
+    const first = (await waitFor(
       async () => {
         const j = await queue.getJob(job.id);
         return j?.state === 'active' ? j : null;
@@ -58,14 +58,14 @@ describe.skipIf(!canStartServers)('a stopped worker', () => {
       15_000,
       20,
       'job active',
-    );
+    ))!;
     const claim1 = first.history[first.history.length - 1]!;
     const holder = procs.find((p) => p.name === claim1.worker)!;
     expect(holder).toBeDefined();
     process.kill(holder.pid, 'SIGSTOP');
     const stoppedAt = Date.now();
     // Requeued ("owner session gone") and claimed again by another worker, with a larger token.
-    const second = await waitFor(
+    const second = (await waitFor(
       async () => {
         const j = await queue.getJob(job.id);
         const last = j?.history[j.history.length - 1];
@@ -74,7 +74,7 @@ describe.skipIf(!canStartServers)('a stopped worker', () => {
       15_000,
       20,
       'job re-claimed elsewhere',
-    );
+    ))!;
     const claim2 = second.history[second.history.length - 1]!;
     expect(claim2.worker).not.toBe(claim1.worker);
     expect(second.history.find((h) => h.token === claim1.token)?.outcome).toBe('requeued');

@@ -18,7 +18,7 @@ import {
   type PendingEntry,
 } from './layout.js';
 import { backoffDelay } from './options.js';
-import { encodeRecord, mapLimit, parseRecord, readRecord, toJob } from './store.js';
+import { encodeRecord, mapLimit, readRecord, toJob } from './store.js';
 
 /** What a processor gets besides the job. */
 export interface ProcessorContext {
