@@ -153,7 +153,16 @@ async function save(final: boolean): Promise<void> {
       const i = text.indexOf(start);
       const j = text.indexOf(end);
       if (i >= 0 && j > i) {
-        await writeFile(readme, text.slice(0, i + start.length) + '\n\n' + md + '\n' + text.slice(j));
+        let next = text.slice(0, i + start.length) + '\n\n' + md + '\n' + text.slice(j);
+        try {
+          // Keep `pnpm run lint` (prettier --check) green: format as the repository does.
+          const prettier = await import('prettier');
+          const options = (await prettier.resolveConfig(readme)) ?? {};
+          next = await prettier.format(next, { ...options, filepath: readme });
+        } catch (err) {
+          log(`bench/README.md: not formatted (${errorMessage(err)}); run pnpm exec prettier --write bench/README.md`);
+        }
+        await writeFile(readme, next);
         log('bench/README.md: latest table updated');
       }
     }

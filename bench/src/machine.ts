@@ -48,7 +48,12 @@ export async function describeMachine(cluster: TestingCluster | null): Promise<M
   if (cluster) {
     const m = cluster.members[0]!;
     const srvr = await fourLetterWord('127.0.0.1', m.spec.clientPort, 'srvr', 2000).catch(() => '');
-    zookeeper = /Zookeeper version: ([^,\n]+)/.exec(srvr)?.[1]?.trim() ?? null;
+    // Debian's build leaves a literal "-${mvngit.commit.id}" in the version string.
+    zookeeper =
+      /Zookeeper version: ([^,\n]+)/
+        .exec(srvr)?.[1]
+        ?.replace(/-\$\{[^}]*\}/, '')
+        .trim() ?? null;
   }
   let redis: string | null = null;
   try {
