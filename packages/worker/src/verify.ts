@@ -22,7 +22,7 @@ import { readFile } from 'node:fs/promises';
 import type { ZkClient } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
 import { JOB_STATES, MAX_HISTORY, isFinalState, type AttemptRecord, type JobRecord, type JobState } from './job.js';
-import { BUCKET_NAMES, JOBS, PENDING, QUEUE, WORKERS, decodeAssignment, decodeMarker } from './layout.js';
+import { BUCKET_NAMES, JOBS, PENDING, QUEUE, WORKERS, decodeAssignment, decodeMarker, jobPath } from './layout.js';
 
 /** What a history event says happened. */
 export type HistoryEventKind =
@@ -275,7 +275,6 @@ async function snapshotIndex(client: ZkClient): Promise<Omit<TreeSnapshot, 'reco
 async function readRecords(client: ZkClient, ids?: readonly string[]): Promise<Map<string, RecordSnapshot>> {
   const paths: string[] = [];
   if (ids) {
-    const { jobPath } = await import('./layout.js');
     for (const id of ids) paths.push(jobPath(id));
   } else {
     await mapLimit(BUCKET_NAMES, 16, async (b) => {
@@ -482,10 +481,9 @@ class Checker {
     const { tree } = this.input;
     for (const id of this.submitted) {
       if (tree.records.has(id)) continue;
-      const v = this.jobs.get(id);
-      const finished = v?.events.some((e) => e.kind === 'complete' || (e.kind === 'fail' && e.attempt === undefined));
-      const anyFinal = v?.events.some((e) => e.kind === 'complete' || e.kind === 'fail');
-      if (!finished && !anyFinal) {
+      // removeOnComplete / removeOnFail delete the record with the completing write.
+      const finished = this.jobs.get(id)?.events.some((e) => e.kind === 'complete' || e.kind === 'fail');
+      if (!finished) {
         out.push({
           check: 'lost',
           job: id,
@@ -565,9 +563,12 @@ class Checker {
       for (const [token, c] of v.completions) {
         const later = [...v.claims.values()].filter((x) => x.token > token).sort((a, b) => a.token - b.token);
         const requeued = v.events.filter((e) => e.kind === 'requeue' && e.token === token);
-        const refused = v.events.filter((e) => e.kind === 'refuse' && e.token === token);
         const evidence = {
-          completion: { token, ...(c.record ? { record: attemptSummary(c.record) } : {}), events: c.events.map(eventSummary) },
+          completion: {
+            token,
+            ...(c.record ? { record: attemptSummary(c.record) } : {}),
+            events: c.events.map(eventSummary),
+          },
           ...(later.length > 0 ? { laterClaims: later.map(claimSummary) } : {}),
           ...(requeued.length > 0 ? { requeued: requeued.map(eventSummary) } : {}),
         };
@@ -586,15 +587,6 @@ class Checker {
             job: v.id,
             message: `job ${v.id}: completion accepted from claim ${token} after the leader had requeued that claim`,
             evidence,
-          });
-          continue;
-        }
-        if (refused.length > 0 && c.events.length > 0) {
-          out.push({
-            check: 'stale-completion',
-            job: v.id,
-            message: `job ${v.id}: the completion of claim ${token} was both refused and accepted`,
-            evidence: { ...evidence, refused: refused.map(eventSummary) },
           });
           continue;
         }
@@ -642,7 +634,9 @@ class Checker {
       for (const [token, c] of v.completions) {
         for (const e of c.events) {
           if (e.at === undefined) continue;
-          const overlapped = [...v.claims.values()].find((x) => x.token > token && x.at !== undefined && x.at + this.skew < e.at!);
+          const overlapped = [...v.claims.values()].find(
+            (x) => x.token > token && x.at !== undefined && x.at + this.skew < e.at!,
+          );
           if (overlapped) {
             out.push({
               check: 'overlapping-claims',
@@ -746,7 +740,8 @@ class Checker {
         const rec = v.claims.get(t)?.record;
         if (rec && NOT_COMPLETED.has(rec.outcome)) continue;
         const why = v.events.find(
-          (e) => e.token === t && (e.kind === 'refuse' || e.kind === 'stall' || e.kind === 'requeue' || e.kind === 'fail'),
+          (e) =>
+            e.token === t && (e.kind === 'refuse' || e.kind === 'stall' || e.kind === 'requeue' || e.kind === 'fail'),
         );
         if (why) continue;
         if (rec?.outcome === 'running' && v.snap?.rec.state === 'active') continue; // still running

@@ -1,0 +1,82 @@
+import type { Command } from 'commander';
+import { connectZk, globalOptions, intArg, jobNamespace, Output, type GlobalOptions } from '../context.js';
+import { OperationError } from '../errors.js';
+
+/** Options of `verify`. */
+interface VerifyCliOptions {
+  history?: string[];
+  skew: number;
+  settle: number;
+  max: number;
+}
+
+/**
+ * `zkjobs verify [--history <log...>]`: checks the job records under `--namespace` (and the
+ * worker logs, when given) for lost jobs, double completions, completions from stale claims,
+ * overlapping claims and out-of-order fencing tokens. Prints the verdict and the
+ * counterexamples (with `--json`: one report document); exit 1 when a check fails.
+ */
+export function registerVerifyCommands(program: Command): void {
+  program
+    .command('verify')
+    .description('check the job history and the tree: nothing lost, nothing completed twice or from a stale claim')
+    .option(
+      '--history <log...>',
+      'history logs (JSON lines): `worker start --json` output, worker logs (stderr), ledgers of {kind:"effect",job,token}',
+    )
+    .option('--skew <ms>', 'clock skew tolerated between hosts when comparing times', intArg(0, 600_000, 'ms'), 250)
+    .option(
+      '--settle <ms>',
+      'look again after this long at jobs that seem stuck before calling them lost (0 = no second look)',
+      intArg(0, 600_000, 'ms'),
+      1000,
+    )
+    .option('--max <n>', 'counterexamples printed per check', intArg(1, 100_000), 20)
+    .action(async (opts: VerifyCliOptions, cmd: Command) => {
+      await runVerify(globalOptions(cmd), opts);
+    });
+}
+
+async function runVerify(g: GlobalOptions, opts: VerifyCliOptions): Promise<void> {
+  const { verify, readHistoryFiles } = await import('../../verify.js');
+  const namespace = jobNamespace(g);
+  const events = opts.history ? await readHistoryFiles(opts.history) : [];
+  const client = await connectZk(g);
+  let report;
+  try {
+    report = await verify(client.usingNamespace(namespace), {
+      events,
+      skewMs: opts.skew,
+      settleMs: opts.settle,
+      maxCounterexamples: opts.max,
+    });
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+  new Output(g.json).result({ namespace, ...report }, () => {
+    const s = report.stats;
+    const lines = [
+      `verify ${namespace}: ${report.ok ? 'PASS' : 'FAIL'}`,
+      `jobs     ${report.jobs} (${Object.entries(report.states)
+        .filter(([, n]) => n > 0)
+        .map(([st, n]) => `${st} ${n}`)
+        .join(', ')})`,
+      `history  ${s.events} event(s): ${s.claims} claims, ${s.completions} completions, ${s.refused} refused, ` +
+        `${s.stalled} stalled, ${s.requeued} requeued, ${s.reruns} re-run job(s)`,
+    ];
+    for (const c of report.checks) {
+      const verdict = !c.ran ? 'skipped (needs --history)' : c.ok ? 'ok' : `FAIL (${c.total})`;
+      lines.push(`  ${c.name.padEnd(20)} ${verdict}`);
+      for (const x of c.counterexamples) {
+        lines.push(`    - ${x.message}`);
+        if (x.evidence !== undefined) lines.push(`      ${JSON.stringify(x.evidence)}`);
+      }
+      if (c.total > c.counterexamples.length) lines.push(`    … and ${c.total - c.counterexamples.length} more`);
+    }
+    return lines.join('\n');
+  });
+  if (!report.ok) {
+    const failed = report.checks.filter((c) => !c.ok).map((c) => c.name);
+    throw new OperationError(`verify: ${failed.length} check(s) failed: ${failed.join(', ')}`);
+  }
+}
