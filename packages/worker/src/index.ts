@@ -30,3 +30,22 @@ export {
 export { backoffDelay } from './options.js';
 export { DEFAULT_NAMESPACE, BUCKETS, bucketOf, jobPath, queueDir, type WorkerInfo, type LeaderInfo } from './layout.js';
 export { createLogger, defaultLogger, type Logger } from './logger.js';
+export {
+  verify,
+  checkHistory,
+  snapshotTree,
+  parseHistoryLine,
+  readHistoryLines,
+  readHistoryFiles,
+  CHECK_NAMES,
+  type VerifyReport,
+  type VerifyOptions,
+  type CheckInput,
+  type CheckName,
+  type CheckResult,
+  type Counterexample,
+  type HistoryEvent,
+  type HistoryEventKind,
+  type TreeSnapshot,
+  type RecordSnapshot,
+} from './verify.js';

@@ -4,6 +4,7 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerServicesCommands } from './commands/services.js';
+import { registerVerifyCommands } from './commands/verify.js';
 import { registerWorkerCommands } from './commands/worker.js';
 import { intArg } from './context.js';
 import { exitCodeFor } from './errors.js';
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerClusterCommands(program);
   registerConfigCommands(program);
   registerServicesCommands(program);
+  registerVerifyCommands(program);
   // Subcommands inherit exitOverride only when set before they are added: set it everywhere.
   const override = (cmd: Command): void => {
     cmd.exitOverride();
