@@ -47,11 +47,10 @@ interface LiveWorker {
   name: string;
   info: WorkerInfo;
   dirReady: boolean;
-  /** node → size and the list generation current when we learnt of it. */
-  assignments: Map<string, { size: number; gen: number }>;
-  /** The latest children list of its queue dir (not yet processed), and its generation. */
-  children: string[] | null;
-  gen: number;
+  /** Assignment node → number of jobs. */
+  assignments: Map<string, number>;
+  /** Its queue changed (watch or safety poll): re-list it in the next round. */
+  dirty: boolean;
   watch: WatchHandle | null;
 }
 
@@ -220,11 +219,7 @@ export class Scheduler {
       await mapLimit(BUCKET_NAMES, 16, async (b) => {
         this.bucketChildren.set(b, (await this.client.getChildren(`${PENDING}/${b}`)).children);
       });
-      await mapLimit([...this.live.values()], 16, async (w) => {
-        const { children } = await this.client.getChildren(queueDir(w.name));
-        w.children = children;
-        w.gen++;
-      });
+      for (const w of this.live.values()) w.dirty = true;
       this.kick();
     } catch {
       // the next poll or watch retries
@@ -330,14 +325,9 @@ export class Scheduler {
     await this.syncPending();
     if (this.needQueueRead) {
       this.needQueueRead = false;
-      for (const w of this.live.values()) {
-        w.children = (
-          await this.client.getChildren(queueDir(w.name)).catch(() => ({ children: [] as string[] }))
-        ).children;
-        w.gen++;
-      }
+      for (const w of this.live.values()) w.dirty = true;
     }
-    for (const w of this.live.values()) await this.readQueue(w);
+    await mapLimit([...this.live.values()], 16, (w) => this.readQueue(w));
     // Release due delayed entries.
     const now = this.serverNow();
     while (this.delayed.size > 0 && this.delayed.peek()!.due <= now) this.enqueue(this.delayed.pop()!.r);
@@ -374,8 +364,7 @@ export class Scheduler {
         info,
         dirReady: false,
         assignments: new Map(),
-        children: null,
-        gen: 0,
+        dirty: true,
         watch: null,
       };
       this.live.set(n, w);
@@ -384,9 +373,8 @@ export class Scheduler {
       } catch (err) {
         if (!(err instanceof NodeExistsError)) throw err;
       }
-      w.watch = this.client.watchChildren(queueDir(n), (children) => {
-        w.children = children;
-        w.gen++;
+      w.watch = this.client.watchChildren(queueDir(n), () => {
+        w.dirty = true;
         this.kick();
       });
       this.log.info(
@@ -409,22 +397,28 @@ export class Scheduler {
   }
 
   /**
-   * Brings a worker's assignment sizes up to date from the latest listing of its queue. A node
-   * we created is only forgotten when a listing received after its creation lacks it.
+   * Brings a worker's assignment sizes up to date by listing its queue. The listing is requested
+   * here, in the round, after every assignment we know of was committed, so a node missing from
+   * it is really gone (a listing handed over by a watch could predate our own create).
    */
   private async readQueue(w: LiveWorker): Promise<void> {
-    const children = w.children;
-    if (children === null || this.live.get(w.name) !== w) return;
-    w.children = null;
-    const gen = w.gen;
+    if (!w.dirty || this.live.get(w.name) !== w) return;
+    w.dirty = false;
+    let children: string[];
+    try {
+      children = (await this.client.getChildren(queueDir(w.name))).children;
+    } catch (err) {
+      if (err instanceof NoNodeError) return; // not created yet, or being requeued
+      throw err;
+    }
     w.dirReady = true;
     const present = new Set(children.filter((c) => c.startsWith('a-')));
-    for (const [k, v] of [...w.assignments]) if (!present.has(k) && v.gen < gen) w.assignments.delete(k);
+    for (const k of [...w.assignments.keys()]) if (!present.has(k)) w.assignments.delete(k);
     for (const c of present) {
       if (w.assignments.has(c)) continue;
       try {
         const { data } = await this.client.getData(`${queueDir(w.name)}/${c}`);
-        w.assignments.set(c, { size: decodeAssignment(data).length, gen: w.gen });
+        w.assignments.set(c, decodeAssignment(data).length);
       } catch (err) {
         if (!(err instanceof NoNodeError)) throw err;
       }
@@ -662,7 +656,7 @@ export class Scheduler {
     const cap = new Map<LiveWorker, number>();
     for (const w of workers) {
       let used = 0;
-      for (const a of w.assignments.values()) used += a.size;
+      for (const n of w.assignments.values()) used += n;
       cap.set(w, Math.max(0, w.info.prefetch - used));
     }
     if (![...cap.values()].some((c) => c > 0)) return;
@@ -763,7 +757,7 @@ export class Scheduler {
     this.counters.multis++;
     created.forEach((c, i) => {
       const node = res[i + 2]?.createdPath?.split('/').pop();
-      if (node && !c.w.assignments.has(node)) c.w.assignments.set(node, { size: c.size, gen: c.w.gen });
+      if (node && !c.w.assignments.has(node)) c.w.assignments.set(node, c.size);
       this.counters.assigned += c.size;
     });
     this.afterMarkerCommit(touched);
