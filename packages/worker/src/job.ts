@@ -109,16 +109,25 @@ export interface JobOptions {
   parallelism?: number;
 }
 
-/** Options after validation and defaults, as stored in the record. */
+/** Options after validation and defaults, as stored in the record (see {@link JobOptions}). */
 export interface NormalizedJobOptions {
+  /** Lower runs first. */
   priority: number;
+  /** Delay before the first run, ms (ZooKeeper's clock). */
   delay: number;
+  /** Maximum number of runs. */
   attempts: number;
+  /** Backoff between runs, if any. */
   backoff?: BackoffOptions;
+  /** Run timeout, ms, if any. */
   timeout?: number;
+  /** Delete the record when the job completes. */
   removeOnComplete: boolean;
+  /** Delete the record when the job fails or dies. */
   removeOnFail: boolean;
+  /** Jobs that must complete first. */
   dependsOn: string[];
+  /** Tasks of a gang job (1 = not a gang). */
   parallelism: number;
 }
 
@@ -155,33 +164,49 @@ export interface AttemptRecord {
 
 /** A serialised error, as stored in the record. */
 export interface StoredError {
+  /** The error's class name, e.g. `Error`, `UnrecoverableError`, `JobTimeoutError`. */
   name: string;
+  /** Its message. */
   message: string;
+  /** The first lines of its stack, when it had one. */
   stack?: string;
 }
 
 /** The current claim on an active job. */
 export interface ClaimInfo {
+  /** The holder's znode name (`w-…`). */
   worker: string;
+  /** The holder's session id, hex. */
   session: string;
+  /** The fencing token (the record's version after the claim). */
   token: number;
 }
 
 /** The JSON document at `<root>/jobs/<bucket>/<jobId>`. */
 export interface JobRecord {
+  /** The job id (gang tasks: `<parent>~<index>`). */
   id: string;
+  /** The job type. */
   type: string;
+  /** The payload. */
   data: unknown;
+  /** Options after defaults. */
   opts: NormalizedJobOptions;
+  /** Current state. */
   state: JobState;
   /** Number of claims so far (attempts started). */
   attemptsMade: number;
   /** Submit time, ms since the epoch (submitter's clock; informative only). */
   createdAt: number;
+  /** Attempt records, oldest first (at most {@link MAX_HISTORY}). */
   history: AttemptRecord[];
+  /** The current claim while `active`. */
   claim?: ClaimInfo | null;
+  /** The handler's return value, once completed (gang parents: the tasks' results). */
   result?: unknown;
+  /** The last error. */
   error?: StoredError;
+  /** When it reached a final state, ms since the epoch (writer's clock). */
   finishedAt?: number;
   /** For gang tasks: the gang job's id and this task's index. */
   gang?: { parent: string; index: number; size: number };

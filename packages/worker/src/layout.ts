@@ -115,22 +115,34 @@ export function decodeAssignment(data: Buffer): AssignedJob[] {
   return doc.j ?? [];
 }
 
-/** Data of a worker's registration znode. */
+/** Data of a worker's registration znode `workers/w-…`. */
 export interface WorkerInfo {
+  /** Host name. */
   host: string;
+  /** Process id. */
   pid: number;
+  /** Handlers run at the same time. */
   concurrency: number;
+  /** Jobs the leader keeps assigned to it. */
   prefetch: number;
+  /** Job types it has handlers for. */
   types: string[];
+  /** Start time, ms since the epoch (its clock). */
   startedAt: number;
+  /** Its session id at start, hex (the znode's ephemeralOwner is authoritative). */
   session: string;
 }
 
-/** Data of `<root>/leader`; the znode's version is the epoch. */
+/** Data of `<root>/leader`; the znode's data version is the epoch. */
 export interface LeaderInfo {
+  /** The leader's znode name (`w-…`). */
   worker: string;
+  /** Its session id, hex. */
   session: string;
+  /** Host name. */
   host: string;
+  /** Process id. */
   pid: number;
+  /** When it took leadership, ms since the epoch (its clock). */
   since: number;
 }
