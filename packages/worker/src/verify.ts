@@ -795,7 +795,7 @@ class Checker {
       completions += v.completions.size;
       requeued += new Set([
         ...[...v.claims.values()].filter((c) => c.record?.outcome === 'requeued').map((c) => c.token),
-        ...v.events.filter((e) => e.kind === 'requeue').map((e) => e.token),
+        ...v.events.filter((e) => e.kind === 'requeue' && e.token !== undefined).map((e) => e.token),
       ]).size;
     }
     return {
