@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { ZkClient, WatchHandle } from '@zkjobs/core';
+import type { Stat, ZkClient, WatchHandle } from '@zkjobs/core';
 import { CreateMode, NodeExistsError, NoNodeError, TransactionError, DoubleBarrier } from '@zkjobs/core';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
@@ -61,6 +61,7 @@ interface Active {
   ac: AbortController;
   timer?: NodeJS.Timeout;
   node: string; // assignment node
+  stalled?: boolean; // 'stalled' was reported
 }
 
 type Outcome = { kind: 'completed'; result: unknown } | { kind: 'failed'; error: unknown; timeout?: boolean };
@@ -193,7 +194,8 @@ export class Consumer {
   }
 
   private abortLost(a: Active, reason: string): void {
-    if (a.ac.signal.aborted) return;
+    if (a.ac.signal.aborted || a.stalled) return;
+    a.stalled = true;
     const err = new LostClaimError(a.id, a.token, reason);
     a.ac.abort(err);
     this.counters.refused++;
@@ -361,24 +363,32 @@ export class Consumer {
       }
       // One record changed meanwhile (cancelled, …) or the reply was lost: claim one by one.
       for (const c of claims) {
-        try {
-          const z = await commit([c]);
-          ok.push({ c, zxid: z[0]!.zxid });
-        } catch (e) {
-          // Applied by the batch after all (a lost reply), or taken by someone else?
-          const now = await readRecord(this.client, c.rec.id).catch(() => null);
-          if (
-            now &&
-            now.rec.claim?.session === session &&
-            now.rec.claim.token === c.rec.claim!.token &&
-            now.rec.state === 'active'
-          ) {
-            ok.push({ c, zxid: now.stat.mzxid.toString() });
-            continue;
+        for (;;) {
+          try {
+            const z = await commit([c]);
+            ok.push({ c, zxid: z[0]!.zxid });
+            break;
+          } catch (e) {
+            // Applied by an earlier try after all (a lost reply), or taken by someone else?
+            const now = await this.readWhileRegistered(c.rec.id, name);
+            if (
+              now &&
+              now.rec.claim?.session === session &&
+              now.rec.claim.token === c.rec.claim!.token &&
+              now.rec.state === 'active'
+            ) {
+              ok.push({ c, zxid: now.stat.mzxid.toString() });
+              break;
+            }
+            if (now === undefined || now === null || e instanceof TransactionError || now.stat.version !== c.version) {
+              // Registration gone (the leader requeues what we hold), or the job moved on: skip it.
+              this.counters.skipped++;
+              this.settleAssigned(name, c.b.node, c.b.id);
+              this.log.debug({ jobId: c.rec.id, err: e }, 'claim not taken; skipped');
+              break;
+            }
+            // Not applied and unchanged: try again.
           }
-          this.counters.skipped++;
-          this.settleAssigned(name, c.b.node, c.b.id);
-          this.log.debug({ jobId: c.rec.id, err: e }, 'claim lost a race; skipped');
         }
       }
     }
@@ -538,30 +548,60 @@ export class Consumer {
     }
   }
 
-  /** One completion alone, telling "applied by an earlier ambiguous try" from "refused". */
-  private async commitOne(worker: string, c: Completion): Promise<void> {
+  /**
+   * Reads a record, retrying connection trouble for as long as the registration `worker` is ours.
+   * @returns the record, null if it does not exist, undefined when the registration is gone
+   */
+  private async readWhileRegistered(
+    id: string,
+    worker: string,
+  ): Promise<{ rec: JobRecord; stat: Stat } | null | undefined> {
     for (let tries = 0; ; tries++) {
+      if (this.name !== worker) return undefined;
+      try {
+        return await readRecord(this.client, id);
+      } catch {
+        await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** tries)));
+      }
+    }
+  }
+
+  /**
+   * One completion alone. A TransactionError is final (refused: the claim is no longer current);
+   * connection trouble is retried while our registration lives — a completion must not be dropped
+   * while we still hold the claim, or nobody would ever finish the job. Before every retry, and
+   * before reporting a refusal, the record is read: our attempt's outcome in it tells "applied by
+   * an earlier try whose reply was lost" from "not applied".
+   */
+  private async commitOne(worker: string, c: Completion): Promise<void> {
+    const wanted = c.rec.history.find((h) => h.token === c.a.token)?.outcome;
+    for (let tries = 0; ; tries++) {
+      let err: unknown;
       try {
         this.applied(c, await this.commitCompletions(worker, [c]));
         return;
       } catch (e) {
-        const now = await readRecord(this.client, c.a.id).catch(() => undefined);
-        const wanted = c.rec.history.find((h) => h.token === c.a.token)?.outcome;
-        const mine = now?.rec.history.find((h) => h.token === c.a.token);
-        if ((now === null && c.remove) || (mine && mine.outcome === wanted && now?.rec.claim?.token !== c.a.token)) {
-          this.applied(c, now?.stat.mzxid.toString());
-          return;
-        }
-        if (e instanceof TransactionError || tries >= 5 || now === null) {
-          const why =
-            e instanceof TransactionError
-              ? `claim no longer current (${e.failedOp.type} ${e.failedOp.path}: ${e.name})`
-              : `completion not written: ${String(e)}`;
-          this.refused(c, why);
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 200 * (tries + 1)));
+        err = e;
       }
+      const now = await this.readWhileRegistered(c.a.id, worker);
+      if (now === undefined) {
+        this.refused(c, 'registration gone (session lost) before the completion was written');
+        return;
+      }
+      const mine = now?.rec.history.find((h) => h.token === c.a.token);
+      if ((now === null && c.remove) || (mine && mine.outcome === wanted && now?.rec.claim?.token !== c.a.token)) {
+        this.applied(c, now?.stat.mzxid.toString());
+        return;
+      }
+      if (err instanceof TransactionError || now === null) {
+        const why =
+          err instanceof TransactionError
+            ? `claim no longer current (${err.failedOp.type} ${err.failedOp.path}: ${err.name})`
+            : 'record removed';
+        this.refused(c, why);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** tries)));
     }
   }
 
@@ -619,12 +659,15 @@ export class Consumer {
     const a = c.a;
     const err = new LostClaimError(a.id, a.token, reason);
     if (!a.ac.signal.aborted) a.ac.abort(err);
-    this.counters.refused++;
     this.log.warn(
       { jobId: a.id, attempt: a.rec.attemptsMade, token: a.token, worker: a.worker, session: a.session, reason },
       'completion refused: lost claim',
     );
-    this.events.emit('stalled', a.id, err);
+    if (!a.stalled) {
+      a.stalled = true;
+      this.counters.refused++;
+      this.events.emit('stalled', a.id, err);
+    }
     c.resolve(false);
   }
 }
