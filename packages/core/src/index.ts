@@ -14,7 +14,12 @@ export { CreateMode, isEphemeral, isSequential } from './client/create-mode.js';
 export type { Stat } from './client/stat.js';
 export { isConnectedState, type ConnectionState } from './client/connection-state.js';
 export type { WatchEvent, Watcher, WatchHandle } from './client/watch.js';
-export { ExponentialBackoffRetry, RetryNever, type RetryPolicy, type ExponentialBackoffRetryOptions } from './client/retry.js';
+export {
+  ExponentialBackoffRetry,
+  RetryNever,
+  type RetryPolicy,
+  type ExponentialBackoffRetryOptions,
+} from './client/retry.js';
 export { validatePath, joinPath, parentOf, basename, sequenceOf, compareSequential } from './client/paths.js';
 export { Perms, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, CREATOR_ALL_ACL, digestAcl, type Acl } from './client/acl.js';
 export { Transaction, type OpResult, type TransactionOp } from './client/transaction.js';
