@@ -124,5 +124,21 @@ describe('volume', () => {
     await queue.waitUntilFinished(kept.id, { timeoutMs: 10_000 });
     expect(completed).toContain(drop.id);
     expect((await queue.getJob(kept.id))!.state).toBe('completed');
+    // Retention by age (ZooKeeper's clock): kept for `age` ms after finishing, then deleted.
+    const aged = await queue.add('drop', {}, { removeOnComplete: { age: 1000 } });
+    const agedFail = await queue.add('bad', {}, { removeOnFail: { age: 1000 } });
+    const long = await queue.add('drop', {}, { removeOnComplete: { age: 60_000 } });
+    await queue.waitUntilFinished(aged.id, { timeoutMs: 10_000 });
+    await queue.waitUntilFinished(long.id, { timeoutMs: 10_000 });
+    const finishedAt = Date.now();
+    expect((await queue.getJob(aged.id))?.state).toBe('completed');
+    await waitFor(
+      async () => (await queue.getJob(aged.id)) === null && (await queue.getJob(agedFail.id)) === null,
+      10_000,
+      50,
+      'aged out',
+    );
+    expect(Date.now() - finishedAt).toBeGreaterThanOrEqual(600);
+    expect((await queue.getJob(long.id))?.state).toBe('completed');
   }, 60_000);
 });

@@ -14,6 +14,7 @@ import {
   jobPath,
   pendingMarkerPrefix,
   queueDir,
+  retentionMarkerPrefix,
   type AssignedJob,
   type PendingEntry,
 } from './layout.js';
@@ -71,6 +72,8 @@ interface Completion {
   rec: JobRecord; // the record to write (or delete when remove)
   remove: boolean;
   retry?: PendingEntry;
+  /** Retention by age: the record is deleted this many ms after the completing write. */
+  keepFor?: number;
   outcome: Outcome;
   resolve: (applied: boolean) => void;
 }
@@ -471,6 +474,7 @@ export class Consumer {
     const now = Date.now();
     let next: JobRecord;
     let remove = false;
+    let keepFor: number | undefined;
     let retry: PendingEntry | undefined;
     let histOutcome: AttemptOutcome;
     if (outcome.kind === 'completed') {
@@ -480,7 +484,8 @@ export class Consumer {
         result = { truncated: true, reason: 'result over 256 KiB' };
       }
       next = { ...rec, state: 'completed', claim: null, result, finishedAt: now };
-      remove = rec.opts.removeOnComplete;
+      remove = rec.opts.removeOnComplete === true;
+      if (typeof rec.opts.removeOnComplete === 'object') keepFor = rec.opts.removeOnComplete.age;
     } else {
       const err = outcome.error;
       const unrecoverable = err instanceof UnrecoverableError;
@@ -498,13 +503,17 @@ export class Consumer {
         retry = { id: rec.id, type: rec.type, priority: rec.opts.priority, attemptsMade: rec.attemptsMade, delay };
       }
       if (outcome.timeout) histOutcome = histOutcome === 'retrying' ? 'retrying' : histOutcome;
-      remove = (next.state === 'failed' || next.state === 'dead') && rec.opts.removeOnFail;
+      if (next.state === 'failed' || next.state === 'dead') {
+        remove = rec.opts.removeOnFail === true;
+        if (typeof rec.opts.removeOnFail === 'object') keepFor = rec.opts.removeOnFail.age;
+      }
       next.history = closeAttempt(rec.history, a.token, { outcome: histOutcome, error: msg });
     }
     if (outcome.kind === 'completed') next.history = closeAttempt(rec.history, a.token, { outcome: 'completed' });
     return new Promise<boolean>((resolve) => {
       const c: Completion = { a, rec: next, remove, outcome, resolve };
       if (retry) c.retry = retry;
+      if (keepFor !== undefined) c.keepFor = keepFor;
       this.completions.push(c);
       this.scheduleFlush();
     });
@@ -616,6 +625,16 @@ export class Consumer {
     if (retries.length > 0) {
       tx.create(pendingMarkerPrefix(retries[0]!.id), {
         data: encodeMarker(retries),
+        mode: CreateMode.PERSISTENT_SEQUENTIAL,
+      });
+    }
+    // Retention by age: one marker per distinct age, written with the completions (its ctime is
+    // the finish time on ZooKeeper's clock); the leader deletes the records when due.
+    const byAge = new Map<number, string[]>();
+    for (const c of cs) if (c.keepFor !== undefined) byAge.set(c.keepFor, [...(byAge.get(c.keepFor) ?? []), c.a.id]);
+    for (const [age, ids] of byAge) {
+      tx.create(retentionMarkerPrefix(ids[0]!), {
+        data: JSON.stringify({ age, ids }),
         mode: CreateMode.PERSISTENT_SEQUENTIAL,
       });
     }

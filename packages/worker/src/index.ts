@@ -11,6 +11,7 @@ export {
   type JobOptions,
   type NormalizedJobOptions,
   type BackoffOptions,
+  type Retention,
   type AttemptRecord,
   type AttemptOutcome,
   type StoredError,

@@ -46,6 +46,12 @@ export type BackoffOptions =
       delays: number[];
     };
 
+/**
+ * How long a finished job's record is kept: `true` = deleted with the finishing write, `false` =
+ * kept, `{ age }` = deleted `age` ms after it finished (ZooKeeper's clock).
+ */
+export type Retention = boolean | { age: number };
+
 /** Options of one job, as given to {@link Queue.add}. All times in ms. */
 export interface JobOptions {
   /**
@@ -83,17 +89,18 @@ export interface JobOptions {
    */
   timeout?: number;
   /**
-   * Retention of a completed job's record: `true` deletes it when the job completes (its
-   * completion is still recorded atomically — the delete is the completing write), `false`
-   * keeps it until deleted by hand.
+   * Retention of a completed job's record: `true` deletes it when the job completes (the delete
+   * is the completing write, fenced like any completion); `{ age }` keeps it `age` ms (by
+   * ZooKeeper's clock, from the completing write), then the leader deletes it; `false` keeps it
+   * until deleted by hand.
    * @defaultValue false
    */
-  removeOnComplete?: boolean;
+  removeOnComplete?: Retention;
   /**
    * Retention of a failed/dead job's record, as {@link JobOptions.removeOnComplete}.
    * @defaultValue false
    */
-  removeOnFail?: boolean;
+  removeOnFail?: Retention;
   /**
    * Ids of jobs that must complete before this one is scheduled. They must exist when this job is
    * submitted (or be in the same `addBulk`). If one of them ends failed, dead or cancelled, this
@@ -121,10 +128,10 @@ export interface NormalizedJobOptions {
   backoff?: BackoffOptions;
   /** Run timeout, ms, if any. */
   timeout?: number;
-  /** Delete the record when the job completes. */
-  removeOnComplete: boolean;
-  /** Delete the record when the job fails or dies. */
-  removeOnFail: boolean;
+  /** Retention of the record once completed. */
+  removeOnComplete: Retention;
+  /** Retention of the record once failed or dead. */
+  removeOnFail: Retention;
   /** Jobs that must complete first. */
   dependsOn: string[];
   /** Tasks of a gang job (1 = not a gang). */

@@ -18,6 +18,12 @@ export const PENDING = '/pending';
 export const QUEUE = '/queue';
 export const BARRIERS = '/barriers';
 export const GANGS = '/gangs';
+export const RETENTION = '/retention';
+
+/** `retention/<bucket>/r-` — prefix of a sequential retention marker `{ age, ids }`. */
+export function retentionMarkerPrefix(key: string): string {
+  return `${RETENTION}/${bucketOf(key)}/r-`;
+}
 
 /** The id of task `index` of gang job `parent`: `<parent>~<index>` (`~` is not allowed in user ids). */
 export function gangTaskId(parent: string, index: number): string {

@@ -22,8 +22,8 @@ const jobOptionsSchema = z.strictObject({
   attempts: z.number().int().min(1).max(1000).optional(),
   backoff: backoffSchema.optional(),
   timeout: z.number().int().min(1).max(86_400_000).optional(),
-  removeOnComplete: z.boolean().optional(),
-  removeOnFail: z.boolean().optional(),
+  removeOnComplete: z.union([z.boolean(), z.strictObject({ age: ms(31_536_000_000) })]).optional(),
+  removeOnFail: z.union([z.boolean(), z.strictObject({ age: ms(31_536_000_000) })]).optional(),
   dependsOn: z.array(z.string().regex(JOB_ID_RE, 'must be a job id')).max(100).optional(),
   parallelism: z.number().int().min(1).max(64).optional(),
 });

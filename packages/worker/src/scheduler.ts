@@ -11,6 +11,7 @@ import {
   LEADER,
   PENDING,
   QUEUE,
+  RETENTION,
   WORKERS,
   decodeAssignment,
   decodeMarker,
@@ -200,6 +201,14 @@ export class Scheduler {
         }),
       );
     }
+    for (const b of BUCKET_NAMES) {
+      this.watches.push(
+        this.client.watchChildren(`${RETENTION}/${b}`, (children) => {
+          this.retentionChildren.set(b, children);
+          this.kick();
+        }),
+      );
+    }
     // Stale queue dirs (workers that died under an earlier leader) are requeued by the first round.
     this.kick();
     // Safety net against a lost watch notification: re-list what we watch now and then.
@@ -218,6 +227,7 @@ export class Scheduler {
       this.workersList = (await this.client.getChildren(WORKERS)).children;
       await mapLimit(BUCKET_NAMES, 16, async (b) => {
         this.bucketChildren.set(b, (await this.client.getChildren(`${PENDING}/${b}`)).children);
+        this.retentionChildren.set(b, (await this.client.getChildren(`${RETENTION}/${b}`)).children);
       });
       for (const w of this.live.values()) w.dirty = true;
       this.kick();
@@ -338,8 +348,10 @@ export class Scheduler {
     await this.finishGangs();
     await this.failBlocked();
     await this.assign();
-    const next = this.delayed.peek();
-    if (next) this.later(next.due - this.serverNow() + 5);
+    await this.syncRetention();
+    await this.prune();
+    const dues = [this.delayed.peek()?.due, this.pruneHeap.peek()?.due].filter((d): d is number => d !== undefined);
+    if (dues.length > 0) this.later(Math.min(...dues) - this.serverNow() + 5);
   }
 
   // ----- workers ---------------------------------------------------------------------------
@@ -777,6 +789,65 @@ export class Scheduler {
       'jobs assigned',
     );
     if (this.ready.size > 0) this.dirty = true;
+  }
+
+  // ----- retention -------------------------------------------------------------------------
+
+  private readonly retentionChildren = new Map<string, string[]>();
+  private readonly retentionKnown = new Set<string>();
+  private readonly pruneHeap = new Heap<{ due: number; path: string; ids: string[] }>((x, y) => x.due < y.due);
+
+  /** Reads new retention markers `{ age, ids }`; due = the marker's ctime + age (ZooKeeper's clock). */
+  private async syncRetention(): Promise<void> {
+    const toRead: string[] = [];
+    for (const [b, children] of this.retentionChildren) {
+      this.retentionChildren.delete(b);
+      for (const c of children) {
+        const p = `${RETENTION}/${b}/${c}`;
+        if (!this.retentionKnown.has(p)) {
+          this.retentionKnown.add(p);
+          toRead.push(p);
+        }
+      }
+    }
+    await mapLimit(toRead, 16, async (p) => {
+      try {
+        const { data, stat } = await this.client.getData(p);
+        const doc = JSON.parse(data.toString('utf8')) as { age: number; ids: string[] };
+        this.pruneHeap.push({ due: stat.ctime + doc.age, path: p, ids: doc.ids });
+      } catch (err) {
+        if (!(err instanceof NoNodeError)) this.retentionKnown.delete(p);
+        if (!(err instanceof NoNodeError)) throw err;
+      }
+    });
+  }
+
+  /** Deletes the finished records whose retention age has passed (fenced; a missing record is fine). */
+  private async prune(): Promise<void> {
+    const now = this.serverNow();
+    while (this.pruneHeap.size > 0 && this.pruneHeap.peek()!.due <= now) {
+      const m = this.pruneHeap.peek()!;
+      const tx = this.fence(this.client.transaction());
+      for (const id of m.ids) tx.delete(jobPath(id));
+      tx.delete(m.path);
+      try {
+        await tx.commit();
+      } catch (err) {
+        if (!(err instanceof TransactionError) || err.failedIndex <= 1) throw err;
+        // A record was deleted already: delete the others one by one.
+        for (const id of m.ids) {
+          try {
+            await this.fence(this.client.transaction()).delete(jobPath(id)).commit();
+          } catch (e) {
+            if (!(e instanceof TransactionError) || e.failedIndex <= 1) throw e;
+          }
+        }
+        await this.fence(this.client.transaction()).delete(m.path).commit();
+      }
+      this.pruneHeap.pop();
+      this.retentionKnown.delete(m.path);
+      this.log.info({ jobs: m.ids.length, epoch: this.epoch }, 'finished jobs removed (retention)');
+    }
   }
 
   // ----- gang jobs -------------------------------------------------------------------------

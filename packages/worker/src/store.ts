@@ -1,7 +1,19 @@
 import type { Stat, ZkClient } from '@zkjobs/core';
 import { NodeExistsError, NoNodeError } from '@zkjobs/core';
 import type { Job, JobRecord } from './job.js';
-import { BARRIERS, BUCKET_NAMES, CLOCK, GANGS, JOBS, LEADER, PENDING, QUEUE, WORKERS, jobPath } from './layout.js';
+import {
+  BARRIERS,
+  BUCKET_NAMES,
+  CLOCK,
+  GANGS,
+  JOBS,
+  LEADER,
+  PENDING,
+  QUEUE,
+  RETENTION,
+  WORKERS,
+  jobPath,
+} from './layout.js';
 
 /** Parses a record znode into a {@link Job}. */
 export function toJob<D = unknown, R = unknown>(rec: JobRecord, stat: Stat): Job<D, R> {
@@ -51,11 +63,11 @@ export function ensureTree(client: ZkClient): Promise<void> {
   let p = ensured.get(client);
   if (!p) {
     p = (async () => {
-      if ((await client.exists(`${PENDING}/${BUCKET_NAMES[BUCKET_NAMES.length - 1]!}`)) !== null) return;
-      const dirs = [WORKERS, QUEUE, JOBS, PENDING, LEADER, CLOCK, GANGS, BARRIERS];
-      for (const b of BUCKET_NAMES) dirs.push(`${JOBS}/${b}`, `${PENDING}/${b}`);
-      for (const d of dirs.slice(0, 8)) await createIfMissing(client, d);
-      await Promise.all(dirs.slice(8).map((d) => createIfMissing(client, d)));
+      if ((await client.exists(`${RETENTION}/${BUCKET_NAMES[BUCKET_NAMES.length - 1]!}`)) !== null) return;
+      const dirs = [WORKERS, QUEUE, JOBS, PENDING, LEADER, CLOCK, GANGS, BARRIERS, RETENTION];
+      for (const b of BUCKET_NAMES) dirs.push(`${JOBS}/${b}`, `${PENDING}/${b}`, `${RETENTION}/${b}`);
+      for (const d of dirs.slice(0, 9)) await createIfMissing(client, d);
+      await Promise.all(dirs.slice(9).map((d) => createIfMissing(client, d)));
     })();
     ensured.set(client, p);
     p.catch(() => ensured.delete(client));
