@@ -63,6 +63,7 @@ interface Active {
   timer?: NodeJS.Timeout;
   node: string; // assignment node
   stalled?: boolean; // 'stalled' was reported
+  handlerDone?: boolean; // its handler settled (its slot is free)
 }
 
 type Outcome = { kind: 'completed'; result: unknown } | { kind: 'failed'; error: unknown; timeout?: boolean };
@@ -90,6 +91,8 @@ export class Consumer {
   private buffer: { id: string; a: number; node: string }[] = [];
   private readonly active = new Map<string, Active>();
   private claiming = 0;
+  /** Handlers running now (≤ concurrency). */
+  private running = 0;
   private pumping = false;
   private stopped = false;
   private readonly pq: PQueue;
@@ -124,7 +127,7 @@ export class Consumer {
   }
 
   get runningCount(): number {
-    return this.active.size;
+    return this.running;
   }
 
   /** Starts consuming `queue/<name>` for a registration of the current session. */
@@ -149,7 +152,7 @@ export class Consumer {
       () => {
         if (this.name !== name || this.stopped || this.listing) return;
         const now = Date.now();
-        const room = this.active.size + this.claiming < this.concurrency && this.buffer.length === 0;
+        const room = this.running + this.claiming < this.concurrency && this.buffer.length === 0;
         if (!room || now - lastList < this.pollMs) return;
         lastList = now;
         this.listing = true;
@@ -286,7 +289,7 @@ export class Consumer {
     void (async () => {
       try {
         while (!this.stopped && this.name !== null && this.buffer.length > 0) {
-          const free = this.concurrency - this.active.size - this.claiming;
+          const free = this.concurrency - this.running - this.claiming;
           if (free <= 0) break;
           const batch = this.buffer.splice(0, free);
           this.claiming += batch.length;
@@ -402,6 +405,7 @@ export class Consumer {
     const token = rec.claim!.token;
     const a: Active = { id: rec.id, worker: name, session, token, rec, ac: new AbortController(), node };
     this.active.set(rec.id, a);
+    this.running++;
     this.counters.claimed++;
     const job = toJob(rec, { version: token, mzxid: BigInt(zxid || 0) } as never);
     this.log.info(
@@ -459,11 +463,22 @@ export class Consumer {
       this.finish(a);
       return;
     }
+    // The handler is done: its slot is free for the next job while the outcome is written
+    // (writes in flight stay bounded by the prefetch: nothing new is assigned before they land).
+    this.handlerDone(a);
     await this.complete(a, outcome);
     this.finish(a);
   }
 
+  private handlerDone(a: Active): void {
+    if (a.handlerDone) return;
+    a.handlerDone = true;
+    this.running--;
+    this.pump();
+  }
+
   private finish(a: Active): void {
+    this.handlerDone(a);
     this.active.delete(a.id);
     this.settleAssigned(a.worker, a.node, a.id);
     this.pump();
