@@ -277,3 +277,29 @@ describe('gang jobs', () => {
     expect(Math.max(...ts) - Math.min(...ts)).toBeLessThan(250); // released together by the barrier
   }, 40_000);
 });
+
+describe('fencing', () => {
+  it('a leader whose epoch moved cannot schedule: its write fails, it stands down, then takes a new epoch', async () => {
+    const started: number[] = [];
+    const { queue, worker, namespace } = await setup({ f: async () => void started.push(Date.now()) }, {}, false);
+    const elected: number[] = [];
+    const lost: { epoch: number; t: number }[] = [];
+    worker.on('leader-elected', (e) => elected.push(e));
+    worker.on('leader-lost', (e) => lost.push({ epoch: e, t: Date.now() }));
+    await worker.start();
+    await waitFor(() => elected.length === 1, 5000, 20, 'elected');
+    const e1 = elected[0]!;
+    // Someone else takes the epoch (as a new leader would).
+    const ns = client.usingNamespace(namespace);
+    const bumped = await ns.setData('/leader', JSON.stringify({ worker: 'w-intruder' }));
+    expect(bumped.version).toBe(e1 + 1);
+    const job = await queue.add('f', {});
+    await queue.waitUntilFinished(job.id, { timeoutMs: 10_000 });
+    expect(lost[0]?.epoch).toBe(e1);
+    expect(elected[1]).toBeGreaterThan(e1 + 1);
+    // The job was scheduled only under the new epoch, after the old one stood down.
+    expect(started[0]!).toBeGreaterThan(lost[0]!.t);
+    const leader = JSON.parse((await ns.getData('/leader')).data.toString()) as { worker: string };
+    expect(leader.worker).toBe(worker.name);
+  });
+});

@@ -227,7 +227,11 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       name,
       this.log,
       (reason) => {
-        if (this.leaderGen === gen) this.onNotLeader(reason);
+        if (this.leaderGen !== gen) return;
+        this.onNotLeader(reason);
+        // Deposed by the fence while the latch still says we lead (e.g. the epoch moved under
+        // us): take a new epoch after a pause, if we still hold the lowest znode then.
+        this.retakeLater();
       },
       this.pollMs,
     );
@@ -247,11 +251,15 @@ export class Worker extends TypedEmitter<WorkerEvents> {
         this.leading = false;
         this.scheduler = null;
         // Our znode is still lowest if the failure was transient: try again shortly.
-        setTimeout(() => {
-          if (this.latch?.hasLeadership() && !this.leading) this.onLeader();
-        }, 500);
+        this.retakeLater();
       },
     );
+  }
+
+  private retakeLater(): void {
+    setTimeout(() => {
+      if (this.state === 'running' && this.latch?.hasLeadership() && !this.leading) this.onLeader();
+    }, 500).unref();
   }
 
   private onNotLeader(reason: string): void {
