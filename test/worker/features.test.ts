@@ -303,3 +303,31 @@ describe('fencing', () => {
     expect(leader.worker).toBe(worker.name);
   });
 });
+
+describe('graceful shutdown', () => {
+  it('close() past its grace period releases running jobs to another worker instead of failing them', async () => {
+    const runs: string[] = [];
+    const handlers: Record<string, Processor> = {
+      slow: async (_job, { signal, worker }) => {
+        runs.push(worker);
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(resolve, 1500);
+          signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)));
+        });
+        return worker;
+      },
+    };
+    const { queue, worker, namespace } = await setup(handlers, { concurrency: 1 });
+    const job = await queue.add('slow', {}); // attempts: 1 — a failure would make it dead
+    await waitFor(async () => (await queue.getJob(job.id))?.state === 'active', 10_000, 20, 'active');
+    const other = new Worker(client, handlers, { namespace, logger, concurrency: 1 });
+    open.push(other);
+    await other.start();
+    const firstName = worker.name;
+    await worker.close({ graceMs: 100 });
+    const done = await queue.waitUntilFinished(job.id, { timeoutMs: 15_000 });
+    expect(done.result).toBe(other.name);
+    expect(done.history.map((h) => h.outcome)).toEqual(['released', 'completed']);
+    expect(runs).toEqual([firstName, other.name]);
+  });
+});

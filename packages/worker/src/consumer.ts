@@ -3,7 +3,13 @@ import type { Stat, ZkClient, WatchHandle } from '@zkjobs/core';
 import { CreateMode, NodeExistsError, NoNodeError, TransactionError, DoubleBarrier } from '@zkjobs/core';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import { JobCancelledError, JobTimeoutError, LostClaimError, UnrecoverableError } from './errors.js';
+import {
+  JobCancelledError,
+  JobTimeoutError,
+  LostClaimError,
+  UnrecoverableError,
+  WorkerClosingError,
+} from './errors.js';
 import type { TypedEmitter, WorkerEvents } from './events.js';
 import { closeAttempt, pushHistory, storeError, type AttemptOutcome, type Job, type JobRecord } from './job.js';
 import {
@@ -505,7 +511,12 @@ export class Consumer {
       const err = outcome.error;
       const unrecoverable = err instanceof UnrecoverableError;
       const msg = err instanceof Error ? err.message : String(err);
-      if (unrecoverable) {
+      if (err instanceof WorkerClosingError) {
+        // Shutdown: hand the job back (no backoff, never dead) for another worker.
+        histOutcome = 'released';
+        next = { ...rec, state: 'waiting', claim: null };
+        retry = { id: rec.id, type: rec.type, priority: rec.opts.priority, attemptsMade: rec.attemptsMade, delay: 0 };
+      } else if (unrecoverable) {
         histOutcome = 'failed';
         next = { ...rec, state: 'failed', claim: null, error: storeError(err), finishedAt: now };
       } else if (rec.attemptsMade >= rec.opts.attempts) {
@@ -674,6 +685,8 @@ export class Consumer {
       this.counters.completed++;
       this.log.info({ ...base, state: c.remove ? 'completed (removed)' : 'completed' }, 'job completed');
       this.events.emit('completed', job, rec.result);
+    } else if (c.outcome.error instanceof WorkerClosingError) {
+      this.log.info({ ...base, state: rec.state }, 'job released (worker closing)');
     } else {
       this.counters.failed++;
       const err = c.outcome.error instanceof Error ? c.outcome.error : new Error(String(c.outcome.error));

@@ -132,3 +132,15 @@ export class JobFailedError extends JobsError {
     this.state = state;
   }
 }
+
+/**
+ * The worker is shutting down and its grace period is over: the handler's signal is aborted with
+ * this error, and the job is released (back to waiting, attempt outcome `released`) for another
+ * worker rather than failed.
+ */
+export class WorkerClosingError extends JobsError {
+  /** @param graceMs - the grace period that ran out, ms */
+  constructor(graceMs: number) {
+    super('WORKER_CLOSING', `worker shutting down: grace period of ${graceMs} ms is over`);
+  }
+}

@@ -27,6 +27,7 @@ export {
   JobCancelledError,
   JobFailedError,
   WaitTimeoutError,
+  WorkerClosingError,
 } from './errors.js';
 export { backoffDelay } from './options.js';
 export { DEFAULT_NAMESPACE, BUCKETS, bucketOf, jobPath, queueDir, type WorkerInfo, type LeaderInfo } from './layout.js';

@@ -3,7 +3,7 @@ import { LeaderLatch, ZkClient } from '@zkjobs/core';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { Consumer, type Processor } from './consumer.js';
-import { JobsError } from './errors.js';
+import { JobsError, WorkerClosingError } from './errors.js';
 import { TypedEmitter, type WorkerEvents } from './events.js';
 import { DEFAULT_NAMESPACE, WORKERS, type WorkerInfo } from './layout.js';
 import { defaultLogger } from './logger.js';
@@ -276,7 +276,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
 
   /**
    * Graceful shutdown: stops taking work, lets running jobs finish within `graceMs` (then aborts
-   * their signals; their attempts are recorded as failed and retried per their options), writes
+   * their signals with {@link WorkerClosingError} and releases their jobs back to waiting), writes
    * the pending completions, leaves the election (deleting its znode, so the next leader takes
    * over at once and requeues what was assigned here), and closes its own connection. Idempotent.
    * @param opts.graceMs - how long running jobs may take, ms @defaultValue the `graceMs` option
@@ -293,7 +293,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
           { worker: this.name, running: this.consumer.runningCount },
           'grace period over: aborting running jobs',
         );
-        this.consumer.abortAll(new Error('worker shutting down'));
+        this.consumer.abortAll(new WorkerClosingError(grace));
         await this.consumer.drain(5_000);
       }
     }
