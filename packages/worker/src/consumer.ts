@@ -235,7 +235,6 @@ export class Consumer {
 
   private onChildren(name: string, children: string[]): void {
     if (this.name !== name) return;
-    const present = new Set(children);
     for (const c of children) {
       if (c.startsWith('x-')) {
         const id = c.slice(2);
@@ -270,7 +269,8 @@ export class Consumer {
           if (!(err instanceof NoNodeError)) this.log.warn({ err, node: c }, 'could not read assignment');
         });
     }
-    for (const c of [...this.assignments.keys()]) if (!present.has(c)) this.assignments.delete(c);
+    // Assignments missing from a listing are not forgotten here: they are dropped when their
+    // last job settles (a listing that raced our own loading must not lose one).
   }
 
   private deleteAssignment(name: string, node: string): void {
