@@ -201,6 +201,9 @@ export class Consumer {
     this.name = null;
     for (const a of this.active.values()) {
       if (a.worker !== name) continue;
+      // A job whose outcome is being written may have been recorded already (a lost reply): its
+      // completion path reads the record and reports applied or refused.
+      if (a.handlerDone) continue;
       this.abortLost(a, reason);
     }
   }
@@ -601,6 +604,19 @@ export class Consumer {
     }
   }
 
+  /** Reads a record for a verdict, retrying connection trouble for up to 15 s; undefined if it could not. */
+  private async readForVerdict(id: string): Promise<{ rec: JobRecord; stat: Stat } | null | undefined> {
+    const deadline = Date.now() + 15_000;
+    for (let tries = 0; Date.now() < deadline; tries++) {
+      try {
+        return await readRecord(this.client, id);
+      } catch {
+        await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** tries)));
+      }
+    }
+    return undefined;
+  }
+
   /**
    * One completion alone. A TransactionError is final (refused: the claim is no longer current);
    * connection trouble is retried while our registration lives — a completion must not be dropped
@@ -618,9 +634,16 @@ export class Consumer {
       } catch (e) {
         err = e;
       }
-      const now = await this.readWhileRegistered(c.a.id, worker);
+      let now = await this.readWhileRegistered(c.a.id, worker);
       if (now === undefined) {
-        this.refused(c, 'registration gone (session lost) before the completion was written');
+        // The registration is gone, so nothing more can be written; was an earlier try applied?
+        now = await this.readForVerdict(c.a.id);
+        const m = now?.rec.history.find((h) => h.token === c.a.token);
+        if ((now === null && c.remove) || (m && m.outcome === wanted && now?.rec.claim?.token !== c.a.token)) {
+          this.applied(c, now?.stat.mzxid.toString());
+        } else {
+          this.refused(c, 'registration gone (session lost) before the completion was written');
+        }
         return;
       }
       const mine = now?.rec.history.find((h) => h.token === c.a.token);
