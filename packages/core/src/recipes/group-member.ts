@@ -24,15 +24,24 @@ import { deleteRetrying } from './barrier.js';
 export class SerialRunner {
   private running = false;
   private again = false;
+  private stopped = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private idle: Promise<void> = Promise.resolve();
 
+  /**
+   * @param task - the work; never runs twice at once
+   * @param onError - told of every failed run (not after {@link SerialRunner.stop})
+   * @param retryAfterMs - when set, a failed run is retried after this many ms (one pending retry at most)
+   */
   constructor(
     private readonly task: () => Promise<void>,
     private readonly onError: (err: unknown) => void,
+    private readonly retryAfterMs?: number,
   ) {}
 
   /** Requests a run. Resolves when the run that covers this request has finished. */
   run(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.running) {
       this.again = true;
       return this.idle;
@@ -45,14 +54,32 @@ export class SerialRunner {
           try {
             await this.task();
           } catch (err) {
+            if (this.stopped) return;
             this.onError(err);
+            this.scheduleRetry();
           }
-        } while (this.again);
+        } while (this.again && !this.stopped);
       } finally {
         this.running = false;
       }
     })();
     return this.idle;
+  }
+
+  /** No more runs or retries. */
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryAfterMs === undefined || this.retryTimer !== undefined) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.run();
+    }, this.retryAfterMs);
+    this.retryTimer.unref();
   }
 }
 
@@ -153,7 +180,6 @@ export class GroupMember extends EventEmitter<GroupMemberEvents> {
   private readonly register: SerialRunner;
   private readonly refresher: SerialRunner;
   private latestChildren: string[] = [];
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onSession = () => void this.register.run();
 
   /**
@@ -172,14 +198,13 @@ export class GroupMember extends EventEmitter<GroupMemberEvents> {
     if (this.memberId === '' || this.memberId.includes('/'))
       throw new RangeError(`invalid memberId ${JSON.stringify(this.memberId)}`);
     this.data = toBuffer(options.data);
-    this.register = new SerialRunner(
-      () => this.doRegister(),
-      (err) => this.backgroundError(err, () => void this.register.run()),
-    );
-    this.refresher = new SerialRunner(
-      () => this.doRefresh(),
-      (err) => this.backgroundError(err, () => void this.refresher.run()),
-    );
+    const onError = (err: unknown): void => {
+      if (this.state === 'started' && this.listenerCount('error') > 0) {
+        this.emit('error', err instanceof Error ? err : new Error(String(err)));
+      }
+    };
+    this.register = new SerialRunner(() => this.doRegister(), onError, 500);
+    this.refresher = new SerialRunner(() => this.doRefresh(), onError, 500);
   }
 
   /** The member's node path. */
@@ -258,18 +283,6 @@ export class GroupMember extends EventEmitter<GroupMemberEvents> {
     }
   }
 
-  private backgroundError(err: unknown, retry: () => void): void {
-    if (this.state !== 'started') return;
-    if (this.listenerCount('error') > 0) this.emit('error', err instanceof Error ? err : new Error(String(err)));
-    if (this.retryTimer === undefined) {
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined;
-        retry();
-      }, 500);
-      this.retryTimer.unref();
-    }
-  }
-
   /**
    * Leaves the group (deletes the member node, retrying on connection loss) and stops the view. Idempotent.
    * @throws ZkError when the member node could not be deleted
@@ -279,7 +292,8 @@ export class GroupMember extends EventEmitter<GroupMemberEvents> {
     const wasStarted = this.state === 'started';
     this.state = 'closed';
     this.watch?.close();
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.register.stop();
+    this.refresher.stop();
     this.client.off('session', this.onSession);
     this.client.off('reconnected', this.onSession);
     if (!wasStarted) return;

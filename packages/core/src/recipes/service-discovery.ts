@@ -112,7 +112,6 @@ export class ServiceDiscovery extends EventEmitter<ServiceDiscoveryEvents> {
   private readonly registrations = new Map<string, Registration>();
   private readonly caches = new Set<ServiceCache>();
   private readonly reregister: SerialRunner;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private readonly onSession = () => void this.reregister.run();
 
@@ -130,16 +129,11 @@ export class ServiceDiscovery extends EventEmitter<ServiceDiscoveryEvents> {
     this.reregister = new SerialRunner(
       () => this.ensureAll(),
       (err) => {
-        if (this.closed) return;
-        if (this.listenerCount('error') > 0) this.emit('error', err instanceof Error ? err : new Error(String(err)));
-        if (this.retryTimer === undefined) {
-          this.retryTimer = setTimeout(() => {
-            this.retryTimer = undefined;
-            void this.reregister.run();
-          }, 500);
-          this.retryTimer.unref();
+        if (!this.closed && this.listenerCount('error') > 0) {
+          this.emit('error', err instanceof Error ? err : new Error(String(err)));
         }
       },
+      500,
     );
     client.on('session', this.onSession);
     client.on('reconnected', this.onSession);
@@ -287,7 +281,7 @@ export class ServiceDiscovery extends EventEmitter<ServiceDiscoveryEvents> {
     this.closed = true;
     this.client.off('session', this.onSession);
     this.client.off('reconnected', this.onSession);
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.reregister.stop();
     for (const c of [...this.caches]) c.close();
     const errors: unknown[] = [];
     for (const reg of [...this.registrations.values()]) {
@@ -337,7 +331,6 @@ export class ServiceCache<P = unknown> extends EventEmitter<ServiceCacheEvents<P
   private latest: string[] = [];
   private handle: WatchHandle | undefined;
   private closed = false;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly runner: SerialRunner;
 
   /** @internal */
@@ -351,16 +344,11 @@ export class ServiceCache<P = unknown> extends EventEmitter<ServiceCacheEvents<P
     this.runner = new SerialRunner(
       () => this.refresh(),
       (err) => {
-        if (this.closed) return;
-        if (this.listenerCount('error') > 0) this.emit('error', err instanceof Error ? err : new Error(String(err)));
-        if (this.retryTimer === undefined) {
-          this.retryTimer = setTimeout(() => {
-            this.retryTimer = undefined;
-            void this.runner.run();
-          }, 200);
-          this.retryTimer.unref();
+        if (!this.closed && this.listenerCount('error') > 0) {
+          this.emit('error', err instanceof Error ? err : new Error(String(err)));
         }
       },
+      200,
     );
   }
 
@@ -405,7 +393,7 @@ export class ServiceCache<P = unknown> extends EventEmitter<ServiceCacheEvents<P
     if (this.closed) return;
     this.closed = true;
     this.handle?.close();
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.runner.stop();
     this.onClose();
   }
 
