@@ -16,11 +16,18 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ZkClient } from '../client/zk-client.js';
-import { CreateMode } from '../client/create-mode.js';
 import { basename, joinPath, validatePath } from '../client/paths.js';
 import type { WatchEvent } from '../client/watch.js';
 import { NoNodeError } from '../errors.js';
-import { abortReason, deleteOwnNode, isRetryable, isSessionGone, sortOwn, untilConnected } from './sequential-nodes.js';
+import {
+  abortReason,
+  deleteOwnNode,
+  ensureOwnNode,
+  isRetryable,
+  isSessionGone,
+  sortOwn,
+  untilConnected,
+} from './sequential-nodes.js';
 
 /** A {@link LockDriver}'s verdict for one contender. */
 export interface LockVerdict {
@@ -167,21 +174,8 @@ export class LockInternals implements LockEngine {
       for (;;) {
         if (signal?.aborted) throw abortReason(signal);
         try {
-          if (ours !== null && ours.sessionId !== this.client.sessionId) {
-            // The session that owned our node is gone: the node is (or soon will be) too.
-            const stale = ours.path;
-            ours = null;
-            await deleteOwnNode(this.client, stale);
-          }
-          if (ours === null) {
-            const sessionId: bigint = this.client.sessionId;
-            const path = await this.client.create(joinPath(this.basePath, this.prefix), {
-              mode: CreateMode.EPHEMERAL_SEQUENTIAL,
-              parents: true,
-              data: this.data,
-            });
-            ours = { path, sessionId };
-          }
+          // A node of a session that is gone is deleted and replaced (it goes to the back).
+          ours = await ensureOwnNode(this.client, ours, this.basePath, this.prefix, this.data);
           const sorted = await this.sortedChildren();
           const ourName = basename(ours.path);
           if (!sorted.includes(ourName)) {

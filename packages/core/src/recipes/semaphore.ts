@@ -18,7 +18,6 @@
  * @packageDocumentation
  */
 import type { ZkClient } from '../client/zk-client.js';
-import { CreateMode } from '../client/create-mode.js';
 import { basename, joinPath, validatePath } from '../client/paths.js';
 import type { WatchEvent } from '../client/watch.js';
 import { NoNodeError } from '../errors.js';
@@ -30,7 +29,15 @@ import {
   type HeldNode,
   type LockEngine,
 } from './lock-internals.js';
-import { abortReason, deleteOwnNode, isRetryable, isSessionGone, sortOwn, untilConnected } from './sequential-nodes.js';
+import {
+  abortReason,
+  deleteOwnNode,
+  ensureOwnNode,
+  isRetryable,
+  isSessionGone,
+  sortOwn,
+  untilConnected,
+} from './sequential-nodes.js';
 
 /** Options of {@link Semaphore}. */
 export interface SemaphoreOptions {
@@ -86,20 +93,7 @@ class SemaphoreEngine implements LockEngine {
       for (;;) {
         if (signal?.aborted) throw abortReason(signal);
         try {
-          if (lease !== null && lease.sessionId !== this.client.sessionId) {
-            const stale = lease.path;
-            lease = null;
-            await deleteOwnNode(this.client, stale);
-          }
-          if (lease === null) {
-            const sessionId: bigint = this.client.sessionId;
-            const path = await this.client.create(joinPath(this.leasesPath, this.prefix), {
-              mode: CreateMode.EPHEMERAL_SEQUENTIAL,
-              parents: true,
-              data: this.data,
-            });
-            lease = { path, sessionId };
-          }
+          lease = await ensureOwnNode(this.client, lease, this.leasesPath, this.prefix, this.data);
           const wake = this.armChildrenWatch();
           const { children } = await this.client.getChildren(this.leasesPath, { watch: wake.watcher });
           const sorted = sortOwn(children, [this.prefix]);

@@ -6,7 +6,8 @@
 import { ConnectionLossError, NoNodeError, OperationTimeoutError, SessionExpiredError } from '../errors.js';
 import type { ZkClient } from '../client/zk-client.js';
 import { isConnectedState } from '../client/connection-state.js';
-import { sequenceOf } from '../client/paths.js';
+import { joinPath, sequenceOf } from '../client/paths.js';
+import { CreateMode } from '../client/create-mode.js';
 
 /** A sequential child name with its signed 32-bit sequence number. */
 export interface SequencedName {
@@ -126,4 +127,30 @@ export async function deleteOwnNode(client: ZkClient, path: string, attempts = 2
     }
   }
   throw last;
+}
+
+/**
+ * Makes sure the caller holds an `EPHEMERAL_SEQUENTIAL` node `<parent>/<prefix>NNNNNNNNNN` of
+ * the client's *current* session. A `held` node of a session that is gone is deleted first (the
+ * server may not have expired it yet; {@link deleteOwnNode} retries) and a new one is created,
+ * with parents — it goes to the back of the line.
+ * @returns `held` itself when it belongs to the current session, else the new node
+ * @throws the create's or the clean-up's ZkError
+ */
+export async function ensureOwnNode(
+  client: ZkClient,
+  held: { path: string; sessionId: bigint } | null,
+  parent: string,
+  prefix: string,
+  data?: Buffer,
+): Promise<{ path: string; sessionId: bigint }> {
+  if (held !== null && held.sessionId === client.sessionId) return held;
+  if (held !== null) await deleteOwnNode(client, held.path);
+  const sessionId = client.sessionId;
+  const path = await client.create(joinPath(parent, prefix), {
+    mode: CreateMode.EPHEMERAL_SEQUENTIAL,
+    parents: true,
+    ...(data !== undefined ? { data } : {}),
+  });
+  return { path, sessionId };
 }
