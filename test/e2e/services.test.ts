@@ -91,7 +91,7 @@ describe('zkjobs services', () => {
       ],
       [
         [...base, 'register', 'cache', 'c7', '--host', 'h', '--port', '1', '--payload', '{zone:a}', '--root', root],
-        /malformed JSON in --payload at line 1, column 2: expected a double-quoted property name/,
+        /malformed JSON in --payload at line 1, column 2: unexpected 'z'; expected a double-quoted property name/,
       ],
       [[...base, 'ls', 'cache', '--root', 'servers'], /--root: invalid znode path "servers": must start with \//],
     ];

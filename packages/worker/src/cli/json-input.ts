@@ -1,9 +1,10 @@
 /**
  * Parsing JSON given on the command line (`--data`, `--payload`) with errors that say where the
  * text is malformed: line, column and what was expected, which `JSON.parse`'s messages do not
- * reliably say.
+ * reliably say (located with jsonc-parser).
  */
 import { readFile } from 'node:fs/promises';
+import { ParseErrorCode, parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { UsageError } from './errors.js';
 
 /** Where and why a JSON text is malformed. */
@@ -18,137 +19,54 @@ export interface JsonSyntaxProblem {
   reason: string;
 }
 
-class Stop extends Error {
-  constructor(
-    readonly offset: number,
-    readonly reason: string,
-  ) {
-    super(reason);
-  }
-}
+/** jsonc-parser's error codes, as phrases. */
+const REASONS: Partial<Record<ParseErrorCode, string>> = {
+  [ParseErrorCode.InvalidCharacter]: 'a control character must be escaped in a string',
+  [ParseErrorCode.InvalidNumberFormat]: 'malformed number',
+  [ParseErrorCode.PropertyNameExpected]: 'expected a double-quoted property name',
+  [ParseErrorCode.ValueExpected]: 'expected a value',
+  [ParseErrorCode.ColonExpected]: "expected ':'",
+  [ParseErrorCode.CommaExpected]: "expected ','",
+  [ParseErrorCode.CloseBraceExpected]: "expected ',' or '}'",
+  [ParseErrorCode.CloseBracketExpected]: "expected ',' or ']'",
+  [ParseErrorCode.EndOfFileExpected]: 'expected the end of the input',
+  [ParseErrorCode.InvalidCommentToken]: 'comments are not allowed in JSON',
+  [ParseErrorCode.UnexpectedEndOfComment]: 'comments are not allowed in JSON',
+  [ParseErrorCode.UnexpectedEndOfString]: 'unterminated string',
+  [ParseErrorCode.UnexpectedEndOfNumber]: 'unterminated number',
+  [ParseErrorCode.InvalidUnicode]: 'invalid \\u escape',
+  [ParseErrorCode.InvalidEscapeCharacter]: 'invalid escape character',
+};
 
 function describe(text: string, i: number): string {
   if (i >= text.length) return 'end of input';
-  const ch = text[i]!;
-  return JSON.stringify(ch).replace(/^"|"$/g, "'");
+  return JSON.stringify(text[i]!).replace(/^"|"$/g, "'");
 }
 
 /**
- * Finds the first syntax error of a JSON text by a small recursive-descent scan.
- * @returns the problem, or null when the text is valid JSON
+ * Finds the first syntax error of a JSON text (jsonc-parser's scanner, with comments and
+ * trailing commas disallowed, as in JSON).
+ * @returns the problem, or null when the scanner finds none
  */
 export function locateJsonError(text: string): JsonSyntaxProblem | null {
-  let i = 0;
-  let depth = 0;
-  const ws = (): void => {
-    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
-  };
-  const fail = (expected: string): never => {
-    throw new Stop(i, `expected ${expected} but found ${describe(text, i)}`);
-  };
-  const literal = (word: string): void => {
-    if (text.startsWith(word, i)) i += word.length;
-    else fail('a JSON value');
-  };
-  const string = (): void => {
-    i++; // opening quote
-    for (;;) {
-      if (i >= text.length) throw new Stop(i, 'unterminated string');
-      const c = text[i]!;
-      if (c === '"') {
-        i++;
-        return;
-      }
-      if (c === '\\') {
-        const n = text[i + 1];
-        if (n !== undefined && '"\\/bfnrt'.includes(n)) i += 2;
-        else if (n === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
-        else throw new Stop(i, 'invalid escape in string');
-        continue;
-      }
-      if (c.charCodeAt(0) < 0x20) throw new Stop(i, 'control character in string (escape it)');
-      i++;
-    }
-  };
-  const number = (): void => {
-    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
-    if (!m || m[0] === '-' || m[0] === '') fail('a JSON value');
-    i += m![0].length;
-  };
-  const value = (): void => {
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      if (++depth > 512) throw new Stop(i, 'nested too deeply');
-      i++;
-      ws();
-      if (text[i] === '}') {
-        i++;
-        depth--;
-        return;
-      }
-      for (;;) {
-        ws();
-        if (text[i] !== '"') fail('a double-quoted property name');
-        string();
-        ws();
-        if (text[i] !== ':') fail("':'");
-        i++;
-        value();
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === '}') {
-          i++;
-          depth--;
-          return;
-        }
-        fail("',' or '}'");
-      }
-    } else if (c === '[') {
-      if (++depth > 512) throw new Stop(i, 'nested too deeply');
-      i++;
-      ws();
-      if (text[i] === ']') {
-        i++;
-        depth--;
-        return;
-      }
-      for (;;) {
-        value();
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === ']') {
-          i++;
-          depth--;
-          return;
-        }
-        fail("',' or ']'");
-      }
-    } else if (c === '"') string();
-    else if (c === 't') literal('true');
-    else if (c === 'f') literal('false');
-    else if (c === 'n') literal('null');
-    else if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) number();
-    else fail('a JSON value');
-  };
-  try {
-    value();
-    ws();
-    if (i < text.length) fail('end of input');
-    return null;
-  } catch (e) {
-    if (!(e instanceof Stop)) throw e;
-    const before = text.slice(0, e.offset);
-    const line = before.split('\n').length;
-    const column = e.offset - (before.lastIndexOf('\n') + 1) + 1;
-    return { offset: e.offset, line, column, reason: e.reason };
-  }
+  const errors: ParseError[] = [];
+  parseTree(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+  const first = errors[0];
+  if (!first) return null;
+  const offset = Math.min(first.offset, text.length);
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - (before.lastIndexOf('\n') + 1) + 1;
+  const what = REASONS[first.error] ?? printParseErrorCode(first.error);
+  const found = describe(text, offset);
+  let reason: string;
+  if (what.startsWith('expected')) reason = `${what} but found ${found}`;
+  else if (first.error === ParseErrorCode.InvalidSymbol) {
+    // The scanner's next complaint says what the parser wanted here, e.g. a property name.
+    const next = errors[1] ? REASONS[errors[1].error] : undefined;
+    reason = `unexpected ${found}${next?.startsWith('expected') ? `; ${next}` : ''}`;
+  } else reason = `${what} (at ${found})`;
+  return { offset, line, column, reason };
 }
 
 /**
