@@ -225,6 +225,45 @@ describe('checkHistory', () => {
     expect(r.stats.reruns).toBe(1);
   });
 
+  it("a re-run is explained by the record's notes alone; a note written after the completion is no stale write", () => {
+    const note = (token: number, over: number) => ({
+      kind: 'refused' as const,
+      attempt: 1,
+      token,
+      worker: W1,
+      session: `s-${W1}`,
+      process: 'h:1',
+      reason: 'claim no longer current',
+      at: 2500,
+      over,
+    });
+    // Claim 1's attempt is closed as requeued; claim 3 completed (version 4); then the holder of
+    // claim 1 noted its refusal (version 5).
+    const rec = {
+      ...record('p', 'completed', [attempt(1, 1, 'requeued', W1, 1000), attempt(2, 3, 'completed', W2, 2000)]),
+      notes: [note(1, 4)],
+    };
+    const r = checkHistory({ tree: tree([[rec, 5]]) });
+    expect(failed(r)).toEqual({});
+    expect(r.stats).toMatchObject({ reruns: 1, refused: 1 });
+    expect(r.checks.every((c) => c.ran || c.name === 'history-complete')).toBe(true);
+    // Without the note's write, version 5 means something else wrote after the completion.
+    const bare = record('q', 'completed', [attempt(1, 1, 'requeued', W1, 1000), attempt(2, 3, 'completed', W2, 2000)]);
+    expect(failed(checkHistory({ tree: tree([[bare, 5]]) }))).toEqual({ 'stale-completion': ['q'] });
+    // A run under a claim the record shows neither closed nor noted is not explained.
+    const effects = [ev('effect', 'r', 1, W1, 1000), ev('effect', 'r', 3, W2, 2000)];
+    const r2 = record('r', 'completed', [attempt(2, 3, 'completed', W2, 2000)]);
+    expect(failed(checkHistory({ tree: tree([[r2, 4]]), events: effects }))).toEqual({ 'rerun-explained': ['r'] });
+    expect(
+      failed(
+        checkHistory({
+          tree: tree([[{ ...r2, notes: [{ ...note(1, 4), kind: 'lost' as const }] }, 5]]),
+          events: effects,
+        }),
+      ),
+    ).toEqual({});
+  });
+
   it('reads pino logs, worker start --json events and native lines', () => {
     const pino = parseHistoryLine(
       '{"level":30,"time":5,"jobId":"x","attempt":2,"token":7,"worker":"w-1","session":"ab","reason":"r","msg":"completion refused: lost claim"}',
@@ -292,6 +331,15 @@ describe('zkjobs verify against real worker processes', () => {
       );
     await waitFor(aDone, 30_000, 100, "A's completion written or refused");
     await waitFor(async () => (await queue.getJob('frozen-1'))?.state === 'completed', 20_000, 100, 'job completed');
+    if (!broken) {
+      // The refused holder notes its refusal in the record (once the record is final).
+      await waitFor(
+        async () => ((await queue.getJob('frozen-1'))?.notes ?? []).some((n) => n.kind === 'refused'),
+        20_000,
+        100,
+        "A's refusal noted in the record",
+      );
+    }
     await killAll([a, b]);
     return { namespace, files: historyFiles(run) };
   }
@@ -315,6 +363,14 @@ describe('zkjobs verify against real worker processes', () => {
     expect(report.stats.reruns).toBe(1);
     expect(report.stats.refused + report.stats.stalled).toBeGreaterThanOrEqual(1);
     expect(report.checks.every((c) => c.ran)).toBe(true);
+    // The tree alone explains the re-run: the record holds the refused holder's note.
+    const treeOnly = await runCli(['--connect', zkConnect, '--namespace', namespace, '--json', 'verify']);
+    expect(treeOnly.code).toBe(0);
+    const alone = JSON.parse(treeOnly.stdout) as VerifyReport;
+    expect(alone.ok).toBe(true);
+    expect(alone.stats.reruns).toBe(1);
+    expect(alone.stats.refused).toBe(1);
+    expect(alone.checks.find((c) => c.name === 'rerun-explained')!.ran).toBe(true);
   }, 90_000);
 
   it('a broken build (completion multi without its claim check): verify fails with a stale completion', async () => {

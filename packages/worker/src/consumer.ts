@@ -1,6 +1,13 @@
 import { hostname } from 'node:os';
 import type { Stat, ZkClient, WatchHandle } from '@zkjobs/core';
-import { CreateMode, NodeExistsError, NoNodeError, TransactionError, DoubleBarrier } from '@zkjobs/core';
+import {
+  BadVersionError,
+  CreateMode,
+  NodeExistsError,
+  NoNodeError,
+  TransactionError,
+  DoubleBarrier,
+} from '@zkjobs/core';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import {
@@ -11,7 +18,18 @@ import {
   WorkerClosingError,
 } from './errors.js';
 import type { TypedEmitter, WorkerEvents } from './events.js';
-import { closeAttempt, pushHistory, storeError, type AttemptOutcome, type Job, type JobRecord } from './job.js';
+import {
+  closeAttempt,
+  isFinalState,
+  MAX_NOTES,
+  pushHistory,
+  storeError,
+  type AttemptOutcome,
+  type ClaimNote,
+  type EventClaim,
+  type Job,
+  type JobRecord,
+} from './job.js';
 import {
   BARRIERS,
   WORKERS,
@@ -218,7 +236,8 @@ export class Consumer {
       { jobId: a.id, attempt: a.rec.attemptsMade, token: a.token, worker: a.worker, session: a.session, reason },
       'claim lost: job stalled',
     );
-    this.events.emit('stalled', a.id, err);
+    this.events.emit('stalled', a.id, err, claimOf(a));
+    this.noteClaim(a, 'lost', reason);
   }
 
   /** Aborts every running job (shutdown after the grace period). */
@@ -707,7 +726,7 @@ export class Consumer {
     if (c.outcome.kind === 'completed') {
       this.counters.completed++;
       this.log.info({ ...base, state: c.remove ? 'completed (removed)' : 'completed' }, 'job completed');
-      this.events.emit('completed', job, rec.result);
+      this.events.emit('completed', job, rec.result, claimOf(a));
     } else if (c.outcome.error instanceof WorkerClosingError) {
       this.log.info({ ...base, state: rec.state }, 'job released (worker closing)');
     } else {
@@ -718,7 +737,7 @@ export class Consumer {
         { ...base, state: rec.state, error: err.message },
         final ? `job ${rec.state}` : 'job failed: retrying',
       );
-      this.events.emit('failed', job, err, final);
+      this.events.emit('failed', job, err, final, claimOf(a));
       if (c.retry) this.events.emit('retrying', job, err, c.retry.delay);
       if (rec.state === 'dead') this.events.emit('dead', job, err);
     }
@@ -736,8 +755,112 @@ export class Consumer {
     if (!a.stalled) {
       a.stalled = true;
       this.counters.refused++;
-      this.events.emit('stalled', a.id, err);
+      this.events.emit('stalled', a.id, err, claimOf(a));
     }
+    this.noteClaim(a, 'refused', reason);
     c.resolve(false);
   }
+
+  // ----- notes: refused completions and lost claims, kept in the record ----------------------
+
+  private readonly notes = new Map<
+    string,
+    { id: string; note: Omit<ClaimNote, 'over'>; tries: number; due: number; until: number }
+  >();
+  private notesTimer: NodeJS.Timeout | null = null;
+  private notesRunning: Promise<void> | null = null;
+
+  /**
+   * Queues a note about claim `a` for its record. It is written by a compare-and-set on the
+   * version just read, and only once the record is in a final state: a note on a live record
+   * would move the version that the current holder's claim or completion is checked against.
+   */
+  private noteClaim(a: Active, kind: ClaimNote['kind'], reason: string): void {
+    const key = `${a.id}@${a.token}@${kind}`;
+    if (this.notes.has(key) || this.notes.size >= 1000) return;
+    const now = Date.now();
+    this.notes.set(key, {
+      id: a.id,
+      note: {
+        kind,
+        attempt: a.rec.attemptsMade,
+        token: a.token,
+        worker: a.worker,
+        session: a.session,
+        process: this.proc,
+        reason,
+        at: now,
+      },
+      tries: 0,
+      due: now,
+      until: now + 10 * 60_000,
+    });
+    this.armNotes(0);
+  }
+
+  private armNotes(ms: number): void {
+    if (this.notesTimer) return;
+    this.notesTimer = setTimeout(() => {
+      this.notesTimer = null;
+      void this.writeNotes();
+    }, ms);
+    this.notesTimer.unref();
+  }
+
+  /** Writes the notes that are due; best effort (a note is history, not state). */
+  writeNotes(): Promise<void> {
+    if (this.notesRunning) return this.notesRunning;
+    this.notesRunning = (async () => {
+      try {
+        const now = Date.now();
+        const due = [...this.notes].filter(([, n]) => n.due <= now);
+        await mapLimit(due, 16, async ([key, n]) => {
+          n.tries++;
+          const backoff = (): void => {
+            if (Date.now() > n.until) this.notes.delete(key);
+            else n.due = Date.now() + Math.min(10_000, 250 * 2 ** Math.min(n.tries, 6));
+          };
+          let found;
+          try {
+            found = await readRecord(this.client, n.id);
+          } catch {
+            return backoff();
+          }
+          const rec = found?.rec;
+          const noted = rec?.notes?.some(
+            (x) => x.token === n.note.token && x.kind === n.note.kind && x.session === n.note.session,
+          );
+          if (!found || !rec || noted) return void this.notes.delete(key);
+          if (!isFinalState(rec.state)) return backoff();
+          const notes = [...(rec.notes ?? []), { ...n.note, over: found.stat.version }];
+          const next: JobRecord = { ...rec, notes: notes.slice(Math.max(0, notes.length - MAX_NOTES)) };
+          try {
+            await this.client.setData(jobPath(n.id), encodeRecord(next), { version: found.stat.version });
+            this.notes.delete(key);
+            this.log.debug({ jobId: n.id, token: n.note.token, kind: n.note.kind }, 'claim note written');
+          } catch (err) {
+            if (err instanceof NoNodeError) this.notes.delete(key);
+            else if (err instanceof BadVersionError) n.due = Date.now();
+            else backoff();
+          }
+        });
+      } finally {
+        this.notesRunning = null;
+        if (this.notes.size > 0) {
+          const next = Math.min(...[...this.notes.values()].map((n) => n.due));
+          this.armNotes(Math.max(0, next - Date.now()));
+        }
+      }
+    })();
+    return this.notesRunning;
+  }
+
+  /** Notes not written yet (for tests and shutdown). */
+  get pendingNotes(): number {
+    return this.notes.size;
+  }
+}
+
+function claimOf(a: Active): EventClaim {
+  return { token: a.token, attempt: a.rec.attemptsMade, worker: a.worker, session: a.session };
 }

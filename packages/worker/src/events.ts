@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Job } from './job.js';
+import type { EventClaim, Job } from './job.js';
 import type { LostClaimError } from './errors.js';
 
 /** Events of a {@link Worker}, with their listener arguments. Typed as `EventEmitter<WorkerEvents>`. */
@@ -8,22 +8,22 @@ export interface WorkerEvents {
   active: [job: Job, token: number];
   /** The handler reported progress. */
   progress: [job: Job, progress: unknown];
-  /** The job's completion was recorded (by this worker). */
-  completed: [job: Job, result: unknown];
+  /** The job's completion was recorded (by this worker) under `claim`. */
+  completed: [job: Job, result: unknown, claim: EventClaim];
   /**
    * An attempt failed and the failure was recorded. `final` is true when no attempt follows
-   * (UnrecoverableError → `failed`; attempts used up → also `dead`).
+   * (UnrecoverableError → `failed`; attempts used up → also `dead`). `claim` is the attempt's claim.
    */
-  failed: [job: Job, error: Error, final: boolean];
+  failed: [job: Job, error: Error, final: boolean, claim: EventClaim];
   /** A failed attempt will be retried after `delayMs` (ZooKeeper's clock). */
   retrying: [job: Job, error: Error, delayMs: number];
   /** The job used up its attempts and is now `dead`. */
   dead: [job: Job, error: Error];
   /**
    * This worker lost its claim on a running job (session lost, requeued, cancelled): the
-   * handler's signal was aborted and its completion will be refused.
+   * handler's signal was aborted and its completion will be refused. `claim` is the lost claim.
    */
-  stalled: [jobId: string, error: LostClaimError];
+  stalled: [jobId: string, error: LostClaimError, claim: EventClaim];
   /** This worker became the leader (scheduler) with this epoch. */
   'leader-elected': [epoch: number];
   /** This worker stopped being the leader. */

@@ -16,6 +16,11 @@ export {
   type AttemptOutcome,
   type StoredError,
   type JobRecord,
+  type ClaimNote,
+  type EventClaim,
+  type SubmittedJob,
+  MAX_HISTORY,
+  MAX_NOTES,
 } from './job.js';
 export {
   JobsError,
@@ -29,7 +34,7 @@ export {
   WaitTimeoutError,
   WorkerClosingError,
 } from './errors.js';
-export { backoffDelay } from './options.js';
+export { backoffDelay, JOB_ID_RE, JOB_TYPE_RE, DEFAULT_MAX_PAYLOAD_BYTES } from './options.js';
 export { DEFAULT_NAMESPACE, BUCKETS, bucketOf, jobPath, queueDir, type WorkerInfo, type LeaderInfo } from './layout.js';
 export { createLogger, defaultLogger, type Logger } from './logger.js';
 export {

@@ -217,7 +217,44 @@ export interface JobRecord {
   finishedAt?: number;
   /** For gang tasks: the gang job's id and this task's index. */
   gang?: { parent: string; index: number; size: number };
+  /**
+   * Refused completions and lost claims, oldest first (at most {@link MAX_NOTES}): what a stale
+   * holder learnt after its claim had been superseded. Appended only by a compare-and-set on the
+   * version the writer has just read, and only once the record is final, so a note never moves the
+   * fencing token of a live claim.
+   */
+  notes?: ClaimNote[];
 }
+
+/**
+ * A holder's note about one of its claims that did not end in a recorded outcome of its own: its
+ * completion was refused (`refused`), or it learnt that the claim was lost while the handler ran
+ * (`lost`: session lost, requeued, cancelled). Kept in the record so that `zkjobs verify` can
+ * explain a re-run from the tree alone.
+ */
+export interface ClaimNote {
+  /** `refused`: the completing write failed its claim check; `lost`: the handler was aborted. */
+  kind: 'refused' | 'lost';
+  /** The claim's attempt number. */
+  attempt: number;
+  /** The claim's fencing token. */
+  token: number;
+  /** The holder's znode name (`w-…`). */
+  worker: string;
+  /** The holder's session id, hex. */
+  session: string;
+  /** Host and pid of the holder, `host:pid`. */
+  process: string;
+  /** Why, as the holder saw it. */
+  reason: string;
+  /** When the holder learnt it, ms since the epoch (its clock). */
+  at: number;
+  /** The record version this note was written over (the note's write made it `over + 1`). */
+  over: number;
+}
+
+/** At most this many notes are kept per job (the oldest are dropped). */
+export const MAX_NOTES = 20;
 
 /** At most this many attempt records are kept per job (the oldest are dropped). */
 export const MAX_HISTORY = 50;
@@ -250,10 +287,37 @@ export interface Job<D = unknown, R = unknown> {
   readonly error?: StoredError;
   /** When it reached its final state, ms since the epoch (writer's clock). */
   readonly finishedAt?: number;
+  /** Refused completions and lost claims noted by stale holders, oldest first. */
+  readonly notes?: readonly ClaimNote[];
   /** The record znode's data version (fencing tokens are versions of this znode). */
   readonly version: number;
   /** zxid of the record's last write, as a decimal string. */
   readonly zxid: string;
+}
+
+/**
+ * A job as returned by {@link Queue.add} and {@link Queue.addBulk}: the stored job, and whether
+ * this call created it (`false`: its `jobId` existed already and nothing was written).
+ * @typeParam D - the payload type
+ */
+export type SubmittedJob<D = unknown> = Job<D> & {
+  /** True when this call wrote the job; false when an existing job with the same `jobId` was returned. */
+  readonly created: boolean;
+};
+
+/**
+ * The claim a {@link Worker} event is about: its fencing token, attempt number, and the holder's
+ * registration and session.
+ */
+export interface EventClaim {
+  /** The claim's fencing token. */
+  token: number;
+  /** The 1-based attempt number of the claim. */
+  attempt: number;
+  /** The holder's znode name (`w-…`). */
+  worker: string;
+  /** The session the claim was made in, hex. */
+  session: string;
 }
 
 /** Serialises an error for the record. */

@@ -7,6 +7,12 @@ export const JOB_ID_RE = /^(?!\.\.?$)[A-Za-z0-9._:@-]{1,128}$/;
 /** Job types: 1–100 characters of `[A-Za-z0-9._:@/-]`. */
 export const JOB_TYPE_RE = /^[A-Za-z0-9._:@/-]{1,100}$/;
 
+/**
+ * The default cap on a job's payload (`data` as JSON), in bytes: 256 KiB, well under ZooKeeper's
+ * 1 MB packet limit (the record also holds options and history). See `QueueOptions.maxPayloadBytes`.
+ */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 262_144;
+
 const ms = (max: number) => z.number().int().min(0).max(max);
 
 const backoffSchema = z.union([

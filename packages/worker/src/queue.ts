@@ -10,7 +10,15 @@ import {
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { JobFailedError, JobNotFoundError, JobValidationError, WaitTimeoutError } from './errors.js';
-import { closeAttempt, isFinalState, type Job, type JobOptions, type JobRecord, type JobState } from './job.js';
+import {
+  closeAttempt,
+  isFinalState,
+  type Job,
+  type JobOptions,
+  type JobRecord,
+  type JobState,
+  type SubmittedJob,
+} from './job.js';
 import {
   BUCKET_NAMES,
   DEFAULT_NAMESPACE,
@@ -23,7 +31,14 @@ import {
   type PendingEntry,
 } from './layout.js';
 import { defaultLogger } from './logger.js';
-import { encodePayload, generateJobId, normalizeJobOptions, validateType, zodToValidationError } from './options.js';
+import {
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  encodePayload,
+  generateJobId,
+  normalizeJobOptions,
+  validateType,
+  zodToValidationError,
+} from './options.js';
 import { encodeRecord, ensureTree, mapLimit, parseRecord, readRecord, toJob } from './store.js';
 
 /** Options of {@link Queue}. */
@@ -113,7 +128,7 @@ export class Queue {
     const parsed = queueOptionsSchema.safeParse(opts);
     if (!parsed.success) throw zodToValidationError('options', parsed.error);
     this.namespace = opts.namespace ?? DEFAULT_NAMESPACE;
-    this.maxPayloadBytes = opts.maxPayloadBytes ?? 262_144;
+    this.maxPayloadBytes = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     this.knownTypes = opts.knownTypes ? new Set(opts.knownTypes) : undefined;
     this.log = opts.logger ?? defaultLogger();
     this.ownsClient = typeof connection === 'string';
@@ -139,12 +154,13 @@ export class Queue {
    * @param type - the job type (handler name)
    * @param data - the payload, JSON-serialisable, at most `maxPayloadBytes` as JSON
    * @param opts - job options
-   * @returns the job as stored
+   * @returns the job as stored; `created` is false when its `jobId` existed already (nothing
+   *   was written, the existing job is returned as it is)
    * @throws JobValidationError naming the field (`type`, `data`, `opts.<option>`) — nothing is written
    */
-  async add<D = unknown>(type: string, data?: D, opts?: JobOptions): Promise<Job<D>> {
+  async add<D = unknown>(type: string, data?: D, opts?: JobOptions): Promise<SubmittedJob<D>> {
     const [job] = await this.addBulkInternal([{ type, data, opts }], false);
-    return job as Job<D>;
+    return job as SubmittedJob<D>;
   }
 
   /**
@@ -152,14 +168,15 @@ export class Queue {
    * ≤ 600 KB each). Every job is validated before anything is written; jobs whose `jobId`
    * exists already are returned as they are.
    * @param jobs - the jobs
-   * @returns the jobs as stored, in the given order
+   * @returns the jobs as stored, in the given order; each one's `created` tells whether this
+   *   call wrote it
    * @throws JobValidationError naming the field (`jobs[i].opts.delay`, …) — nothing is written
    */
-  async addBulk<D = unknown>(jobs: BulkJob<D>[]): Promise<Job<D>[]> {
-    return (await this.addBulkInternal(jobs, true)) as Job<D>[];
+  async addBulk<D = unknown>(jobs: BulkJob<D>[]): Promise<SubmittedJob<D>[]> {
+    return (await this.addBulkInternal(jobs, true)) as SubmittedJob<D>[];
   }
 
-  private async addBulkInternal(jobs: BulkJob[], bulk: boolean): Promise<Job[]> {
+  private async addBulkInternal(jobs: BulkJob[], bulk: boolean): Promise<SubmittedJob[]> {
     if (!Array.isArray(jobs)) throw new JobValidationError('jobs', 'must be an array');
     const now = Date.now();
     const prepared: { rec: JobRecord; bytes: Buffer; explicit: boolean; tasks?: JobRecord[] }[] = [];
@@ -255,7 +272,10 @@ export class Queue {
         }
       }
     });
-    return prepared.map((p) => existing.get(p.rec.id) ?? written.get(p.rec.id)!);
+    return prepared.map((p) => {
+      const old = existing.get(p.rec.id);
+      return old ? { ...old, created: false } : { ...written.get(p.rec.id)!, created: true };
+    });
   }
 
   private async writeChunk(

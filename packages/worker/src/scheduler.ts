@@ -484,10 +484,14 @@ export class Scheduler {
       };
       tx.setData(jobPath(id), encodeRecord(next), { version: stat.version });
       entries.push({ id, type: rec.type, priority: rec.opts.priority, attemptsMade: rec.attemptsMade, delay: 0 });
+      // A claimed job's log names the claim's token; an assignment that was never claimed has none
+      // (no token was handed out): its log names the record version it was requeued at instead.
       logs.push({
         jobId: id,
         attempt: rec.attemptsMade,
-        token: rec.claim?.token,
+        ...(claimedByIt && rec.claim
+          ? { token: rec.claim.token, session: rec.claim.session }
+          : { version: stat.version }),
         worker: rec.claim?.worker ?? worker,
         wasClaimed: claimedByIt,
       });

@@ -29,6 +29,7 @@ export function toJob<D = unknown, R = unknown>(rec: JobRecord, stat: Stat): Job
     ...(rec.result !== undefined ? { result: rec.result as R } : {}),
     ...(rec.error !== undefined ? { error: rec.error } : {}),
     ...(rec.finishedAt !== undefined ? { finishedAt: rec.finishedAt } : {}),
+    ...(rec.notes !== undefined && rec.notes.length > 0 ? { notes: rec.notes } : {}),
     version: stat.version,
     zxid: stat.mzxid.toString(),
   };

@@ -14,7 +14,10 @@
  * - `history-complete`: every claim a worker reported is in its job's record (a stale writer
  *   that overwrote a record erases the claims made after its own);
  * - `rerun-explained`: every run of a job's handler under a claim that did not complete it is
- *   explained by a requeue, a refused or lost claim, or a failed attempt.
+ *   explained by a requeue, a refused or lost claim, or a failed attempt. Runs are the claims in
+ *   the records (and the side effects of ledgers, when given); explanations are the attempts'
+ *   outcomes and the records' notes of refused completions and lost claims (and the logs' events,
+ *   when given), so the check runs on the tree alone.
  *
  * Counterexamples name the job and the claims (token, worker, session) involved.
  */
@@ -132,7 +135,7 @@ export interface VerifyReport {
     stalled: number;
     /** Claims the leader requeued. */
     requeued: number;
-    /** Jobs whose handler ran under more than one claim (from `effect` events). */
+    /** Jobs whose handler ran under more than one claim (claims in the records, `effect` events of ledgers). */
     reruns: number;
     /** History events read. */
     events: number;
@@ -423,6 +426,19 @@ class Checker {
         c.at ??= a.startedAt;
         if (a.outcome === 'completed') this.completion(v, a.token).record = a;
       }
+      // Refused completions and lost claims that the holders noted in the record itself.
+      for (const n of snap.rec.notes ?? []) {
+        v.events.push({
+          kind: n.kind === 'refused' ? 'refuse' : 'stall',
+          job: id,
+          token: n.token,
+          attempt: n.attempt,
+          worker: n.worker,
+          session: n.session,
+          at: n.at,
+          source: 'tree',
+        });
+      }
     }
     for (const e of input.events ?? []) {
       if (e.kind === 'submit') {
@@ -591,11 +607,14 @@ class Checker {
           continue;
         }
         const snap = v.snap;
-        if (snap && snap.rec.state === 'completed' && c.record && snap.version !== token + 1) {
+        // Notes appended after the completion (each by a compare-and-set over version ≥ token + 1)
+        // are the only writes allowed after it.
+        const after = (snap?.rec.notes ?? []).filter((n) => n.over >= token + 1).length;
+        if (snap && snap.rec.state === 'completed' && c.record && snap.version !== token + 1 + after) {
           out.push({
             check: 'stale-completion',
             job: v.id,
-            message: `job ${v.id}: completed by claim ${token} but the record is at version ${snap.version}, not ${token + 1}: the record changed between that claim and its completion`,
+            message: `job ${v.id}: completed by claim ${token} but the record is at version ${snap.version}, not ${token + 1 + after}: the record changed between that claim and its completion`,
             evidence: { ...evidence, version: snap.version },
           });
         }
@@ -734,10 +753,17 @@ class Checker {
     let reruns = 0;
     for (const v of this.jobs.values()) {
       const effects = v.events.filter((e) => e.kind === 'effect');
-      const tokens = [...new Set(effects.map((e) => e.token).filter((t): t is number => t !== undefined))];
+      // Runs: claims recorded in the record (each started the handler) and side effects of ledgers.
+      const tokens = [
+        ...new Set([
+          ...(v.snap?.rec.history ?? []).map((a) => a.token),
+          ...effects.map((e) => e.token).filter((t): t is number => t !== undefined),
+        ]),
+      ];
       if (tokens.length > 1) reruns++;
+      const current = v.snap?.rec.state === 'active' ? v.snap.rec.claim?.token : undefined;
       for (const t of tokens) {
-        if (v.completions.has(t)) continue;
+        if (v.completions.has(t) || t === current) continue;
         const rec = v.claims.get(t)?.record;
         if (rec && NOT_COMPLETED.has(rec.outcome)) continue;
         const why = v.events.find(
@@ -767,7 +793,6 @@ class Checker {
       if (rec.state in states) states[rec.state]++;
     }
     const hasEvents = this.hasEvents();
-    const hasEffects = (this.input.events ?? []).some((e) => e.kind === 'effect');
     const reruns = this.checkReruns();
     const found: Record<CheckName, { list: Counterexample[]; ran: boolean }> = {
       lost: { list: this.checkLost(), ran: true },
@@ -776,7 +801,7 @@ class Checker {
       'overlapping-claims': { list: this.checkOverlap(), ran: true },
       'token-order': { list: this.checkTokens(), ran: true },
       'history-complete': { list: this.checkHistoryComplete(), ran: hasEvents },
-      'rerun-explained': { list: reruns.out, ran: hasEffects },
+      'rerun-explained': { list: reruns.out, ran: true },
     };
     const checks: CheckResult[] = CHECK_NAMES.map((name) => ({
       name,
@@ -785,8 +810,13 @@ class Checker {
       counterexamples: found[name].list.slice(0, this.max),
       total: found[name].list.length,
     }));
+    // Logs and the records' notes (the same refusal may be in both).
     const distinct = (kind: HistoryEventKind): number =>
-      new Set((this.input.events ?? []).filter((e) => e.kind === kind).map((e) => `${e.job}@${e.token ?? '?'}`)).size;
+      new Set(
+        [...this.jobs.values()].flatMap((v) =>
+          v.events.filter((e) => e.kind === kind).map((e) => `${e.job}@${e.token ?? '?'}`),
+        ),
+      ).size;
     let claims = 0;
     let completions = 0;
     let requeued = 0;

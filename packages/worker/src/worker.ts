@@ -87,6 +87,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
   private leading = false;
   private leaderGen = 0;
   private rebinding: Promise<void> | null = null;
+  private lastName: string | null = null;
 
   /**
    * @param connection - a {@link ZkClient} (shared; not closed by the worker) or a connect string
@@ -117,10 +118,14 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.log = opts.logger ?? defaultLogger();
   }
 
-  /** This worker's znode name (`w-NNNNNNNNNN`), null before start. */
+  /**
+   * This worker's znode name (`w-NNNNNNNNNN`), null before start. After a new session it is the
+   * new registration's name; after {@link close} it stays the last one it had.
+   */
   get name(): string | null {
     const p = this.latch?.ourPath;
-    return p ? p.slice(p.lastIndexOf('/') + 1) : null;
+    if (p) this.lastName = p.slice(p.lastIndexOf('/') + 1);
+    return this.lastName;
   }
 
   /** True while this worker leads (its scheduler runs). */
@@ -297,6 +302,11 @@ export class Worker extends TypedEmitter<WorkerEvents> {
         await this.consumer.drain(5_000);
       }
     }
+    // Notes of refused or lost claims on records that are final by now (best effort, bounded).
+    if (this.consumer && this.consumer.pendingNotes > 0) {
+      await Promise.race([this.consumer.writeNotes(), new Promise((r) => setTimeout(r, 1000).unref())]);
+    }
+    void this.name; // remember the name: the latch forgets it when it closes
     this.onNotLeader('closing');
     await this.latch?.close().catch((err: unknown) => this.log.warn({ err }, 'could not leave the election'));
     if (typeof this.connection === 'string') await this.root?.close();

@@ -5,10 +5,17 @@
  */
 import type { Logger } from 'pino';
 import type { ZkClient } from '@zkjobs/core';
-import { JobFailedError, JobNotFoundError, JobValidationError, WaitTimeoutError } from '../errors.js';
-import type { Job, JobState, StoredError } from '../job.js';
-import { JOB_ID_RE } from '../options.js';
-import { Queue } from '../queue.js';
+import {
+  JOB_ID_RE,
+  JobFailedError,
+  JobNotFoundError,
+  JobValidationError,
+  Queue,
+  WaitTimeoutError,
+  type Job,
+  type JobState,
+  type StoredError,
+} from '../index.js';
 import { cliLogger, connectZk, jobNamespace, progressBar, type GlobalOptions } from './context.js';
 import { UsageError } from './errors.js';
 

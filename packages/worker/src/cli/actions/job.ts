@@ -1,7 +1,16 @@
-import { JobNotFoundError, JobValidationError } from '../../errors.js';
-import { type AttemptRecord, type BackoffOptions, type Job, type JobOptions, type JobState } from '../../job.js';
-import { JOB_TYPE_RE } from '../../options.js';
-import { Queue, type BulkJob } from '../../queue.js';
+import {
+  JOB_TYPE_RE,
+  JobNotFoundError,
+  JobValidationError,
+  Queue,
+  type AttemptRecord,
+  type BackoffOptions,
+  type BulkJob,
+  type Job,
+  type JobOptions,
+  type JobState,
+  type SubmittedJob,
+} from '../../index.js';
 import { advertisedTypes, liveWorkers } from '../cluster-info.js';
 import { fmtDuration, fmtTime, Output, progressBar, table, type GlobalOptions } from '../context.js';
 import { OperationError, UsageError } from '../errors.js';
@@ -271,7 +280,7 @@ export async function submitJob(g: GlobalOptions, type: string, o: SubmitOptions
       data,
       opts: o.id === undefined ? jobOpts : { ...jobOpts, jobId: o.count > 1 ? `${o.id}-${i + 1}` : o.id },
     }));
-    const submitted: Job[] = [];
+    const submitted: SubmittedJob[] = [];
     const bar = await progressBar(o.count, 'submitted', g.json);
     try {
       const BATCH = 500;
@@ -288,8 +297,8 @@ export async function submitJob(g: GlobalOptions, type: string, o: SubmitOptions
     } finally {
       bar.stop();
     }
-    // A job returned with a zxid existed already (idempotency key): nothing was written for it.
-    const existed = (j: Job): boolean => j.zxid !== '';
+    // A job not created by this submit existed already (idempotency key): nothing was written for it.
+    const existed = (j: SubmittedJob): boolean => !j.created;
     if (!o.wait) {
       if (g.json) for (const j of submitted) out.result({ ...summary(j), created: !existed(j) }, '');
       else if (submitted.length === 1) {

@@ -2,9 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Processor } from '../../consumer.js';
-import { JOB_TYPE_RE } from '../../options.js';
-import { Worker } from '../../worker.js';
+import { JOB_TYPE_RE, Worker, type Processor } from '../../index.js';
 import { cliLogger, connectZk, jobNamespace, Output, type GlobalOptions } from '../context.js';
 import { UsageError } from '../errors.js';
 
@@ -115,16 +113,35 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
     w.on('active', (job, token) =>
       event({ event: 'active', ...who(), jobId: job.id, type: job.type, token, attempt: job.attemptsMade }),
     );
-    w.on('completed', (job) => event({ event: 'completed', ...who(), jobId: job.id, type: job.type }));
+    w.on('completed', (job, _result, c) =>
+      event({
+        event: 'completed',
+        ...who(),
+        session: c.session,
+        jobId: job.id,
+        type: job.type,
+        token: c.token,
+        attempt: c.attempt,
+      }),
+    );
     w.on('retrying', (job, err, delayMs) =>
       event(
         { event: 'retrying', ...who(), jobId: job.id, error: err.message, delayMs },
         `job ${job.id} (${job.type}) failed: ${err.message}; retrying in ${delayMs} ms`,
       ),
     );
-    w.on('failed', (job, err, final) =>
+    w.on('failed', (job, err, final, c) =>
       event(
-        { event: 'failed', ...who(), jobId: job.id, error: err.message, final },
+        {
+          event: 'failed',
+          ...who(),
+          session: c.session,
+          jobId: job.id,
+          token: c.token,
+          attempt: c.attempt,
+          error: err.message,
+          final,
+        },
         final ? `job ${job.id} (${job.type}) failed: ${err.message}` : undefined,
       ),
     );
@@ -134,9 +151,17 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
         `job ${job.id} (${job.type}) is dead: ${err.message}`,
       ),
     );
-    w.on('stalled', (jobId, err) =>
+    w.on('stalled', (jobId, err, c) =>
       event(
-        { event: 'stalled', ...who(), jobId, error: err.message },
+        {
+          event: 'stalled',
+          ...who(),
+          session: c.session,
+          jobId,
+          token: c.token,
+          attempt: c.attempt,
+          error: err.message,
+        },
         `lost the claim on job ${jobId}: ${err.message}`,
       ),
     );
