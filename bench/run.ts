@@ -15,6 +15,7 @@
  *   --session-ms N       requested session timeout of the failover workers (default 2000)
  *   --no-bullmq, --no-kazoo   leave a peer out
  *   --out DIR            where latest.json / latest.md go (default bench/results)
+ *   --tick-ms N          the ensemble's tickTime (500); sessions expire on tick boundaries
  *   --max-minutes N      the whole run's time limit (default 60, quick 10)
  *
  * Everything runs on 127.0.0.1: a 3-node ZooKeeper ensemble (forceSync, tickTime 500), two
@@ -68,6 +69,7 @@ const { values: a } = parseArgs({
     'latency-jobs': { type: 'string' },
     'footprint-jobs': { type: 'string' },
     'session-ms': { type: 'string' },
+    'tick-ms': { type: 'string' },
     'no-bullmq': { type: 'boolean', default: false },
     'no-kazoo': { type: 'boolean', default: false },
     out: { type: 'string' },
@@ -122,6 +124,7 @@ const settings = {
   rawCreates: quick ? 2000 : 20_000,
 };
 const outDir = a.out ?? join(HERE, 'results');
+const tickMs = int(a['tick-ms'], 500, 'tick-ms');
 const maxMinutes = int(a['max-minutes'], quick ? 10 : 60, 'max-minutes');
 const updateReadme = a['update-readme'] ?? (!quick && a.only === undefined);
 
@@ -207,12 +210,13 @@ async function main(): Promise<void> {
     throw new Error('ZooKeeper is not installed: run bash scripts/setup.sh (or `pnpm bench`, which does)');
   const logDir = join(tmpdir(), `zkjobs-bench-${process.pid}`);
   await mkdir(logDir, { recursive: true });
-  log(`starting a 3-node ensemble (forceSync, tickTime 500); child logs in ${logDir}`);
-  const cluster = await TestingCluster.start({ size: 3, tickTime: 500, forceSync: true });
+  log(`starting a 3-node ensemble (forceSync, tickTime ${tickMs}); child logs in ${logDir}`);
+  const cluster = await TestingCluster.start({ size: 3, tickTime: tickMs, forceSync: true });
   track('ZooKeeper ensemble', () => cluster.close());
   const client = await ZkClient.connect(cluster.connectString, { sessionTimeoutMs: 10_000 });
   track('bench ZooKeeper client', () => client.close());
   const machine = await describeMachine(cluster);
+  machine.tickMs = tickMs;
   results = emptyResults(process.argv.slice(2), quick, machine, settings);
   log(`machine: ${machine.nproc} cores, ${machine.cpuModel}, load ${machine.loadavgAtStart.join(' ')}`);
 

@@ -22,6 +22,8 @@ export interface FailoverRun {
   firstJobMs: number;
   /** Graceful only: close request → the old leader's close() resolved, ms. */
   closeMs?: number;
+  /** Graceful stop: ms from close() having returned (the old leader gone) to the probe's start. */
+  afterCloseMs?: number;
 }
 
 let seq = 0;
@@ -114,6 +116,7 @@ export async function failoverRound(ctx: Ctx): Promise<FailoverRun[]> {
         leaderMs: (l2 as { t: number }).t - tClose,
         firstJobMs: (p2 as { t: number }).t - tClose,
         closeMs: c.t - tClose,
+        afterCloseMs: (p2 as { t: number }).t - c.t,
       });
     }
     return out;

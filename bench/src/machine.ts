@@ -33,6 +33,8 @@ export interface Machine {
   loadavgAtEnd?: number[];
   node: string;
   zookeeper: string | null;
+  /** The bench ensemble's tickTime, ms. */
+  tickMs?: number;
   nodeZookeeperClient: string | null;
   redis: string | null;
   bullmq: string | null;

@@ -154,6 +154,20 @@ export class Consumer {
     return this.running;
   }
 
+  /** Mean handler time, ms (exponentially weighted; starts high, so nothing is claimed ahead at first). */
+  private handlerMs = 1000;
+
+  /**
+   * Jobs claimed and not yet settled may exceed `concurrency` by a look-ahead while handlers are
+   * short (mean under 20 ms): the next batch is claimed while this one runs, so a claim's round
+   * trip is not paid between batches. Claimed jobs wait for a handler slot in this process (their
+   * timeout starts with the handler). Long handlers get no look-ahead: a job must not sit claimed
+   * here while another worker is idle.
+   */
+  private claimLimit(): number {
+    return this.handlerMs < 20 ? 4 * this.concurrency : this.concurrency;
+  }
+
   /** Starts consuming `queue/<name>` for a registration of the current session. */
   async bind(name: string, session: string): Promise<void> {
     this.unbindWatch();
@@ -176,7 +190,7 @@ export class Consumer {
       () => {
         if (this.name !== name || this.stopped || this.listing) return;
         const now = Date.now();
-        const room = this.running + this.claiming < this.concurrency && this.buffer.length === 0;
+        const room = this.running + this.claiming < this.claimLimit() && this.buffer.length === 0;
         if (!room || now - lastList < this.pollMs) return;
         lastList = now;
         this.listing = true;
@@ -317,7 +331,7 @@ export class Consumer {
     void (async () => {
       try {
         while (!this.stopped && this.name !== null && this.buffer.length > 0) {
-          const free = this.concurrency - this.running - this.claiming;
+          const free = this.claimLimit() - this.running - this.claiming;
           if (free <= 0) break;
           const batch = this.buffer.splice(0, free);
           this.claiming += batch.length;
@@ -453,6 +467,7 @@ export class Consumer {
     }
     let outcome: Outcome;
     let barrier: DoubleBarrier | undefined;
+    let t0 = -1;
     try {
       const aborted = new Promise<never>((_, reject) => {
         if (a.ac.signal.aborted) reject(a.ac.signal.reason);
@@ -478,12 +493,14 @@ export class Consumer {
         const entered = await Promise.race([barrier.enter({ signal: a.ac.signal, timeoutMs: 60_000 }), aborted]);
         if (!entered) throw new Error('gang barrier: not every task started within 60 s');
       }
+      t0 = performance.now();
       const result = await Promise.race([Promise.resolve().then(() => handler(job, ctx)), aborted]);
       if (barrier) await Promise.race([barrier.leave({ signal: a.ac.signal, timeoutMs: 60_000 }), aborted]);
       outcome = { kind: 'completed', result };
     } catch (err) {
       outcome = { kind: 'failed', error: err, timeout: err instanceof JobTimeoutError };
     }
+    if (t0 >= 0) this.handlerMs = 0.8 * this.handlerMs + 0.2 * (performance.now() - t0);
     if (a.timer) clearTimeout(a.timer);
     const reason: unknown = a.ac.signal.aborted ? a.ac.signal.reason : undefined;
     if (reason instanceof LostClaimError || reason instanceof JobCancelledError) {

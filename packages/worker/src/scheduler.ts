@@ -129,7 +129,12 @@ export class Scheduler {
   private readonly markers = new Map<string, Marker>();
   private readonly bucketChildren = new Map<string, string[] | null>(); // null = not changed since read
   private readonly bucketKnown = new Map<string, Set<string>>();
-  private readonly ready = new Heap<Ref>(before);
+  /**
+   * Ready entries, one heap per job type: a round only looks at the types some live worker with
+   * room handles, so a backlog that nobody can take (an unhandled type, full workers) costs nothing
+   * per round and never hides a runnable job behind it.
+   */
+  private readonly ready = new Map<string, Heap<Ref>>();
   private readonly delayed = new Heap<{ due: number; r: Ref }>((x, y) => x.due < y.due);
   private readonly blocked = new Map<string, { r: Ref; deps: Set<string> }>(); // by job id
   private readonly parentWatches = new Map<string, WatchHandle>();
@@ -161,6 +166,9 @@ export class Scheduler {
    * @throws DeposedError when our znode is gone
    */
   async start(): Promise<number> {
+    // Learn ZooKeeper's clock while taking the epoch (two writes in flight, not one after the other).
+    const clock = this.syncClock();
+    clock.catch(() => undefined);
     for (;;) {
       const { stat } = await this.client.getData(LEADER);
       const info: LeaderInfo = {
@@ -185,7 +193,7 @@ export class Scheduler {
       }
     }
     this.log.info({ worker: this.self, epoch: this.epoch, session: this.client.sessionIdHex }, 'leadership taken');
-    await this.syncClock();
+    await clock;
     this.watches.push(
       this.client.watchChildren(WORKERS, (children) => {
         this.workersList = children;
@@ -348,6 +356,7 @@ export class Scheduler {
     await this.finishGangs();
     await this.failBlocked();
     await this.assign();
+    this.requeueGone();
     await this.syncRetention();
     await this.prune();
     const dues = [this.delayed.peek()?.due, this.pruneHeap.peek()?.due].filter((d): d is number => d !== undefined);
@@ -362,38 +371,45 @@ export class Scheduler {
     this.workersList = null;
     const names = new Set(list.filter((n) => n.startsWith('w-')));
     if (!names.has(this.self)) throw new DeposedError('own znode gone');
-    for (const n of names) {
-      if (this.live.has(n)) continue;
-      let info: WorkerInfo;
-      try {
-        info = JSON.parse((await this.client.getData(`${WORKERS}/${n}`)).data.toString('utf8')) as WorkerInfo;
-      } catch (err) {
-        if (err instanceof NoNodeError) continue;
-        throw err;
-      }
-      const w: LiveWorker = {
-        name: n,
-        info,
-        dirReady: false,
-        assignments: new Map(),
-        dirty: true,
-        watch: null,
-      };
-      this.live.set(n, w);
-      try {
-        await this.client.create(queueDir(n));
-      } catch (err) {
-        if (!(err instanceof NodeExistsError)) throw err;
-      }
-      w.watch = this.client.watchChildren(queueDir(n), () => {
-        w.dirty = true;
-        this.kick();
-      });
-      this.log.info(
-        { worker: n, host: info.host, pid: info.pid, concurrency: info.concurrency, epoch: this.epoch },
-        'worker joined',
-      );
-    }
+    // New workers are set up concurrently (a new leader meets them all at once).
+    await mapLimit(
+      [...names].filter((n) => !this.live.has(n)),
+      16,
+      async (n) => {
+        let info: WorkerInfo;
+        try {
+          info = JSON.parse((await this.client.getData(`${WORKERS}/${n}`)).data.toString('utf8')) as WorkerInfo;
+        } catch (err) {
+          if (err instanceof NoNodeError) return;
+          throw err;
+        }
+        const w: LiveWorker = {
+          name: n,
+          info,
+          dirReady: false,
+          assignments: new Map(),
+          dirty: true,
+          watch: null,
+        };
+        this.live.set(n, w);
+        // The consumer creates its queue when it binds; create it only if missing (a read, not a write).
+        if ((await this.client.exists(queueDir(n))) === null) {
+          try {
+            await this.client.create(queueDir(n));
+          } catch (err) {
+            if (!(err instanceof NodeExistsError)) throw err;
+          }
+        }
+        w.watch = this.client.watchChildren(queueDir(n), () => {
+          w.dirty = true;
+          this.kick();
+        });
+        this.log.info(
+          { worker: n, host: info.host, pid: info.pid, concurrency: info.concurrency, epoch: this.epoch },
+          'worker joined',
+        );
+      },
+    );
     for (const [n, w] of this.live) {
       if (names.has(n)) continue;
       w.watch?.close();
@@ -402,10 +418,46 @@ export class Scheduler {
     }
     // Requeue every queue dir without a live worker (including ones left from earlier leaders).
     const { children: dirs } = await this.client.getChildren(QUEUE);
-    for (const d of dirs) {
-      if (names.has(d) || (await this.client.exists(`${WORKERS}/${d}`)) !== null) continue;
-      await this.requeueWorker(d);
-    }
+    const gone = await mapLimit(
+      dirs.filter((d) => !names.has(d)),
+      16,
+      async (d) => ((await this.client.exists(`${WORKERS}/${d}`)) === null ? d : null),
+    );
+    for (const d of gone) if (d !== null) this.toRequeue.add(d);
+  }
+
+  /** Queue dirs of gone workers, requeued after the round's assignments (they are not on its path). */
+  private readonly toRequeue = new Set<string>();
+
+  private requeuing: Promise<void> | null = null;
+
+  /**
+   * Requeues the gone workers' queues beside the rounds, not inside them: a new leader's first
+   * assignments do not wait for its predecessor's queue to be read and requeued. Safe to overlap a
+   * round: the requeue writes only the dead worker's records (fenced, version-checked), a new
+   * marker and the dead queue, none of which a round writes.
+   */
+  private requeueGone(): void {
+    if (this.requeuing || this.toRequeue.size === 0 || this.stopped) return;
+    this.requeuing = (async () => {
+      try {
+        for (const d of [...this.toRequeue]) {
+          if (this.stopped) return;
+          await this.requeueWorker(d);
+          this.toRequeue.delete(d);
+        }
+      } catch (err) {
+        if (this.stopped) return;
+        if (err instanceof TransactionError && err.failedIndex <= 1) {
+          this.deposed(`fencing check failed (${err.failedOp.path})`);
+          return;
+        }
+        this.log.warn({ err, epoch: this.epoch }, 'requeue of a gone worker failed; retrying');
+        this.later(200);
+      } finally {
+        this.requeuing = null;
+      }
+    })();
   }
 
   /**
@@ -583,11 +635,20 @@ export class Scheduler {
       (d) => this.parentStates.get(d) !== 'completed' && this.parentStates.get(d) !== 'gone',
     );
     if (deps.length === 0) {
-      this.ready.push(r);
+      this.pushReady(r);
       return;
     }
     this.blocked.set(r.e.id, { r, deps: new Set(deps) });
     for (const d of deps) this.watchParent(d);
+  }
+
+  private pushReady(r: Ref): void {
+    let h = this.ready.get(r.e.type);
+    if (!h) {
+      h = new Heap<Ref>(before);
+      this.ready.set(r.e.type, h);
+    }
+    h.push(r);
   }
 
   private watchParent(id: string): void {
@@ -607,7 +668,7 @@ export class Scheduler {
             b.deps.delete(id);
             if (b.deps.size === 0) {
               this.blocked.delete(bid);
-              this.ready.push(b.r);
+              this.pushReady(b.r);
             }
           }
         }
@@ -682,8 +743,17 @@ export class Scheduler {
     const plan = new Map<LiveWorker, Ref[][]>();
     let ops = 2;
     const touched = new Set<Marker>();
-    while (this.ready.size > 0 && ops < MAX_OPS - 4) {
-      const r = this.ready.pop()!;
+    // The next entry: the first in ready order among the types that a worker with room handles.
+    const next = (): Ref | undefined => {
+      let best: Heap<Ref> | undefined;
+      for (const [type, h] of this.ready) {
+        const top = h.peek();
+        if (!top || (best && !before(top, best.peek()!))) continue;
+        if (workers.some((w) => cap.get(w)! > 0 && w.info.types.includes(type))) best = h;
+      }
+      return best?.pop();
+    };
+    for (let r = next(); r && ops < MAX_OPS - 4; r = next()) {
       const size = r.e.parallelism ?? 1;
       if (size > 1) {
         // A gang: one task on each of `size` different workers with room, at the same time.
@@ -693,6 +763,7 @@ export class Scheduler {
           .slice(0, size);
         if (members.length < size || ops + 2 * size + 3 > MAX_OPS) {
           held.push(r);
+          if (held.length > 1000) break;
           continue;
         }
         members.forEach((w, index) => {
@@ -718,8 +789,7 @@ export class Scheduler {
         }
       }
       if (!best) {
-        held.push(r);
-        if (held.length > 10_000) break;
+        held.push(r); // not reached: next() only returns types a worker with room handles
         continue;
       }
       cap.set(best, bestCap - 1);
@@ -736,7 +806,7 @@ export class Scheduler {
       r.m.taken.add(r.e.id);
       if ([...cap.values()].every((c) => c <= 0)) break;
     }
-    for (const r of held) this.ready.push(r);
+    for (const r of held) this.pushReady(r);
     if (plan.size === 0) return;
     const tx = this.fence(this.client.transaction());
     const created: { w: LiveWorker; size: number; ids: Ref[] }[] = [];
@@ -792,7 +862,7 @@ export class Scheduler {
       { epoch: this.epoch, assignments: created.length, jobs: created.reduce((s, c) => s + c.size, 0) },
       'jobs assigned',
     );
-    if (this.ready.size > 0) this.dirty = true;
+    if ([...this.ready.values()].some((h) => h.size > 0)) this.dirty = true;
   }
 
   // ----- retention -------------------------------------------------------------------------

@@ -19,7 +19,7 @@ export interface WorkerOptions {
   concurrency?: number;
   /**
    * Jobs the leader keeps assigned to this worker ahead of time (its queue's cap). Integer ≥ 1.
-   * @defaultValue `max(2 × concurrency, 8)`
+   * @defaultValue `max(4 × concurrency, 32)`
    */
   prefetch?: number;
   /** Session timeout when the Worker makes its own connection, ms (the server clamps it to 2–20 × tickTime). @defaultValue 10000 */
@@ -111,7 +111,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.handlers = handlers;
     this.namespace = opts.namespace ?? DEFAULT_NAMESPACE;
     this.concurrency = opts.concurrency ?? 1;
-    this.prefetch = opts.prefetch ?? Math.max(2 * this.concurrency, 8);
+    this.prefetch = opts.prefetch ?? Math.max(4 * this.concurrency, 32);
     this.sessionTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
     this.graceMs = opts.graceMs ?? 10_000;
     this.pollMs = opts.safetyPollMs ?? 2000;

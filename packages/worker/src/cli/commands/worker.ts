@@ -16,7 +16,7 @@ export function registerWorkerCommands(program: Command): void {
     .description('run a worker with the handlers of a module until SIGTERM/SIGINT')
     .requiredOption('--handlers <module>', 'module exporting handlers by job type (file path or package)')
     .option('--concurrency <n>', 'jobs run at the same time', intArg(1, 10_000), 1)
-    .option('--prefetch <n>', 'jobs assigned ahead of time (default max(2 × concurrency, 8))', intArg(1, 100_000))
+    .option('--prefetch <n>', 'jobs assigned ahead of time (default max(4 × concurrency, 32))', intArg(1, 100_000))
     .option(
       '--session-timeout <ms>',
       'ZooKeeper session timeout (the server clamps it to 2–20 × tickTime)',
