@@ -290,6 +290,18 @@ describe('namespaces', () => {
     expect(c.state).toBe('connected');
     expect(await c.exists('/view/inside')).not.toBeNull();
   });
+
+  it('reads through a view of a missing namespace write nothing; the first create makes it', async () => {
+    const v = c.usingNamespace(`${ns}/typo/deep`);
+    expect(await v.exists('/')).toBeNull();
+    expect(await v.exists('/jobs')).toBeNull();
+    await expect(v.getChildren('/')).rejects.toBeInstanceOf(NoNodeError);
+    await expect(v.getData('/x')).rejects.toBeInstanceOf(NoNodeError);
+    await expect(v.setData('/x', 'v')).rejects.toBeInstanceOf(NoNodeError);
+    expect(await c.exists('/typo')).toBeNull();
+    await v.create('/made', { data: 'y' });
+    expect((await c.getData('/typo/deep/made')).data.toString()).toBe('y');
+  });
 });
 
 describe('unknown server error codes', () => {

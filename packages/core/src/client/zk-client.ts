@@ -796,8 +796,9 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
 
   /**
    * A view sharing this client's session and connection whose paths are under `ns` (absolute,
-   * like Curator's `usingNamespace`; `''` or `/` for none). The namespace is created on first
-   * use. Closing a view does not close the session.
+   * like Curator's `usingNamespace`; `''` or `/` for none). The namespace is created by the
+   * first operation that creates a node (`create`, `mkdirp`, a transaction with a create);
+   * reads under a missing namespace write nothing. Closing a view does not close the session.
    */
   usingNamespace(ns: string): ZkClient {
     return new ZkClient(this.core, normalizeNamespace(ns), true);
@@ -861,12 +862,22 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     return this.nsReady;
   }
 
-  private async prepare(op: string, path: string): Promise<string> {
+  /**
+   * Checks the client is open and resolves `path` under the namespace. Only operations that
+   * create nodes (`create`, `mkdirp`, a transaction) make the namespace exist first: a read, a
+   * setData or a delete under a missing namespace fails (or answers null) as it would for any
+   * missing parent, and writes nothing.
+   */
+  private async prepare(op: string, path: string, opts: { creates?: boolean } = {}): Promise<string> {
     this.checkOpen(op, path);
     const full = this.full(path);
+    if (opts.creates) await this.namespaceReady();
+    return full;
+  }
+
+  private async namespaceReady(): Promise<void> {
     if (this.nsReady === null) await this.ensureNamespace();
     else await this.nsReady;
-    return full;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -904,7 +915,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
       guidPrefix = `_c_${randomUUID()}-`;
       target = joinPath(parentOf(path), guidPrefix + basename(path));
     }
-    const full = await this.prepare('create', target);
+    const full = await this.prepare('create', target, { creates: true });
     const data = toData(opts.data, path, 'create');
     const acls = toLibAcls(opts.acl);
     const created = await this.createFull(full, data, acls, mode, opts.parents ?? false, guidPrefix, path);
@@ -1158,7 +1169,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
    * @throws NoAuthError, NoChildrenForEphemeralsError, ConnectionLossError, SessionExpiredError
    */
   async mkdirp(path: string, opts: { data?: Buffer | string } = {}): Promise<void> {
-    const full = await this.prepare('mkdirp', path);
+    const full = await this.prepare('mkdirp', path, { creates: true });
     await this.mkdirpFull(full, toData(opts.data, path, 'mkdirp'), path);
   }
 
@@ -1193,8 +1204,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     this.checkOpen('multi', ops[0]?.path ?? '/');
     if (ops.length === 0) return [];
     const fulls = ops.map((o) => this.full(o.path));
-    if (this.nsReady === null) await this.ensureNamespace();
-    else await this.nsReady;
+    if (ops.some((o) => o.type === 'create')) await this.namespaceReady();
     const prepared = ops.map((o) => {
       if (o.type === 'create') return { ...o, data: toData(o.data, o.path, 'create'), acls: toLibAcls(o.acl) };
       if (o.type === 'setData') return { ...o, data: toData(o.data, o.path, 'setData') ?? Buffer.alloc(0), acls: [] };
