@@ -202,7 +202,12 @@ describe.runIf(canStartServers)('sessions', () => {
       expect(err).toBeInstanceOf(ConnectTimeoutError);
       expect((err as Error).message).toContain(silentAddr);
       expect((err as Error).message).toContain('2500 ms');
+      expect((err as ConnectTimeoutError).attempts[silentAddr]).toMatch(/no handshake reply/);
       expect(Date.now() - t1).toBeLessThan(4000);
+      // A refused port says so, rather than looking like a silent server.
+      const refused = await ZkClient.connect('127.0.0.1:1', { connectTimeoutMs: 1500 }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(ConnectTimeoutError);
+      expect((refused as Error).message).toMatch(/127\.0\.0\.1:1: ECONNREFUSED/);
     } finally {
       for (const s of sockets) s.destroy();
       silent.close();

@@ -233,13 +233,24 @@ export class ConnectTimeoutError extends ZkError {
   /** The timeout that passed, in ms. */
   readonly timeoutMs: number;
 
-  constructor(servers: string[], timeoutMs: number, cause?: unknown) {
-    super(-4, `could not connect to ZooKeeper at ${servers.join(',')} within ${timeoutMs} ms`, {
-      op: 'connect',
-      cause,
-    });
+  /** Why the last attempt on each server failed (`host:port` → e.g. `ECONNREFUSED`), as far as known. */
+  readonly attempts: Record<string, string>;
+
+  constructor(servers: string[], timeoutMs: number, cause?: unknown, attempts: Record<string, string> = {}) {
+    const why = Object.entries(attempts)
+      .map(([server, reason]) => `${server}: ${reason}`)
+      .join('; ');
+    super(
+      -4,
+      `could not connect to ZooKeeper at ${servers.join(',')} within ${timeoutMs} ms${why ? ` (${why})` : ''}`,
+      {
+        op: 'connect',
+        cause,
+      },
+    );
     this.servers = servers;
     this.timeoutMs = timeoutMs;
+    this.attempts = attempts;
   }
 }
 

@@ -323,6 +323,8 @@ class Core {
   private lostTimer: NodeJS.Timeout | null = null;
   /** Why the last session was lost, if one was. */
   lastLossReason: 'timeout' | 'expired' | 'auth-failed' | null = null;
+  /** Why the last connection attempt on each server failed (for ConnectTimeoutError). */
+  readonly attemptFailures: Record<string, string> = {};
   private readonly waiters = new Set<ConnectionWaiter>();
   private sessionsMade = 0;
   private lastSessionId: bigint | null = null;
@@ -384,6 +386,9 @@ class Core {
     this.sessionsMade += 1;
     for (const a of this.auth) lib.addAuthInfo(a.scheme, Buffer.from(a.auth));
     lib.on('state', (st: LibState) => this.onLibState(session, st));
+    lib.connectionManager.on('attemptFailed', (server: string, reason: string) => {
+      this.attemptFailures[server] = reason;
+    });
     lib.connectionManager.on('readTimeout', (ms: number) =>
       this.log.warn(
         { silentMs: ms, sessionId: '0x' + session.id.toString(16) },
@@ -727,7 +732,8 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     try {
       let lastErr: unknown;
       for (;;) {
-        if (Date.now() >= deadline) throw new ConnectTimeoutError(core.servers, timeoutMs, lastErr);
+        if (Date.now() >= deadline)
+          throw new ConnectTimeoutError(core.servers, timeoutMs, lastErr, core.attemptFailures);
         try {
           await core.waitForConnection(deadline, { op: 'connect' });
           // A round trip: the credentials were accepted if it succeeds.
@@ -750,7 +756,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     } catch (e) {
       await core.close();
       if (e instanceof ConnectionLossError && !(e instanceof ConnectTimeoutError))
-        throw new ConnectTimeoutError(core.servers, timeoutMs, e);
+        throw new ConnectTimeoutError(core.servers, timeoutMs, e, core.attemptFailures);
       throw e;
     }
   }
