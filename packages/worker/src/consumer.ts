@@ -90,6 +90,30 @@ interface Active {
   handlerDone?: boolean; // its handler settled (its slot is free)
 }
 
+/** Results larger than this (bytes of JSON) are stored as a `{ truncated: true }` marker. */
+export const MAX_RESULT_BYTES = 262_144;
+
+/**
+ * What a handler's result becomes in the record: itself, or a `{ truncated, reason, bytes }`
+ * marker when its JSON is over {@link MAX_RESULT_BYTES}.
+ * @throws UnrecoverableError when the result cannot be stored as JSON (a cycle, a BigInt, …):
+ *   the attempt fails at once, instead of the worker failing to write its completion.
+ */
+function storableResult(result: unknown): unknown {
+  if (result === undefined) return undefined;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(result);
+  } catch (err) {
+    throw new UnrecoverableError(`the handler's result cannot be stored as JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const bytes = Buffer.byteLength(json ?? '');
+  if (bytes > MAX_RESULT_BYTES) return { truncated: true, reason: `result over ${MAX_RESULT_BYTES} bytes`, bytes };
+  return result;
+}
+
 type Outcome = { kind: 'completed'; result: unknown } | { kind: 'failed'; error: unknown; timeout?: boolean };
 
 interface Completion {
@@ -496,7 +520,7 @@ export class Consumer {
       t0 = performance.now();
       const result = await Promise.race([Promise.resolve().then(() => handler(job, ctx)), aborted]);
       if (barrier) await Promise.race([barrier.leave({ signal: a.ac.signal, timeoutMs: 60_000 }), aborted]);
-      outcome = { kind: 'completed', result };
+      outcome = { kind: 'completed', result: storableResult(result) };
     } catch (err) {
       outcome = { kind: 'failed', error: err, timeout: err instanceof JobTimeoutError };
     }
@@ -539,11 +563,7 @@ export class Consumer {
     let histOutcome: AttemptOutcome;
     if (outcome.kind === 'completed') {
       histOutcome = 'completed';
-      let result = outcome.result;
-      if (result !== undefined && Buffer.byteLength(JSON.stringify(result) ?? '') > 262_144) {
-        result = { truncated: true, reason: 'result over 256 KiB' };
-      }
-      next = { ...rec, state: 'completed', claim: null, result, finishedAt: now };
+      next = { ...rec, state: 'completed', claim: null, result: outcome.result, finishedAt: now };
       remove = rec.opts.removeOnComplete === true;
       if (typeof rec.opts.removeOnComplete === 'object') keepFor = rec.opts.removeOnComplete.age;
     } else {

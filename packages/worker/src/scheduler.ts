@@ -113,6 +113,8 @@ class Heap<T> {
 
 /** Ops per scheduling multi. */
 const MAX_OPS = 400;
+/** A scheduling round waits at most this long (ms), so far due times never overflow a timer. */
+const MAX_TIMER_MS = 60_000;
 
 /**
  * Internal: the leader's scheduler. Runs only while its worker leads; every write is a multi
@@ -311,6 +313,7 @@ export class Scheduler {
   private gangsLoaded = false;
   private needQueueRead = false;
 
+  /** Runs a round in `ms` (at most a minute from now: a far due time is reached in steps). */
   private later(ms: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
@@ -319,7 +322,7 @@ export class Scheduler {
         this.timer = null;
         this.kick();
       },
-      Math.max(0, ms),
+      Math.min(Math.max(0, ms), MAX_TIMER_MS),
     );
   }
 

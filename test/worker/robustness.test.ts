@@ -1,0 +1,65 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { ZkClient } from '@zkjobs/core';
+import { Queue, Worker, createLogger } from '@zkjobs/worker';
+import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
+
+const logger = createLogger(process.env['TEST_LOG_LEVEL'] ?? 'silent');
+
+describe('a worker survives what its handlers and submitters throw at it', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterAll(async () => {
+    for (const c of cleanup.reverse()) await c().catch(() => undefined);
+  });
+
+  it('a result that cannot be stored as JSON fails its job at once; the worker goes on; far delays do not spin', async () => {
+    const namespace = fileNamespace(import.meta.filename);
+    const client = await ZkClient.connect(zkConnect, { sessionTimeoutMs: 4000 });
+    cleanup.push(() => client.close());
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    cleanup.push(async () => process.off('warning', onWarning));
+
+    const worker = new Worker(
+      client,
+      {
+        circular: async () => {
+          const o: Record<string, unknown> = {};
+          o['self'] = o;
+          return o;
+        },
+        bigint: async () => 10n,
+        big: async () => 'x'.repeat(300_000),
+        echo: async (job: { data: unknown }) => job.data,
+      },
+      { namespace, concurrency: 2, logger },
+    );
+    cleanup.push(() => worker.close({ graceMs: 100 }));
+    await worker.start();
+    await waitFor(() => worker.isLeader(), 5000, 25, 'the leader');
+    const queue = new Queue(client, { namespace, logger });
+
+    // A delay beyond a 32-bit timer (~24.8 days): the leader must wait in steps, not spin.
+    const far = await queue.add('echo', 'later', { delay: 2_200_000_000 });
+    const circular = await queue.add('circular', null, { attempts: 3 });
+    const bigint = await queue.add('bigint', null, { attempts: 3 });
+    const big = await queue.add('big', null);
+    const after = await queue.add('echo', 'still alive');
+
+    const c = await queue.waitUntilFinished(circular.id, { timeoutMs: 15_000 }).catch((e: unknown) => e);
+    expect(String((c as Error).message)).toMatch(/cannot be stored as JSON/);
+    const cj = (await queue.getJob(circular.id))!;
+    expect(cj.state).toBe('failed');
+    expect(cj.attemptsMade).toBe(1); // unrecoverable: no retries of a handler that cannot succeed
+    expect(
+      (await queue.waitUntilFinished(bigint.id, { timeoutMs: 15_000 }).catch((e: unknown) => e)) as Error,
+    ).toBeInstanceOf(Error);
+    expect((await queue.getJob(bigint.id))!.state).toBe('failed');
+    expect((await queue.waitUntilFinished(big.id, { timeoutMs: 15_000 })).result).toMatchObject({ truncated: true });
+    expect((await queue.waitUntilFinished(after.id, { timeoutMs: 15_000 })).result).toBe('still alive');
+
+    await sleep(500);
+    expect((await queue.getJob(far.id))!.state).toBe('delayed');
+    expect(warnings.filter((w) => w.startsWith('TimeoutOverflowWarning'))).toEqual([]);
+  });
+});
