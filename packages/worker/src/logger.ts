@@ -3,17 +3,20 @@ import { pino, type Logger } from 'pino';
 export type { Logger } from 'pino';
 
 /**
- * A pino logger named `zkjobs` writing JSON lines to stdout (or to `destination`, a file path).
+ * A pino logger named `zkjobs` writing JSON lines to stderr (or to `destination`, a file path):
+ * stdout stays the application's own.
  * @param level - pino level: trace, debug, info, warn, error, fatal or silent @defaultValue `$ZKJOBS_LOG_LEVEL`, else `info`
- * @param destination - a file to append to instead of stdout
+ * @param destination - a file to append to instead of stderr
  */
 export function createLogger(level?: string, destination?: string): Logger {
   const lvl = level ?? process.env['ZKJOBS_LOG_LEVEL'] ?? 'info';
-  if (destination) return pino({ name: 'zkjobs', level: lvl }, pino.destination({ dest: destination, sync: false }));
-  return pino({ name: 'zkjobs', level: lvl });
+  return pino(
+    { name: 'zkjobs', level: lvl },
+    destination ? pino.destination({ dest: destination, sync: false }) : pino.destination(2),
+  );
 }
 
-/** The default logger of {@link Worker} and {@link Queue}: {@link createLogger}() with no arguments. */
+/** The default logger of {@link Worker} and {@link Queue}: {@link createLogger}() with no arguments (stderr, `info`). */
 export function defaultLogger(): Logger {
   return createLogger();
 }
