@@ -396,7 +396,7 @@ export class Queue {
   }
 
   /**
-   * Waits until a job reaches a final state (by a data watch on its record, no polling).
+   * Waits until a job reaches a final state: woken by a data watch on its record, and re-reading it every `pollMs` as a guard.
    * @param opts.timeoutMs - give up after this many ms @defaultValue no timeout
    * @param opts.signal - give up when aborted
    * @param opts.pollMs - also re-read the record this often, ms (a guard against a lost watch notification) @defaultValue 1000
