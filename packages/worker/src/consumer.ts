@@ -67,8 +67,10 @@ export interface ProcessorContext {
 }
 
 /**
- * A job handler. Its return value (JSON-serialisable) is stored as the job's result; a throw
- * fails the attempt ({@link UnrecoverableError}: no more attempts).
+ * A job handler. Its return value is stored as the job's result, as JSON: a result over
+ * {@link MAX_RESULT_BYTES} (256 KiB) is stored as `{ truncated: true, reason, bytes }`, and one
+ * that cannot be serialised (a cycle, a BigInt) fails the attempt as an UnrecoverableError. A
+ * throw fails the attempt ({@link UnrecoverableError}: no more attempts).
  */
 export type Processor<D = any, R = any> = (job: Job<D>, ctx: ProcessorContext) => Promise<R> | R; // eslint-disable-line @typescript-eslint/no-explicit-any
 
