@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killSession, ServiceDiscovery, type ServiceInstance, ZkClient } from '@zkjobs/core';
+import { killSession, NodeExistsError, ServiceDiscovery, type ServiceInstance, ZkClient } from '@zkjobs/core';
 import { TcpProxy } from '@zkjobs/core/testing';
 import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
 
@@ -141,6 +141,81 @@ describe('ServiceDiscovery', () => {
     } finally {
       await Promise.all([c1.close(), c2.close()]);
     }
+  });
+
+  it('the displaced registrant is told (displaced, by the new session), stops re-registering and leaves the node alone', async () => {
+    const [c1, c2] = await Promise.all([connect(), connect()]);
+    try {
+      const d1 = new ServiceDiscovery(c1, '/servers');
+      const displaced: { by: bigint | null; path: string }[] = [];
+      d1.on('displaced', (e) => displaced.push({ by: e.by, path: e.path }));
+      await d1.register({ name: 'cache', id: 'c9', host: 'first', port: 1 });
+      const d2 = new ServiceDiscovery(c2, '/servers');
+      await d2.register({ name: 'cache', id: 'c9', host: 'second', port: 2 });
+      await waitFor(() => displaced.length > 0, 10_000, 25, 'displaced');
+      expect(displaced).toEqual([{ by: c2.sessionId, path: '/servers/cache/c9' }]);
+      expect(d1.registered()).toEqual([]);
+      // a reconnect of the displaced one does not take the id back, and its close leaves it alone
+      await sleep(300);
+      await d1.close();
+      const { data, stat } = await admin.getData('/servers/cache/c9');
+      expect(stat.ephemeralOwner).toBe(c2.sessionId);
+      expect(JSON.parse(data.toString()).host).toBe('second');
+      expect(displaced).toHaveLength(1);
+      await d2.close();
+    } finally {
+      await Promise.all([c1.close(), c2.close()]);
+    }
+  });
+
+  it('a registration deleted by another client is reported displaced (by null), not re-created', async () => {
+    const c1 = await connect();
+    try {
+      const d1 = new ServiceDiscovery(c1, '/servers');
+      const displaced: (bigint | null)[] = [];
+      d1.on('displaced', (e) => displaced.push(e.by));
+      await d1.register({ name: 'cache', id: 'c10', host: 'h', port: 1 });
+      await admin.delete('/servers/cache/c10');
+      await waitFor(() => displaced.length > 0, 10_000, 25, 'displaced');
+      expect(displaced).toEqual([null]);
+      expect(await admin.exists('/servers/cache/c10')).toBeNull();
+      await d1.close();
+    } finally {
+      await c1.close();
+    }
+  });
+
+  it('replace: false refuses an id held by another live session, naming that session', async () => {
+    const [c1, c2] = await Promise.all([connect(), connect()]);
+    try {
+      const d1 = new ServiceDiscovery(c1, '/servers');
+      await d1.register({ name: 'cache', id: 'c11', host: 'first', port: 1 });
+      const d2 = new ServiceDiscovery(c2, '/servers', { replace: false });
+      const err = await d2.register({ name: 'cache', id: 'c11', host: 'second', port: 2 }).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(NodeExistsError);
+      expect((err as Error).message).toContain(
+        `instance c11 of service cache is registered by another live session (0x${c1.sessionId.toString(16)})`,
+      );
+      expect(d2.registered()).toEqual([]);
+      const { stat } = await admin.getData('/servers/cache/c11');
+      expect(stat.ephemeralOwner).toBe(c1.sessionId);
+      // its own previous registration is not "another session": registering again is fine
+      await d1.register({ name: 'cache', id: 'c11', host: 'first', port: 3 });
+      await d1.close();
+      await d2.close();
+    } finally {
+      await Promise.all([c1.close(), c2.close()]);
+    }
+  });
+
+  it('close() names the reason when unregistering fails', async () => {
+    const c1 = await connect();
+    const d1 = new ServiceDiscovery(c1, '/servers');
+    await d1.register({ name: 'cache', id: 'c12', host: 'h', port: 1 });
+    await c1.close(); // every call now fails
+    const err = await d1.close().catch((e: Error) => e);
+    expect(err).toBeInstanceOf(AggregateError);
+    expect((err as Error).message).toMatch(/^ServiceDiscovery \/servers: unregistering failed: \S.*/);
   });
 
   it('under churn (instances leaving and joining several times a second) never throws and settles on the live set', async () => {

@@ -10,7 +10,11 @@
  * - A registration is re-created after the session is lost (and checked after every
  *   reconnect). A node left by our own previous session (the server may not have expired it
  *   yet) is deleted and re-created, never adopted; a node of the same id held by another
- *   session is replaced, as Curator does (the newest registration of an id wins).
+ *   session is replaced, as Curator does (the newest registration of an id wins), unless
+ *   `replace: false` is given, which refuses instead.
+ * - A registrant whose node is taken over or deleted by someone else while its session lives
+ *   is told (`displaced`, from an exists watch on its own node and the re-check after every
+ *   reconnect) and stops re-registering that instance, so two registrants never fight over an id.
  * - Queries and watches tolerate instances that vanish between listing and reading, and
  *   skip nodes whose data is not an instance. A watch never throws to its listener; it settles
  *   on the live set once the churn stops.
@@ -19,8 +23,9 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { ZkClient } from '../client/zk-client.js';
-import type { WatchHandle } from '../client/watch.js';
-import { NoNodeError } from '../errors.js';
+import { isConnectedState } from '../client/connection-state.js';
+import type { WatchEvent, WatchHandle, Watcher } from '../client/watch.js';
+import { NodeExistsError, NoNodeError } from '../errors.js';
 import { deleteRetrying } from './barrier.js';
 import { ensureEphemeral, SerialRunner } from './group-member.js';
 
@@ -57,12 +62,45 @@ export interface ServiceInstance<P = unknown> {
   registeredAt: number;
 }
 
+/** Options of {@link ServiceDiscovery}. */
+export interface ServiceDiscoveryOptions {
+  /**
+   * What {@link ServiceDiscovery.register} (and the re-registration after a new session) does
+   * when the instance's node is held by another live session: `true` replaces it (Curator's
+   * behaviour: the newest registration of an id wins, and the displaced registrant hears
+   * `displaced`); `false` refuses with {@link NodeExistsError} (and a refused re-registration
+   * is reported as `displaced`).
+   * @defaultValue true
+   */
+  replace?: boolean;
+}
+
+/** Why an instance is no longer this object's: see the `displaced` event. */
+export interface Displacement {
+  /** The instance that was registered here. */
+  instance: ServiceInstance;
+  /** Its node's path. */
+  path: string;
+  /**
+   * The session that now holds the node, or `null` when the node was deleted (by another
+   * client: our own session was still alive).
+   */
+  by: bigint | null;
+}
+
 /** Events of {@link ServiceDiscovery}. */
 export interface ServiceDiscoveryEvents {
   /** A background re-registration failed; it is retried every 500 ms until it succeeds or the instance is unregistered. */
   error: [err: Error];
   /** An instance was registered again after the session was lost. */
   reregistered: [instance: ServiceInstance];
+  /**
+   * An instance's node was taken over by another session (which registered the same id) or
+   * deleted by another client while this session was alive; or, with `replace: false`, another
+   * session holds it when it is re-registered. The instance is no longer re-registered here,
+   * and {@link ServiceDiscovery.unregister} / {@link ServiceDiscovery.close} leave the node alone.
+   */
+  displaced: [event: Displacement];
 }
 
 /** Events of {@link ServiceCache}. */
@@ -95,6 +133,8 @@ interface Registration {
   instance: ServiceInstance;
   data: Buffer;
   ownerSession: bigint | null;
+  /** The exists watch on the node (one function per registration, so ZooKeeper keeps it once). */
+  watcher: Watcher;
 }
 
 /**
@@ -113,19 +153,21 @@ export class ServiceDiscovery extends EventEmitter<ServiceDiscoveryEvents> {
   private readonly caches = new Set<ServiceCache>();
   private readonly reregister: SerialRunner;
   private closed = false;
+  private readonly replace: boolean;
   private readonly onSession = () => void this.reregister.run();
 
   /**
    * @param client - a connected {@link ZkClient}
    * @param path - the root of the services (relative to the client's namespace), e.g. `/servers`
-   * @param _options - reserved; none yet
+   * @param options - see {@link ServiceDiscoveryOptions}
    */
   constructor(
     readonly client: ZkClient,
     readonly path: string,
-    _options: Record<string, never> = {},
+    options: ServiceDiscoveryOptions = {},
   ) {
     super();
+    this.replace = options.replace ?? true;
     this.reregister = new SerialRunner(
       () => this.ensureAll(),
       (err) => {
@@ -154,9 +196,11 @@ export class ServiceDiscovery extends EventEmitter<ServiceDiscoveryEvents> {
   /**
    * Registers an instance: an ephemeral znode `<path>/<name>/<id>` with its JSON, re-created
    * after a session loss until {@link unregister} or {@link close}. Registering the same
-   * name and id again replaces the instance's data.
+   * name and id again replaces the instance's data. A node of the same id held by another live
+   * session is replaced (that registrant hears `displaced`), or refused with `replace: false`.
    * @returns the instance as stored
-   * @throws RangeError for a bad name, id, host or port; BadArgumentsError when the JSON is over ~1 MiB; ZkError on failures
+   * @throws RangeError for a bad name, id, host or port; BadArgumentsError when the JSON is over ~1 MiB;
+   *   NodeExistsError with `replace: false` when another live session holds the id; ZkError on failures
    */
   async register<P>(spec: ServiceInstanceSpec<P>): Promise<ServiceInstance<P>> {
     if (this.closed) throw new Error('ServiceDiscovery is closed');
@@ -175,16 +219,74 @@ export class ServiceDiscovery extends EventEmitter<ServiceDiscoveryEvents> {
     if (spec.payload !== undefined) instance.payload = spec.payload;
     const data = Buffer.from(JSON.stringify(instance), 'utf8');
     const prev = this.registrations.get(path);
-    const reg: Registration = { instance, data, ownerSession: prev?.ownerSession ?? null };
+    const reg: Registration = {
+      instance,
+      data,
+      ownerSession: prev?.ownerSession ?? null,
+      watcher: (e) => this.onNodeEvent(path, reg, e),
+    };
     this.registrations.set(path, reg);
     const stale = reg.ownerSession !== null && reg.ownerSession !== this.client.sessionId ? reg.ownerSession : null;
-    reg.ownerSession = await ensureEphemeral(this.client, path, data, stale, 'replace');
+    try {
+      reg.ownerSession = await ensureEphemeral(this.client, path, data, stale, this.replace ? 'replace' : 'throw');
+    } catch (err) {
+      if (this.registrations.get(path) === reg) this.registrations.delete(path);
+      if (err instanceof NodeExistsError && !this.replace) {
+        const owner = (await this.client.exists(path).catch(() => null))?.ephemeralOwner;
+        throw new NodeExistsError(
+          `instance ${id} of service ${spec.name} is registered by another live session` +
+            (owner !== undefined && owner !== 0n ? ` (0x${owner.toString(16)})` : ''),
+          { path, op: 'create', cause: err },
+        );
+      }
+      throw err;
+    }
+    await this.watchOwn(path, reg);
     return instance;
+  }
+
+  /** Sets the exists watch on our node and checks that it is still ours. */
+  private async watchOwn(path: string, reg: Registration): Promise<void> {
+    if (this.closed || this.registrations.get(path) !== reg) return;
+    const session = this.client.sessionId;
+    const stat = await this.client.exists(path, { watch: reg.watcher });
+    if (this.registrations.get(path) !== reg || session !== this.client.sessionId) return;
+    if (reg.ownerSession !== session || (stat !== null && stat.ephemeralOwner === session)) return;
+    await this.confirmDisplaced(path, reg, session);
+  }
+
+  /**
+   * Our node (made in `session`) looked deleted or foreign: look again after a moment, and
+   * report `displaced` only if this session is still the live one. The expiry of our own
+   * session also deletes the node, and its notice may come before the client hears of the
+   * expiry; a takeover deletes our node before creating its own, so the second look names the
+   * new holder.
+   */
+  private async confirmDisplaced(path: string, reg: Registration, session: bigint): Promise<void> {
+    await new Promise((r) => setTimeout(r, 250));
+    if (this.closed || this.registrations.get(path) !== reg) return;
+    if (this.client.sessionId !== session || !isConnectedState(this.client.state)) return;
+    const stat = await this.client.exists(path, { watch: reg.watcher });
+    if (this.registrations.get(path) !== reg || this.client.sessionId !== session) return;
+    if (stat !== null && stat.ephemeralOwner === session) return; // ours after all
+    this.displace(path, reg, stat === null ? null : stat.ephemeralOwner);
+  }
+
+  private onNodeEvent(path: string, reg: Registration, e: WatchEvent): void {
+    // A gone session is handled by the re-registration on the new one.
+    if (e.type === 'session-expired' || this.closed || this.registrations.get(path) !== reg) return;
+    void this.watchOwn(path, reg).catch(() => void this.reregister.run());
+  }
+
+  private displace(path: string, reg: Registration, by: bigint | null): void {
+    if (this.registrations.get(path) !== reg) return;
+    this.registrations.delete(path);
+    this.emit('displaced', { instance: reg.instance, path, by });
   }
 
   /**
    * Unregisters an instance (deletes its node if this session owns it) and stops re-registering it.
-   * @returns `true` if it was registered by this object
+   * @returns `true` if it was registered by this object (and not displaced)
    * @throws ZkError when the node could not be deleted
    */
   async unregister(instance: { name: string; id: string }): Promise<boolean> {
@@ -204,11 +306,34 @@ export class ServiceDiscovery extends EventEmitter<ServiceDiscoveryEvents> {
   private async ensureAll(): Promise<void> {
     for (const [path, reg] of [...this.registrations]) {
       if (this.closed || this.registrations.get(path) !== reg) continue;
-      const stat = await this.client.exists(path);
-      if (stat !== null && stat.ephemeralOwner === this.client.sessionId) continue;
-      const stale = reg.ownerSession !== this.client.sessionId ? reg.ownerSession : null;
-      reg.ownerSession = await ensureEphemeral(this.client, path, reg.data, stale, 'replace');
+      const session = this.client.sessionId;
+      const stat = await this.client.exists(path, { watch: reg.watcher });
+      if (stat !== null && stat.ephemeralOwner === session) continue;
+      if (reg.ownerSession === session) {
+        // Our node was deleted or taken over while this session lived: not ours to take back.
+        await this.confirmDisplaced(path, reg, session);
+        continue;
+      }
+      const stale = reg.ownerSession !== session ? reg.ownerSession : null;
+      try {
+        reg.ownerSession = await ensureEphemeral(
+          this.client,
+          path,
+          reg.data,
+          stale,
+          this.replace ? 'replace' : 'throw',
+        );
+      } catch (err) {
+        if (err instanceof NodeExistsError && !this.replace) {
+          const owner = (await this.client.exists(path))?.ephemeralOwner ?? null;
+          this.displace(path, reg, owner);
+          continue;
+        }
+        throw err;
+      }
+      if (this.registrations.get(path) !== reg) continue;
       this.emit('reregistered', reg.instance);
+      await this.watchOwn(path, reg);
     }
   }
 
@@ -291,7 +416,10 @@ export class ServiceDiscovery extends EventEmitter<ServiceDiscoveryEvents> {
         errors.push(err);
       }
     }
-    if (errors.length > 0) throw new AggregateError(errors, `ServiceDiscovery ${this.path}: unregistering failed`);
+    if (errors.length > 0) {
+      const why = errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ');
+      throw new AggregateError(errors, `ServiceDiscovery ${this.path}: unregistering failed: ${why}`);
+    }
   }
 
   /** Same as {@link close}. */
