@@ -1,12 +1,21 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ZkClient } from '@zkjobs/core';
 import { fileNamespace, zkConnect } from '../support/zk.js';
 import { json, killAll, run, runAll } from './cli.js';
 
 const ns = fileNamespace(import.meta.filename);
 
 describe('zkjobs: global options, usage errors, unreachable servers', () => {
-  afterAll(killAll);
+  afterAll(async () => {
+    await killAll();
+    const c = await ZkClient.connect(zkConnect);
+    await c.deleteRecursive(ns).catch(() => undefined);
+    await c.close();
+  });
 
   it('prints help with exit 0 and rejects unknown commands and options with exit 2', async () => {
     const [help, unknownCmd, unknownOpt, badTimeout, badLevel] = await runAll([
@@ -82,8 +91,76 @@ describe('zkjobs: global options, usage errors, unreachable servers', () => {
   });
 
   it('reads --connect from $ZK_CONNECT', async () => {
-    const r = await run(['--namespace', ns, '--json', 'cluster', 'status'], { env: { ZK_CONNECT: zkConnect } });
+    const r = await run(['--connect', zkConnect, '--namespace', ns, '--json', 'job', 'submit', 'x', '--any-type']);
     expect(r.code).toBe(0);
-    expect(json(r)).toMatchObject({ namespace: ns, workers: [], leader: null });
+    const status = await run(['--namespace', ns, '--json', 'cluster', 'status'], { env: { ZK_CONNECT: zkConnect } });
+    expect(status.code).toBe(0);
+    expect(json(status)).toMatchObject({ namespace: ns, workers: [], leader: null });
+  });
+
+  it('read-only commands refuse a namespace that holds no cluster, and write nothing there', async () => {
+    const typo = `${ns}-typo`;
+    const c = await ZkClient.connect(zkConnect);
+    try {
+      await c.mkdirp(ns); // the parent exists; the mistyped sibling does not
+      const on = (...args: string[]): string[] => ['--connect', zkConnect, '--namespace', typo, ...args];
+      const results = await runAll([
+        on('job', 'list'),
+        on('cluster', 'status'),
+        on('job', 'status', 'j1'),
+        on('job', 'explain', 'j1'),
+        on('job', 'wait', 'j1', '--timeout', '1000'),
+        on('job', 'cancel', 'j1'),
+        on('verify'),
+        on('--json', 'job', 'list'),
+      ]);
+      for (const r of results) {
+        expect(r.code).toBe(1);
+        expect(r.stderr).toContain(`no zkjobs cluster at ${typo}`);
+        expect(r.stdout).toBe('');
+      }
+      expect(await c.exists(typo)).toBeNull();
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('verify: a missing --history file is a usage error; a file with no history lines is named in a warning', async () => {
+    const vns = `${ns}-verify`;
+    const dir = mkdtempSync(join(tmpdir(), 'zkjobs-e2e-verify-'));
+    const c = await ZkClient.connect(zkConnect);
+    try {
+      await c.mkdirp(`${vns}/jobs`); // an empty cluster
+      const junk = join(dir, 'junk.log');
+      writeFileSync(junk, 'hello\n{"msg":"unrelated"}\n');
+      const on = (...args: string[]): string[] => ['--connect', zkConnect, '--namespace', vns, 'verify', ...args];
+      const [missing, noLines, none] = await runAll([on('--history', '/nonexistent'), on('--history', junk), on()]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toContain('--history: cannot read /nonexistent: no such file');
+      expect(noLines.code).toBe(0);
+      expect(noLines.stderr).toContain(`zkjobs: warning: --history ${junk}: no recognisable history lines`);
+      expect(noLines.stdout).toMatch(/history-complete\s+skipped \(no worker log lines .* in the --history files\)/);
+      expect(noLines.stdout).not.toContain('needs --history');
+      expect(none.code).toBe(0);
+      expect(none.stdout).toMatch(/history-complete\s+skipped \(needs --history with worker log lines/);
+    } finally {
+      await c.deleteRecursive(vns).catch(() => undefined);
+      await c.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses --namespace / and anything under /zookeeper with exit 2, before connecting', async () => {
+    const [rootNs, zkNs, zkChild] = await runAll([
+      ['--connect', '127.0.0.1:1', '--namespace', '/', 'job', 'list'],
+      ['--connect', '127.0.0.1:1', '--namespace', '/zookeeper', 'cluster', 'status'],
+      ['--connect', '127.0.0.1:1', '--namespace', '/zookeeper/jobs', 'worker', 'start', '--handlers', 'x.js'],
+    ]);
+    expect(rootNs.code).toBe(2);
+    expect(rootNs.stderr).toContain('--namespace: / cannot hold a zkjobs cluster');
+    for (const r of [zkNs, zkChild]) {
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/--namespace: \/zookeeper\S* is under \/zookeeper, ZooKeeper's reserved tree/);
+    }
   });
 });

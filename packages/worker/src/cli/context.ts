@@ -4,8 +4,8 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Logger } from 'pino';
-import { InvalidPathError, ZkClient, validatePath } from '@zkjobs/core';
-import { UsageError } from './errors.js';
+import { InvalidPathError, ZkClient, validatePath, type ConnectionState } from '@zkjobs/core';
+import { OperationError, UsageError } from './errors.js';
 
 /** The options every command inherits from the root program. */
 export interface GlobalOptions {
@@ -28,11 +28,17 @@ export function globalOptions(cmd: Command): GlobalOptions {
   return root.opts<GlobalOptions>();
 }
 
-/** A commander parser for an integer option within `[min, max]`. */
+/** A plain decimal integer: digits with an optional leading minus; no spaces, exponents, hex or fractions. */
+const DECIMAL_INT = /^-?\d+$/;
+
+/**
+ * A commander parser for an integer option within `[min, max]`. Only plain decimal integers are
+ * accepted (`12`, not `1e3`, `0x1`, ` 1` or `1.5`).
+ */
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER, unit = ''): (v: string) => number {
   return (v: string) => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    if (!DECIMAL_INT.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
       const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `${min}–${max}`;
       throw new InvalidArgumentError(`must be an integer ${range}${unit ? ` (${unit})` : ''}, got '${v}'`);
     }
@@ -112,9 +118,103 @@ export async function withZk<T>(g: GlobalOptions, fn: (client: ZkClient) => Prom
   }
 }
 
-/** The namespace of job commands, checked. */
+/** True when `path` is ZooKeeper's reserved tree `/zookeeper` or under it. */
+export function isReservedPath(path: string): boolean {
+  return path === '/zookeeper' || path.startsWith('/zookeeper/');
+}
+
+/**
+ * The namespace of job commands, checked: a valid path, not `/` (a cluster needs its own root)
+ * and not under `/zookeeper` (ZooKeeper's reserved tree).
+ * @throws UsageError naming the problem
+ */
 export function jobNamespace(g: GlobalOptions): string {
-  return checkPath(g.namespace, '--namespace');
+  const ns = checkPath(g.namespace, '--namespace');
+  if (ns === '/')
+    throw new UsageError('--namespace: / cannot hold a zkjobs cluster; give it its own root, e.g. /zkjobs/prod');
+  if (isReservedPath(ns)) throw new UsageError(`--namespace: ${ns} is under /zookeeper, ZooKeeper's reserved tree`);
+  return ns;
+}
+
+/**
+ * Checks, without writing anything, that `namespace` holds a zkjobs cluster (`<ns>/jobs` or
+ * `<ns>/workers` exists). Read-only commands call it first, on the root client: a namespaced
+ * view may create its namespace, and the engine creates a cluster's tree on first use.
+ * @param root - a client without a namespace
+ * @throws OperationError `no zkjobs cluster at <ns>` (exit 1)
+ */
+export async function requireCluster(root: ZkClient, namespace: string): Promise<void> {
+  const [jobs, workers] = await Promise.all([root.exists(`${namespace}/jobs`), root.exists(`${namespace}/workers`)]);
+  if (jobs === null && workers === null) {
+    throw new OperationError(
+      `no zkjobs cluster at ${namespace} (neither ${namespace}/jobs nor ${namespace}/workers exists; check --namespace)`,
+    );
+  }
+}
+
+/** What {@link reportConnection} prints about. */
+export interface ConnectionReportOptions {
+  /** Print JSON lines (on stderr) instead of text. */
+  json: boolean;
+  /** Added to the `suspended` line, e.g. `the list below may be stale`. */
+  suspendedNote?: string;
+  /** Added to the `lost` line, e.g. `the registration is gone with it`. */
+  lostNote?: string;
+}
+
+/**
+ * Prints the client's connection-state changes on stderr while a long-running command runs
+ * (`config watch`, `services watch`, `services register`): `suspended`, `reconnected`, `lost`
+ * and the new session that follows. Human text, or with `--json` one JSON line per change
+ * `{"event":"connection","state":…,"session":"0x…","at":…}`; stdout keeps only results.
+ * @returns a function that stops reporting
+ */
+export function reportConnection(client: ZkClient, opts: ConnectionReportOptions): () => void {
+  let lastSession = client.sessionIdHex;
+  let suspendedAt = 0;
+  const say = (state: string, text: string, extra: Record<string, unknown> = {}): void => {
+    if (opts.json) {
+      process.stderr.write(
+        JSON.stringify({ event: 'connection', state, session: client.sessionIdHex, at: Date.now(), ...extra }) + '\n',
+      );
+    } else process.stderr.write(`zkjobs: ${fmtTime(Date.now())} ${text}\n`);
+  };
+  const onState = (s: ConnectionState): void => {
+    switch (s) {
+      case 'suspended':
+        suspendedAt = Date.now();
+        say(
+          s,
+          `connection to ZooKeeper suspended; session ${lastSession} may still be alive (expires after ` +
+            `${client.sessionTimeoutMs} ms without a server)` +
+            (opts.suspendedNote ? `; ${opts.suspendedNote}` : ''),
+        );
+        return;
+      case 'reconnected':
+        say(s, `reconnected after ${fmtDuration(Date.now() - suspendedAt)}; session ${lastSession} kept`);
+        return;
+      case 'lost':
+        say(
+          s,
+          `session ${lastSession} lost (expired, or no server for the session timeout)` +
+            (opts.lostNote ? `; ${opts.lostNote}` : '') +
+            '; making a new session',
+          { session: lastSession },
+        );
+        return;
+      case 'connected':
+        if (client.sessionIdHex !== lastSession) {
+          const previous = lastSession;
+          lastSession = client.sessionIdHex;
+          say('new-session', `new session ${lastSession} (was ${previous})`, { previous });
+        }
+        return;
+      default:
+        return;
+    }
+  };
+  client.on('state', onState);
+  return () => client.off('state', onState);
 }
 
 /** Prints results: one JSON document per line with `--json`, else human text. */

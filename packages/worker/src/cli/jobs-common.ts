@@ -16,7 +16,7 @@ import {
   type JobState,
   type StoredError,
 } from '../index.js';
-import { cliLogger, connectZk, jobNamespace, progressBar, type GlobalOptions } from './context.js';
+import { cliLogger, connectZk, jobNamespace, progressBar, requireCluster, type GlobalOptions } from './context.js';
 import { UsageError } from './errors.js';
 
 /** A Queue on its own connection; `close()` closes both. */
@@ -31,11 +31,31 @@ export interface CliQueue {
   close(): Promise<void>;
 }
 
+/** Options of {@link openQueue}. */
+export interface OpenQueueOptions {
+  /** Job types live workers handle (see `Queue`'s `knownTypes`). */
+  knownTypes?: string[];
+  /**
+   * The command only reads (or changes existing jobs): fail with `no zkjobs cluster at <ns>`
+   * unless the namespace holds one, before anything could create its tree.
+   * @defaultValue false
+   */
+  existing?: boolean;
+}
+
 /** Connects and opens a Queue under `--namespace`. */
-export async function openQueue(g: GlobalOptions, opts: { knownTypes?: string[] } = {}): Promise<CliQueue> {
+export async function openQueue(g: GlobalOptions, opts: OpenQueueOptions = {}): Promise<CliQueue> {
   const namespace = jobNamespace(g);
   const log = await cliLogger(g, 'warn');
   const client = await connectZk(g, { logger: log });
+  if (opts.existing) {
+    try {
+      await requireCluster(client, namespace);
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      throw err;
+    }
+  }
   const queue = new Queue(client, {
     namespace,
     logger: log,
@@ -55,8 +75,12 @@ export async function openQueue(g: GlobalOptions, opts: { knownTypes?: string[] 
 }
 
 /** Runs `fn` with a Queue and closes it whatever happens. */
-export async function withQueue<T>(g: GlobalOptions, fn: (q: CliQueue) => Promise<T>): Promise<T> {
-  const q = await openQueue(g);
+export async function withQueue<T>(
+  g: GlobalOptions,
+  fn: (q: CliQueue) => Promise<T>,
+  opts: OpenQueueOptions = {},
+): Promise<T> {
+  const q = await openQueue(g, opts);
   try {
     return await fn(q);
   } finally {
@@ -85,6 +109,8 @@ export function asSubmitUsageError(err: JobValidationError): UsageError {
 
 /** Checks a job id given on the command line. @throws UsageError */
 export function checkJobId(id: string): string {
+  if (id === '.' || id === '..')
+    throw new UsageError(`invalid job id ${JSON.stringify(id)}: '.' and '..' are not allowed`);
   if (!JOB_ID_RE.test(id))
     throw new UsageError(`invalid job id ${JSON.stringify(id)}: must be 1-128 characters of [A-Za-z0-9._:@-]`);
   return id;

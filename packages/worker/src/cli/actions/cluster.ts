@@ -4,58 +4,63 @@ import { withQueue } from '../jobs-common.js';
 
 /** `zkjobs cluster status`. */
 export async function clusterStatus(g: GlobalOptions): Promise<void> {
-  await withQueue(g, async ({ queue, ns, namespace }) => {
-    await queue.client(); // creates the namespace's tree if this is a fresh cluster
-    const workers = await liveWorkers(ns);
-    const leader = await readLeader(ns, workers);
-    const depths = await queueDepths(ns);
-    const jobs = emptyStateCounts();
-    for (const j of await queue.getJobs()) jobs[j.state]++;
-    const now = Date.now();
-    const doc = {
-      namespace,
-      at: now,
-      leader,
-      workers: workers.map((w) => ({ ...w, leader: leader?.alive === true && leader.worker === w.name })),
-      jobs,
-      pendingMarkers: depths.pendingMarkers,
-      assigned: depths.assigned,
-    };
-    new Output(g.json).result(doc, () => {
-      const lines: string[] = [`cluster ${namespace}`];
-      if (!leader) lines.push('leader   none elected yet');
-      else {
-        const who = `${leader.worker}${leader.host ? ` (${leader.host}:${leader.pid ?? '?'})` : ''}`;
-        const since = leader.since
-          ? ` since ${fmtTime(leader.since)} (${fmtDuration(Math.max(0, now - leader.since))} ago)`
-          : '';
-        lines.push(`leader   ${who}${since}, epoch ${leader.epoch}${leader.alive ? '' : ' — GONE, election pending'}`);
-      }
-      lines.push(`workers  ${workers.length}`);
-      if (workers.length > 0) {
-        lines.push(
-          table([
-            ['  NAME', 'HOST', 'PID', 'CONC', 'ASSIGNED', 'TYPES', 'STARTED', 'SESSION'],
-            ...workers.map((w) => [
-              `${leader?.alive && leader.worker === w.name ? '* ' : '  '}${w.name}`,
-              w.host ?? '?',
-              String(w.pid ?? '?'),
-              String(w.concurrency ?? '?'),
-              String(depths.assigned[w.name] ?? 0),
-              (w.types ?? []).join(','),
-              fmtTime(w.startedAt),
-              w.session ?? '?',
+  await withQueue(
+    g,
+    async ({ queue, ns, namespace }) => {
+      const workers = await liveWorkers(ns);
+      const leader = await readLeader(ns, workers);
+      const depths = await queueDepths(ns);
+      const jobs = emptyStateCounts();
+      for (const j of await queue.getJobs()) jobs[j.state]++;
+      const now = Date.now();
+      const doc = {
+        namespace,
+        at: now,
+        leader,
+        workers: workers.map((w) => ({ ...w, leader: leader?.alive === true && leader.worker === w.name })),
+        jobs,
+        pendingMarkers: depths.pendingMarkers,
+        assigned: depths.assigned,
+      };
+      new Output(g.json).result(doc, () => {
+        const lines: string[] = [`cluster ${namespace}`];
+        if (!leader) lines.push('leader   none elected yet');
+        else {
+          const who = `${leader.worker}${leader.host ? ` (${leader.host}:${leader.pid ?? '?'})` : ''}`;
+          const since = leader.since
+            ? ` since ${fmtTime(leader.since)} (${fmtDuration(Math.max(0, now - leader.since))} ago)`
+            : '';
+          lines.push(
+            `leader   ${who}${since}, epoch ${leader.epoch}${leader.alive ? '' : ' — GONE, election pending'}`,
+          );
+        }
+        lines.push(`workers  ${workers.length}`);
+        if (workers.length > 0) {
+          lines.push(
+            table([
+              ['  NAME', 'HOST', 'PID', 'CONC', 'ASSIGNED', 'TYPES', 'STARTED', 'SESSION'],
+              ...workers.map((w) => [
+                `${leader?.alive && leader.worker === w.name ? '* ' : '  '}${w.name}`,
+                w.host ?? '?',
+                String(w.pid ?? '?'),
+                String(w.concurrency ?? '?'),
+                String(depths.assigned[w.name] ?? 0),
+                (w.types ?? []).join(','),
+                fmtTime(w.startedAt),
+                w.session ?? '?',
+              ]),
             ]),
-          ]),
+          );
+        }
+        lines.push(
+          `jobs     ${Object.entries(jobs)
+            .map(([s, n]) => `${s} ${n}`)
+            .join(', ')}`,
         );
-      }
-      lines.push(
-        `jobs     ${Object.entries(jobs)
-          .map(([s, n]) => `${s} ${n}`)
-          .join(', ')}`,
-      );
-      lines.push(`pending  ${depths.pendingMarkers} marker(s) waiting for the scheduler`);
-      return lines.join('\n');
-    });
-  });
+        lines.push(`pending  ${depths.pendingMarkers} marker(s) waiting for the scheduler`);
+        return lines.join('\n');
+      });
+    },
+    { existing: true },
+  );
 }

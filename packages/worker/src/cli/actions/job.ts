@@ -118,11 +118,15 @@ function statusText(job: Job, namespace: string): string {
 /** `zkjobs job status`. */
 export async function statusJob(g: GlobalOptions, id: string): Promise<void> {
   checkJobId(id);
-  await withQueue(g, async ({ queue, namespace }) => {
-    const j = await queue.getJob(id);
-    if (!j) throw new OperationError(`no job ${id} in ${namespace}`);
-    new Output(g.json).result(j, () => statusText(j, namespace));
-  });
+  await withQueue(
+    g,
+    async ({ queue, namespace }) => {
+      const j = await queue.getJob(id);
+      if (!j) throw new OperationError(`no job ${id} in ${namespace}`);
+      new Output(g.json).result(j, () => statusText(j, namespace));
+    },
+    { existing: true },
+  );
 }
 
 /** `zkjobs job list`. */
@@ -130,104 +134,122 @@ export async function listJob(
   g: GlobalOptions,
   opts: { state?: JobState; type?: string; limit?: number },
 ): Promise<void> {
-  await withQueue(g, async ({ queue, namespace }) => {
-    let jobs = await queue.getJobs({
-      ...(opts.state ? { state: opts.state } : {}),
-      ...(opts.limit !== undefined && opts.type === undefined ? { limit: opts.limit } : {}),
-    });
-    if (opts.type !== undefined) jobs = jobs.filter((j) => j.type === opts.type).slice(0, opts.limit ?? Infinity);
-    jobs.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
-    new Output(g.json).result({ namespace, count: jobs.length, jobs: jobs.map(summary) }, () =>
-      jobs.length === 0
-        ? `no jobs${opts.state ? ` in state ${opts.state}` : ''} in ${namespace}`
-        : table([
-            ['ID', 'TYPE', 'STATE', 'ATTEMPTS', 'CREATED', 'FINISHED'],
-            ...jobs.map((j) => [
-              j.id,
-              j.type,
-              j.state,
-              `${j.attemptsMade}/${j.opts.attempts}`,
-              fmtTime(j.createdAt),
-              fmtTime(j.finishedAt),
+  await withQueue(
+    g,
+    async ({ queue, namespace }) => {
+      let jobs = await queue.getJobs({
+        ...(opts.state ? { state: opts.state } : {}),
+        ...(opts.limit !== undefined && opts.type === undefined ? { limit: opts.limit } : {}),
+      });
+      if (opts.type !== undefined) jobs = jobs.filter((j) => j.type === opts.type).slice(0, opts.limit ?? Infinity);
+      jobs.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+      new Output(g.json).result({ namespace, count: jobs.length, jobs: jobs.map(summary) }, () =>
+        jobs.length === 0
+          ? `no jobs${opts.type !== undefined ? ` of type ${opts.type}` : ''}${opts.state ? ` in state ${opts.state}` : ''} in ${namespace}`
+          : table([
+              ['ID', 'TYPE', 'STATE', 'ATTEMPTS', 'CREATED', 'FINISHED'],
+              ...jobs.map((j) => [
+                j.id,
+                j.type,
+                j.state,
+                `${j.attemptsMade}/${j.opts.attempts}`,
+                fmtTime(j.createdAt),
+                fmtTime(j.finishedAt),
+              ]),
             ]),
-          ]),
-    );
-  });
+      );
+    },
+    { existing: true },
+  );
 }
 
 /** `zkjobs job wait`. */
 export async function waitJob(g: GlobalOptions, ids: string[], opts: { timeout?: number }): Promise<void> {
   ids.forEach(checkJobId);
-  await withQueue(g, async ({ queue }) => {
-    const out = new Output(g.json);
-    const outcomes = await waitForJobs(queue, ids, {
-      json: g.json,
-      ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
-      onDone: (o) => out.result(o, outcomeLine(o)),
-    });
-    failUnlessCompleted(outcomes);
-  });
+  await withQueue(
+    g,
+    async ({ queue }) => {
+      const out = new Output(g.json);
+      const outcomes = await waitForJobs(queue, ids, {
+        json: g.json,
+        ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+        onDone: (o) => out.result(o, outcomeLine(o)),
+      });
+      failUnlessCompleted(outcomes);
+    },
+    { existing: true },
+  );
 }
 
 /** `zkjobs job cancel`. */
 export async function cancelJob(g: GlobalOptions, id: string): Promise<void> {
   checkJobId(id);
-  await withQueue(g, async ({ queue, namespace }) => {
-    const before = await queue.getJob(id);
-    if (!before) throw new OperationError(`no job ${id} in ${namespace}`);
-    let cancelled: boolean;
-    try {
-      cancelled = await queue.cancel(id);
-    } catch (err) {
-      if (err instanceof JobNotFoundError) throw new OperationError(`no job ${id} in ${namespace}`, { cause: err });
-      throw err;
-    }
-    if (!cancelled) {
-      const now = await queue.getJob(id);
-      throw new OperationError(`job ${id} already ${now?.state ?? before.state}; not cancelled`);
-    }
-    new Output(g.json).result(
-      { id, cancelled: true, previousState: before.state },
-      `cancelled job ${id} (was ${before.state})`,
-    );
-  });
+  await withQueue(
+    g,
+    async ({ queue, namespace }) => {
+      const before = await queue.getJob(id);
+      if (!before) throw new OperationError(`no job ${id} in ${namespace}`);
+      const out = new Output(g.json);
+      const alreadyCancelled = (): void =>
+        out.result({ id, cancelled: true, already: true, previousState: 'cancelled' }, `job ${id} already cancelled`);
+      if (before.state === 'cancelled') return alreadyCancelled();
+      let cancelled: boolean;
+      try {
+        cancelled = await queue.cancel(id);
+      } catch (err) {
+        if (err instanceof JobNotFoundError) throw new OperationError(`no job ${id} in ${namespace}`, { cause: err });
+        throw err;
+      }
+      if (!cancelled) {
+        const now = await queue.getJob(id);
+        if (now?.state === 'cancelled') return alreadyCancelled();
+        throw new OperationError(`job ${id} already ${now?.state ?? before.state}; not cancelled`);
+      }
+      out.result({ id, cancelled: true, previousState: before.state }, `cancelled job ${id} (was ${before.state})`);
+    },
+    { existing: true },
+  );
 }
 
 /** `zkjobs job explain`. */
 export async function explainJob(g: GlobalOptions, id: string): Promise<void> {
   checkJobId(id);
-  await withQueue(g, async ({ queue, namespace }) => {
-    const j = await queue.getJob(id);
-    if (!j) throw new OperationError(`no job ${id} in ${namespace}`);
-    const attempts = j.history.map((a, i) => {
-      const prev = i > 0 ? j.history[i - 1] : undefined;
-      return prev ? { ...a, why: whyAgain(prev, j.opts.attempts) } : { ...a };
-    });
-    const doc = {
-      id: j.id,
-      type: j.type,
-      state: j.state,
-      attemptsMade: j.attemptsMade,
-      maxAttempts: j.opts.attempts,
-      ...(j.error ? { error: j.error } : {}),
-      ...(j.result !== undefined ? { result: j.result } : {}),
-      attempts,
-    };
-    new Output(g.json).result(doc, () => {
-      const head = `job ${j.id} (type ${j.type}): ${j.state} after ${j.attemptsMade} of at most ${j.opts.attempts} attempt(s)`;
-      if (j.history.length === 0) return `${head}\nno attempts yet (never claimed)`;
-      const rows = table([
-        ['#', 'WORKER', 'PROCESS', 'SESSION', 'TOKEN', 'STARTED', 'TOOK', 'OUTCOME'],
-        ...attemptRows(j),
-      ]);
-      const whys = attempts
-        .filter((a) => 'why' in a)
-        .map((a) => `  attempt ${a.attempt}: ${(a as { why: string }).why}`);
-      const dropped =
-        j.attemptsMade > j.history.length ? `\n(${j.attemptsMade - j.history.length} older attempt(s) not kept)` : '';
-      return `${head}\n${rows}${dropped}` + (whys.length ? `\nwhy it ran again:\n${whys.join('\n')}` : '');
-    });
-  });
+  await withQueue(
+    g,
+    async ({ queue, namespace }) => {
+      const j = await queue.getJob(id);
+      if (!j) throw new OperationError(`no job ${id} in ${namespace}`);
+      const attempts = j.history.map((a, i) => {
+        const prev = i > 0 ? j.history[i - 1] : undefined;
+        return prev ? { ...a, why: whyAgain(prev, j.opts.attempts) } : { ...a };
+      });
+      const doc = {
+        id: j.id,
+        type: j.type,
+        state: j.state,
+        attemptsMade: j.attemptsMade,
+        maxAttempts: j.opts.attempts,
+        ...(j.error ? { error: j.error } : {}),
+        ...(j.result !== undefined ? { result: j.result } : {}),
+        attempts,
+      };
+      new Output(g.json).result(doc, () => {
+        const head = `job ${j.id} (type ${j.type}): ${j.state} after ${j.attemptsMade} of at most ${j.opts.attempts} attempt(s)`;
+        if (j.history.length === 0) return `${head}\nno attempts yet (never claimed)`;
+        const rows = table([
+          ['#', 'WORKER', 'PROCESS', 'SESSION', 'TOKEN', 'STARTED', 'TOOK', 'OUTCOME'],
+          ...attemptRows(j),
+        ]);
+        const whys = attempts
+          .filter((a) => 'why' in a)
+          .map((a) => `  attempt ${a.attempt}: ${(a as { why: string }).why}`);
+        const dropped =
+          j.attemptsMade > j.history.length ? `\n(${j.attemptsMade - j.history.length} older attempt(s) not kept)` : '';
+        return `${head}\n${rows}${dropped}` + (whys.length ? `\nwhy it ran again:\n${whys.join('\n')}` : '');
+      });
+    },
+    { existing: true },
+  );
 }
 
 function failUnlessCompleted(outcomes: WaitOutcome[]): void {

@@ -1,6 +1,15 @@
 import type { Command } from 'commander';
-import { connectZk, globalOptions, intArg, jobNamespace, Output, type GlobalOptions } from '../context.js';
-import { OperationError } from '../errors.js';
+import type { HistoryEvent } from '../../verify.js';
+import {
+  connectZk,
+  globalOptions,
+  intArg,
+  jobNamespace,
+  Output,
+  requireCluster,
+  type GlobalOptions,
+} from '../context.js';
+import { OperationError, UsageError } from '../errors.js';
 
 /** Options of `verify`. */
 interface VerifyCliOptions {
@@ -37,13 +46,52 @@ export function registerVerifyCommands(program: Command): void {
     });
 }
 
+/** What a skipped check would have needed, given whether `--history` files were read. */
+function skippedBecause(check: string, historyGiven: boolean): string {
+  const needs =
+    check === 'history-complete'
+      ? 'worker log lines (`job active`, `job completed`, … from worker stderr) or `worker start --json` events'
+      : 'history lines';
+  return historyGiven ? `skipped (no ${needs} in the --history files)` : `skipped (needs --history with ${needs})`;
+}
+
+/**
+ * Reads the `--history` files: a missing or unreadable file is a usage error naming it; a file
+ * with no recognisable history line gets a warning on stderr.
+ */
+async function readHistory(paths: readonly string[]): Promise<HistoryEvent[]> {
+  const { readHistoryLines } = await import('../../verify.js');
+  const { readFile } = await import('node:fs/promises');
+  const events: HistoryEvent[] = [];
+  for (const p of paths) {
+    let text: string;
+    try {
+      text = await readFile(p, 'utf8');
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.message;
+      throw new UsageError(`--history: cannot read ${p}: ${why}`, { cause: err });
+    }
+    const found = readHistoryLines(text, p);
+    if (found.length === 0) {
+      process.stderr.write(
+        `zkjobs: warning: --history ${p}: no recognisable history lines (expected JSON lines: worker logs, ` +
+          '`worker start --json` events, or {"kind":"effect","job":…,"token":…} ledgers)\n',
+      );
+    }
+    events.push(...found);
+  }
+  return events;
+}
+
 async function runVerify(g: GlobalOptions, opts: VerifyCliOptions): Promise<void> {
-  const { verify, readHistoryFiles } = await import('../../verify.js');
+  const { verify } = await import('../../verify.js');
   const namespace = jobNamespace(g);
-  const events = opts.history ? await readHistoryFiles(opts.history) : [];
+  const events = opts.history ? await readHistory(opts.history) : [];
   const client = await connectZk(g);
   let report;
   try {
+    await requireCluster(client, namespace);
     report = await verify(client.usingNamespace(namespace), {
       events,
       skewMs: opts.skew,
@@ -65,7 +113,7 @@ async function runVerify(g: GlobalOptions, opts: VerifyCliOptions): Promise<void
         `${s.stalled} stalled, ${s.requeued} requeued, ${s.reruns} re-run job(s)`,
     ];
     for (const c of report.checks) {
-      const verdict = !c.ran ? 'skipped (needs --history)' : c.ok ? 'ok' : `FAIL (${c.total})`;
+      const verdict = !c.ran ? skippedBecause(c.name, opts.history !== undefined) : c.ok ? 'ok' : `FAIL (${c.total})`;
       lines.push(`  ${c.name.padEnd(20)} ${verdict}`);
       for (const x of c.counterexamples) {
         lines.push(`    - ${x.message}`);
