@@ -1,9 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { JOB_TYPE_RE, Worker, type Processor } from '../../index.js';
-import { cliLogger, connectZk, jobNamespace, Output, type GlobalOptions } from '../context.js';
+import { isConnectedState, type ConnectionState, type ZkClient } from '@zkjobs/core';
+import { cliLogger, connectZk, fmtDuration, jobNamespace, Output, type GlobalOptions } from '../context.js';
 import { UsageError } from '../errors.js';
 
 /**
@@ -31,17 +33,31 @@ export async function loadHandlers(spec: string): Promise<Record<string, Process
   try {
     mod = (await import(url)) as Record<string, unknown>;
   } catch (err) {
-    throw new UsageError(`--handlers: cannot load ${spec}: ${(err as Error).message}`, { cause: err });
+    throw new UsageError(`--handlers: cannot load ${spec}${whereFailed(err, url)}: ${describeLoadError(err)}`, {
+      cause: err,
+    });
   }
-  const pick = (o: unknown): Record<string, Processor> | null => {
+  // The first of: default export, `handlers` export, named exports that holds any entry. Every
+  // entry is a job type and must be a function: a value that is not is refused, never dropped.
+  const pick = (o: unknown, what: (key: string) => string): Record<string, Processor> | null => {
     if (o === null || typeof o !== 'object') return null;
-    const fns = Object.entries(o).filter(([, v]) => typeof v === 'function');
-    return fns.length > 0 ? (Object.fromEntries(fns) as Record<string, Processor>) : null;
+    const entries = Object.entries(o);
+    if (entries.length === 0) return null;
+    for (const [k, v] of entries) {
+      if (typeof v !== 'function') {
+        throw new UsageError(
+          `--handlers: ${spec}: ${what(k)} is not a function (got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}); ` +
+            'every entry must be a handler (job, ctx) => result',
+        );
+      }
+    }
+    return Object.fromEntries(entries) as Record<string, Processor>;
   };
+  const named = Object.fromEntries(Object.entries(mod).filter(([k]) => k !== 'default' && k !== 'handlers'));
   const handlers =
-    pick(mod['default']) ??
-    pick(mod['handlers']) ??
-    pick(Object.fromEntries(Object.entries(mod).filter(([k]) => k !== 'default' && k !== 'handlers')));
+    pick(mod['default'], (k) => `export default { ${k} }`) ??
+    pick(mod['handlers'], (k) => `export const handlers = { ${k} }`) ??
+    pick(named, (k) => `export ${k}`);
   if (!handlers) {
     throw new UsageError(
       `--handlers: ${spec} exports no handlers (expected export default { <type>: async (job, ctx) => result }, ` +
@@ -55,6 +71,39 @@ export async function loadHandlers(spec: string): Promise<Record<string, Process
       );
   }
   return handlers;
+}
+
+/** Where a module failed to load: ` (file:line)` from the error's stack when Node gives it, else ` (file)`. */
+function whereFailed(err: unknown, url: string): string {
+  let file = url;
+  try {
+    file = fileURLToPath(url);
+  } catch {
+    // not a file URL
+  }
+  const stack = err instanceof Error ? (err.stack ?? '') : '';
+  const lineIn = (text: string): string | undefined => {
+    for (const name of [url, file]) {
+      const at = text.indexOf(`${name}:`);
+      const line = at < 0 ? undefined : /^\d+/.exec(text.slice(at + name.length + 1))?.[0];
+      if (line !== undefined) return line;
+    }
+    return undefined;
+  };
+  let line = lineIn(stack);
+  // Node 20 keeps an ES module's syntax error location out of the error; `node --check` prints
+  // it (`/…/h.mjs:3`) on stderr.
+  if (line === undefined && err instanceof SyntaxError && file !== url) {
+    const r = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
+    line = lineIn(r.stderr ?? '');
+  }
+  return line !== undefined ? ` (${file}:${line})` : ` (${file})`;
+}
+
+/** `SyntaxError: Unexpected token '}'`, or the message of another error. */
+function describeLoadError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.name && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message;
 }
 
 /** Options of `worker start`. */
@@ -103,16 +152,31 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
     });
     let name: string | null = null; // kept: the latch forgets it on close
     const who = (): Record<string, unknown> => ({ worker: (name = w.name ?? name), session: client.sessionIdHex });
+    // The jobs whose handlers run here, for the messages while closing.
+    const running = new Map<string, { type: string; since: number }>();
+    const settled = (jobId: string): void => void running.delete(jobId);
+    // The epoch this worker leads in; a leader-lost is printed only after a leader-elected.
+    let leadingEpoch: number | null = null;
     w.on('error', (err) => log.warn({ err }, 'worker background error'));
-    w.on('leader-elected', (epoch) =>
-      event({ event: 'leader-elected', ...who(), epoch }, `${w.name} is the leader (epoch ${epoch})`),
-    );
-    w.on('leader-lost', (epoch) =>
-      event({ event: 'leader-lost', ...who(), epoch }, `${w.name} is no longer the leader (epoch ${epoch})`),
-    );
-    w.on('active', (job, token) =>
-      event({ event: 'active', ...who(), jobId: job.id, type: job.type, token, attempt: job.attemptsMade }),
-    );
+    w.on('leader-elected', (epoch) => {
+      leadingEpoch = epoch;
+      event({ event: 'leader-elected', ...who(), epoch }, `${w.name} is the leader (epoch ${epoch})`);
+    });
+    w.on('leader-lost', (reported) => {
+      if (leadingEpoch === null) return; // never printed as leader (or already printed as lost)
+      const epoch = reported >= 0 ? reported : leadingEpoch;
+      leadingEpoch = null;
+      event({ event: 'leader-lost', ...who(), epoch }, `${name ?? w.name} is no longer the leader (epoch ${epoch})`);
+    });
+    w.on('active', (job, token) => {
+      running.set(job.id, { type: job.type, since: Date.now() });
+      event({ event: 'active', ...who(), jobId: job.id, type: job.type, token, attempt: job.attemptsMade });
+    });
+    w.on('completed', (job) => settled(job.id));
+    w.on('failed', (job) => settled(job.id));
+    w.on('retrying', (job) => settled(job.id));
+    w.on('dead', (job) => settled(job.id));
+    w.on('stalled', (jobId) => settled(jobId));
     w.on('completed', (job, _result, c) =>
       event({
         event: 'completed',
@@ -183,11 +247,115 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
       await stopRequested;
     }
     event({ event: 'closing', ...who(), signal: signalled }, `${signalled ?? 'stop'}: closing worker ${name ?? ''}…`);
-    await w.close();
+    await closeWithDeadline(w, client, { graceMs: opts.grace, json: g.json, running, name: () => name });
     event({ event: 'closed', ...who(), stats: w.stats() }, `worker ${name ?? ''} closed`);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await client.close().catch(() => undefined);
+  }
+}
+
+/** What {@link closeWithDeadline} needs to know. */
+interface CloseContext {
+  /** The grace period of running jobs, ms. */
+  graceMs: number;
+  /** Print JSON lines instead of text. */
+  json: boolean;
+  /** The jobs whose handlers still run. */
+  running: ReadonlyMap<string, { type: string; since: number }>;
+  /** The worker's znode name, as last known. */
+  name(): string | null;
+}
+
+/**
+ * How long a close may take past the grace period: the session timeout (a close that cannot
+ * reach ZooKeeper for that long would find its session gone anyway) plus the engine's own
+ * bounds after the grace period (5 s for aborted handlers to return, 1 s for notes).
+ */
+export function cleanupAllowanceMs(sessionTimeoutMs: number): number {
+  return sessionTimeoutMs + 6000;
+}
+
+/**
+ * `Worker.close()`, then the connection's, with a hard deadline of grace + {@link cleanupAllowanceMs}. While it waits, it
+ * says on stderr what for (running jobs, the grace period, an unreachable ZooKeeper), once a
+ * second at most and only when that changes or every 5 s; past the deadline it prints why and
+ * exits the process with 1 (the worker's znode then goes with its session, and the leader
+ * requeues what it held).
+ */
+async function closeWithDeadline(w: Worker, client: ZkClient, c: CloseContext): Promise<void> {
+  const t0 = Date.now();
+  const cleanupMs = cleanupAllowanceMs(client.sessionTimeoutMs);
+  const deadline = t0 + c.graceMs + cleanupMs;
+  let disconnectedSince: number | null = isConnectedState(client.state) ? null : t0;
+  const onState = (s: ConnectionState): void => {
+    if (isConnectedState(s)) disconnectedSince = null;
+    else disconnectedSince ??= Date.now();
+  };
+  client.on('state', onState);
+  const waitingFor = (): string => {
+    const now = Date.now();
+    const parts: string[] = [];
+    if (c.running.size > 0) {
+      const ids = [...c.running.keys()];
+      const list = ids.slice(0, 5).join(', ') + (ids.length > 5 ? ` … (${ids.length - 5} more)` : '');
+      parts.push(
+        now < t0 + c.graceMs
+          ? `${c.running.size} running job(s) to finish (${list}); grace period ends in ${fmtDuration(t0 + c.graceMs - now)}`
+          : `${c.running.size} job(s) whose signals were aborted to return (${list})`,
+      );
+    }
+    if (disconnectedSince !== null) {
+      parts.push(
+        `ZooKeeper at ${client.connectString} (${client.state} for ${fmtDuration(now - disconnectedSince)}) ` +
+          'to record the shutdown: completions, releases, leaving the election',
+      );
+    } else if (c.running.size === 0) parts.push('ZooKeeper to record the shutdown (completions, leaving the election)');
+    return parts.join('; and for ');
+  };
+  let lastText = '';
+  let lastAt = 0;
+  const say = (): void => {
+    const text = waitingFor();
+    const now = Date.now();
+    const key = text.replace(/\d+(\.\d+)? (ms|s|min|h)\b/g, ''); // the same wait, a second later
+    if (key === lastText && now - lastAt < 5000) return;
+    lastText = key;
+    lastAt = now;
+    const left = Math.max(0, deadline - now);
+    if (c.json) {
+      process.stderr.write(
+        JSON.stringify({ event: 'close-waiting', worker: c.name(), waitingFor: text, giveUpInMs: left, at: now }) +
+          '\n',
+      );
+    } else process.stderr.write(`zkjobs: closing: waiting for ${text} (giving up in ${fmtDuration(left)})\n`);
+  };
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let expire: ReturnType<typeof setTimeout> | undefined;
+  try {
+    // The connection's close is part of the shutdown (it ends the session on the server).
+    const closed = w.close().then(() => client.close());
+    const done = await Promise.race([
+      closed.then(() => true),
+      new Promise<boolean>((r) => {
+        // Quiet for the first second: a healthy close is usually done by then.
+        timer = setInterval(say, 1000);
+        expire = setTimeout(() => r(false), deadline - Date.now());
+      }),
+    ]);
+    if (!done) {
+      process.stderr.write(
+        `zkjobs: worker ${c.name() ?? ''} did not close within ${fmtDuration(Date.now() - t0)} ` +
+          `(grace ${c.graceMs} ms + clean-up ${cleanupMs} ms): still waiting for ${waitingFor()}; ` +
+          'exiting 1 without a clean shutdown (the worker znode goes when its session expires, ' +
+          'and the leader requeues its jobs)\n',
+      );
+      process.exit(1);
+    }
+  } finally {
+    clearInterval(timer);
+    clearTimeout(expire);
+    client.off('state', onState);
   }
 }
