@@ -73,12 +73,75 @@ describe('zkjobs config', () => {
       [['config', 'watch', 'relative'], /must start with \//],
       [['config', 'set', '/', 'x'], /refusing to write \//],
       [['config', 'rm', '-r', '/zookeeper'], /refusing to delete \/zookeeper/],
+      // integer options take plain decimal integers only
+      [['config', 'set', '/x', '1', '--version', '0x1'], /--version.*must be an integer.*got '0x1'/s],
+      [['config', 'set', '/x', '1', '--version', ' 1'], /--version.*must be an integer.*got ' 1'/s],
+      [['config', 'set', '/x', '1', '--version', '1e0'], /--version.*must be an integer.*got '1e0'/s],
     ];
     const results = await runAll(cases.map(([args]) => ['--connect', zkConnect, ...args]));
     results.forEach((r, i) => {
       expect(r.code, cases[i]![0].join(' ')).toBe(2);
       expect(r.stderr).toMatch(cases[i]![1]);
     });
+  });
+
+  it("refuses every write under /zookeeper, ZooKeeper's reserved tree, and writes nothing there", async () => {
+    const name = `zkjobs-e2e-${randomBytes(3).toString('hex')}`;
+    const [set, setDeep, rm] = await runAll([
+      ['--connect', zkConnect, 'config', 'set', `/zookeeper/${name}`, '1'],
+      ['--connect', zkConnect, 'config', 'set', `/zookeeper/${name}/a`, '1'],
+      ['--connect', zkConnect, 'config', 'rm', '/zookeeper/quota'],
+    ]);
+    for (const r of [set, setDeep]) {
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/refusing to write \/zookeeper\/\S+: \/zookeeper is ZooKeeper's reserved tree/);
+    }
+    expect(rm.code).toBe(2);
+    expect(rm.stderr).toContain("refusing to delete /zookeeper/quota: /zookeeper is ZooKeeper's reserved tree");
+    const c = await ZkClient.connect(zkConnect);
+    try {
+      expect(await c.exists(`/zookeeper/${name}`)).toBeNull();
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('watch prints the version of each change and says which versions fast writes coalesced', async () => {
+    const p = `${unique()}/fast`;
+    const c = await ZkClient.connect(zkConnect);
+    try {
+      await c.create(p, { data: 'v0', parents: true });
+      const w = start(['--connect', zkConnect, '--json', 'config', 'watch', p]);
+      await w.waitForLine((l) => l.includes('"initial"'), 15_000, 'the initial value');
+      // 60 writes in flight at once: one-shot watches cannot see each of them
+      const N = 60;
+      await Promise.all(Array.from({ length: N }, (_, i) => c.setData(p, `v${i + 1}`)));
+      await w.waitForLine((l) => l.includes(`"version":${N}`), 15_000, 'the last version');
+      const h = start(['--connect', zkConnect, 'config', 'watch', p]);
+      await h.waitForLine((l) => l.includes(`(version ${N})`), 15_000, 'the human initial line');
+      await Promise.all(Array.from({ length: N }, (_, i) => c.setData(p, `w${i + 1}`)));
+      await h.waitForLine((l) => l.includes(`(version ${2 * N}`), 15_000, 'the last human line');
+      w.child.kill('SIGINT');
+      h.child.kill('SIGINT');
+      expect(await w.exited).toBe(0);
+      expect(await h.exited).toBe(0);
+      const docs = w.docs<{ event: string; version: number; coalesced?: [number, number] }>();
+      // every version is accounted for: printed, or named in a coalesced range
+      const covered = new Set<number>();
+      for (const d of docs) {
+        covered.add(d.version);
+        if (d.coalesced) for (let v = d.coalesced[0]; v <= d.coalesced[1]; v++) covered.add(v);
+      }
+      const last = Math.max(...covered); // N, or more: it also saw the second burst
+      expect(last).toBeGreaterThanOrEqual(N);
+      expect([...covered].sort((a, b) => a - b)).toEqual(Array.from({ length: last + 1 }, (_, i) => i));
+      expect(docs.some((d) => d.coalesced !== undefined)).toBe(true); // 60 sets at once do coalesce
+      const lines = h.lines().slice(1);
+      expect(lines.every((l) => /\(version \d+(; versions? \d+(–\d+)? coalesced)?\)$/.test(l))).toBe(true);
+      expect(lines.some((l) => / coalesced\)$/.test(l))).toBe(true);
+    } finally {
+      await c.close();
+    }
   });
 
   it('get and ls of a missing node fail with exit 1', async () => {

@@ -77,6 +77,56 @@ describe('zkjobs services', () => {
     expect(await watch.exited).toBe(0);
   });
 
+  it('register: a displaced registrant says so and exits 1 (no "unregistered"); --no-replace refuses', async () => {
+    const reg = (...extra: string[]) =>
+      start([
+        '--connect',
+        zkConnect,
+        'services',
+        'register',
+        'cache',
+        'c7',
+        '--host',
+        'h',
+        '--port',
+        '1',
+        '--root',
+        root,
+        ...extra,
+      ]);
+    const first = reg();
+    await first.waitForLine((l) => l.startsWith(`registered ${root}/cache/c7`), 15_000, 'first registered');
+    const refused = await run([
+      '--connect',
+      zkConnect,
+      'services',
+      'register',
+      'cache',
+      'c7',
+      '--host',
+      'h2',
+      '--port',
+      '2',
+      '--root',
+      root,
+      '--no-replace',
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/zkjobs: id c7 is registered by another live session \(0x[0-9a-f]+\)/);
+    const second = reg();
+    await second.waitForLine((l) => l.startsWith(`registered ${root}/cache/c7`), 15_000, 'second registered');
+    expect(await first.exited).toBe(1);
+    expect(first.stdout).toMatch(new RegExp(`displaced: ${root}/cache/c7 was taken over by session 0x[0-9a-f]+`));
+    expect(first.stdout).not.toContain('unregistered');
+    expect(first.stderr).toMatch(/zkjobs: \S+ was taken over by another registrant \(session 0x[0-9a-f]+\)/);
+    second.child.kill('SIGINT');
+    expect(await second.exited).toBe(0);
+    expect(second.stdout).toContain(`unregistered ${root}/cache/c7`);
+    const help = await run(['services', 'register', '--help']);
+    expect(help.stdout).toMatch(/--host <host>\s+host name or address clients connect to \(required\)/);
+    expect(help.stdout).toMatch(/--port <port>\s+TCP port clients connect to \(required\)/);
+  });
+
   it('bad input: exit 2 naming the problem', async () => {
     const base = ['--connect', zkConnect, 'services'];
     const cases: [string[], RegExp][] = [

@@ -5,7 +5,9 @@ import {
   fmtTime,
   globalOptions,
   intArg,
+  isReservedPath,
   Output,
+  reportConnection,
   waitForSignal,
   withZk,
   type GlobalOptions,
@@ -40,7 +42,16 @@ async function currentVersion(client: ZkClient, path: string): Promise<number | 
   return st === null ? null : st.version;
 }
 
-const PROTECTED = new Set(['/', '/zookeeper']);
+/**
+ * Refuses to write `/` or anything in ZooKeeper's reserved `/zookeeper` tree.
+ * @param verb - `write` or `delete`, for the message
+ * @throws UsageError naming the reserved tree
+ */
+function checkWritable(path: string, verb: 'write' | 'delete'): void {
+  if (path === '/') throw new UsageError(`path: refusing to ${verb} / (the root of every application's tree)`);
+  if (isReservedPath(path))
+    throw new UsageError(`path: refusing to ${verb} ${path}: /zookeeper is ZooKeeper's reserved tree`);
+}
 
 /**
  * `zkjobs config get|set|ls|rm|watch`: configuration and feature flags as plain znodes (the
@@ -80,7 +91,7 @@ export function registerConfigCommands(program: Command): void {
     .action(async (path: string, value: string, opts: { version?: number }, cmd: Command) => {
       const g = globalOptions(cmd);
       checkPath(path, 'path');
-      if (PROTECTED.has(path)) throw new UsageError(`path: refusing to write ${path}`);
+      checkWritable(path, 'write');
       await withZk(g, (client) => configSet(g, client, path, value, opts.version));
     });
 
@@ -112,7 +123,7 @@ export function registerConfigCommands(program: Command): void {
     .action(async (path: string, opts: { recursive: boolean; version?: number }, cmd: Command) => {
       const g = globalOptions(cmd);
       checkPath(path, 'path');
-      if (PROTECTED.has(path)) throw new UsageError(`path: refusing to delete ${path}`);
+      checkWritable(path, 'delete');
       if (opts.recursive && opts.version !== undefined) throw new UsageError('--version cannot be combined with -r');
       await withZk(g, async (client) => {
         const out = new Output(g.json);
@@ -143,7 +154,9 @@ export function registerConfigCommands(program: Command): void {
 
   config
     .command('watch')
-    .description('print the value now and on every change, until interrupted (SIGINT/SIGTERM)')
+    .description(
+      'print the value now and each time it changes, until interrupted (fast changes may coalesce; the version shows it)',
+    )
     .argument('<path>', 'absolute znode path (it need not exist yet)')
     .action(async (path: string, _opts: unknown, cmd: Command) => {
       const g = globalOptions(cmd);
@@ -154,19 +167,39 @@ export function registerConfigCommands(program: Command): void {
         let failure: Error | undefined;
         let stop: (() => void) | undefined;
         const stopped = new Promise<void>((r) => (stop = r));
+        // ZooKeeper's watches are one-shot: writes made before the watch is set again are seen
+        // only as the latest value. The version tells: a jump of more than one is said so.
+        let seen: { czxid: bigint; version: number } | null = null;
+        const stopReporting = reportConnection(client, {
+          json: g.json,
+          suspendedNote: `changes to ${path} are not seen until reconnected`,
+          lostNote: `the watch is set again on the new session (changes meanwhile may coalesce)`,
+        });
         const handle = client.watchData(
           path,
           (data, stat) => {
             const event = first ? 'initial' : data === null ? 'deleted' : 'changed';
             first = false;
             if (data === null || stat === null) {
+              seen = null;
               out.result({ path, event, exists: false }, `${fmtTime(Date.now())} ${path} does not exist`);
-            } else {
-              out.result(
-                { ...nodeDoc(path, data, stat), event, exists: true },
-                `${fmtTime(stat.mtime)} ${path} = ${data.toString('utf8')} (version ${stat.version})`,
-              );
+              return;
             }
+            const same = seen !== null && seen.czxid === stat.czxid;
+            const coalesced: [number, number] | undefined =
+              same && event === 'changed' && stat.version > seen!.version + 1
+                ? [seen!.version + 1, stat.version - 1]
+                : undefined;
+            seen = { czxid: stat.czxid, version: stat.version };
+            const note = coalesced
+              ? coalesced[0] === coalesced[1]
+                ? `; version ${coalesced[0]} coalesced`
+                : `; versions ${coalesced[0]}–${coalesced[1]} coalesced`
+              : '';
+            out.result(
+              { ...nodeDoc(path, data, stat), event, exists: true, ...(coalesced ? { coalesced } : {}) },
+              `${fmtTime(stat.mtime)} ${path} = ${data.toString('utf8')} (version ${stat.version}${note})`,
+            );
           },
           {
             onError: (e) => {
@@ -177,6 +210,7 @@ export function registerConfigCommands(program: Command): void {
         );
         await Promise.race([waitForSignal(), stopped]);
         handle.close();
+        stopReporting();
         if (failure) throw failure;
       });
     });
