@@ -138,7 +138,8 @@ export class Consumer {
   private listing = false;
   private readonly assignments = new Map<string, Assignment>();
   private readonly loading = new Set<string>();
-  private buffer: { id: string; a: number; node: string }[] = [];
+  /** Assigned jobs not yet claimed, lowest priority number first, then in order of arrival. */
+  private buffer: { id: string; a: number; p: number; node: string }[] = [];
   private readonly active = new Map<string, Active>();
   private claiming = 0;
   /** Handlers running now (≤ concurrency). */
@@ -318,7 +319,9 @@ export class Consumer {
           if (this.name !== name || this.assignments.has(c)) return;
           const jobs = decodeAssignment(data);
           this.assignments.set(c, { jobs, outstanding: new Set(jobs.map((j) => j[0])) });
-          for (const [id, a] of jobs) this.buffer.push({ id, a, node: c });
+          for (const [id, a, p] of jobs) this.buffer.push({ id, a, p: p ?? 0, node: c });
+          // Priority holds among the jobs handed to this worker too (the sort is stable).
+          this.buffer.sort((x, y) => x.p - y.p);
           this.log.debug(
             { worker: name, node: c, jobs: jobs.length, buffered: this.buffer.length, active: this.active.size },
             'assignment received',

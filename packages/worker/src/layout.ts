@@ -109,8 +109,11 @@ export function decodeMarker(data: Buffer): PendingEntry[] {
   return (doc.e ?? []).map(decodeEntry);
 }
 
-/** One job of an assignment (`queue/<worker>/a-NNNNNNNNNN`): `[id, attemptsMade]`. */
-export type AssignedJob = [string, number];
+/**
+ * One job of an assignment (`queue/<worker>/a-NNNNNNNNNN`): `[id, attemptsMade, priority]`
+ * (priority absent in assignments of older versions: 0).
+ */
+export type AssignedJob = [string, number, number?];
 
 export function encodeAssignment(jobs: AssignedJob[], epoch: number): Buffer {
   return Buffer.from(JSON.stringify({ epoch, j: jobs }));

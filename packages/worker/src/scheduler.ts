@@ -817,7 +817,7 @@ export class Scheduler {
       for (const c of chunks) {
         tx.create(`${queueDir(w.name)}/a-`, {
           data: encodeAssignment(
-            c.map((r) => [r.e.id, r.e.attemptsMade] as AssignedJob),
+            c.map((r) => [r.e.id, r.e.attemptsMade, r.e.priority] as AssignedJob),
             this.epoch,
           ),
           mode: CreateMode.PERSISTENT_SEQUENTIAL,

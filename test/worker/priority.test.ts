@@ -1,0 +1,60 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { ZkClient } from '@zkjobs/core';
+import { Queue, Worker, createLogger, queueDir } from '@zkjobs/worker';
+import { fileNamespace, waitFor, zkConnect } from '../support/zk.js';
+
+const logger = createLogger(process.env['TEST_LOG_LEVEL'] ?? 'silent');
+
+describe('priority', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterAll(async () => {
+    for (const c of cleanup.reverse()) await c().catch(() => undefined);
+  });
+
+  it('holds among jobs already handed to a busy worker (within its prefetch), not only in ZooKeeper', async () => {
+    const namespace = fileNamespace(import.meta.filename);
+    const client = await ZkClient.connect(zkConnect, { sessionTimeoutMs: 4000 });
+    cleanup.push(() => client.close());
+    const view = client.usingNamespace(namespace);
+    let release!: () => void;
+    const blocker = new Promise<void>((r) => (release = r));
+    const order: number[] = [];
+    const worker = new Worker(
+      client,
+      {
+        block: async () => blocker,
+        work: async (job: { data: { p: number } }) => void order.push(job.data.p),
+      },
+      { namespace, concurrency: 1, logger },
+    );
+    cleanup.push(() => worker.close({ graceMs: 100 }));
+    await worker.start();
+    await waitFor(() => worker.isLeader(), 5000, 25, 'the leader');
+    const queue = new Queue(client, { namespace, logger });
+    const first = await queue.add('block', null);
+    await waitFor(async () => (await queue.getJob(first.id))?.state === 'active', 10_000, 25, 'the blocker to run');
+
+    // One at a time, as separate submissions: each is assigned to the busy worker at once.
+    const ids: string[] = [];
+    for (const p of [50, 10, 1000, 0, 5]) ids.push((await queue.add('work', { p }, { priority: p })).id);
+    // Wait until all five sit in the worker's own queue (assigned, not yet claimed).
+    await waitFor(
+      async () => {
+        const dir = queueDir(worker.name!);
+        const { children } = await view.getChildren(dir);
+        const assigned = new Set<string>();
+        for (const c of children.filter((n) => n.startsWith('a-'))) {
+          const doc = JSON.parse((await view.getData(`${dir}/${c}`)).data.toString()) as { j: [string][] };
+          for (const [id] of doc.j) assigned.add(id);
+        }
+        return ids.every((id) => assigned.has(id));
+      },
+      10_000,
+      25,
+      'the five jobs to be assigned to the worker',
+    );
+    release();
+    await Promise.all(ids.map((id) => queue.waitUntilFinished(id, { timeoutMs: 15_000 })));
+    expect(order).toEqual([0, 5, 10, 50, 1000]);
+  });
+});
