@@ -160,6 +160,8 @@ export class ZkServerProcess {
     const classpath = [this.dir, ...CLASSPATH_JARS.map((j) => join(JAVA_DIR, j))].join(':');
     const args = [
       `-Dzkjobs.harness=${process.pid}`,
+      // A run can mark its servers (e.g. CI) to find any that outlive it, and no one else's.
+      `-Dzkjobs.tag=${process.env['ZKJOBS_HARNESS_TAG'] ?? 'none'}`,
       `-Dlog4j.configuration=file:${join(this.dir, 'log4j.properties')}`,
       `-Dzookeeper.log.dir=${this.dir}`,
       '-Xms64m',
