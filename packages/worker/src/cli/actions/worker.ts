@@ -151,7 +151,11 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
       logger: log,
     });
     let name: string | null = null; // kept: the latch forgets it on close
-    const who = (): Record<string, unknown> => ({ worker: (name = w.name ?? name), session: client.sessionIdHex });
+    // No `"worker":null` before the worker has a name (a signal during start-up).
+    const who = (): Record<string, unknown> => {
+      name = w.name ?? name;
+      return name === null ? { session: client.sessionIdHex } : { worker: name, session: client.sessionIdHex };
+    };
     // The jobs whose handlers run here, for the messages while closing.
     const running = new Map<string, { type: string; since: number }>();
     const settled = (jobId: string): void => void running.delete(jobId);
@@ -246,9 +250,15 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
       );
       await stopRequested;
     }
-    event({ event: 'closing', ...who(), signal: signalled }, `${signalled ?? 'stop'}: closing worker ${name ?? ''}…`);
+    const started = who()['worker'] !== undefined;
+    event(
+      { event: 'closing', ...who(), signal: signalled },
+      started
+        ? `${signalled ?? 'stop'}: closing worker ${name}…`
+        : `${signalled ?? 'stop'} before the worker started: stopping…`,
+    );
     await closeWithDeadline(w, client, { graceMs: opts.grace, json: g.json, running, name: () => name });
-    event({ event: 'closed', ...who(), stats: w.stats() }, `worker ${name ?? ''} closed`);
+    event({ event: 'closed', ...who(), stats: w.stats() }, started ? `worker ${name} closed` : 'stopped');
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
