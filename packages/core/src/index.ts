@@ -113,5 +113,7 @@ export {
   type ServiceInstance,
   type ServiceInstanceSpec,
   type ServiceDiscoveryEvents,
+  type ServiceDiscoveryOptions,
+  type Displacement,
   type ServiceCacheEvents,
 } from './recipes/service-discovery.js';

@@ -275,6 +275,11 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.scheduler = null;
     s?.stop();
     const epoch = s?.epoch ?? -1;
+    if (epoch < 0) {
+      // Lost before an epoch was taken: it never led (no leader-elected was emitted).
+      this.log.info({ worker: this.name, reason }, 'leadership lost before taking an epoch');
+      return;
+    }
     this.log.warn({ worker: this.name, epoch, reason }, 'leadership lost');
     this.emit('leader-lost', epoch);
   }
@@ -311,7 +316,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     await this.latch?.close().catch((err: unknown) => this.log.warn({ err }, 'could not leave the election'));
     if (typeof this.connection === 'string') await this.root?.close();
     this.state = 'closed';
-    this.log.info({ worker: this.name }, 'worker closed');
+    this.log.info(this.name ? { worker: this.name } : {}, 'worker closed');
   }
 
   /** Same as {@link close} with the default grace period. */
