@@ -125,20 +125,29 @@ describe('zkjobs: global options, usage errors, unreachable servers', () => {
     }
   });
 
-  it('verify: a missing --history file is a usage error; a file with no history lines is named in a warning', async () => {
+  it('verify: a missing --history file is a usage error; a file that is not a history log is named in a warning, a quiet worker log is not', async () => {
     const vns = `${ns}-verify`;
     const dir = mkdtempSync(join(tmpdir(), 'zkjobs-e2e-verify-'));
     const c = await ZkClient.connect(zkConnect);
     try {
       await c.mkdirp(`${vns}/jobs`); // an empty cluster
       const junk = join(dir, 'junk.log');
-      writeFileSync(junk, 'hello\n{"msg":"unrelated"}\n');
+      writeFileSync(junk, 'hello\nworld\n');
+      const quiet = join(dir, 'quiet.jsonl'); // a worker that ran no job: JSON lines, no history
+      writeFileSync(quiet, '{"event":"started","worker":"w-0000000001"}\n');
       const on = (...args: string[]): string[] => ['--connect', zkConnect, '--namespace', vns, 'verify', ...args];
-      const [missing, noLines, none] = await runAll([on('--history', '/nonexistent'), on('--history', junk), on()]);
+      const [missing, noLines, none, quietRun] = await runAll([
+        on('--history', '/nonexistent'),
+        on('--history', junk),
+        on(),
+        on('--history', quiet),
+      ]);
+      expect(quietRun.code).toBe(0);
+      expect(quietRun.stderr).toBe('');
       expect(missing.code).toBe(2);
       expect(missing.stderr).toContain('--history: cannot read /nonexistent: no such file');
       expect(noLines.code).toBe(0);
-      expect(noLines.stderr).toContain(`zkjobs: warning: --history ${junk}: no recognisable history lines`);
+      expect(noLines.stderr).toContain(`zkjobs: warning: --history ${junk}: not a history log`);
       expect(noLines.stdout).toMatch(/history-complete\s+skipped \(no worker log lines .* in the --history files\)/);
       expect(noLines.stdout).not.toContain('needs --history');
       expect(none.code).toBe(0);

@@ -73,9 +73,12 @@ async function readHistory(paths: readonly string[]): Promise<HistoryEvent[]> {
       throw new UsageError(`--history: cannot read ${p}: ${why}`, { cause: err });
     }
     const found = readHistoryLines(text, p);
-    if (found.length === 0) {
+    // A worker that ran no job writes lines with no history in them: that is fine. A file none
+    // of whose lines is a JSON object is not a log at all: say so.
+    const lines = text.split('\n').filter((l) => l.trim() !== '');
+    if (found.length === 0 && lines.length > 0 && !lines.some((l) => l.trimStart().startsWith('{'))) {
       process.stderr.write(
-        `zkjobs: warning: --history ${p}: no recognisable history lines (expected JSON lines: worker logs, ` +
+        `zkjobs: warning: --history ${p}: not a history log (expected JSON lines: worker logs, ` +
           '`worker start --json` events, or {"kind":"effect","job":…,"token":…} ledgers)\n',
       );
     }
