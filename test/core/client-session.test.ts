@@ -167,8 +167,11 @@ describe.runIf(canStartServers)('sessions', () => {
         const { children } = await admin.getChildren(dir);
         expect(children).toHaveLength(1);
         if (dir === '/lossy-plain') {
-          // Unprotected persistent sequential: not retried, the caller is told.
-          expect(result).toBeInstanceOf(ConnectionLossError);
+          // Unprotected persistent sequential: never re-sent (one node above); when the reply is
+          // lost the caller is told. (Rarely the reply still gets through — the connection was
+          // being re-established as the cut began — and then it must be the node's own path.)
+          if (result instanceof Error) expect(result).toBeInstanceOf(ConnectionLossError);
+          else expect(result).toBe(`${dir}/${children[0]}`);
         } else {
           expect(result).toBe(`${dir}/${children[0]}`);
         }
