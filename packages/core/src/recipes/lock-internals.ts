@@ -26,6 +26,7 @@ import {
   isRetryable,
   isSessionGone,
   sortOwn,
+  timerMs,
   untilConnected,
 } from './sequential-nodes.js';
 
@@ -245,7 +246,7 @@ export class LockInternals implements LockEngine {
       };
       const onWake = () => finish();
       const onAbort = () => finish(abortReason(signal!));
-      const timer = setTimeout(onWake, maxWaitMs);
+      const timer = setTimeout(onWake, timerMs(maxWaitMs));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.client.on('lost', onWake);
       this.client.on('connected', onWake);
@@ -374,7 +375,7 @@ export class SequentialLock extends EventEmitter<SequentialLockEvents> {
       if (remaining <= 0) return false;
       await Promise.race([
         this.pending.catch(() => undefined),
-        new Promise<void>((resolve) => setTimeout(resolve, Math.min(remaining, 2 ** 31 - 1)).unref()),
+        new Promise<void>((resolve) => setTimeout(resolve, timerMs(remaining)).unref()),
       ]);
       if (this.holding === null && Date.now() >= deadline) return false;
     }

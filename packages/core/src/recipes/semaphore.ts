@@ -36,6 +36,7 @@ import {
   isRetryable,
   isSessionGone,
   sortOwn,
+  timerMs,
   untilConnected,
 } from './sequential-nodes.js';
 
@@ -167,7 +168,7 @@ class SemaphoreEngine implements LockEngine {
         };
         const onWake = () => done();
         const onAbort = () => done(abortReason(signal!));
-        const timer = setTimeout(onWake, maxWaitMs);
+        const timer = setTimeout(onWake, timerMs(maxWaitMs));
         waiting = onWake;
         signal?.addEventListener('abort', onAbort, { once: true });
         this.client.on('lost', onWake);

@@ -154,3 +154,11 @@ export async function ensureOwnNode(
   });
   return { path, sessionId };
 }
+
+/**
+ * A wait of `ms` as a timer can hold it: `Infinity` (no deadline) and anything past 2^31 − 1 ms
+ * (~24.8 days) become 2^31 − 1 — Node would otherwise fire the timer after 1 ms, a busy loop.
+ */
+export function timerMs(ms: number): number {
+  return Math.min(Math.max(0, ms), 2 ** 31 - 1);
+}
