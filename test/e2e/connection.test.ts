@@ -38,7 +38,8 @@ describe.skipIf(!canStartServers)('long-running commands report connection chang
         20_000,
         're-registered',
       );
-      await waitFor(() => watch.stderr.includes('new session'), 20_000, 50, 'new session (watch)');
+      // ("… making a new session" comes first, in the lost line: wait for the new session's id)
+      for (const r of [watch, reg]) await waitFor(() => /new session 0x/.test(r.stderr), 20_000, 50, 'new session');
       await waitFor(
         () => svcWatch.stderr.includes('"state":"new-session"'),
         20_000,
