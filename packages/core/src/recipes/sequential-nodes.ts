@@ -156,9 +156,10 @@ export async function ensureOwnNode(
 }
 
 /**
- * A wait of `ms` as a timer can hold it: `Infinity` (no deadline) and anything past 2^31 − 1 ms
- * (~24.8 days) become 2^31 − 1 — Node would otherwise fire the timer after 1 ms, a busy loop.
+ * How long a recipe's wait may last before it wakes to re-check its condition: `ms`, but at most
+ * 2 s — a safety net against a lost wake-up, and never `Infinity` (which Node fires after 1 ms,
+ * a busy loop).
  */
 export function timerMs(ms: number): number {
-  return Math.min(Math.max(0, ms), 2 ** 31 - 1);
+  return Math.min(Math.max(0, ms), 2000);
 }
