@@ -26,6 +26,7 @@ import {
   isRetryable,
   isSessionGone,
   sortOwn,
+  sessionAwareWait,
   timerMs,
   untilConnected,
 } from './sequential-nodes.js';
@@ -231,40 +232,20 @@ export class LockInternals implements LockEngine {
    * abort. The caller re-checks in every case.
    */
   private waitForDeletion(path: string, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const finish = (err?: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.client.off('lost', onWake);
-        this.client.off('connected', onWake);
-        this.client.off('reconnected', onWake);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onWake = () => finish();
-      const onAbort = () => finish(abortReason(signal!));
-      const timer = setTimeout(onWake, timerMs(maxWaitMs));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.client.on('lost', onWake);
-      this.client.on('connected', onWake);
-      this.client.on('reconnected', onWake);
-      const watcher = (event: WatchEvent) => {
-        // Count only notifications that wake a waiter (not those of watches left by earlier, finished waits).
-        if (!settled && event.type !== 'session-expired') this.watchDeliveryCount++;
-        finish();
-      };
-      this.client.getData(path, { watch: watcher }).then(
-        () => undefined,
-        (err: unknown) => {
-          if (err instanceof NoNodeError) finish();
-          else if (isRetryable(err) || isSessionGone(err)) finish(err as Error);
-          else finish(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
-    });
+    const wait = sessionAwareWait(this.client, maxWaitMs, signal);
+    const watcher = (event: WatchEvent) => {
+      // Count only notifications that wake a waiter (not those of watches left by earlier, finished waits).
+      if (!wait.settled && event.type !== 'session-expired') this.watchDeliveryCount++;
+      wait.wake();
+    };
+    this.client.getData(path, { watch: watcher }).then(
+      () => undefined,
+      (err: unknown) => {
+        if (err instanceof NoNodeError) wait.wake();
+        else wait.fail(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+    return wait.promise;
   }
 }
 

@@ -36,7 +36,7 @@ import {
   isRetryable,
   isSessionGone,
   sortOwn,
-  timerMs,
+  sessionAwareWait,
   untilConnected,
 } from './sequential-nodes.js';
 
@@ -153,28 +153,12 @@ class SemaphoreEngine implements LockEngine {
       if (!cancelled && waiting !== null && event.type !== 'session-expired') this.deliveries++;
       waiting?.();
     };
-    const wait = (maxWaitMs: number, signal?: AbortSignal) =>
-      new Promise<void>((resolve, reject) => {
-        if (fired) return resolve();
-        const done = (err?: Error) => {
-          waiting = null;
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          this.client.off('lost', onWake);
-          this.client.off('connected', onWake);
-          this.client.off('reconnected', onWake);
-          if (err) reject(err);
-          else resolve();
-        };
-        const onWake = () => done();
-        const onAbort = () => done(abortReason(signal!));
-        const timer = setTimeout(onWake, timerMs(maxWaitMs));
-        waiting = onWake;
-        signal?.addEventListener('abort', onAbort, { once: true });
-        this.client.on('lost', onWake);
-        this.client.on('connected', onWake);
-        this.client.on('reconnected', onWake);
-      });
+    const wait = (maxWaitMs: number, signal?: AbortSignal): Promise<void> => {
+      if (fired) return Promise.resolve();
+      const w = sessionAwareWait(this.client, maxWaitMs, signal, () => (waiting = null));
+      waiting = w.wake;
+      return w.promise;
+    };
     return {
       watcher,
       wait,

@@ -163,3 +163,61 @@ export async function ensureOwnNode(
 export function timerMs(ms: number): number {
   return Math.min(Math.max(0, ms), 2000);
 }
+
+/** A wait ended by {@link SessionAwareWait.wake}, a session event, a timer or an abort. */
+export interface SessionAwareWait {
+  /** Resolves on a wake-up or the timer; rejects on abort or {@link SessionAwareWait.fail}. */
+  readonly promise: Promise<void>;
+  /** Whether the wait has ended. */
+  readonly settled: boolean;
+  /** Ends the wait (a watch fired): the caller re-checks. */
+  wake(): void;
+  /** Ends the wait with an error. */
+  fail(err: Error): void;
+}
+
+/**
+ * The wait of the sequential-node recipes: it ends when the caller's watch wakes it, when the
+ * client's session changes (`lost`, `connected`, `reconnected` — a watch may never fire then),
+ * after {@link timerMs}(`maxWaitMs`), or when `signal` aborts (rejecting with its reason). The
+ * caller re-checks its condition in every case.
+ * @param onSettle - called synchronously as the wait ends
+ */
+export function sessionAwareWait(
+  client: ZkClient,
+  maxWaitMs: number,
+  signal?: AbortSignal,
+  onSettle?: () => void,
+): SessionAwareWait {
+  let settled = false;
+  let finish: (err?: Error) => void = () => undefined;
+  const promise = new Promise<void>((resolve, reject) => {
+    const onWake = (): void => finish();
+    const onAbort = (): void => finish(abortReason(signal!));
+    const timer = setTimeout(onWake, timerMs(maxWaitMs));
+    finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      client.off('lost', onWake);
+      client.off('connected', onWake);
+      client.off('reconnected', onWake);
+      onSettle?.();
+      if (err) reject(err);
+      else resolve();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    client.on('lost', onWake);
+    client.on('connected', onWake);
+    client.on('reconnected', onWake);
+  });
+  return {
+    promise,
+    get settled() {
+      return settled;
+    },
+    wake: () => finish(),
+    fail: (err: Error) => finish(err),
+  };
+}
