@@ -9,16 +9,16 @@
  *   --kazoo-jobs N       items per Kazoo run (default 2000), --kazoo-cap-s S (default 120)
  *   --workers N          workers of the comparison (default 3); --scale 1,2,4,8
  *   --concurrency N      handlers per worker, every system (default 8)
- *   --prefetch N         zkjobs Worker prefetch (default: the Worker's, max(2 × concurrency, 8))
+ *   --prefetch N         zkjobs Worker prefetch (default: the Worker's, max(4 × concurrency, 32))
  *   --latency-jobs N     single jobs per latency round (default 200)
  *   --footprint-jobs N   waiting jobs of the footprint section (default 100000)
  *   --session-ms N       requested session timeout of the failover workers (default 2000)
  *   --no-bullmq, --no-kazoo   leave a peer out
  *   --out DIR            where latest.json / latest.md go (default bench/results)
- *   --tick-ms N          the ensemble's tickTime (500); sessions expire on tick boundaries
+ *   --tick-ms N          the ensemble's tickTime (100); sessions expire on tick boundaries
  *   --max-minutes N      the whole run's time limit (default 60, quick 10)
  *
- * Everything runs on 127.0.0.1: a 3-node ZooKeeper ensemble (forceSync, tickTime 500), two
+ * Everything runs on 127.0.0.1: a 3-node ZooKeeper ensemble (forceSync, tickTime 100), two
  * redis-servers on free ports, worker child processes. All are stopped at the end, on failure,
  * on SIGINT/SIGTERM and at the time limit.
  */
@@ -124,7 +124,7 @@ const settings = {
   rawCreates: quick ? 2000 : 20_000,
 };
 const outDir = a.out ?? join(HERE, 'results');
-const tickMs = int(a['tick-ms'], 500, 'tick-ms');
+const tickMs = int(a['tick-ms'], 100, 'tick-ms');
 const maxMinutes = int(a['max-minutes'], quick ? 10 : 60, 'max-minutes');
 const updateReadme = a['update-readme'] ?? (!quick && a.only === undefined);
 
@@ -211,7 +211,17 @@ async function main(): Promise<void> {
   const logDir = join(tmpdir(), `zkjobs-bench-${process.pid}`);
   await mkdir(logDir, { recursive: true });
   log(`starting a 3-node ensemble (forceSync, tickTime ${tickMs}); child logs in ${logDir}`);
-  const cluster = await TestingCluster.start({ size: 3, tickTime: tickMs, forceSync: true });
+  // The follower limits are ticks: scaled so that they stay 5 s and 2.5 s whatever the tick
+  // (ZooKeeper's 10 and 5 ticks at tickTime 500), and sessions may still ask for up to 60 s
+  // (ZooKeeper's default ceiling is 20 ticks).
+  const cluster = await TestingCluster.start({
+    size: 3,
+    tickTime: tickMs,
+    forceSync: true,
+    initLimit: Math.ceil(5000 / tickMs),
+    syncLimit: Math.ceil(2500 / tickMs),
+    config: { maxSessionTimeout: 60_000 },
+  });
   track('ZooKeeper ensemble', () => cluster.close());
   const client = await ZkClient.connect(cluster.connectString, { sessionTimeoutMs: 10_000 });
   track('bench ZooKeeper client', () => client.close());

@@ -263,4 +263,31 @@ describe('LeaderLatch', () => {
       await proxy.close();
     }
   });
+  it("reports each participant's place in line: 0 leads, 1 is next; the next one moves up when the leader leaves", async () => {
+    const path = '/position';
+    const clients = await Promise.all([connect(), connect(), connect()]);
+    const latches = clients.map((c, i) => new LeaderLatch(c, path, { id: `q${i}`, prefix: 'w-' }));
+    const seen: number[][] = latches.map(() => []);
+    latches.forEach((l, i) => l.on('position', (index) => seen[i]!.push(index)));
+    try {
+      for (const l of latches) await l.start();
+      await waitFor(() => seen.every((s) => s.length > 0), 5000, 10, 'first positions');
+      expect(seen.map((s) => s[s.length - 1])).toEqual([0, 1, 2]);
+      expect(latches[0]!.hasLeadership()).toBe(true);
+      // The leader leaves: the next in line (which watched it) learns it is now 0.
+      await latches[0]!.close();
+      await waitFor(() => latches[1]!.hasLeadership(), 5000, 10, 'q1 to lead');
+      expect(seen[1]![seen[1]!.length - 1]).toBe(0);
+      // q2 watches q1, which did not go: its place is only learnt at its next check, so the last
+      // index it reported may still be 2 (documented), but never a place it never had.
+      expect(seen[2]!.every((i) => i === 1 || i === 2)).toBe(true);
+      // q1 leaves too: q2 hears of it and leads.
+      await latches[1]!.close();
+      await waitFor(() => latches[2]!.hasLeadership(), 5000, 10, 'q2 to lead');
+      expect(seen[2]![seen[2]!.length - 1]).toBe(0);
+    } finally {
+      for (const l of latches) await l.close().catch(() => undefined);
+      for (const c of clients) await c.close();
+    }
+  });
 });

@@ -316,18 +316,7 @@ export class Consumer {
         .getData(`${queueDir(name)}/${c}`)
         .then(({ data }) => {
           this.loading.delete(c);
-          if (this.name !== name || this.assignments.has(c)) return;
-          const jobs = decodeAssignment(data);
-          this.assignments.set(c, { jobs, outstanding: new Set(jobs.map((j) => j[0])) });
-          for (const [id, a, p] of jobs) this.buffer.push({ id, a, p: p ?? 0, node: c });
-          // Priority holds among the jobs handed to this worker too (the sort is stable).
-          this.buffer.sort((x, y) => x.p - y.p);
-          this.log.debug(
-            { worker: name, node: c, jobs: jobs.length, buffered: this.buffer.length, active: this.active.size },
-            'assignment received',
-          );
-          if (jobs.length === 0) this.deleteAssignment(name, c);
-          this.pump();
+          this.accept(name, c, decodeAssignment(data));
         })
         .catch((err: unknown) => {
           this.loading.delete(c);
@@ -336,6 +325,30 @@ export class Consumer {
     }
     // Assignments missing from a listing are not forgotten here: they are dropped when their
     // last job settles (a listing that raced our own loading must not lose one).
+  }
+
+  /**
+   * An assignment handed over in-process by this worker's own scheduler once its create has
+   * committed (the leader assigning to itself): taken at once, without the watch notification,
+   * the listing and the read. The listing that follows finds it known and skips it.
+   */
+  deliver(name: string, node: string, jobs: AssignedJob[]): void {
+    if (this.loading.has(node)) return;
+    this.accept(name, node, jobs);
+  }
+
+  private accept(name: string, node: string, jobs: AssignedJob[]): void {
+    if (this.name !== name || this.stopped || this.assignments.has(node)) return;
+    this.assignments.set(node, { jobs, outstanding: new Set(jobs.map((j) => j[0])) });
+    for (const [id, a, p] of jobs) this.buffer.push({ id, a, p: p ?? 0, node });
+    // Priority holds among the jobs handed to this worker too (the sort is stable).
+    this.buffer.sort((x, y) => x.p - y.p);
+    this.log.debug(
+      { worker: name, node, jobs: jobs.length, buffered: this.buffer.length, active: this.active.size },
+      'assignment received',
+    );
+    if (jobs.length === 0) this.deleteAssignment(name, node);
+    this.pump();
   }
 
   private deleteAssignment(name: string, node: string): void {

@@ -111,10 +111,53 @@ class Heap<T> {
   }
 }
 
+/** The safety re-listing covers every bucket once per `pollMs`, in this many slices. */
+const RELIST_SLICES = 8;
+/** A new leader starts watching the retention buckets this long after taking over, ms. */
+const RETENTION_WATCH_DELAY_MS = 500;
+
 /** Ops per scheduling multi. */
 const MAX_OPS = 400;
 /** A scheduling round waits at most this long (ms), so far due times never overflow a timer. */
 const MAX_TIMER_MS = 60_000;
+
+/**
+ * Internal: the listings of the 64 `pending/` buckets, kept current by one re-arming watch per
+ * bucket. The scheduler keeps one while it leads; a worker next in line for leadership keeps one
+ * too (a warm standby) and hands it over when it takes leadership, so the new leader's first round
+ * reads only the markers and not 64 listings, which its session's in-order requests would make it
+ * wait for before anything else.
+ */
+export class PendingWatch {
+  /** Each bucket's last listing. */
+  readonly latest = new Map<string, string[]>();
+  private readonly handles: WatchHandle[];
+  private listener: ((bucket: string, children: string[]) => void) | null = null;
+  private closed = false;
+
+  constructor(client: ZkClient) {
+    this.handles = BUCKET_NAMES.map((b) =>
+      client.watchChildren(`${PENDING}/${b}`, (children) => {
+        this.latest.set(b, children);
+        this.listener?.(b, children);
+      }),
+    );
+  }
+
+  /** Hands every listing so far to `fn`, then every new one. */
+  attach(fn: (bucket: string, children: string[]) => void): void {
+    this.listener = fn;
+    for (const [b, c] of this.latest) fn(b, c);
+  }
+
+  /** Stops watching (idempotent). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.listener = null;
+    for (const h of this.handles) h.close();
+  }
+}
 
 /**
  * Internal: the leader's scheduler. Runs only while its worker leads; every write is a multi
@@ -155,6 +198,8 @@ export class Scheduler {
     private readonly log: Logger,
     private readonly onDeposed: (reason: string) => void,
     private readonly pollMs: number,
+    /** Hands this worker's own new assignments to its consumer in-process (after the commit). */
+    private readonly onLocalAssignment?: (node: string, jobs: AssignedJob[]) => void,
   ) {}
   private poll: NodeJS.Timeout | null = null;
 
@@ -167,7 +212,7 @@ export class Scheduler {
    * reconciles, and starts scheduling.
    * @throws DeposedError when our znode is gone
    */
-  async start(): Promise<number> {
+  async start(warm?: PendingWatch): Promise<number> {
     // Learn ZooKeeper's clock while taking the epoch (two writes in flight, not one after the other).
     const clock = this.syncClock();
     clock.catch(() => undefined);
@@ -202,15 +247,37 @@ export class Scheduler {
         this.kick();
       }),
     );
-    for (const b of BUCKET_NAMES) {
-      this.bucketKnown.set(b, new Set());
-      this.watches.push(
-        this.client.watchChildren(`${PENDING}/${b}`, (children) => {
-          this.bucketChildren.set(b, children);
-          this.kick();
-        }),
-      );
-    }
+    for (const b of BUCKET_NAMES) this.bucketKnown.set(b, new Set());
+    // A standby's listings are used as they are (its watches stay armed); else list them now.
+    this.pending = warm ?? new PendingWatch(this.client);
+    this.pending.attach((b, children) => {
+      this.bucketChildren.set(b, children);
+      this.kick();
+    });
+    // Stale queue dirs (workers that died under an earlier leader) are requeued by the first round.
+    this.kick();
+    // Safety net against a lost watch notification: re-list what we watch now and then, a slice
+    // of the buckets at a time (this session's requests are served in order: 129 listings at once
+    // would hold up our own consumer's reads and claims behind them).
+    this.poll = setInterval(
+      () => {
+        if (!this.relisting) void this.relist();
+      },
+      Math.max(1, Math.floor(this.pollMs / RELIST_SLICES)),
+    );
+    this.poll.unref();
+    // The retention buckets are watched a moment later, off the takeover's path for the same reason.
+    setTimeout(() => this.watchRetention(), RETENTION_WATCH_DELAY_MS).unref();
+    return this.epoch;
+  }
+
+  private pending: PendingWatch | null = null;
+  private retentionWatched = false;
+
+  /** Watches the 64 retention buckets (after the first round: not on a takeover's path). */
+  private watchRetention(): void {
+    if (this.retentionWatched || this.stopped) return;
+    this.retentionWatched = true;
     for (const b of BUCKET_NAMES) {
       this.watches.push(
         this.client.watchChildren(`${RETENTION}/${b}`, (children) => {
@@ -219,27 +286,25 @@ export class Scheduler {
         }),
       );
     }
-    // Stale queue dirs (workers that died under an earlier leader) are requeued by the first round.
-    this.kick();
-    // Safety net against a lost watch notification: re-list what we watch now and then.
-    this.poll = setInterval(() => {
-      if (!this.relisting) void this.relist();
-    }, this.pollMs);
-    this.poll.unref();
-    return this.epoch;
   }
 
   private relisting = false;
+  private relistSlice = 0;
   private async relist(): Promise<void> {
     if (this.stopped) return;
     this.relisting = true;
+    const slice = this.relistSlice;
+    this.relistSlice = (slice + 1) % RELIST_SLICES;
+    const per = Math.ceil(BUCKET_NAMES.length / RELIST_SLICES);
     try {
-      this.workersList = (await this.client.getChildren(WORKERS)).children;
-      await mapLimit(BUCKET_NAMES, 16, async (b) => {
+      if (slice === 0) this.workersList = (await this.client.getChildren(WORKERS)).children;
+      await mapLimit(BUCKET_NAMES.slice(slice * per, (slice + 1) * per), 16, async (b) => {
         this.bucketChildren.set(b, (await this.client.getChildren(`${PENDING}/${b}`)).children);
-        this.retentionChildren.set(b, (await this.client.getChildren(`${RETENTION}/${b}`)).children);
+        if (this.retentionWatched) {
+          this.retentionChildren.set(b, (await this.client.getChildren(`${RETENTION}/${b}`)).children);
+        }
       });
-      for (const w of this.live.values()) w.dirty = true;
+      if (slice === 0) for (const w of this.live.values()) w.dirty = true;
       this.kick();
     } catch {
       // the next poll or watch retries
@@ -253,6 +318,7 @@ export class Scheduler {
     this.stopped = true;
     if (this.poll) clearInterval(this.poll);
     for (const w of this.watches) w.close();
+    this.pending?.close();
     for (const w of this.live.values()) w.watch?.close();
     for (const w of this.parentWatches.values()) w.close();
     for (const g of this.gangs.values()) for (const w of g.watches) w.close();
@@ -359,6 +425,7 @@ export class Scheduler {
     await this.finishGangs();
     await this.failBlocked();
     await this.assign();
+    await this.scanStaleDirs();
     this.requeueGone();
     await this.syncRetention();
     await this.prune();
@@ -379,6 +446,9 @@ export class Scheduler {
       [...names].filter((n) => !this.live.has(n)),
       16,
       async (n) => {
+        // The znode and the queue dir are read at once (one round trip, not two).
+        const dirStat = this.client.exists(queueDir(n));
+        dirStat.catch(() => undefined);
         let info: WorkerInfo;
         try {
           info = JSON.parse((await this.client.getData(`${WORKERS}/${n}`)).data.toString('utf8')) as WorkerInfo;
@@ -396,7 +466,7 @@ export class Scheduler {
         };
         this.live.set(n, w);
         // The consumer creates its queue when it binds; create it only if missing (a read, not a write).
-        if ((await this.client.exists(queueDir(n))) === null) {
+        if ((await dirStat) === null) {
           try {
             await this.client.create(queueDir(n));
           } catch (err) {
@@ -419,7 +489,19 @@ export class Scheduler {
       this.live.delete(n);
       this.log.info({ worker: n, epoch: this.epoch }, 'worker gone: requeueing its jobs');
     }
-    // Requeue every queue dir without a live worker (including ones left from earlier leaders).
+    this.needStaleScan = true;
+  }
+
+  private needStaleScan = false;
+
+  /**
+   * Marks for requeueing every queue dir without a live worker (including ones left from earlier
+   * leaders). Runs after the round's assignments (two reads that a takeover need not wait for).
+   */
+  private async scanStaleDirs(): Promise<void> {
+    if (!this.needStaleScan) return;
+    this.needStaleScan = false;
+    const names = new Set(this.live.keys());
     const { children: dirs } = await this.client.getChildren(QUEUE);
     const gone = await mapLimit(
       dirs.filter((d) => !names.has(d)),
@@ -481,15 +563,18 @@ export class Scheduler {
     w.dirReady = true;
     const present = new Set(children.filter((c) => c.startsWith('a-')));
     for (const k of [...w.assignments.keys()]) if (!present.has(k)) w.assignments.delete(k);
-    for (const c of present) {
-      if (w.assignments.has(c)) continue;
-      try {
-        const { data } = await this.client.getData(`${queueDir(w.name)}/${c}`);
-        w.assignments.set(c, decodeAssignment(data).length);
-      } catch (err) {
-        if (!(err instanceof NoNodeError)) throw err;
-      }
-    }
+    await mapLimit(
+      [...present].filter((c) => !w.assignments.has(c)),
+      16,
+      async (c) => {
+        try {
+          const { data } = await this.client.getData(`${queueDir(w.name)}/${c}`);
+          w.assignments.set(c, decodeAssignment(data).length);
+        } catch (err) {
+          if (!(err instanceof NoNodeError)) throw err;
+        }
+      },
+    );
   }
 
   /**
@@ -812,17 +897,15 @@ export class Scheduler {
     for (const r of held) this.pushReady(r);
     if (plan.size === 0) return;
     const tx = this.fence(this.client.transaction());
-    const created: { w: LiveWorker; size: number; ids: Ref[] }[] = [];
+    const created: { w: LiveWorker; size: number; jobs: AssignedJob[] }[] = [];
     for (const [w, chunks] of plan) {
       for (const c of chunks) {
+        const jobs = c.map((r) => [r.e.id, r.e.attemptsMade, r.e.priority] as AssignedJob);
         tx.create(`${queueDir(w.name)}/a-`, {
-          data: encodeAssignment(
-            c.map((r) => [r.e.id, r.e.attemptsMade, r.e.priority] as AssignedJob),
-            this.epoch,
-          ),
+          data: encodeAssignment(jobs, this.epoch),
           mode: CreateMode.PERSISTENT_SEQUENTIAL,
         });
-        created.push({ w, size: c.length, ids: c });
+        created.push({ w, size: c.length, jobs });
       }
     }
     this.markerOps(tx, touched);
@@ -848,6 +931,7 @@ export class Scheduler {
       const node = res[i + 2]?.createdPath?.split('/').pop();
       if (node && !c.w.assignments.has(node)) c.w.assignments.set(node, c.size);
       this.counters.assigned += c.size;
+      if (node && c.w.name === this.self && this.onLocalAssignment) this.onLocalAssignment(node, c.jobs);
     });
     this.afterMarkerCommit(touched);
     for (const [parent, tasks] of gangTasks) {

@@ -8,7 +8,7 @@ import { TypedEmitter, type WorkerEvents } from './events.js';
 import { DEFAULT_NAMESPACE, WORKERS, type WorkerInfo } from './layout.js';
 import { defaultLogger } from './logger.js';
 import { zodToValidationError } from './options.js';
-import { DeposedError, Scheduler } from './scheduler.js';
+import { DeposedError, PendingWatch, Scheduler } from './scheduler.js';
 import { ensureTree } from './store.js';
 
 /** Options of {@link Worker}. */
@@ -83,6 +83,8 @@ export class Worker extends TypedEmitter<WorkerEvents> {
   private latch: LeaderLatch | null = null;
   private consumer: Consumer | null = null;
   private scheduler: Scheduler | null = null;
+  /** Warm standby: the pending buckets' listings, kept while this worker is next in line or the one after. */
+  private standby: PendingWatch | null = null;
   private state: WorkerState = 'idle';
   private leading = false;
   private leaderGen = 0;
@@ -179,6 +181,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     latch.on('isLeader', () => this.onLeader());
     latch.on('notLeader', () => this.onNotLeader('latch: not leader'));
     latch.on('error', (err) => this.log.warn({ err }, 'leader latch error'));
+    latch.on('position', (index) => this.onPosition(index));
     client.on('lost', () => {
       this.log.warn({ worker: this.name, session: client.sessionIdHex }, 'session lost: claims are void');
       this.consumer?.lostRegistration('session lost');
@@ -221,6 +224,20 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     return this.rebinding;
   }
 
+  /**
+   * Keeps the warm standby while this worker is one of the next two in line (a participant only
+   * watches its predecessor, so it may learn of a lower place late; a cold takeover lists the
+   * buckets itself).
+   */
+  private onPosition(index: number): void {
+    if (index >= 1 && index <= 2 && !this.leading && this.state !== 'closing' && this.state !== 'closed') {
+      if (!this.standby && this.client) this.standby = new PendingWatch(this.client);
+    } else if (index > 2) {
+      this.standby?.close();
+      this.standby = null;
+    }
+  }
+
   private onLeader(): void {
     if (this.state === 'closing' || this.state === 'closed' || this.leading) return;
     const name = this.name;
@@ -239,9 +256,12 @@ export class Worker extends TypedEmitter<WorkerEvents> {
         this.retakeLater();
       },
       this.pollMs,
+      (node, jobs) => this.consumer?.deliver(name, node, jobs),
     );
     this.scheduler = scheduler;
-    scheduler.start().then(
+    const warm = this.standby ?? undefined;
+    this.standby = null; // the scheduler owns it now (and closes it when it stops)
+    scheduler.start(warm).then(
       (epoch) => {
         if (this.leaderGen !== gen) return;
         this.emit('leader-elected', epoch);
@@ -313,6 +333,8 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     }
     void this.name; // remember the name: the latch forgets it when it closes
     this.onNotLeader('closing');
+    this.standby?.close();
+    this.standby = null;
     await this.latch?.close().catch((err: unknown) => this.log.warn({ err }, 'could not leave the election'));
     if (typeof this.connection === 'string') await this.root?.close();
     this.state = 'closed';

@@ -46,6 +46,13 @@ export interface LeaderLatchEvents {
   /** This participant now watches `predecessorPath` (its next lower node). */
   watching: [predecessorPath: string];
   /**
+   * This participant's place among the participants changed: `index` 0 is the leader, 1 the next
+   * in line, and so on. Emitted when a check of the participants finds a new index; a participant
+   * learns that nodes below its predecessor went only at its next check (it watches its
+   * predecessor alone), so a larger index than the real one can be reported for a while.
+   */
+  position: [index: number];
+  /**
    * A background check failed with an error that is not a connection loss (the latch retries
    * after a second). Only emitted when there is a listener.
    */
@@ -69,6 +76,8 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
   private nodeSession = 0n;
   private watched: string | null = null;
   private watchedSession = 0n;
+  /** Our index among the participants at the last check (-1: not known). */
+  private lastPosition = -1;
   private watchDeliveryCount = 0;
   private running: Promise<void> | null = null;
   private dirty = false;
@@ -322,6 +331,10 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
     const names = await this.sortedNames();
     const ourName = basename(ours);
     const i = names.indexOf(ourName);
+    if (i >= 0 && i !== this.lastPosition) {
+      this.lastPosition = i;
+      this.emit('position', i);
+    }
     if (i < 0) {
       // Our node is gone (session expired, or deleted by someone): rejoin with a new one.
       this.setLeadership(false);

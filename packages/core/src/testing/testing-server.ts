@@ -8,6 +8,10 @@ import { ZkServerProcess, type ServerConfig } from './zk-server-process.js';
 export interface TestingServerOptions {
   /** ms; default 500 (sessions then negotiate 1000–10000 ms). */
   tickTime?: number;
+  /** ticks a follower may take to connect and sync to the leader; default 10. */
+  initLimit?: number;
+  /** ticks a follower may lag behind the leader before it is dropped; default 5. */
+  syncLimit?: number;
   /** Client port of the (first) server; default: a free port picked at start. */
   port?: number;
   /** Parent directory to use instead of a fresh temp dir; it is kept at close(). */
@@ -38,8 +42,8 @@ export async function makeMembers(
   }));
   const config: ServerConfig = {
     tickTime: opts.tickTime ?? 500,
-    initLimit: 10,
-    syncLimit: 5,
+    initLimit: opts.initLimit ?? 10,
+    syncLimit: opts.syncLimit ?? 5,
     forceSync: opts.forceSync ?? true,
     members: specs,
     extra: opts.config ?? {},
