@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ZkClient } from '@zkjobs/core';
-import { Queue, Worker, createLogger, queueDir } from '@zkjobs/worker';
+import { BUCKETS, Queue, Worker, createLogger, queueDir } from '@zkjobs/worker';
 import { fileNamespace, waitFor, zkConnect } from '../support/zk.js';
 
 const logger = createLogger(process.env['TEST_LOG_LEVEL'] ?? 'silent');
@@ -57,4 +57,37 @@ describe('priority', () => {
     await Promise.all(ids.map((id) => queue.waitUntilFinished(id, { timeoutMs: 15_000 })));
     expect(order).toEqual([0, 5, 10, 50, 1000]);
   });
+  it('a bulk of equal priority runs in submit order (its markers share a czxid; each is taken whole, in order)', async () => {
+    const namespace = `${fileNamespace(import.meta.filename)}-fifo`;
+    const client = await ZkClient.connect(zkConnect, { sessionTimeoutMs: 4000 });
+    cleanup.push(() => client.close());
+    const order: number[] = [];
+    const worker = new Worker(
+      client,
+      { work: async (job: { data: { n: number } }) => void order.push(job.data.n) },
+      {
+        namespace,
+        concurrency: 1,
+        logger,
+      },
+    );
+    cleanup.push(() => worker.close({ graceMs: 100 }));
+    // Submitted before any worker runs: 400 jobs in 8 markers of 50 created by one multi.
+    const queue = new Queue(client, { namespace, logger });
+    await queue.addBulk(Array.from({ length: 400 }, (_, n) => ({ type: 'work', data: { n } })));
+    const view = client.usingNamespace(namespace);
+    expect(await markerCount(view)).toBe(8);
+    await worker.start();
+    await waitFor(() => order.length === 400, 20_000, 10, 'all 400 jobs to run');
+    expect(order).toEqual(Array.from({ length: 400 }, (_, n) => n));
+    expect(await markerCount(view)).toBe(0);
+  });
 });
+
+async function markerCount(view: ZkClient): Promise<number> {
+  let n = 0;
+  for (let b = 0; b < BUCKETS; b++) {
+    n += (await view.getChildren(`/pending/${b.toString(16).padStart(2, '0')}`)).children.length;
+  }
+  return n;
+}

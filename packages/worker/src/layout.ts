@@ -100,13 +100,26 @@ export function decodeEntry(a: EncodedEntry): PendingEntry {
 }
 
 /** Data of a pending marker. */
-export function encodeMarker(entries: PendingEntry[]): Buffer {
-  return Buffer.from(JSON.stringify({ e: entries.map(encodeEntry) }));
+/**
+ * A marker's data: `{ e: entries, o?: order }`. `order` is the marker's place among the markers
+ * created by the same multi (they share a czxid): the scheduler takes them in that order, all of
+ * one marker before the next, so a bulk is scheduled in submit order and each marker is
+ * rewritten as few times as possible.
+ */
+export function encodeMarker(entries: PendingEntry[], order = 0): Buffer {
+  return Buffer.from(
+    JSON.stringify(order > 0 ? { e: entries.map(encodeEntry), o: order } : { e: entries.map(encodeEntry) }),
+  );
 }
 
 export function decodeMarker(data: Buffer): PendingEntry[] {
-  const doc = JSON.parse(data.toString('utf8')) as { e?: EncodedEntry[] };
-  return (doc.e ?? []).map(decodeEntry);
+  return decodeMarkerDoc(data).entries;
+}
+
+/** A marker's entries and its order within its multi (0 when absent). */
+export function decodeMarkerDoc(data: Buffer): { entries: PendingEntry[]; order: number } {
+  const doc = JSON.parse(data.toString('utf8')) as { e?: EncodedEntry[]; o?: number };
+  return { entries: (doc.e ?? []).map(decodeEntry), order: typeof doc.o === 'number' ? doc.o : 0 };
 }
 
 /**

@@ -303,7 +303,10 @@ export class Queue {
     // marker stays small.
     for (let i = 0; i < entries.length; i += MARKER_ENTRIES) {
       const part = entries.slice(i, i + MARKER_ENTRIES);
-      tx.create(pendingMarkerPrefix(part[0]!.id), { data: encodeMarker(part), mode: CreateMode.PERSISTENT_SEQUENTIAL });
+      tx.create(pendingMarkerPrefix(part[0]!.id), {
+        data: encodeMarker(part, i / MARKER_ENTRIES),
+        mode: CreateMode.PERSISTENT_SEQUENTIAL,
+      });
     }
     await tx.commit();
     for (const p of chunk) {

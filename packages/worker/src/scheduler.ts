@@ -16,6 +16,7 @@ import {
   decodeAssignment,
   decodeMarker,
   encodeAssignment,
+  decodeMarkerDoc,
   encodeMarker,
   gangTaskId,
   jobPath,
@@ -34,6 +35,8 @@ interface Marker {
   czxid: bigint;
   ctime: number;
   entries: PendingEntry[];
+  /** Place among the markers of the multi that created it (see encodeMarker). */
+  order: number;
   taken: Set<string>; // job ids assigned (or failed) in the multi being built
   done: Set<string>; // job ids already removed from the marker in ZooKeeper
 }
@@ -62,6 +65,9 @@ export class DeposedError extends Error {}
 function before(a: Ref, b: Ref): boolean {
   if (a.e.priority !== b.e.priority) return a.e.priority < b.e.priority;
   if (a.m.czxid !== b.m.czxid) return a.m.czxid < b.m.czxid;
+  // Markers of one multi share a czxid: theirs in submit order, each marker's entries together.
+  if (a.m.order !== b.m.order) return a.m.order < b.m.order;
+  if (a.m !== b.m) return a.m.path < b.m.path;
   return a.i < b.i;
 }
 
@@ -693,8 +699,9 @@ export class Scheduler {
   private addMarker(path: string, data: Buffer, stat: Stat): void {
     if (this.markers.has(path)) return;
     let entries: PendingEntry[];
+    let order: number;
     try {
-      entries = decodeMarker(data);
+      ({ entries, order } = decodeMarkerDoc(data));
     } catch (err) {
       this.log.error({ err, marker: path }, 'unreadable pending marker (left alone)');
       return;
@@ -705,6 +712,7 @@ export class Scheduler {
       czxid: stat.czxid,
       ctime: stat.ctime,
       entries,
+      order,
       taken: new Set(),
       done: new Set(),
     };
@@ -800,7 +808,7 @@ export class Scheduler {
     for (const m of touched) {
       const remaining = m.entries.filter((e) => !m.taken.has(e.id) && !m.done.has(e.id));
       if (remaining.length === 0) tx.delete(m.path, { version: m.version });
-      else tx.setData(m.path, encodeMarker(remaining), { version: m.version });
+      else tx.setData(m.path, encodeMarker(remaining, m.order), { version: m.version });
     }
   }
 
