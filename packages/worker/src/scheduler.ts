@@ -14,7 +14,6 @@ import {
   RETENTION,
   WORKERS,
   decodeAssignment,
-  decodeMarker,
   encodeAssignment,
   decodeMarkerDoc,
   encodeMarker,
