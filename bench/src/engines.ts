@@ -5,7 +5,9 @@
  */
 import { Queue, createLogger } from '@zkjobs/worker';
 import { Queue as BullQueue } from 'bullmq';
+import { availableParallelism } from 'node:os';
 import { startWorkers, stopAll, type WorkerChild } from './children.js';
+import { cpuMark, cpuPerJob, type CpuPerJob } from './cpu.js';
 import type { Ctx } from './context.js';
 import { PyProc } from './kazoo.js';
 import type { RedisServer } from './redis.js';
@@ -25,7 +27,15 @@ export interface ThroughputRun {
   requestsPerJob?: number;
   /** The run hit its time cap: the rate is over the jobs done by then. */
   capped?: boolean;
+  /**
+   * CPU per job (ms) from the first submit to the last completion: the servers (the three
+   * ZooKeeper JVMs, or redis-server), the worker processes, the submitting bench process.
+   */
+  cpu?: CpuPerJob;
 }
+
+const CORES = availableParallelism();
+const zkPids = (ctx: Ctx) => ctx.cluster.members.map((m) => m.pid);
 
 export interface LatencyRun {
   n: number;
@@ -85,6 +95,8 @@ export async function zkjobsThroughput(ctx: Ctx, workers: number, jobs: number):
     await queue.client();
     const list = Array.from({ length: jobs }, () => ({ type: 'noop', data: {} }));
     const p0 = await packetsReceived(ctx.cluster);
+    const workerPids = children.map((c) => c.proc.pid);
+    const c0 = cpuMark(zkPids(ctx), workerPids);
     const t0 = now();
     await queue.addBulk(list);
     const submitMs = now() - t0;
@@ -93,6 +105,8 @@ export async function zkjobsThroughput(ctx: Ctx, workers: number, jobs: number):
       ctx.quick ? 60_000 : 300_000,
       'zkjobs throughput',
     );
+    const c1 = cpuMark(zkPids(ctx), workerPids);
+    const t1 = now();
     const p1 = await packetsReceived(ctx.cluster);
     const finished = children.reduce((s, c) => s + c.count, 0);
     const end = Math.max(...children.map((c) => c.lastDone));
@@ -104,6 +118,7 @@ export async function zkjobsThroughput(ctx: Ctx, workers: number, jobs: number):
       submitMs,
       totalMs: end - t0,
       requestsPerJob: (p1 - p0) / Math.max(1, finished),
+      cpu: cpuPerJob(c0, c1, finished, t1 - t0, CORES),
       ...(done ? {} : { capped: true }),
     };
   });
@@ -129,6 +144,8 @@ export async function bullmqThroughput(
     track('bullmq queue', () => queue.close());
     await queue.waitUntilReady();
     const list = Array.from({ length: jobs }, () => ({ name: 'noop', data: {} }));
+    const workerPids = children.map((c) => c.proc.pid);
+    const c0 = cpuMark([redis.pid], workerPids);
     const t0 = now();
     await queue.addBulk(list);
     const submitMs = now() - t0;
@@ -137,6 +154,8 @@ export async function bullmqThroughput(
       ctx.quick ? 60_000 : 300_000,
       'bullmq throughput',
     );
+    const c1 = cpuMark([redis.pid], workerPids);
+    const t1 = now();
     const finished = children.reduce((s, c) => s + c.count, 0);
     const end = Math.max(...children.map((c) => c.lastDone));
     return {
@@ -145,6 +164,7 @@ export async function bullmqThroughput(
       jobsPerSec: finished / ((end - t0) / 1000),
       submitMs,
       totalMs: end - t0,
+      cpu: cpuPerJob(c0, c1, finished, t1 - t0, CORES),
       ...(done ? {} : { capped: true }),
     };
   });

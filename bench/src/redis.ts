@@ -31,6 +31,11 @@ export class RedisServer {
     this.untrack = track(`redis-server :${port}`, () => this.stop());
   }
 
+  /** The watchdog's pid: the redis-server is its child (for CPU accounting), or null. */
+  get pid(): number | null {
+    return this.proc.pid ?? null;
+  }
+
   static async start(persistence: Persistence): Promise<RedisServer> {
     const [port] = await freePorts(1);
     const dir = await mkdtemp(join(tmpdir(), 'zkjobs-bench-redis-'));

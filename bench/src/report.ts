@@ -61,6 +61,18 @@ function mmm(s: Summary | null, fmt: (x: number) => string = f0): string {
   return s.n === 1 ? fmt(s.median) : `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
 }
 
+/** Median CPU per job (ms) of one part over the runs, "–" when not measured. */
+function cpuCell(runs: ThroughputRun[], k: 'server' | 'workers' | 'bench'): string {
+  const s = summarize(runs.map((r) => r.cpu?.[k]).filter((x): x is number => typeof x === 'number'));
+  return s ? f2(s.median) : '–';
+}
+
+function cpuCells(runs: ThroughputRun[]): string {
+  if (!runs.some((r) => r.cpu)) return ' | ';
+  const busy = summarize(runs.map((r) => r.cpu?.busyPct).filter((x): x is number => typeof x === 'number'));
+  return ` ${cpuCell(runs, 'server')} / ${cpuCell(runs, 'workers')} / ${cpuCell(runs, 'bench')} | ${busy ? `${f0(busy.median)} %` : '–'} `;
+}
+
 const sum = (runs: ThroughputRun[] | undefined, k: keyof ThroughputRun): Summary | null =>
   summarize((runs ?? []).map((r) => Number(r[k])));
 const lat = (runs: LatencyRun[] | undefined, k: keyof LatencyRun): Summary | null =>
@@ -144,22 +156,28 @@ export function toMarkdown(r: Results): string {
 
   L.push('### Throughput and the raw limit');
   L.push('');
-  L.push('| system | jobs/s | × zkjobs | submit time, ms | ZooKeeper packets / job | rounds |');
-  L.push('| --- | --- | --- | --- | --- | --- |');
   L.push(
-    `| raw pipelined creates (ZkClient → ensemble) | ${mmm(raw)} creates/s | ${zkRate && raw ? `zkjobs = ${f2(zkRate.median / raw.median)} × raw` : '–'} | | | ${raw?.n ?? 0} |`,
+    '| system | jobs/s | × zkjobs | submit time, ms | ZooKeeper packets / job | CPU ms / job: server / workers / submitter | cores busy | rounds |',
+  );
+  L.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  L.push(
+    `| raw pipelined creates (ZkClient → ensemble) | ${mmm(raw)} creates/s | ${zkRate && raw ? `zkjobs = ${f2(zkRate.median / raw.median)} × raw` : '–'} | | | | | ${raw?.n ?? 0} |`,
   );
   L.push(
-    `| raw pipelined multis of 10 creates | ${mmm(multi)} znodes/s | ${zkRate && multi ? `zkjobs = ${f2(zkRate.median / multi.median)} × raw` : '–'} | | | ${multi?.n ?? 0} |`,
+    `| raw pipelined multis of 10 creates | ${mmm(multi)} znodes/s | ${zkRate && multi ? `zkjobs = ${f2(zkRate.median / multi.median)} × raw` : '–'} | | | | | ${multi?.n ?? 0} |`,
   );
   for (const [k, runs] of Object.entries(r.throughput)) {
     const s = sum(runs, 'jobsPerSec');
     const capped = runs.some((x) => x.capped);
     const items = runs[0]?.jobs;
     L.push(
-      `| ${LABEL[k] ?? k}${items !== undefined && items !== r.settings['jobs'] ? ` (${f0(items)} items)` : ''}${capped ? ' (time-capped)' : ''} | ${mmm(s)} | ${s && zkRate ? f2(s.median / zkRate.median) : '–'} | ${mmm(sum(runs, 'submitMs'))} | ${runs.some((x) => x.requestsPerJob !== undefined) ? mmm(sum(runs, 'requestsPerJob'), f2) : ''} | ${runs.length} |`,
+      `| ${LABEL[k] ?? k}${items !== undefined && items !== r.settings['jobs'] ? ` (${f0(items)} items)` : ''}${capped ? ' (time-capped)' : ''} | ${mmm(s)} | ${s && zkRate ? f2(s.median / zkRate.median) : '–'} | ${mmm(sum(runs, 'submitMs'))} | ${runs.some((x) => x.requestsPerJob !== undefined) ? mmm(sum(runs, 'requestsPerJob'), f2) : ''} |${cpuCells(runs)}| ${runs.length} |`,
     );
   }
+  L.push('');
+  L.push(
+    'CPU per job: user + system time (Linux /proc) from the first submit to the last completion, divided by the jobs: "server" is the three ZooKeeper JVMs for zkjobs, the redis-server for BullMQ (not measured for Kazoo); "cores busy" is the three parts\' CPU over the wall time and the machine\'s cores.',
+  );
   L.push('');
   if (Object.keys(r.scaling).length > 0) {
     L.push('### zkjobs scaling (same job count, workers as child processes)');
