@@ -218,6 +218,8 @@ export class Scheduler {
    * @throws DeposedError when our znode is gone
    */
   async start(warm?: PendingWatch): Promise<number> {
+    // Ours from now on: stop() closes it even when the epoch cannot be taken.
+    if (warm) this.pending = warm;
     // Learn ZooKeeper's clock while taking the epoch (two writes in flight, not one after the other).
     const clock = this.syncClock();
     clock.catch(() => undefined);
@@ -254,7 +256,7 @@ export class Scheduler {
     );
     for (const b of BUCKET_NAMES) this.bucketKnown.set(b, new Set());
     // A standby's listings are used as they are (its watches stay armed); else list them now.
-    this.pending = warm ?? new PendingWatch(this.client);
+    this.pending ??= new PendingWatch(this.client);
     this.pending.attach((b, children) => {
       this.bucketChildren.set(b, children);
       this.kick();
