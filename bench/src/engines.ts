@@ -72,6 +72,43 @@ const quiet = createLogger('warn');
 
 // ---------------------------------------------------------------- throughput
 
+/**
+ * Submits a bulk (`submit`) to idle worker children and waits until they have completed `jobs`:
+ * the rate from the first submit to the last completion, the submit time, and the CPU per job of
+ * the servers (`servers`: pids whose process trees count), the workers and this process.
+ */
+async function runBulk(
+  ctx: Ctx,
+  children: WorkerChild[],
+  servers: readonly (number | null | undefined)[],
+  jobs: number,
+  submit: () => Promise<unknown>,
+  what: string,
+): Promise<{ run: Omit<ThroughputRun, 'workers'>; finished: number }> {
+  const workerPids = children.map((c) => c.proc.pid);
+  const completed = () => children.reduce((s, c) => s + c.count, 0);
+  const c0 = cpuMark(servers, workerPids);
+  const t0 = now();
+  await submit();
+  const submitMs = now() - t0;
+  const done = await waitUntil(() => completed() >= jobs, ctx.quick ? 60_000 : 300_000, `${what} throughput`);
+  const c1 = cpuMark(servers, workerPids);
+  const t1 = now();
+  const finished = completed();
+  const end = Math.max(...children.map((c) => c.lastDone));
+  return {
+    finished,
+    run: {
+      jobs,
+      jobsPerSec: finished / ((end - t0) / 1000),
+      submitMs,
+      totalMs: end - t0,
+      cpu: cpuPerJob(c0, c1, finished, t1 - t0, CORES),
+      ...(done ? {} : { capped: true }),
+    },
+  };
+}
+
 export async function zkjobsThroughput(ctx: Ctx, workers: number, jobs: number): Promise<ThroughputRun> {
   const ns = `/bench/tp-${uniq()}`;
   return scoped(async () => {
@@ -95,32 +132,10 @@ export async function zkjobsThroughput(ctx: Ctx, workers: number, jobs: number):
     await queue.client();
     const list = Array.from({ length: jobs }, () => ({ type: 'noop', data: {} }));
     const p0 = await packetsReceived(ctx.cluster);
-    const workerPids = children.map((c) => c.proc.pid);
-    const c0 = cpuMark(zkPids(ctx), workerPids);
-    const t0 = now();
-    await queue.addBulk(list);
-    const submitMs = now() - t0;
-    const done = await waitUntil(
-      () => children.reduce((s, c) => s + c.count, 0) >= jobs,
-      ctx.quick ? 60_000 : 300_000,
-      'zkjobs throughput',
-    );
-    const c1 = cpuMark(zkPids(ctx), workerPids);
-    const t1 = now();
+    const { run, finished } = await runBulk(ctx, children, zkPids(ctx), jobs, () => queue.addBulk(list), 'zkjobs');
     const p1 = await packetsReceived(ctx.cluster);
-    const finished = children.reduce((s, c) => s + c.count, 0);
-    const end = Math.max(...children.map((c) => c.lastDone));
     await queue.close();
-    return {
-      jobs,
-      workers,
-      jobsPerSec: finished / ((end - t0) / 1000),
-      submitMs,
-      totalMs: end - t0,
-      requestsPerJob: (p1 - p0) / Math.max(1, finished),
-      cpu: cpuPerJob(c0, c1, finished, t1 - t0, CORES),
-      ...(done ? {} : { capped: true }),
-    };
+    return { ...run, workers, requestsPerJob: (p1 - p0) / Math.max(1, finished) };
   });
 }
 
@@ -144,29 +159,8 @@ export async function bullmqThroughput(
     track('bullmq queue', () => queue.close());
     await queue.waitUntilReady();
     const list = Array.from({ length: jobs }, () => ({ name: 'noop', data: {} }));
-    const workerPids = children.map((c) => c.proc.pid);
-    const c0 = cpuMark([redis.pid], workerPids);
-    const t0 = now();
-    await queue.addBulk(list);
-    const submitMs = now() - t0;
-    const done = await waitUntil(
-      () => children.reduce((s, c) => s + c.count, 0) >= jobs,
-      ctx.quick ? 60_000 : 300_000,
-      'bullmq throughput',
-    );
-    const c1 = cpuMark([redis.pid], workerPids);
-    const t1 = now();
-    const finished = children.reduce((s, c) => s + c.count, 0);
-    const end = Math.max(...children.map((c) => c.lastDone));
-    return {
-      jobs,
-      workers,
-      jobsPerSec: finished / ((end - t0) / 1000),
-      submitMs,
-      totalMs: end - t0,
-      cpu: cpuPerJob(c0, c1, finished, t1 - t0, CORES),
-      ...(done ? {} : { capped: true }),
-    };
+    const { run } = await runBulk(ctx, children, [redis.pid], jobs, () => queue.addBulk(list), 'bullmq');
+    return { ...run, workers };
   });
 }
 
