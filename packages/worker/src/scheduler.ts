@@ -14,8 +14,8 @@ import {
   RETENTION,
   WORKERS,
   decodeAssignment,
-  encodeAssignment,
   decodeMarkerDoc,
+  encodeAssignment,
   encodeMarker,
   gangTaskId,
   jobPath,
@@ -281,7 +281,7 @@ export class Scheduler {
   private pending: PendingWatch | null = null;
   private retentionWatched = false;
 
-  /** Watches the 64 retention buckets (after the first round: not on a takeover's path). */
+  /** Watches the 64 retention buckets (RETENTION_WATCH_DELAY_MS after taking over: not on a takeover's path). */
   private watchRetention(): void {
     if (this.retentionWatched || this.stopped) return;
     this.retentionWatched = true;
