@@ -59,7 +59,11 @@ export function treeCpuMs(roots: readonly (number | null | undefined)[]): number
   const all = readAll();
   if (all === null) return null;
   const kids = new Map<number, number[]>();
-  for (const [pid, s] of all) kids.set(s.ppid, [...(kids.get(s.ppid) ?? []), pid]);
+  for (const [pid, s] of all) {
+    const list = kids.get(s.ppid);
+    if (list) list.push(pid);
+    else kids.set(s.ppid, [pid]);
+  }
   const seen = new Set<number>();
   let ticks = 0;
   const stack = roots.filter((p): p is number => typeof p === 'number' && p > 0);

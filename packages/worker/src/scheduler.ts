@@ -135,7 +135,7 @@ const MAX_TIMER_MS = 60_000;
  */
 export class PendingWatch {
   /** Each bucket's last listing. */
-  readonly latest = new Map<string, string[]>();
+  private readonly latest = new Map<string, string[]>();
   private readonly handles: WatchHandle[];
   private listener: ((bucket: string, children: string[]) => void) | null = null;
   private closed = false;
