@@ -144,3 +144,46 @@ export class WorkerClosingError extends JobsError {
     super('WORKER_CLOSING', `worker shutting down: grace period of ${graceMs} ms is over`);
   }
 }
+
+/**
+ * A job record znode whose data is not a job record (not JSON, or missing its id, type, state,
+ * attempts or history). The engine never rewrites such a znode; it leaves it for an operator.
+ */
+export class CorruptRecordError extends JobsError {
+  /** The record's path, relative to the namespace. */
+  readonly path: string;
+
+  /**
+   * @param path - the record's path, relative to the namespace
+   * @param reason - what is wrong with its data
+   */
+  constructor(path: string, reason: string, options?: ErrorOptions) {
+    super('CORRUPT_RECORD', `${path} is not a job record: ${reason}`, options);
+    this.path = path;
+  }
+}
+
+/**
+ * An engine bug guard: a job record was asked to make a change its state does not allow (for
+ * example completing a job that is not active). See the table in `engine/transitions.ts`.
+ */
+export class IllegalTransitionError extends JobsError {
+  /** The job. */
+  readonly jobId: string;
+  /** Its state when the change was asked for. */
+  readonly from: string;
+  /** The change asked for. */
+  readonly event: string;
+
+  /**
+   * @param jobId - the job
+   * @param from - its state
+   * @param event - the change that is not allowed from that state
+   */
+  constructor(jobId: string, from: string, event: string) {
+    super('ILLEGAL_TRANSITION', `job ${jobId}: ${event} is not allowed from state ${from}`);
+    this.jobId = jobId;
+    this.from = from;
+    this.event = event;
+  }
+}

@@ -1,7 +1,7 @@
 /** @zkjobs/worker: distributed jobs coordinated through ZooKeeper. @packageDocumentation */
 export { Queue, type QueueOptions, type BulkJob } from './queue.js';
 export { Worker, type WorkerOptions } from './worker.js';
-export type { Processor, ProcessorContext } from './consumer.js';
+export type { Processor, ProcessorContext } from './processor.js';
 export type { WorkerEvents } from './events.js';
 export {
   JOB_STATES,

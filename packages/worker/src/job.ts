@@ -140,7 +140,7 @@ export interface NormalizedJobOptions {
 
 /** How an attempt ended. `running` while it runs. */
 export type AttemptOutcome =
-  'running' | 'completed' | 'failed' | 'retrying' | 'dead' | 'timeout' | 'released' | 'requeued' | 'cancelled';
+  'running' | 'completed' | 'failed' | 'retrying' | 'dead' | 'released' | 'requeued' | 'cancelled';
 
 /**
  * One attempt of a job: who ran it, under which session and fencing token, when, and how it
@@ -163,7 +163,7 @@ export interface AttemptRecord {
   endedAt?: number;
   /** How it ended. */
   outcome: AttemptOutcome;
-  /** The error message for failed / timeout / retrying / dead, or the reason for requeued / released. */
+  /** The error message for failed / retrying / dead (a timeout's is `job timed out after N ms`), or the reason for requeued / released. */
   error?: string;
   /** For `requeued`: the leader that requeued it (`w-…`, epoch). */
   by?: string;
@@ -318,37 +318,4 @@ export interface EventClaim {
   worker: string;
   /** The session the claim was made in, hex. */
   session: string;
-}
-
-/** Serialises an error for the record. */
-export function storeError(err: unknown): StoredError {
-  if (err instanceof Error) {
-    const e: StoredError = { name: err.name, message: err.message };
-    if (err.stack) e.stack = err.stack.split('\n').slice(0, 8).join('\n');
-    return e;
-  }
-  return { name: 'Error', message: String(err) };
-}
-
-/** Appends an attempt record, keeping at most {@link MAX_HISTORY}. */
-export function pushHistory(history: AttemptRecord[], entry: AttemptRecord): AttemptRecord[] {
-  const h = [...history, entry];
-  return h.length > MAX_HISTORY ? h.slice(h.length - MAX_HISTORY) : h;
-}
-
-/** Closes the last `running` attempt of a history (if any) with an outcome. */
-export function closeAttempt(
-  history: AttemptRecord[],
-  token: number | undefined,
-  patch: Pick<AttemptRecord, 'outcome'> & Partial<AttemptRecord>,
-): AttemptRecord[] {
-  const h = history.map((a) => ({ ...a }));
-  for (let i = h.length - 1; i >= 0; i--) {
-    const a = h[i]!;
-    if (a.outcome === 'running' && (token === undefined || a.token === token)) {
-      h[i] = { ...a, endedAt: Date.now(), ...patch };
-      break;
-    }
-  }
-  return h;
 }

@@ -1,7 +1,8 @@
 /**
- * The znode layout of one zkjobs namespace and the compact encodings of its index znodes.
- * Every path here is relative to the namespace root (the client is `usingNamespace(root)`).
- * See docs/architecture.md, "Job engine".
+ * The znode layout of one zkjobs namespace and the compact encodings of its index znodes: every
+ * path, znode name prefix and index format the engine writes or reads is defined here. Every path
+ * is relative to the namespace root (the client is `usingNamespace(root)`). See
+ * docs/architecture.md, "Job engine".
  */
 
 /** Number of buckets that `jobs/` and `pending/` are split into, so that no parent gets huge. */
@@ -20,9 +21,96 @@ export const BARRIERS = '/barriers';
 export const GANGS = '/gangs';
 export const RETENTION = '/retention';
 
+/** Name prefix of a worker's registration znode, `w-NNNNNNNNNN` (EPHEMERAL_SEQUENTIAL). */
+export const WORKER_PREFIX = 'w-';
+/** Name prefix of an assignment in a worker's queue, `a-NNNNNNNNNN` (PERSISTENT_SEQUENTIAL). */
+export const ASSIGNMENT_PREFIX = 'a-';
+/** Name prefix of a "this running job was cancelled" signal in a worker's queue, `x-<jobId>`. */
+export const CANCEL_PREFIX = 'x-';
+/** Name prefix of a pending marker, `m-NNNNNNNNNN` (PERSISTENT_SEQUENTIAL). */
+export const MARKER_PREFIX = 'm-';
+/** Name prefix of a retention marker, `r-NNNNNNNNNN` (PERSISTENT_SEQUENTIAL). */
+export const RETENTION_PREFIX = 'r-';
+
+/** True for the name of a worker's registration znode (a `w-` child of `workers/`). */
+export function isWorkerNode(name: string): boolean {
+  return name.startsWith(WORKER_PREFIX);
+}
+
+/** `workers/<name>` — a worker's registration znode. */
+export function workerPath(name: string): string {
+  return `${WORKERS}/${name}`;
+}
+
+/** True for the name of an assignment znode in a worker's queue. */
+export function isAssignmentNode(name: string): boolean {
+  return name.startsWith(ASSIGNMENT_PREFIX);
+}
+
+/** The job id of a cancel signal's name (`x-<jobId>`), or null when the name is not one. */
+export function cancelledJobOf(name: string): string | null {
+  return name.startsWith(CANCEL_PREFIX) ? name.slice(CANCEL_PREFIX.length) : null;
+}
+
+/** `queue/<worker>/x-<jobId>` — tells the holder `worker` that its running job was cancelled. */
+export function cancelSignalPath(worker: string, jobId: string): string {
+  return `${queueDir(worker)}/${CANCEL_PREFIX}${jobId}`;
+}
+
+/** `queue/<worker>/a-` — prefix of a sequential assignment for `worker`. */
+export function assignmentPrefix(worker: string): string {
+  return `${queueDir(worker)}/${ASSIGNMENT_PREFIX}`;
+}
+
 /** `retention/<bucket>/r-` — prefix of a sequential retention marker `{ age, ids }`. */
 export function retentionMarkerPrefix(key: string): string {
-  return `${RETENTION}/${bucketOf(key)}/r-`;
+  return `${RETENTION}/${bucketOf(key)}/${RETENTION_PREFIX}`;
+}
+
+/** A retention marker's data: the records `ids` are deleted `age` ms after the marker's ctime. */
+export interface RetentionMarker {
+  /** ms after the marker's ctime (ZooKeeper's clock). */
+  age: number;
+  /** Ids of the finished jobs whose records go then. */
+  ids: string[];
+}
+
+export function encodeRetentionMarker(m: RetentionMarker): Buffer {
+  return Buffer.from(JSON.stringify({ age: m.age, ids: m.ids }));
+}
+
+/** @throws SyntaxError for data that is not a retention marker's JSON */
+export function decodeRetentionMarker(data: Buffer): RetentionMarker {
+  const doc = JSON.parse(data.toString('utf8')) as Partial<RetentionMarker>;
+  if (typeof doc.age !== 'number' || !Array.isArray(doc.ids)) throw new SyntaxError('not a retention marker');
+  return { age: doc.age, ids: doc.ids };
+}
+
+/** `gangs/<jobId>` — a running gang job's document. */
+export function gangPath(jobId: string): string {
+  return `${GANGS}/${jobId}`;
+}
+
+/** A running gang job's document: its task ids and the epoch of the leader that started it. */
+export interface GangDoc {
+  /** The task ids, `<parent>~<index>`. */
+  tasks: string[];
+  /** The epoch of the leader that started the gang. */
+  epoch: number;
+}
+
+export function encodeGangDoc(g: GangDoc): Buffer {
+  return Buffer.from(JSON.stringify({ tasks: g.tasks, epoch: g.epoch }));
+}
+
+export function decodeGangDoc(data: Buffer): GangDoc {
+  const doc = JSON.parse(data.toString('utf8')) as Partial<GangDoc>;
+  return { tasks: Array.isArray(doc.tasks) ? doc.tasks : [], epoch: typeof doc.epoch === 'number' ? doc.epoch : -1 };
+}
+
+/** `barriers/<parent>-<attempt>` — the DoubleBarrier of a gang job's tasks. */
+export function gangBarrierPath(parent: string, attempt: number): string {
+  return `${BARRIERS}/${parent}-${attempt}`;
 }
 
 /** The id of task `index` of gang job `parent`: `<parent>~<index>` (`~` is not allowed in user ids). */
@@ -57,7 +145,7 @@ export function jobPath(jobId: string): string {
 
 /** `pending/<bucket>/m-` — prefix of a sequential pending marker in a bucket chosen by `key`. */
 export function pendingMarkerPrefix(key: string): string {
-  return `${PENDING}/${bucketOf(key)}/m-`;
+  return `${PENDING}/${bucketOf(key)}/${MARKER_PREFIX}`;
 }
 
 /** `queue/<worker>` — the assignments of one worker (`w-NNNNNNNNNN`). */
@@ -99,7 +187,6 @@ export function decodeEntry(a: EncodedEntry): PendingEntry {
   return e;
 }
 
-/** Data of a pending marker. */
 /**
  * A marker's data: `{ e: entries, o?: order }`. `order` is the marker's place among the markers
  * created by the same multi (they share a czxid): the scheduler takes them in that order, all of

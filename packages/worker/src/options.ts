@@ -138,3 +138,26 @@ export function generateJobId(): string {
       .padStart(4, '0')
   );
 }
+
+/**
+ * A namespace root: an absolute znode path, not `/` (a cluster needs its own root, as the CLI's
+ * `--namespace` says), not under `/zookeeper` (ZooKeeper's reserved tree), without a trailing `/`
+ * or an empty, `.` or `..` segment.
+ */
+export const namespaceSchema = z.string().superRefine((ns, ctx) => {
+  const problem = namespaceProblem(ns);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** What is wrong with a namespace root, or null when it is fine (see {@link namespaceSchema}). */
+export function namespaceProblem(ns: string): string | null {
+  if (!ns.startsWith('/')) return `${JSON.stringify(ns)} is not an absolute znode path (it must start with /)`;
+  if (ns === '/') return '/ cannot hold a zkjobs cluster; give it its own root, e.g. /zkjobs/prod';
+  if (ns.endsWith('/')) return `${JSON.stringify(ns)} ends with /`;
+  if (ns.includes('\0')) return 'contains a NUL character';
+  const segs = ns.slice(1).split('/');
+  if (segs.some((s) => s === '' || s === '.' || s === '..'))
+    return `${JSON.stringify(ns)} has an empty, . or .. segment`;
+  if (segs[0] === 'zookeeper') return `${ns} is under /zookeeper, ZooKeeper's reserved tree`;
+  return null;
+}

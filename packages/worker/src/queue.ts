@@ -1,45 +1,32 @@
-import {
-  ZkClient,
-  CreateMode,
-  type Stat,
-  NodeExistsError,
-  TransactionError,
-  BadVersionError,
-  NoNodeError,
-} from '@zkjobs/core';
+import { ZkClient, type Stat, BadVersionError, NoNodeError, TransactionError } from '@zkjobs/core';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import {
+  cancelOps,
+  isCancelSignalFailure,
+  isIdTaken,
+  submitOps,
+  writeRecordAt,
+  type SubmitItem,
+} from './engine/ops.js';
+import { encodeRecord, jobOf, parseRecord, readRecord, toJob } from './engine/record.js';
+import { cancel, gangTasks, newRecord, submitEntry } from './engine/transitions.js';
+import { ensureTree } from './engine/tree.js';
 import { JobFailedError, JobNotFoundError, JobValidationError, WaitTimeoutError } from './errors.js';
-import {
-  closeAttempt,
-  isFinalState,
-  type Job,
-  type JobOptions,
-  type JobRecord,
-  type JobState,
-  type SubmittedJob,
-} from './job.js';
-import {
-  BUCKET_NAMES,
-  DEFAULT_NAMESPACE,
-  JOBS,
-  encodeMarker,
-  gangTaskId,
-  jobPath,
-  pendingMarkerPrefix,
-  queueDir,
-  type PendingEntry,
-} from './layout.js';
+import { isFinalState, type Job, type JobOptions, type JobState, type SubmittedJob } from './job.js';
+import { BUCKET_NAMES, DEFAULT_NAMESPACE, JOBS, jobPath } from './layout.js';
+import { LOG } from './log-events.js';
 import { defaultLogger } from './logger.js';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
   encodePayload,
   generateJobId,
+  namespaceSchema,
   normalizeJobOptions,
   validateType,
   zodToValidationError,
 } from './options.js';
-import { encodeRecord, ensureTree, mapLimit, parseRecord, readRecord, toJob } from './store.js';
+import { mapLimit } from './util.js';
 
 /** Options of {@link Queue}. */
 export interface QueueOptions {
@@ -76,10 +63,7 @@ export interface BulkJob<D = unknown> {
 }
 
 const queueOptionsSchema = z.strictObject({
-  namespace: z
-    .string()
-    .regex(/^\/[^\0]*[^/]$|^\/$/, 'must be an absolute znode path')
-    .optional(),
+  namespace: namespaceSchema.optional(),
   maxPayloadBytes: z.number().int().min(1).max(900_000).optional(),
   knownTypes: z.array(z.string()).optional(),
   sessionTimeoutMs: z.number().int().min(1).optional(),
@@ -88,8 +72,6 @@ const queueOptionsSchema = z.strictObject({
 
 /** Bytes per submit `multi`, kept well under ZooKeeper's 1 MB packet limit. */
 const MAX_MULTI_BYTES = 600_000;
-/** Jobs per pending marker. */
-const MARKER_ENTRIES = 50;
 /** Records per submit `multi`. */
 const MAX_MULTI_JOBS = 1000;
 
@@ -179,7 +161,7 @@ export class Queue {
   private async addBulkInternal(jobs: BulkJob[], bulk: boolean): Promise<SubmittedJob[]> {
     if (!Array.isArray(jobs)) throw new JobValidationError('jobs', 'must be an array');
     const now = Date.now();
-    const prepared: { rec: JobRecord; bytes: Buffer; explicit: boolean; tasks?: JobRecord[] }[] = [];
+    const prepared: (SubmitItem & { bytes: Buffer; explicit: boolean })[] = [];
     const ids = new Set<string>();
     jobs.forEach((j, i) => {
       const f = bulk ? `jobs[${i}].` : '';
@@ -192,26 +174,11 @@ export class Queue {
       const id = jobId ?? generateJobId();
       if (ids.has(id)) throw new JobValidationError(`${f}opts.jobId`, `duplicate jobId ${id} in the batch`);
       ids.add(id);
-      const rec: JobRecord = {
-        id,
-        type,
-        data: JSON.parse(json) as unknown,
-        opts,
-        state: opts.delay > 0 ? 'delayed' : 'waiting',
-        attemptsMade: 0,
-        createdAt: now,
-        history: [],
-      };
+      const rec = newRecord({ id, type, data: JSON.parse(json) as unknown, opts, now });
       const p: (typeof prepared)[number] = { rec, bytes: encodeRecord(rec), explicit: jobId !== undefined };
-      if (opts.parallelism > 1) {
-        // A gang job: the parent record plus one task record per member, written together.
-        p.tasks = Array.from({ length: opts.parallelism }, (_, index) => ({
-          ...rec,
-          id: gangTaskId(id, index),
-          opts: { ...opts, parallelism: 1 },
-          gang: { parent: id, index, size: opts.parallelism },
-        }));
-      }
+      // A gang job: the parent record plus one task record per member, written together.
+      const tasks = gangTasks(rec);
+      if (tasks.length > 0) p.tasks = tasks;
       prepared.push(p);
     });
     const client = await this.client();
@@ -220,7 +187,7 @@ export class Queue {
     const explicit = prepared.filter((p) => p.explicit);
     await mapLimit(explicit, 64, async (p) => {
       const found = await readRecord(client, p.rec.id);
-      if (found) existing.set(p.rec.id, toJob(found.rec, found.stat));
+      if (found) existing.set(p.rec.id, jobOf(found));
     });
     // dependsOn must name existing jobs or jobs of this batch.
     const deps = new Set<string>();
@@ -258,16 +225,16 @@ export class Queue {
       try {
         await this.writeChunk(client, chunk, written);
       } catch (err) {
-        if (!(err instanceof TransactionError && err.code === NodeExistsError.CODE)) throw err;
+        if (!isIdTaken(err)) throw err;
         // An idempotency key was taken meanwhile: write one by one, returning the existing ones.
         for (const p of chunk) {
           try {
             await this.writeChunk(client, [p], written);
           } catch (e) {
-            if (!(e instanceof TransactionError && e.code === NodeExistsError.CODE)) throw e;
+            if (!isIdTaken(e)) throw e;
             const found = await readRecord(client, p.rec.id);
             if (!found) throw e;
-            existing.set(p.rec.id, toJob(found.rec, found.stat));
+            existing.set(p.rec.id, jobOf(found));
           }
         }
       }
@@ -278,40 +245,15 @@ export class Queue {
     });
   }
 
-  private async writeChunk(
-    client: ZkClient,
-    chunk: { rec: JobRecord; bytes: Buffer; tasks?: JobRecord[] }[],
-    out: Map<string, Job>,
-  ): Promise<void> {
-    const tx = client.transaction();
-    const entries: PendingEntry[] = [];
+  private async writeChunk(client: ZkClient, chunk: readonly SubmitItem[], out: Map<string, Job>): Promise<void> {
+    await submitOps(
+      client,
+      chunk,
+      chunk.map((p) => submitEntry(p.rec)),
+    ).commit();
     for (const p of chunk) {
-      tx.create(jobPath(p.rec.id), { data: p.bytes });
-      for (const t of p.tasks ?? []) tx.create(jobPath(t.id), { data: encodeRecord(t) });
-      const e: PendingEntry = {
-        id: p.rec.id,
-        type: p.rec.type,
-        priority: p.rec.opts.priority,
-        attemptsMade: 0,
-        delay: p.rec.opts.delay,
-      };
-      if (p.rec.opts.dependsOn.length > 0) e.dependsOn = p.rec.opts.dependsOn;
-      if (p.rec.opts.parallelism > 1) e.parallelism = p.rec.opts.parallelism;
-      entries.push(e);
-    }
-    // Markers of at most MARKER_ENTRIES jobs, so that the leader's rewrite of a partly scheduled
-    // marker stays small.
-    for (let i = 0; i < entries.length; i += MARKER_ENTRIES) {
-      const part = entries.slice(i, i + MARKER_ENTRIES);
-      tx.create(pendingMarkerPrefix(part[0]!.id), {
-        data: encodeMarker(part, i / MARKER_ENTRIES),
-        mode: CreateMode.PERSISTENT_SEQUENTIAL,
-      });
-    }
-    await tx.commit();
-    for (const p of chunk) {
-      out.set(p.rec.id, { ...toJobUnstored(p.rec) });
-      this.log.debug({ jobId: p.rec.id, type: p.rec.type, state: p.rec.state }, 'job submitted');
+      out.set(p.rec.id, toJob(p.rec, 0, ''));
+      this.log.debug({ jobId: p.rec.id, type: p.rec.type, state: p.rec.state }, LOG.submitted);
     }
   }
 
@@ -322,7 +264,7 @@ export class Queue {
   async getJob<D = unknown, R = unknown>(jobId: string): Promise<Job<D, R> | null> {
     const client = await this.client();
     const found = await readRecord(client, jobId);
-    return found ? toJob<D, R>(found.rec, found.stat) : null;
+    return found ? jobOf<D, R>(found) : null;
   }
 
   /**
@@ -342,7 +284,7 @@ export class Queue {
       const { children } = await client.getChildren(`${JOBS}/${b}`);
       const jobs = await mapLimit(children, 64, (id) => readRecord(client, id));
       for (const j of jobs) {
-        if (j && (!states || states.has(j.rec.state)) && out.length < limit) out.push(toJob(j.rec, j.stat));
+        if (j && (!states || states.has(j.rec.state)) && out.length < limit) out.push(jobOf(j));
       }
     }
     return out;
@@ -361,32 +303,18 @@ export class Queue {
       if (!found) throw new JobNotFoundError(jobId);
       const { rec, stat } = found;
       if (isFinalState(rec.state)) return false;
-      const next: JobRecord = {
-        ...rec,
-        state: 'cancelled',
-        finishedAt: Date.now(),
-        claim: null,
-        history:
-          rec.state === 'active' ? closeAttempt(rec.history, rec.claim?.token, { outcome: 'cancelled' }) : rec.history,
-      };
-      const tx = client.transaction().setData(jobPath(jobId), encodeRecord(next), { version: stat.version });
-      if (rec.state === 'active' && rec.claim) {
-        tx.create(`${queueDir(rec.claim.worker)}/x-${jobId}`);
-      }
+      const write = { next: cancel(rec, Date.now()), version: stat.version };
+      const holder = rec.state === 'active' && rec.claim ? rec.claim.worker : undefined;
       try {
-        await tx.commit();
-        this.log.info({ jobId, state: 'cancelled', previous: rec.state }, 'job cancelled');
+        await cancelOps(client, write, holder).commit();
+        this.log.info({ jobId, state: write.next.state, previous: rec.state }, LOG.cancelled);
         return true;
       } catch (err) {
         if (err instanceof TransactionError && err.code === BadVersionError.CODE) continue;
-        if (
-          err instanceof TransactionError &&
-          (err.code === NoNodeError.CODE || err.code === NodeExistsError.CODE) &&
-          err.failedIndex === 1
-        ) {
+        if (isCancelSignalFailure(err)) {
           // The holder's queue is gone (worker dead) or already signalled: cancel the record alone.
           try {
-            await client.setData(jobPath(jobId), encodeRecord(next), { version: stat.version });
+            await writeRecordAt(client, write);
             return true;
           } catch (e) {
             if (e instanceof BadVersionError) continue;
@@ -428,9 +356,9 @@ export class Queue {
       const onData = (data: Buffer | null, stat: Stat | null) => {
         if (done) return;
         if (!data || !stat) return finish(() => reject(new JobNotFoundError(jobId)));
-        const rec = parseRecord(data);
+        const rec = parseRecord(data, jobPath(jobId));
         if (!isFinalState(rec.state)) return;
-        const job = toJob<D, R>(rec, stat);
+        const job = toJob<D, R>(rec, stat.version, stat.mzxid.toString());
         if (rec.state === 'completed') finish(() => resolve(job));
         else finish(() => reject(new JobFailedError(jobId, rec.state, rec.error?.message ?? rec.state)));
       };
@@ -468,19 +396,4 @@ export class Queue {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-function toJobUnstored(rec: JobRecord): Job {
-  return {
-    id: rec.id,
-    type: rec.type,
-    data: rec.data,
-    opts: rec.opts,
-    state: rec.state,
-    attemptsMade: 0,
-    createdAt: rec.createdAt,
-    history: [],
-    version: 0,
-    zxid: '',
-  };
 }

@@ -1,8 +1,8 @@
 /**
  * The history checker behind `zkjobs verify`: reads the job records of a namespace (with their
  * attempt histories), the pending markers and the worker queues, and — when given — the
- * append-only logs the workers wrote, and checks the invariants of DESIGN.md §3 that a run must
- * never break:
+ * append-only logs the workers wrote, and checks the invariants of the job engine that a run must
+ * never break (docs/architecture.md, "Verification and faults"):
  *
  * - `lost`: every submitted job is in a final state or in a live one (waiting/delayed jobs are in
  *   a pending marker or an assignment; active jobs are claimed by a live worker or by a dead one
@@ -25,26 +25,24 @@ import { readFile } from 'node:fs/promises';
 import type { ZkClient } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
 import { JOB_STATES, MAX_HISTORY, isFinalState, type AttemptRecord, type JobRecord, type JobState } from './job.js';
-import { BUCKET_NAMES, JOBS, PENDING, QUEUE, WORKERS, decodeAssignment, decodeMarker, jobPath } from './layout.js';
+import {
+  BUCKET_NAMES,
+  GANGS,
+  JOBS,
+  PENDING,
+  QUEUE,
+  WORKERS,
+  decodeAssignment,
+  decodeMarker,
+  isAssignmentNode,
+  isWorkerNode,
+  jobPath,
+} from './layout.js';
+import { HISTORY_MESSAGES, type HistoryEventKind } from './log-events.js';
+import { mapLimit } from './util.js';
+import { parseRecord } from './engine/record.js';
 
-/** What a history event says happened. */
-export type HistoryEventKind =
-  /** A job was submitted (its id is expected in the tree from now on). */
-  | 'submit'
-  /** A worker claimed a job: `token` is the claim's fencing token. */
-  | 'claim'
-  /** A worker's completion of the claim `token` was recorded (accepted). */
-  | 'complete'
-  /** A worker's failed attempt under `token` was recorded (retrying, failed or dead). */
-  | 'fail'
-  /** A worker tried to record the outcome of claim `token` and was refused (lost claim). */
-  | 'refuse'
-  /** A worker learnt that its claim `token` was lost (session lost, requeued, cancelled) and aborted the handler. */
-  | 'stall'
-  /** The leader requeued claim `token` (owner session gone). */
-  | 'requeue'
-  /** A handler ran an external side effect under claim `token` (an entry of a ledger). */
-  | 'effect';
+export type { HistoryEventKind } from './log-events.js';
 
 /**
  * One event of the history, normalised from any of the formats {@link parseHistoryLine} reads.
@@ -199,19 +197,6 @@ export interface VerifyOptions extends Omit<CheckInput, 'tree'> {
 
 const key = (id: string, attemptsMade: number): string => `${id}@${attemptsMade}`;
 
-async function mapLimit<T, U>(items: readonly T[], limit: number, fn: (t: T) => Promise<U>): Promise<U[]> {
-  const out = new Array<U>(items.length);
-  let next = 0;
-  const run = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
-  return out;
-}
-
 async function childrenOrEmpty(client: ZkClient, path: string): Promise<string[]> {
   try {
     return (await client.getChildren(path)).children;
@@ -253,25 +238,21 @@ async function snapshotIndex(client: ZkClient): Promise<Omit<TreeSnapshot, 'reco
   const assigned = new Map<string, string[]>();
   await mapLimit([...queues], 8, async (w) => {
     const nodes = await childrenOrEmpty(client, `${QUEUE}/${w}`);
-    await mapLimit(
-      nodes.filter((n) => n.startsWith('a-')),
-      16,
-      async (n) => {
-        const d = await dataOrNull(client, `${QUEUE}/${w}/${n}`);
-        if (!d) return;
-        try {
-          for (const [id, a] of decodeAssignment(d.data)) {
-            const k = key(id, a);
-            assigned.set(k, [...(assigned.get(k) ?? []), w]);
-          }
-        } catch {
-          // unreadable assignment: ignored
+    await mapLimit(nodes.filter(isAssignmentNode), 16, async (n) => {
+      const d = await dataOrNull(client, `${QUEUE}/${w}/${n}`);
+      if (!d) return;
+      try {
+        for (const [id, a] of decodeAssignment(d.data)) {
+          const k = key(id, a);
+          assigned.set(k, [...(assigned.get(k) ?? []), w]);
         }
-      },
-    );
+      } catch {
+        // unreadable assignment: ignored
+      }
+    });
   });
-  const workers = new Set((await childrenOrEmpty(client, WORKERS)).filter((n) => n.startsWith('w-')));
-  const gangs = new Set(await childrenOrEmpty(client, '/gangs'));
+  const workers = new Set((await childrenOrEmpty(client, WORKERS)).filter(isWorkerNode));
+  const gangs = new Set(await childrenOrEmpty(client, GANGS));
   return { pending, assigned, workers, queues, gangs };
 }
 
@@ -289,7 +270,7 @@ async function readRecords(client: ZkClient, ids?: readonly string[]): Promise<M
     const d = await dataOrNull(client, p);
     if (!d) return;
     try {
-      const rec = JSON.parse(d.data.toString('utf8')) as JobRecord;
+      const rec = parseRecord(d.data, p);
       records.set(rec.id, { rec, version: d.version });
     } catch {
       // not a record
@@ -871,19 +852,6 @@ export function checkHistory(input: CheckInput): VerifyReport {
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
-/** The engine's pino log messages that are history events. */
-const PINO_MESSAGES: Record<string, HistoryEventKind> = {
-  'job active': 'claim',
-  'job completed': 'complete',
-  'job failed: retrying': 'fail',
-  'job failed': 'fail',
-  'job dead': 'fail',
-  'completion refused: lost claim': 'refuse',
-  'claim lost: job stalled': 'stall',
-  'job requeued': 'requeue',
-  'job submitted': 'submit',
-};
-
 /** `zkjobs worker start --json` event names that are history events. */
 const CLI_EVENTS: Record<string, HistoryEventKind> = {
   active: 'claim',
@@ -936,8 +904,8 @@ export function parseHistoryLine(line: string, source?: string): HistoryEvent | 
     kind = o['kind'] as HistoryEventKind;
     job = str(o['job']) ?? str(o['jobId']);
     at = num(o['at']) ?? num(o['t']);
-  } else if (typeof o['msg'] === 'string' && o['msg'] in PINO_MESSAGES) {
-    kind = PINO_MESSAGES[o['msg']];
+  } else if (typeof o['msg'] === 'string' && o['msg'] in HISTORY_MESSAGES) {
+    kind = HISTORY_MESSAGES[o['msg']];
     job = str(o['jobId']);
     at = num(o['time']);
   } else if (typeof o['event'] === 'string' && o['event'] in CLI_EVENTS) {

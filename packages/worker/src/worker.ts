@@ -2,14 +2,15 @@ import { hostname } from 'node:os';
 import { LeaderLatch, ZkClient } from '@zkjobs/core';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { Consumer, type Processor } from './consumer.js';
-import { JobsError, WorkerClosingError } from './errors.js';
+import { Consumer } from './consumer/consumer.js';
+import { ensureTree } from './engine/tree.js';
+import { JobValidationError, WorkerClosingError } from './errors.js';
 import { TypedEmitter, type WorkerEvents } from './events.js';
 import { DEFAULT_NAMESPACE, WORKERS, type WorkerInfo } from './layout.js';
 import { defaultLogger } from './logger.js';
-import { zodToValidationError } from './options.js';
-import { DeposedError, PendingWatch, Scheduler } from './scheduler.js';
-import { ensureTree } from './store.js';
+import { namespaceSchema, zodToValidationError } from './options.js';
+import type { Processor } from './processor.js';
+import { DeposedError, PendingWatch, Scheduler } from './scheduler/scheduler.js';
 
 /** Options of {@link Worker}. */
 export interface WorkerOptions {
@@ -39,10 +40,7 @@ export interface WorkerOptions {
 }
 
 const workerOptionsSchema = z.strictObject({
-  namespace: z
-    .string()
-    .regex(/^\/.*[^/]$/, 'must be an absolute znode path')
-    .optional(),
+  namespace: namespaceSchema.optional(),
   concurrency: z.number().int().min(1).max(10_000).optional(),
   prefetch: z.number().int().min(1).max(100_000).optional(),
   sessionTimeoutMs: z.number().int().min(1).optional(),
@@ -107,7 +105,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       Object.keys(handlers).length === 0 ||
       Object.values(handlers).some((h) => typeof h !== 'function')
     ) {
-      throw new JobsError('INVALID_OPTION', 'handlers: must map at least one job type to a function');
+      throw new JobValidationError('handlers', 'must map at least one job type to a function');
     }
     this.connection = connection;
     this.handlers = handlers;
@@ -126,8 +124,12 @@ export class Worker extends TypedEmitter<WorkerEvents> {
    */
   get name(): string | null {
     const p = this.latch?.ourPath;
-    if (p) this.lastName = p.slice(p.lastIndexOf('/') + 1);
-    return this.lastName;
+    return p ? p.slice(p.lastIndexOf('/') + 1) : this.lastName;
+  }
+
+  /** Keeps the current registration's name, for {@link name} after the latch forgets it at close. */
+  private rememberName(): void {
+    this.lastName = this.name;
   }
 
   /** True while this worker leads (its scheduler runs). */
@@ -175,7 +177,14 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       startedAt: Date.now(),
       session: client.sessionIdHex,
     };
-    this.consumer = new Consumer(client, this.handlers, this.concurrency, this.log, this, this.pollMs);
+    this.consumer = new Consumer({
+      client,
+      handlers: this.handlers,
+      concurrency: this.concurrency,
+      log: this.log,
+      events: this,
+      pollMs: this.pollMs,
+    });
     const latch = new LeaderLatch(client, WORKERS, { prefix: 'w-', data: JSON.stringify(info) });
     this.latch = latch;
     latch.on('isLeader', () => this.onLeader());
@@ -189,6 +198,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     client.on('session', () => void this.rebind());
     await latch.start();
     await this.waitRegistered();
+    this.rememberName();
     await this.consumer.bind(this.name!, client.sessionIdHex);
     this.state = 'running';
     this.log.info(
@@ -213,6 +223,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       try {
         await this.waitRegistered();
         if (this.state !== 'running') return;
+        this.rememberName();
         await this.consumer!.bind(this.name!, this.client!.sessionIdHex);
         this.log.info({ worker: this.name, session: this.client!.sessionIdHex }, 're-registered with a new session');
       } catch (err) {
@@ -244,20 +255,23 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     if (!name) return;
     this.leading = true;
     const gen = ++this.leaderGen;
-    const scheduler = new Scheduler(
-      this.client!,
-      name,
-      this.log,
-      (reason) => {
+    const scheduler = new Scheduler({
+      client: this.client!,
+      self: name,
+      log: this.log,
+      pollMs: this.pollMs,
+      onDeposed: (reason) => {
         if (this.leaderGen !== gen) return;
         this.onNotLeader(reason);
         // Deposed by the fence while the latch still says we lead (e.g. the epoch moved under
         // us): take a new epoch after a pause, if we still hold the lowest znode then.
         this.retakeLater();
       },
-      this.pollMs,
-      (node, jobs) => this.consumer?.deliver(name, node, jobs),
-    );
+      onLocalAssignment: (node, jobs) => this.consumer?.deliverLocal(name, node, jobs),
+      onError: (err) => {
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+      },
+    });
     this.scheduler = scheduler;
     const warm = this.standby ?? undefined;
     this.standby = null; // the scheduler owns it now (and closes it when it stops)
@@ -331,7 +345,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     if (this.consumer && this.consumer.pendingNotes > 0) {
       await Promise.race([this.consumer.writeNotes(), new Promise((r) => setTimeout(r, 1000).unref())]);
     }
-    void this.name; // remember the name: the latch forgets it when it closes
+    this.rememberName(); // the latch forgets it when it closes
     this.onNotLeader('closing');
     this.standby?.close();
     this.standby = null;

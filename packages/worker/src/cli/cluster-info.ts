@@ -5,10 +5,19 @@
  */
 import { compareSequential, NoNodeError, type ZkClient } from '@zkjobs/core';
 import { JOB_STATES, type JobState } from '../job.js';
-import { LEADER, PENDING, QUEUE, WORKERS, type LeaderInfo, type WorkerInfo } from '../layout.js';
+import {
+  LEADER,
+  PENDING,
+  QUEUE,
+  WORKERS,
+  isWorkerNode,
+  workerPath,
+  type LeaderInfo,
+  type WorkerInfo,
+} from '../layout.js';
 
 /** A live worker: its znode name and registration data. */
-export interface LiveWorker extends Partial<WorkerInfo> {
+export interface WorkerListing extends Partial<WorkerInfo> {
   /** The znode name, `w-NNNNNNNNNN`. */
   name: string;
 }
@@ -33,19 +42,19 @@ export interface LeaderView {
 const isNoNode = (e: unknown): boolean => e instanceof NoNodeError;
 
 /** Lists `<ns>/workers/w-*` with their data, lowest sequence first. `client` is namespaced. */
-export async function liveWorkers(client: ZkClient): Promise<LiveWorker[]> {
+export async function liveWorkers(client: ZkClient): Promise<WorkerListing[]> {
   let names: string[];
   try {
-    names = (await client.getChildren(WORKERS)).children.filter((n) => /(\d{10}|-\d{9})$/.test(n));
+    names = (await client.getChildren(WORKERS)).children.filter(isWorkerNode);
   } catch (err) {
     if (isNoNode(err)) return [];
     throw err;
   }
   names.sort(compareSequential);
   const found = await Promise.all(
-    names.map(async (name): Promise<LiveWorker | null> => {
+    names.map(async (name): Promise<WorkerListing | null> => {
       try {
-        const { data } = await client.getData(`${WORKERS}/${name}`);
+        const { data } = await client.getData(workerPath(name));
         let info: Partial<WorkerInfo> = {};
         try {
           info = JSON.parse(data.toString('utf8')) as Partial<WorkerInfo>;
@@ -59,18 +68,18 @@ export async function liveWorkers(client: ZkClient): Promise<LiveWorker[]> {
       }
     }),
   );
-  return found.filter((w): w is LiveWorker => w !== null);
+  return found.filter((w): w is WorkerListing => w !== null);
 }
 
 /** The job types advertised by the live workers. */
-export function advertisedTypes(workers: readonly LiveWorker[]): Set<string> {
+export function advertisedTypes(workers: readonly WorkerListing[]): Set<string> {
   const types = new Set<string>();
   for (const w of workers) for (const t of w.types ?? []) types.add(t);
   return types;
 }
 
 /** Reads `<ns>/leader`; null when no leader was ever elected. */
-export async function readLeader(client: ZkClient, workers: readonly LiveWorker[]): Promise<LeaderView | null> {
+export async function readLeader(client: ZkClient, workers: readonly WorkerListing[]): Promise<LeaderView | null> {
   try {
     const { data, stat } = await client.getData(LEADER);
     if (data.length === 0) return null;

@@ -63,8 +63,6 @@ export function whyAgain(prev: AttemptRecord, maxAttempts: number): string {
     case 'retrying':
     case 'failed':
       return `attempt ${n} failed${err}; retried (attempts ${maxAttempts})`;
-    case 'timeout':
-      return `attempt ${n} timed out${err}; retried (attempts ${maxAttempts})`;
     case 'requeued':
       return `attempt ${n}'s worker ${prev.worker} (session ${prev.session}) was gone; requeued by leader ${prev.by ?? '?'}${err}`;
     case 'released':

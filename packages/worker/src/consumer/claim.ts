@@ -1,0 +1,155 @@
+/**
+ * Claiming a batch of assigned jobs: read each record, keep those still claimable
+ * (`transitions.isClaimable`), and write every claim in one multi fenced by the holder's znode
+ * (`ops.claimOps`); when that fails for one record, claim one by one.
+ */
+import { TransactionError } from '@zkjobs/core';
+import { CorruptRecordError } from '../errors.js';
+import { claimOps, isHolderFenceFailure } from '../engine/ops.js';
+import { readRecord, type ReadRecord } from '../engine/record.js';
+import { claim, isClaimable, isHeldBy } from '../engine/transitions.js';
+import type { JobRecord } from '../job.js';
+import { mapLimit, retrying } from '../util.js';
+import type { BufferedJob, ConsumerContext } from './context.js';
+
+/** What {@link claimBatch} reports back to the consumer. */
+export interface ClaimHooks {
+  /** True when this consumer has a handler for `type`. */
+  hasHandler(type: string): boolean;
+  /** The job will not be claimed here (stale, unknown type, taken meanwhile): its assignment entry is settled. */
+  skip(job: BufferedJob): void;
+  /** Its record could not be read now (connection trouble): put it back for a later try. */
+  retryLater(job: BufferedJob): void;
+  /** Claimed: run it. `zxid` is the claim write's. */
+  start(job: BufferedJob, rec: JobRecord, zxid: string): void;
+}
+
+interface Claim {
+  b: BufferedJob;
+  next: JobRecord;
+  version: number;
+}
+
+/** The holder: its registration and session. */
+export interface Holder {
+  name: string;
+  session: string;
+}
+
+/**
+ * Claims `batch` for `holder`. A record that cannot be read goes back through
+ * `hooks.retryLater` (its batch-mates are claimed); one that is not a job record is skipped and
+ * reported as an error.
+ */
+export async function claimBatch(
+  ctx: ConsumerContext,
+  holder: Holder,
+  batch: readonly BufferedJob[],
+  hooks: ClaimHooks,
+): Promise<void> {
+  ctx.counters.recordReads += batch.length;
+  const reads = await mapLimit(batch, 64, async (b) => {
+    try {
+      return { b, found: await readRecord(ctx.client, b.id) };
+    } catch (err) {
+      return { b, err };
+    }
+  });
+  const claims: Claim[] = [];
+  for (const r of reads) {
+    const { b } = r;
+    if ('err' in r) {
+      if (r.err instanceof CorruptRecordError) {
+        ctx.reportError(r.err, 'assigned job has an unreadable record (skipped)', { jobId: b.id });
+        ctx.counters.skipped++;
+        hooks.skip(b);
+      } else {
+        hooks.retryLater(b);
+      }
+      continue;
+    }
+    const rec = r.found?.rec;
+    if (!r.found || !rec || !isClaimable(rec, b.attemptsMade)) {
+      ctx.counters.skipped++;
+      ctx.log.debug(
+        { jobId: b.id, state: rec?.state, attemptsMade: rec?.attemptsMade, assigned: b.attemptsMade },
+        'stale assignment skipped',
+      );
+      hooks.skip(b);
+      continue;
+    }
+    if (!hooks.hasHandler(rec.type)) {
+      ctx.log.error({ jobId: b.id, type: rec.type }, 'no handler for job type (assignment skipped)');
+      hooks.skip(b);
+      continue;
+    }
+    const { next } = claim(
+      rec,
+      { worker: holder.name, session: holder.session, process: ctx.process },
+      r.found.stat.version,
+      Date.now(),
+    );
+    claims.push({ b, next, version: r.found.stat.version });
+  }
+  if (claims.length === 0) return;
+  const commit = async (cs: readonly Claim[]): Promise<string[]> => {
+    const { tx, zxids } = claimOps(ctx.client, holder.name, cs);
+    ctx.counters.claimMultis++;
+    return zxids(await tx.commit());
+  };
+  const ok: { c: Claim; zxid: string }[] = [];
+  try {
+    const z = await commit(claims);
+    claims.forEach((c, i) => ok.push({ c, zxid: z[i]! }));
+  } catch (err) {
+    if (isHolderFenceFailure(err)) {
+      ctx.log.warn({ worker: holder.name }, 'claim refused: registration gone');
+      return;
+    }
+    // One record changed meanwhile (cancelled, …) or the reply was lost: claim one by one.
+    for (const c of claims) {
+      const zxid = await claimOne(ctx, holder, c, commit);
+      if (zxid === null) {
+        ctx.counters.skipped++;
+        hooks.skip(c.b);
+      } else {
+        ok.push({ c, zxid });
+      }
+    }
+  }
+  for (const { c, zxid } of ok) hooks.start(c.b, c.next, zxid);
+}
+
+/** One claim alone, until it is taken (its zxid) or cannot be (null). */
+async function claimOne(
+  ctx: ConsumerContext,
+  holder: Holder,
+  c: Claim,
+  commit: (cs: readonly Claim[]) => Promise<string[]>,
+): Promise<string | null> {
+  for (;;) {
+    let error: unknown;
+    try {
+      return (await commit([c]))[0]!;
+    } catch (e) {
+      error = e;
+    }
+    // Applied by an earlier try after all (a lost reply), or taken by someone else?
+    let now: ReadRecord | null | undefined;
+    try {
+      now = await retrying(() => readRecord(ctx.client, c.next.id), {
+        until: () => ctx.bound() !== holder.name,
+        retryOn: (e) => !(e instanceof CorruptRecordError),
+      });
+    } catch {
+      now = null;
+    }
+    if (now && isHeldBy(now.rec, holder.session, c.next.claim!.token)) return now.stat.mzxid.toString();
+    if (now === undefined || now === null || error instanceof TransactionError || now.stat.version !== c.version) {
+      // Registration gone (the leader requeues what we hold), or the job moved on: skip it.
+      ctx.log.debug({ jobId: c.next.id, err: error }, 'claim not taken; skipped');
+      return null;
+    }
+    // Not applied and unchanged: try again.
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * Writes the outcomes of a consumer's claims: batched into one completion multi per holder
+ * (`ops.completionOps`, fenced by the holder's znode, each record over its claim's token), one by
+ * one when a batch fails, so a stale claim fails alone. Reports each as applied (events, log) or
+ * refused (the claim was lost: `stalled`, a note).
+ */
+import { LostClaimError, WorkerClosingError, CorruptRecordError } from '../errors.js';
+import { completionOps, isHolderFenceFailure, zxidOf } from '../engine/ops.js';
+import { readRecord, toJob, type ReadRecord } from '../engine/record.js';
+import { isSettledBy, type RunOutcome, type Settlement } from '../engine/transitions.js';
+import { failureMessage, LOG } from '../log-events.js';
+import { backoffStep, retrying, sleep } from '../util.js';
+import type { ClaimNotes } from './claim-notes.js';
+import { claimOf, type ActiveJob, type ConsumerContext } from './context.js';
+import { TransactionError } from '@zkjobs/core';
+
+/** Completions per multi. */
+const BATCH = 200;
+/** How long the verdict read after a lost registration is retried, ms. */
+const VERDICT_READ_MS = 15_000;
+
+interface Completion {
+  a: ActiveJob;
+  s: Settlement;
+  run: RunOutcome;
+  resolve: (applied: boolean) => void;
+}
+
+/** The completion writer of one consumer. */
+export class CompletionWriter {
+  private queue: Completion[] = [];
+  private flushing: Promise<void> | null = null;
+
+  constructor(
+    private readonly ctx: ConsumerContext,
+    private readonly notes: ClaimNotes,
+  ) {}
+
+  /** True while completions wait or are being written. */
+  get busy(): boolean {
+    return this.queue.length > 0 || this.flushing !== null;
+  }
+
+  /**
+   * Writes the settlement `s` of the active job `a` (whose handler ended with `run`).
+   * @returns true when it was recorded, false when it was refused (the claim was lost)
+   */
+  write(a: ActiveJob, s: Settlement, run: RunOutcome): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      this.queue.push({ a, s, run, resolve });
+      this.schedule();
+    });
+  }
+
+  /**
+   * Reports claim `a` as refused: its handler's signal is aborted, `stalled` is emitted once, and
+   * a `refused` note is queued for its record.
+   */
+  refuse(a: ActiveJob, reason: string): void {
+    const err = new LostClaimError(a.id, a.token, reason);
+    if (!a.abort.signal.aborted) a.abort.abort(err);
+    this.ctx.log.warn(
+      { jobId: a.id, attempt: a.rec.attemptsMade, token: a.token, worker: a.worker, session: a.session, reason },
+      LOG.refused,
+    );
+    if (!a.stalled) {
+      a.stalled = true;
+      this.ctx.counters.refused++;
+      this.ctx.events.emit('stalled', a.id, err, claimOf(a));
+    }
+    this.notes.note(a, 'refused', reason);
+  }
+
+  private schedule(): void {
+    if (this.flushing) return;
+    this.flushing = (async () => {
+      try {
+        while (this.queue.length > 0) await this.flush(this.queue.splice(0, BATCH));
+      } finally {
+        this.flushing = null;
+      }
+    })();
+  }
+
+  /** Writes a batch in one multi per holder; on failure one by one, so a stale one fails alone. */
+  private async flush(batch: Completion[]): Promise<void> {
+    const byWorker = new Map<string, Completion[]>();
+    for (const c of batch) byWorker.set(c.a.worker, [...(byWorker.get(c.a.worker) ?? []), c]);
+    for (const [worker, cs] of byWorker) {
+      let zxid: string | undefined;
+      try {
+        zxid = await this.commit(worker, cs);
+      } catch (err) {
+        if (isHolderFenceFailure(err)) {
+          for (const c of cs) this.refused(c, 'registration gone (session expired)');
+          continue;
+        }
+        for (const c of cs) await this.commitOne(worker, c);
+        continue;
+      }
+      for (const c of cs) this.applied(c, zxid);
+    }
+  }
+
+  private async commit(worker: string, cs: readonly Completion[]): Promise<string | undefined> {
+    const tx = completionOps(
+      this.ctx.client,
+      worker,
+      cs.map((c) => ({
+        next: c.s.next,
+        token: c.a.token,
+        remove: c.s.remove,
+        ...(c.s.retry ? { retry: c.s.retry } : {}),
+        ...(c.s.keepFor !== undefined ? { keepFor: c.s.keepFor } : {}),
+      })),
+    );
+    this.ctx.counters.completionMultis++;
+    return zxidOf(await tx.commit());
+  }
+
+  /** Reads a record while `worker` is still the bound registration; undefined once it is not. */
+  private readWhileRegistered(id: string, worker: string): Promise<ReadRecord | null | undefined> {
+    return retrying(() => readRecord(this.ctx.client, id), {
+      until: () => this.ctx.bound() !== worker,
+      retryOn: (e) => !(e instanceof CorruptRecordError),
+    });
+  }
+
+  /**
+   * One completion alone. A TransactionError is final (refused: the claim is no longer current);
+   * connection trouble is retried while our registration lives — a completion must not be dropped
+   * while we still hold the claim, or nobody would ever finish the job. Before every retry, and
+   * before reporting a refusal, the record is read: our attempt's outcome in it tells "applied by
+   * an earlier try whose reply was lost" from "not applied".
+   */
+  private async commitOne(worker: string, c: Completion): Promise<void> {
+    for (let tries = 0; ; tries++) {
+      let err: unknown;
+      try {
+        this.applied(c, await this.commit(worker, [c]));
+        return;
+      } catch (e) {
+        err = e;
+      }
+      let now: ReadRecord | null | undefined;
+      try {
+        now = await this.readWhileRegistered(c.a.id, worker);
+        if (now === undefined) {
+          // The registration is gone, so nothing more can be written; was an earlier try applied?
+          now = await retrying(() => readRecord(this.ctx.client, c.a.id), {
+            forMs: VERDICT_READ_MS,
+            retryOn: (e) => !(e instanceof CorruptRecordError),
+          });
+          if (now !== undefined && isSettledBy(now?.rec ?? null, c.a.token, c.s))
+            this.applied(c, now?.stat.mzxid.toString());
+          else this.refused(c, 'registration gone (session lost) before the completion was written');
+          return;
+        }
+      } catch (e) {
+        this.refused(c, `record unreadable: ${(e as Error).message}`);
+        return;
+      }
+      if (isSettledBy(now?.rec ?? null, c.a.token, c.s)) {
+        this.applied(c, now?.stat.mzxid.toString());
+        return;
+      }
+      if (err instanceof TransactionError || now === null) {
+        this.refused(
+          c,
+          err instanceof TransactionError
+            ? `claim no longer current (${err.failedOp.type} ${err.failedOp.path}: ${err.name})`
+            : 'record removed',
+        );
+        return;
+      }
+      // Not applied, and the claim still stands: the error was connection trouble; try again.
+      await sleep(backoffStep(tries, 100, 1000));
+    }
+  }
+
+  private applied(c: Completion, zxid: string | undefined): void {
+    const { a, s } = c;
+    const rec = s.next;
+    const job = toJob(rec, a.token + 1, zxid ?? '0');
+    const base = {
+      jobId: a.id,
+      type: rec.type,
+      attempt: rec.attemptsMade,
+      token: a.token,
+      worker: a.worker,
+      session: a.session,
+      zxid,
+    };
+    const { counters, log, events } = this.ctx;
+    if (c.run.kind === 'completed') {
+      counters.completed++;
+      log.info({ ...base, state: s.remove ? 'completed (removed)' : 'completed' }, LOG.completed);
+      events.emit('completed', job, rec.result, claimOf(a));
+    } else if (c.run.error instanceof WorkerClosingError) {
+      log.info({ ...base, state: rec.state }, LOG.released);
+    } else {
+      counters.failed++;
+      const err = c.run.error instanceof Error ? c.run.error : new Error(String(c.run.error));
+      const state = rec.state;
+      const final = state === 'failed' || state === 'dead';
+      log.info({ ...base, state, error: err.message }, failureMessage(state));
+      events.emit('failed', job, err, final, claimOf(a));
+      if (s.retry) events.emit('retrying', job, err, s.retry.delay);
+      if (state === 'dead') events.emit('dead', job, err);
+    }
+    c.resolve(true);
+  }
+
+  private refused(c: Completion, reason: string): void {
+    this.refuse(c.a, reason);
+    c.resolve(false);
+  }
+}

@@ -1,0 +1,438 @@
+/**
+ * The consumer side of a Worker, bound to one registration (`w-…` + session) at a time: intake
+ * of the assignments in `queue/<w-…>` (watch, safety listing, in-process delivery from its own
+ * leader), a buffer in priority order, and slots. Claims, handler runs, completions and notes
+ * are its parts (`claim.ts`, `run.ts`, `completion-writer.ts`, `claim-notes.ts`).
+ */
+import { hostname } from 'node:os';
+import type { WatchHandle, ZkClient } from '@zkjobs/core';
+import { NoNodeError } from '@zkjobs/core';
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import { JobCancelledError, LostClaimError } from '../errors.js';
+import { toJob } from '../engine/record.js';
+import { settle } from '../engine/transitions.js';
+import type { TypedEmitter, WorkerEvents } from '../events.js';
+import type { Job, JobRecord } from '../job.js';
+import { cancelledJobOf, decodeAssignment, isAssignmentNode, queueDir, type AssignedJob } from '../layout.js';
+import { LOG } from '../log-events.js';
+import type { Processor } from '../processor.js';
+import { createIfMissing } from '../util.js';
+import { claimBatch } from './claim.js';
+import { ClaimNotes } from './claim-notes.js';
+import { CompletionWriter } from './completion-writer.js';
+import { claimOf, type ActiveJob, type BufferedJob, type ConsumerContext, type ConsumerCounters } from './context.js';
+import { runHandler } from './run.js';
+
+/** Options of {@link Consumer}. */
+export interface ConsumerOptions {
+  /** The namespaced client. */
+  client: ZkClient;
+  /** One processor per job type. */
+  handlers: Record<string, Processor>;
+  /** Handlers run at the same time. */
+  concurrency: number;
+  log: Logger;
+  /** The worker, whose events the consumer emits. */
+  events: TypedEmitter<WorkerEvents>;
+  /** The safety re-listing of the queue runs at most this often, ms. */
+  pollMs: number;
+}
+
+interface Assignment {
+  jobs: AssignedJob[];
+  outstanding: Set<string>;
+}
+
+/** A claim's read is retried this long after a failure, ms. */
+const CLAIM_RETRY_MS = 250;
+
+/** Internal: the consumer side of a Worker. */
+export class Consumer {
+  private name: string | null = null;
+  private session = '';
+  private watch: WatchHandle | null = null;
+  private poll: NodeJS.Timeout | null = null;
+  private listing = false;
+  private readonly assignments = new Map<string, Assignment>();
+  private readonly loading = new Set<string>();
+  /** Assigned jobs not yet claimed, lowest priority number first, then in order of arrival. */
+  private buffer: BufferedJob[] = [];
+  private readonly active = new Map<string, ActiveJob>();
+  private claiming = 0;
+  /** Handlers running now (≤ concurrency). */
+  private running = 0;
+  private pumping = false;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** Mean handler time, ms (exponentially weighted; starts high, so nothing is claimed ahead at first). */
+  private handlerMs = 1000;
+  private readonly pq: PQueue;
+  private readonly ctx: ConsumerContext;
+  private readonly notes: ClaimNotes;
+  private readonly writer: CompletionWriter;
+  private readonly client: ZkClient;
+  private readonly handlers: Record<string, Processor>;
+  private readonly concurrency: number;
+  private readonly log: Logger;
+  private readonly events: TypedEmitter<WorkerEvents>;
+  private readonly pollMs: number;
+  /** Claims, completions, refusals so far (for tests and metrics). */
+  readonly counters: ConsumerCounters = {
+    claimed: 0,
+    completed: 0,
+    failed: 0,
+    refused: 0,
+    skipped: 0,
+    claimMultis: 0,
+    completionMultis: 0,
+    recordReads: 0,
+  };
+
+  constructor(opts: ConsumerOptions) {
+    this.client = opts.client;
+    this.handlers = opts.handlers;
+    this.concurrency = opts.concurrency;
+    this.log = opts.log;
+    this.events = opts.events;
+    this.pollMs = opts.pollMs;
+    this.pq = new PQueue({ concurrency: opts.concurrency });
+    this.ctx = {
+      client: opts.client,
+      log: opts.log,
+      events: opts.events,
+      process: `${hostname()}:${process.pid}`,
+      counters: this.counters,
+      bound: () => this.name,
+      reportError: (err, msg, fields = {}) => {
+        this.log.warn({ err, ...fields }, msg);
+        if (this.events.listenerCount('error') > 0) {
+          this.events.emit('error', err instanceof Error ? err : new Error(String(err)));
+        }
+      },
+    };
+    this.notes = new ClaimNotes(this.ctx);
+    this.writer = new CompletionWriter(this.ctx, this.notes);
+  }
+
+  get workerName(): string | null {
+    return this.name;
+  }
+
+  get runningCount(): number {
+    return this.running;
+  }
+
+  /** Notes not written yet (for tests and shutdown). */
+  get pendingNotes(): number {
+    return this.notes.pending;
+  }
+
+  /** Writes the notes that are due (best effort). */
+  writeNotes(): Promise<void> {
+    return this.notes.write();
+  }
+
+  /**
+   * Jobs claimed and not yet settled may exceed `concurrency` by a look-ahead while handlers are
+   * short (mean under 20 ms): the next batch is claimed while this one runs, so a claim's round
+   * trip is not paid between batches. Claimed jobs wait for a handler slot in this process (their
+   * timeout starts with the handler). Long handlers get no look-ahead: a job must not sit claimed
+   * here while another worker is idle.
+   */
+  private claimLimit(): number {
+    return this.handlerMs < 20 ? 4 * this.concurrency : this.concurrency;
+  }
+
+  /** Starts consuming `queue/<name>` for a registration of the current session. */
+  async bind(name: string, session: string): Promise<void> {
+    this.unbindWatch();
+    this.name = name;
+    this.session = session;
+    this.stopped = false;
+    await createIfMissing(this.client, queueDir(name));
+    if (this.name !== name) return;
+    this.watch = this.client.watchChildren(queueDir(name), (children) => this.onChildren(name, children), {
+      onError: (e) => this.ctx.reportError(e, 'queue watch error', { worker: name }),
+    });
+    // Safety net against a lost watch notification: re-list our (small) queue every pollMs when
+    // we have room for work and none is buffered.
+    let lastList = Date.now();
+    this.poll = setInterval(
+      () => {
+        if (this.name !== name || this.stopped || this.listing) return;
+        const now = Date.now();
+        const room = this.running + this.claiming < this.claimLimit() && this.buffer.length === 0;
+        if (!room || now - lastList < this.pollMs) return;
+        lastList = now;
+        this.listing = true;
+        this.client.getChildren(queueDir(name)).then(
+          ({ children }) => {
+            this.listing = false;
+            this.onChildren(name, children);
+          },
+          () => (this.listing = false),
+        );
+      },
+      Math.min(250, this.pollMs),
+    );
+    this.poll.unref();
+    this.log.info({ worker: name, session }, 'consumer bound');
+  }
+
+  /** Stops taking work (running jobs go on). */
+  pause(): void {
+    this.stopped = true;
+    this.unbindWatch();
+  }
+
+  private unbindWatch(): void {
+    if (this.poll) clearInterval(this.poll);
+    this.poll = null;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.watch?.close();
+    this.watch = null;
+    this.assignments.clear();
+    this.buffer = [];
+  }
+
+  /**
+   * The registration is gone (session lost): abort every running job with a LostClaimError and
+   * forget the queue; completions already in flight are refused by their claim check.
+   */
+  lostRegistration(reason: string): void {
+    const name = this.name;
+    this.unbindWatch();
+    this.name = null;
+    for (const a of this.active.values()) {
+      if (a.worker !== name) continue;
+      // A job whose outcome is being written may have been recorded already (a lost reply): its
+      // completion path reads the record and reports applied or refused.
+      if (a.handlerDone) continue;
+      this.abortLost(a, reason);
+    }
+  }
+
+  private abortLost(a: ActiveJob, reason: string): void {
+    if (a.abort.signal.aborted || a.stalled) return;
+    a.stalled = true;
+    const err = new LostClaimError(a.id, a.token, reason);
+    a.abort.abort(err);
+    this.counters.refused++;
+    this.log.warn(
+      { jobId: a.id, attempt: a.rec.attemptsMade, token: a.token, worker: a.worker, session: a.session, reason },
+      LOG.stalled,
+    );
+    this.events.emit('stalled', a.id, err, claimOf(a));
+    this.notes.note(a, 'lost', reason);
+  }
+
+  /** Aborts every running job (shutdown after the grace period). */
+  abortAll(reason: Error): void {
+    for (const a of this.active.values()) if (!a.abort.signal.aborted) a.abort.abort(reason);
+  }
+
+  /** Resolves when no job is running and no completion is being written. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.active.size > 0 || this.claiming > 0 || this.writer.busy) {
+      if (Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return true;
+  }
+
+  // ----- intake --------------------------------------------------------------------------------
+
+  private onChildren(name: string, children: string[]): void {
+    if (this.name !== name) return;
+    for (const c of children) {
+      const cancelled = cancelledJobOf(c);
+      if (cancelled !== null) {
+        const a = this.active.get(cancelled);
+        if (a && !a.abort.signal.aborted) {
+          this.log.info(
+            { jobId: cancelled, token: a.token, worker: a.worker },
+            'job cancelled while running: aborting',
+          );
+          a.abort.abort(new JobCancelledError(cancelled));
+          this.counters.refused++;
+        }
+        this.client.delete(`${queueDir(name)}/${c}`).catch((err: unknown) => {
+          if (!(err instanceof NoNodeError)) this.log.debug({ err, node: c }, 'could not delete cancel signal');
+        });
+        continue;
+      }
+      if (!isAssignmentNode(c) || this.assignments.has(c) || this.loading.has(c)) continue;
+      this.loading.add(c);
+      this.client
+        .getData(`${queueDir(name)}/${c}`)
+        .then(({ data }) => {
+          this.loading.delete(c);
+          this.accept(name, c, decodeAssignment(data));
+        })
+        .catch((err: unknown) => {
+          this.loading.delete(c);
+          if (!(err instanceof NoNodeError)) this.ctx.reportError(err, 'could not read assignment', { node: c });
+        });
+    }
+    // Assignments missing from a listing are not forgotten here: they are dropped when their
+    // last job settles (a listing that raced our own loading must not lose one).
+  }
+
+  /**
+   * An assignment handed over in-process by this worker's own scheduler once its create has
+   * committed (the leader assigning to itself): taken at once, without the watch notification,
+   * the listing and the read. The listing that follows finds it known and skips it.
+   */
+  deliverLocal(name: string, node: string, jobs: AssignedJob[]): void {
+    if (this.loading.has(node)) return;
+    this.accept(name, node, jobs);
+  }
+
+  private accept(name: string, node: string, jobs: AssignedJob[]): void {
+    if (this.name !== name || this.stopped || this.assignments.has(node)) return;
+    this.assignments.set(node, { jobs, outstanding: new Set(jobs.map((j) => j[0])) });
+    for (const [id, attemptsMade, priority] of jobs)
+      this.buffer.push({ id, attemptsMade, priority: priority ?? 0, node });
+    this.sortBuffer();
+    this.log.debug(
+      { worker: name, node, jobs: jobs.length, buffered: this.buffer.length, active: this.active.size },
+      'assignment received',
+    );
+    if (jobs.length === 0) this.deleteAssignment(name, node);
+    this.pump();
+  }
+
+  /** Priority holds among the jobs handed to this worker too (the sort is stable). */
+  private sortBuffer(): void {
+    this.buffer.sort((x, y) => x.priority - y.priority);
+  }
+
+  private deleteAssignment(name: string, node: string): void {
+    this.assignments.delete(node);
+    this.log.debug({ worker: name, node }, 'assignment done');
+    this.client.delete(`${queueDir(name)}/${node}`).catch((err: unknown) => {
+      if (!(err instanceof NoNodeError)) this.log.warn({ err, node }, 'could not delete assignment');
+    });
+  }
+
+  private settleAssigned(name: string, node: string, id: string): void {
+    const asg = this.assignments.get(node);
+    if (!asg) return;
+    asg.outstanding.delete(id);
+    if (asg.outstanding.size === 0 && this.name === name) this.deleteAssignment(name, node);
+  }
+
+  // ----- slots ---------------------------------------------------------------------------------
+
+  /** Claims as many buffered jobs as there are free slots, in one multi per batch. */
+  private pump(): void {
+    if (this.pumping || this.retryTimer) return;
+    this.pumping = true;
+    void (async () => {
+      try {
+        while (!this.stopped && this.name !== null && this.buffer.length > 0) {
+          const free = this.claimLimit() - this.running - this.claiming;
+          if (free <= 0) break;
+          const batch = this.buffer.splice(0, free);
+          const name = this.name;
+          const session = this.session;
+          const retry: BufferedJob[] = [];
+          this.claiming += batch.length;
+          try {
+            await claimBatch(this.ctx, { name, session }, batch, {
+              hasHandler: (type) => this.handlers[type] !== undefined,
+              skip: (b) => this.settleAssigned(name, b.node, b.id),
+              retryLater: (b) => retry.push(b),
+              start: (b, rec, zxid) => this.start(name, session, b.node, rec, zxid),
+            });
+          } catch (err) {
+            // Not reached by a record's read (those come back through retryLater): a bug or an
+            // unexpected error of the claim multi. The batch's jobs stay assigned to us; the
+            // leader requeues them if this registration goes.
+            this.ctx.reportError(err, 'claim failed');
+          } finally {
+            this.claiming -= batch.length;
+          }
+          if (retry.length > 0) {
+            // Reads are failing (connection trouble): pause the intake instead of spinning.
+            this.retryLater(name, retry);
+            break;
+          }
+        }
+      } finally {
+        this.pumping = false;
+      }
+    })();
+  }
+
+  /** Puts jobs whose record read failed back into the buffer, and pumps again after a pause. */
+  private retryLater(name: string, jobs: BufferedJob[]): void {
+    if (this.name !== name || this.stopped) return;
+    this.buffer.push(...jobs);
+    this.sortBuffer();
+    if (this.retryTimer) return;
+    // pump() stops while the timer is armed: see the check at its top.
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.pump();
+    }, CLAIM_RETRY_MS);
+    this.retryTimer.unref();
+  }
+
+  private start(name: string, session: string, node: string, rec: JobRecord, zxid: string): void {
+    const token = rec.claim!.token;
+    const a: ActiveJob = { id: rec.id, worker: name, session, token, rec, abort: new AbortController(), node };
+    this.active.set(rec.id, a);
+    this.running++;
+    this.counters.claimed++;
+    const job = toJob(rec, token, zxid || '0');
+    this.log.info(
+      {
+        jobId: rec.id,
+        type: rec.type,
+        state: rec.state,
+        attempt: rec.attemptsMade,
+        token,
+        worker: name,
+        session,
+        zxid,
+      },
+      LOG.active,
+    );
+    this.events.emit('active', job, token);
+    void this.pq.add(() => this.run(a, job));
+  }
+
+  private async run(a: ActiveJob, job: Job): Promise<void> {
+    const { outcome, handlerMs } = await runHandler(this.ctx, a, job, this.handlers[a.rec.type]!);
+    if (handlerMs !== undefined) this.handlerMs = 0.8 * this.handlerMs + 0.2 * handlerMs;
+    const reason: unknown = a.abort.signal.aborted ? a.abort.signal.reason : undefined;
+    if (reason instanceof LostClaimError || reason instanceof JobCancelledError) {
+      // The claim is gone: nothing may be written for it.
+      this.finish(a);
+      return;
+    }
+    // The handler is done: its slot is free for the next job while the outcome is written
+    // (writes in flight stay bounded by the prefetch: nothing new is assigned before they land).
+    this.handlerDone(a);
+    await this.writer.write(a, settle(a.rec, a.token, outcome, Date.now()), outcome);
+    this.finish(a);
+  }
+
+  private handlerDone(a: ActiveJob): void {
+    if (a.handlerDone) return;
+    a.handlerDone = true;
+    this.running--;
+    this.pump();
+  }
+
+  private finish(a: ActiveJob): void {
+    this.handlerDone(a);
+    this.active.delete(a.id);
+    this.settleAssigned(a.worker, a.node, a.id);
+    this.pump();
+  }
+}

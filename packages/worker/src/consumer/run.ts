@@ -1,0 +1,67 @@
+/**
+ * One run of a job's handler: its context (token, signal, progress), its timeout, and, for a
+ * gang task, the DoubleBarrier its tasks enter and leave together.
+ */
+import { DoubleBarrier } from '@zkjobs/core';
+import { JobTimeoutError } from '../errors.js';
+import type { RunOutcome } from '../engine/transitions.js';
+import type { Job } from '../job.js';
+import { gangBarrierPath } from '../layout.js';
+import { storableResult, type Processor, type ProcessorContext } from '../processor.js';
+import type { ActiveJob, ConsumerContext } from './context.js';
+
+/** A gang task waits at most this long for its siblings, at the start and at the end, ms. */
+const GANG_BARRIER_TIMEOUT_MS = 60_000;
+
+/**
+ * Runs `handler` for the active job `a`.
+ * @returns how it ended, and the handler's own time in ms (undefined when it never started)
+ */
+export async function runHandler(
+  ctx: ConsumerContext,
+  a: ActiveJob,
+  job: Job,
+  handler: Processor,
+): Promise<{ outcome: RunOutcome; handlerMs?: number }> {
+  const rec = a.rec;
+  const timeout = rec.opts.timeout;
+  if (timeout !== undefined) a.timer = setTimeout(() => a.abort.abort(new JobTimeoutError(timeout)), timeout);
+  let t0 = -1;
+  let outcome: RunOutcome;
+  try {
+    const signal = a.abort.signal;
+    const aborted = new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+    aborted.catch(() => undefined);
+    const pctx: ProcessorContext = {
+      token: a.token,
+      signal,
+      attempt: rec.attemptsMade,
+      worker: a.worker,
+      session: a.session,
+      progress: (value: unknown) => {
+        ctx.log.debug({ jobId: a.id, progress: value }, 'job progress');
+        ctx.events.emit('progress', job, value);
+      },
+    };
+    let barrier: DoubleBarrier | undefined;
+    if (rec.gang) {
+      pctx.gang = { index: rec.gang.index, size: rec.gang.size, parent: rec.gang.parent };
+      barrier = new DoubleBarrier(ctx.client, gangBarrierPath(rec.gang.parent, rec.attemptsMade), rec.gang.size, {
+        memberId: `t${rec.gang.index}`,
+      });
+      const entered = await Promise.race([barrier.enter({ signal, timeoutMs: GANG_BARRIER_TIMEOUT_MS }), aborted]);
+      if (!entered) throw new Error('gang barrier: not every task started within 60 s');
+    }
+    t0 = performance.now();
+    const result = await Promise.race([Promise.resolve().then(() => handler(job, pctx)), aborted]);
+    if (barrier) await Promise.race([barrier.leave({ signal, timeoutMs: GANG_BARRIER_TIMEOUT_MS }), aborted]);
+    outcome = { kind: 'completed', result: storableResult(result) };
+  } catch (err) {
+    outcome = { kind: 'failed', error: err };
+  }
+  if (a.timer) clearTimeout(a.timer);
+  return t0 >= 0 ? { outcome, handlerMs: performance.now() - t0 } : { outcome };
+}

@@ -1,0 +1,380 @@
+/**
+ * What the engine writes, under which fence: every multi of the job engine is built here, and
+ * its result and failures are read here. Callers get a `Transaction` (commit it; its
+ * `operations` list the ops, for tests) and named accessors for what came back, so no caller
+ * counts op positions.
+ *
+ * Fences (the first ops of a multi; a failure there means "you no longer qualify to write"):
+ * - **holder** ({@link HOLDER_FENCE_OPS} = 1 op): `check(workers/<holder>)`, the holder's own
+ *   ephemeral znode — gone with its session, so a claim or completion of a dead holder fails;
+ * - **leader** ({@link LEADER_FENCE_OPS} = 2 ops): `check(workers/<self>)` + `check(leader,
+ *   epoch)` — a deposed leader (session gone, or a newer epoch taken) cannot write.
+ *
+ * | multi              | by        | fence  | ops after the fence                                                         |
+ * | ------------------ | --------- | ------ | --------------------------------------------------------------------------- |
+ * | {@link epochOps}   | leader    | holder | `setData(leader, version=v)`: the epoch is `v + 1`                          |
+ * | {@link submitOps}  | Queue     | none   | `create` each record (and gang tasks), `create` markers of ≤ 50 entries     |
+ * | {@link cancelOps}  | Queue     | none   | `setData(record, version)`, `create(queue/<holder>/x-<id>)` when running    |
+ * | {@link claimOps}   | consumer  | holder | `setData(record, version)` per job                                          |
+ * | {@link completionOps} | consumer | holder | `setData`/`delete(record, version=token)` per job, a retry marker, retention markers |
+ * | {@link assignOps}  | leader    | leader | `create` assignments, marker rewrites/deletes, gang parents and documents   |
+ * | {@link requeueOps} | leader    | leader | `setData` each record, a marker, `delete` the dead worker's queue           |
+ * | {@link failDependantOps} | leader | leader | `setData(record, version)`, marker rewrite/delete                      |
+ * | {@link finishGangOps} | leader | leader | `setData(parent, version)`, `delete(gangs/<id>)`                          |
+ * | {@link pruneOps}   | leader    | leader | `delete` finished records and their retention marker                        |
+ *
+ * Plain writes guarded by a version sit beside them: {@link writeRecordAt} (a stale holder's
+ * note; a cancel whose holder's queue is gone).
+ */
+import type { OpResult, Transaction, ZkClient } from '@zkjobs/core';
+import { CreateMode, NodeExistsError, NoNodeError, TransactionError } from '@zkjobs/core';
+import type { JobRecord } from '../job.js';
+import {
+  LEADER,
+  assignmentPrefix,
+  cancelSignalPath,
+  encodeAssignment,
+  encodeGangDoc,
+  encodeMarker,
+  encodeRetentionMarker,
+  gangPath,
+  jobPath,
+  pendingMarkerPrefix,
+  queueDir,
+  retentionMarkerPrefix,
+  workerPath,
+  type AssignedJob,
+  type LeaderInfo,
+  type PendingEntry,
+} from '../layout.js';
+import { encodeRecord } from './record.js';
+
+/** Ops of the holder fence: `check(workers/<holder>)`. */
+export const HOLDER_FENCE_OPS = 1;
+/** Ops of the leader fence: `check(workers/<self>)`, `check(leader, epoch)`. */
+export const LEADER_FENCE_OPS = 2;
+/** Entries per pending marker written at submit (a leader's rewrite of a partly taken marker stays small). */
+export const MARKER_ENTRIES = 50;
+
+/** The leader's identity in its fence: its znode name and the epoch it took. */
+export interface LeaderFence {
+  /** Its registration znode's name (`w-…`). */
+  readonly self: string;
+  /** The epoch: `leader`'s data version after the epoch multi. */
+  readonly epoch: number;
+}
+
+/** Starts `tx` with the holder fence. */
+export function holderFence(tx: Transaction, holder: string): Transaction {
+  return tx.check(workerPath(holder), -1);
+}
+
+/** Starts `tx` with the leader fence. */
+export function leaderFence(tx: Transaction, f: LeaderFence): Transaction {
+  return tx.check(workerPath(f.self), -1).check(LEADER, f.epoch);
+}
+
+/** True when a multi failed at one of its first `fenceOps` ops (the writer no longer qualifies). */
+export function isFenceFailure(err: unknown, fenceOps: number): err is TransactionError {
+  return err instanceof TransactionError && err.failedIndex < fenceOps;
+}
+
+/** True when a holder-fenced multi failed at its fence: the holder's znode (session) is gone. */
+export function isHolderFenceFailure(err: unknown): err is TransactionError {
+  return isFenceFailure(err, HOLDER_FENCE_OPS);
+}
+
+/** True when a leader-fenced multi failed at its fence: this leader is deposed. */
+export function isLeaderFenceFailure(err: unknown): err is TransactionError {
+  return isFenceFailure(err, LEADER_FENCE_OPS);
+}
+
+/** True when a multi failed after its fence (a version check or an existing/missing node of its own ops). */
+export function isOpFailure(err: unknown, fenceOps: number): err is TransactionError {
+  return err instanceof TransactionError && err.failedIndex >= fenceOps;
+}
+
+/** The zxid (decimal) of a committed multi: that of its first op with a Stat; undefined when none has one. */
+export function zxidOf(res: readonly OpResult[]): string | undefined {
+  return res.find((r) => r.stat)?.stat?.mzxid.toString();
+}
+
+/** Adds one pending marker of `entries` (`order`: its place among the markers of this multi). */
+export function createMarker(tx: Transaction, entries: readonly PendingEntry[], order = 0): Transaction {
+  return tx.create(pendingMarkerPrefix(entries[0]!.id), {
+    data: encodeMarker([...entries], order),
+    mode: CreateMode.PERSISTENT_SEQUENTIAL,
+  });
+}
+
+/** A record write over the version it was read at. */
+export interface RecordWrite {
+  /** The record to write. */
+  next: JobRecord;
+  /** The version it must have (the version read). */
+  version: number;
+}
+
+// ----- the epoch ------------------------------------------------------------------------------
+
+/** Takes the epoch: holder fence + `setData(leader, info, version)`. */
+export function epochOps(
+  client: ZkClient,
+  self: string,
+  info: LeaderInfo,
+  version: number,
+): { tx: Transaction; epoch(res: readonly OpResult[]): number } {
+  const tx = holderFence(client.transaction(), self).setData(LEADER, JSON.stringify(info), { version });
+  return { tx, epoch: (res) => res[HOLDER_FENCE_OPS]!.stat!.version };
+}
+
+// ----- the producer ---------------------------------------------------------------------------
+
+/** One job of a submit multi: its record and its gang's task records. */
+export interface SubmitItem {
+  rec: JobRecord;
+  /** The record's encoding, if already made (to size the multi). */
+  bytes?: Buffer;
+  tasks?: readonly JobRecord[];
+}
+
+/**
+ * A submit: creates every record (a gang's task records after their parent), then markers of at
+ * most {@link MARKER_ENTRIES} `entries` each, in order. A `NodeExists` failure means that an id
+ * was taken meanwhile ({@link isIdTaken}).
+ */
+export function submitOps(
+  client: ZkClient,
+  items: readonly SubmitItem[],
+  entries: readonly PendingEntry[],
+): Transaction {
+  const tx = client.transaction();
+  for (const p of items) {
+    tx.create(jobPath(p.rec.id), { data: p.bytes ?? encodeRecord(p.rec) });
+    for (const t of p.tasks ?? []) tx.create(jobPath(t.id), { data: encodeRecord(t) });
+  }
+  for (let i = 0; i < entries.length; i += MARKER_ENTRIES) {
+    createMarker(tx, entries.slice(i, i + MARKER_ENTRIES), i / MARKER_ENTRIES);
+  }
+  return tx;
+}
+
+/** True when a submit failed because one of its records exists already. */
+export function isIdTaken(err: unknown): err is TransactionError {
+  return err instanceof TransactionError && err.code === NodeExistsError.CODE;
+}
+
+/**
+ * A cancel: the record over its version and, for a running job, the holder's cancel signal.
+ * @param holder - the holder of a running job (its queue gets `x-<id>`), or undefined
+ */
+export function cancelOps(client: ZkClient, write: RecordWrite, holder: string | undefined): Transaction {
+  const tx = client.transaction().setData(jobPath(write.next.id), encodeRecord(write.next), { version: write.version });
+  if (holder !== undefined) tx.create(cancelSignalPath(holder, write.next.id));
+  return tx;
+}
+
+/**
+ * True when a cancel failed at the holder's signal only: its queue is gone (the holder died) or
+ * it was signalled already — the record may then be cancelled alone ({@link writeRecordAt}).
+ */
+export function isCancelSignalFailure(err: unknown): err is TransactionError {
+  return (
+    err instanceof TransactionError &&
+    err.failedIndex === 1 &&
+    (err.code === NoNodeError.CODE || err.code === NodeExistsError.CODE)
+  );
+}
+
+/**
+ * A plain record write over `version` (not a multi).
+ * @throws BadVersionError when the record moved on; NoNodeError when it is gone
+ */
+export async function writeRecordAt(client: ZkClient, write: RecordWrite): Promise<void> {
+  await client.setData(jobPath(write.next.id), encodeRecord(write.next), { version: write.version });
+}
+
+// ----- the consumer ---------------------------------------------------------------------------
+
+/** Claims: holder fence + each record over the version read. */
+export function claimOps(
+  client: ZkClient,
+  holder: string,
+  claims: readonly RecordWrite[],
+): { tx: Transaction; zxids(res: readonly OpResult[]): string[] } {
+  const tx = holderFence(client.transaction(), holder);
+  for (const c of claims) tx.setData(jobPath(c.next.id), encodeRecord(c.next), { version: c.version });
+  return {
+    tx,
+    zxids: (res) => claims.map((_, i) => res[HOLDER_FENCE_OPS + i]?.stat?.mzxid.toString() ?? ''),
+  };
+}
+
+/** One outcome of a completion multi (see `transitions.settle`). */
+export interface CompletionItem {
+  /** The record to write (its id names the znode). */
+  next: JobRecord;
+  /** The claim's fencing token: the version the record must have. */
+  token: number;
+  /** Delete the record instead (retention `true`). */
+  remove: boolean;
+  /** A pending entry for the next run. */
+  retry?: PendingEntry;
+  /** Retention by age, ms. */
+  keepFor?: number;
+}
+
+/**
+ * Completions of one holder: holder fence; each record written (or deleted) over its claim's
+ * token; one marker with every retry; one retention marker per distinct age (its ctime is the
+ * finish time on ZooKeeper's clock; the leader deletes the records when due).
+ */
+export function completionOps(client: ZkClient, holder: string, items: readonly CompletionItem[]): Transaction {
+  const tx = holderFence(client.transaction(), holder);
+  const retries: PendingEntry[] = [];
+  for (const c of items) {
+    if (c.remove) tx.delete(jobPath(c.next.id), { version: c.token });
+    else tx.setData(jobPath(c.next.id), encodeRecord(c.next), { version: c.token });
+    if (c.retry) retries.push(c.retry);
+  }
+  if (retries.length > 0) createMarker(tx, retries);
+  const byAge = new Map<number, string[]>();
+  for (const c of items)
+    if (c.keepFor !== undefined) byAge.set(c.keepFor, [...(byAge.get(c.keepFor) ?? []), c.next.id]);
+  for (const [age, ids] of byAge) {
+    tx.create(retentionMarkerPrefix(ids[0]!), {
+      data: encodeRetentionMarker({ age, ids }),
+      mode: CreateMode.PERSISTENT_SEQUENTIAL,
+    });
+  }
+  return tx;
+}
+
+// ----- the leader -----------------------------------------------------------------------------
+
+/** A pending marker after a multi took entries from it: rewritten with `remaining`, or deleted when none remain. */
+export interface MarkerRewrite {
+  path: string;
+  version: number;
+  remaining: readonly PendingEntry[];
+  order: number;
+}
+
+/** Adds the rewrite or delete of each marker, each over its version. */
+export function markerOps(tx: Transaction, markers: Iterable<MarkerRewrite>): Transaction {
+  for (const m of markers) {
+    if (m.remaining.length === 0) tx.delete(m.path, { version: m.version });
+    else tx.setData(m.path, encodeMarker([...m.remaining], m.order), { version: m.version });
+  }
+  return tx;
+}
+
+/** One assignment of an assign multi. */
+export interface AssignmentCreate {
+  /** The worker it is for. */
+  worker: string;
+  /** Its jobs: `[id, attemptsMade, priority]`. */
+  jobs: readonly AssignedJob[];
+}
+
+/** A gang job started by an assign multi. */
+export interface GangStart {
+  /** The parent's id. */
+  id: string;
+  /** Its task ids. */
+  tasks: readonly string[];
+  /** The parent record set active, when it is not final. */
+  parent?: RecordWrite;
+}
+
+/**
+ * A scheduling round: leader fence; one sequential assignment per entry of `assignments`; the
+ * rewrite or delete of every marker entries were taken from; each gang's parent set active and
+ * its document `gangs/<id>` created.
+ */
+export function assignOps(
+  client: ZkClient,
+  fence: LeaderFence,
+  assignments: readonly AssignmentCreate[],
+  markers: Iterable<MarkerRewrite>,
+  gangs: readonly GangStart[],
+): { tx: Transaction; createdNodes(res: readonly OpResult[]): (string | undefined)[] } {
+  const tx = leaderFence(client.transaction(), fence);
+  for (const a of assignments) {
+    tx.create(assignmentPrefix(a.worker), {
+      data: encodeAssignment([...a.jobs], fence.epoch),
+      mode: CreateMode.PERSISTENT_SEQUENTIAL,
+    });
+  }
+  markerOps(tx, markers);
+  for (const g of gangs) {
+    if (g.parent) tx.setData(jobPath(g.id), encodeRecord(g.parent.next), { version: g.parent.version });
+    tx.create(gangPath(g.id), { data: encodeGangDoc({ tasks: [...g.tasks], epoch: fence.epoch }) });
+  }
+  return {
+    tx,
+    createdNodes: (res) => assignments.map((_, i) => res[LEADER_FENCE_OPS + i]?.createdPath?.split('/').pop()),
+  };
+}
+
+/**
+ * A dead worker's queue: leader fence; each job it held back to waiting over its version; one
+ * marker of `entries`; every child of its queue and the queue deleted.
+ */
+export function requeueOps(
+  client: ZkClient,
+  fence: LeaderFence,
+  worker: string,
+  writes: readonly RecordWrite[],
+  entries: readonly PendingEntry[],
+  children: readonly string[],
+): Transaction {
+  const tx = leaderFence(client.transaction(), fence);
+  for (const w of writes) tx.setData(jobPath(w.next.id), encodeRecord(w.next), { version: w.version });
+  if (entries.length > 0) createMarker(tx, entries);
+  const dir = queueDir(worker);
+  for (const c of children) tx.delete(`${dir}/${c}`);
+  tx.delete(dir);
+  return tx;
+}
+
+/** A dependant failed by the leader: leader fence; the record (when still current); its marker taken from. */
+export function failDependantOps(
+  client: ZkClient,
+  fence: LeaderFence,
+  write: RecordWrite | undefined,
+  markers: Iterable<MarkerRewrite>,
+): Transaction {
+  const tx = leaderFence(client.transaction(), fence);
+  if (write) tx.setData(jobPath(write.next.id), encodeRecord(write.next), { version: write.version });
+  return markerOps(tx, markers);
+}
+
+/** A finished gang: leader fence; the parent's outcome (when not final yet); its document deleted. */
+export function finishGangOps(
+  client: ZkClient,
+  fence: LeaderFence,
+  parentId: string,
+  write: RecordWrite | undefined,
+): Transaction {
+  const tx = leaderFence(client.transaction(), fence);
+  if (write) tx.setData(jobPath(parentId), encodeRecord(write.next), { version: write.version });
+  return tx.delete(gangPath(parentId));
+}
+
+/**
+ * Retention: leader fence; the records `ids` and then the retention marker at `markerPath`
+ * deleted (either may be left out). A failure past the fence ({@link isOpFailure}) means a record
+ * was deleted already.
+ */
+export function pruneOps(
+  client: ZkClient,
+  fence: LeaderFence,
+  ids: readonly string[],
+  markerPath: string | undefined,
+): Transaction {
+  const tx = leaderFence(client.transaction(), fence);
+  for (const id of ids) tx.delete(jobPath(id));
+  if (markerPath !== undefined) tx.delete(markerPath);
+  return tx;
+}

@@ -1,0 +1,102 @@
+/**
+ * The job record's codec: the JSON document at `jobs/<bucket>/<jobId>`, read and written only
+ * through here, and its public view {@link Job}.
+ */
+import type { Stat, ZkClient } from '@zkjobs/core';
+import { NoNodeError } from '@zkjobs/core';
+import { CorruptRecordError } from '../errors.js';
+import { JOB_STATES, type Job, type JobRecord, type StoredError } from '../job.js';
+import { jobPath } from '../layout.js';
+
+const STATES: ReadonlySet<string> = new Set(JOB_STATES);
+
+/**
+ * Parses a record znode's data.
+ * @param path - the znode's path, for the error
+ * @throws CorruptRecordError when the data is not JSON or lacks a record's fields
+ */
+export function parseRecord(data: Buffer, path = 'record'): JobRecord {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(data.toString('utf8'));
+  } catch (err) {
+    throw new CorruptRecordError(path, `not JSON (${(err as Error).message})`, { cause: err });
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new CorruptRecordError(path, 'not an object');
+  const r = doc as Partial<JobRecord>;
+  if (typeof r.id !== 'string') throw new CorruptRecordError(path, 'no id');
+  if (typeof r.type !== 'string') throw new CorruptRecordError(path, 'no type');
+  if (typeof r.state !== 'string' || !STATES.has(r.state))
+    throw new CorruptRecordError(path, `unknown state ${String(r.state)}`);
+  if (typeof r.attemptsMade !== 'number') throw new CorruptRecordError(path, 'no attemptsMade');
+  if (!Array.isArray(r.history)) throw new CorruptRecordError(path, 'no history');
+  if (typeof r.opts !== 'object' || r.opts === null) throw new CorruptRecordError(path, 'no opts');
+  return doc as JobRecord;
+}
+
+/** Encodes a record as its znode's data (JSON). */
+export function encodeRecord(rec: JobRecord): Buffer {
+  return Buffer.from(JSON.stringify(rec));
+}
+
+/** A record as read, with its znode's version (the fencing token's base) and Stat. */
+export interface ReadRecord {
+  rec: JobRecord;
+  stat: Stat;
+}
+
+/**
+ * Reads a record.
+ * @returns the record and its Stat, or null when it does not exist
+ * @throws CorruptRecordError when its data is not a record; ZkError for ZooKeeper errors
+ */
+export async function readRecord(client: ZkClient, id: string): Promise<ReadRecord | null> {
+  const path = jobPath(id);
+  try {
+    const { data, stat } = await client.getData(path);
+    return { rec: parseRecord(data, path), stat };
+  } catch (err) {
+    if (err instanceof NoNodeError) return null;
+    throw err;
+  }
+}
+
+/**
+ * The public view of a record.
+ * @param version - the record znode's data version
+ * @param zxid - the zxid of the record's last write (decimal), '' when unknown
+ */
+export function toJob<D = unknown, R = unknown>(rec: JobRecord, version: number, zxid: string): Job<D, R> {
+  return {
+    id: rec.id,
+    type: rec.type,
+    data: rec.data as D,
+    opts: rec.opts,
+    state: rec.state,
+    attemptsMade: rec.attemptsMade,
+    createdAt: rec.createdAt,
+    history: rec.history,
+    ...(rec.result !== undefined ? { result: rec.result as R } : {}),
+    ...(rec.error !== undefined ? { error: rec.error } : {}),
+    ...(rec.finishedAt !== undefined ? { finishedAt: rec.finishedAt } : {}),
+    ...(rec.notes !== undefined && rec.notes.length > 0 ? { notes: rec.notes } : {}),
+    version,
+    zxid,
+  };
+}
+
+/** The public view of a record as read from its znode. */
+export function jobOf<D = unknown, R = unknown>(found: ReadRecord): Job<D, R> {
+  return toJob<D, R>(found.rec, found.stat.version, found.stat.mzxid.toString());
+}
+
+/** Serialises an error for the record: its name, message and the first 8 lines of its stack. */
+export function storeError(err: unknown): StoredError {
+  if (err instanceof Error) {
+    const e: StoredError = { name: err.name, message: err.message };
+    if (err.stack) e.stack = err.stack.split('\n').slice(0, 8).join('\n');
+    return e;
+  }
+  return { name: 'Error', message: String(err) };
+}

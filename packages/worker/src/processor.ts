@@ -1,0 +1,64 @@
+/**
+ * The handler API: what a job's processor is given and what it returns. Public (exported from
+ * the package's index).
+ */
+import { UnrecoverableError } from './errors.js';
+import type { Job } from './job.js';
+
+/** What a processor gets besides the job. */
+export interface ProcessorContext {
+  /**
+   * The claim's fencing token: larger for every later claim of the same job. Pass it to external
+   * systems so they can reject writes from a stale holder.
+   */
+  token: number;
+  /**
+   * Aborted on timeout ({@link JobTimeoutError}), cancel ({@link JobCancelledError}), lost claim
+   * ({@link LostClaimError}) or shutdown after the grace period ({@link WorkerClosingError}).
+   */
+  signal: AbortSignal;
+  /** Reports progress: emitted as the Worker's `progress` event and logged at debug (not stored). */
+  progress(value: unknown): void;
+  /** 1-based attempt number. */
+  attempt: number;
+  /** The worker's znode name (`w-NNNNNNNNNN`). */
+  worker: string;
+  /** The worker's session id, hex. */
+  session: string;
+  /** For a task of a gang job: its index (0-based), the gang's size and the parent job's id. */
+  gang?: { index: number; size: number; parent: string };
+}
+
+/**
+ * A job handler. Its return value is stored as the job's result, as JSON: a result over
+ * {@link MAX_RESULT_BYTES} (256 KiB) is stored as `{ truncated: true, reason, bytes }`, and one
+ * that cannot be serialised (a cycle, a BigInt) fails the attempt as an UnrecoverableError. A
+ * throw fails the attempt ({@link UnrecoverableError}: no more attempts).
+ * @typeParam D - the payload type
+ * @typeParam R - the result type
+ */
+export type Processor<D = any, R = any> = (job: Job<D>, ctx: ProcessorContext) => Promise<R> | R; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Results larger than this (bytes of JSON) are stored as a `{ truncated: true }` marker. */
+export const MAX_RESULT_BYTES = 262_144;
+
+/**
+ * What a handler's result becomes in the record: itself, or a `{ truncated, reason, bytes }`
+ * marker when its JSON is over {@link MAX_RESULT_BYTES}.
+ * @throws UnrecoverableError when the result cannot be stored as JSON (a cycle, a BigInt, …):
+ *   the attempt fails at once, instead of the worker failing to write its completion.
+ */
+export function storableResult(result: unknown): unknown {
+  if (result === undefined) return undefined;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(result);
+  } catch (err) {
+    throw new UnrecoverableError(`the handler's result cannot be stored as JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const bytes = Buffer.byteLength(json ?? '');
+  if (bytes > MAX_RESULT_BYTES) return { truncated: true, reason: `result over ${MAX_RESULT_BYTES} bytes`, bytes };
+  return result;
+}

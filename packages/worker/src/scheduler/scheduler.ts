@@ -1,0 +1,432 @@
+/**
+ * The leader's scheduler: runs only while its worker leads. It takes the epoch
+ * (`ops.epochOps`), then runs rounds — read what changed, release due entries, finish gangs,
+ * fail dependants of failed parents, assign (`assign.plan` → `ops.assignOps`), requeue dead
+ * workers' queues, prune by retention — each write a multi fenced by the worker's own znode and
+ * `leader` at the epoch version. Its parts: the ready queue, the worker pool, gangs, retention.
+ */
+import { hostname } from 'node:os';
+import type { WatchHandle, ZkClient } from '@zkjobs/core';
+import { TransactionError } from '@zkjobs/core';
+import type { Logger } from 'pino';
+import {
+  assignOps,
+  epochOps,
+  failDependantOps,
+  isHolderFenceFailure,
+  isLeaderFenceFailure,
+  type GangStart,
+} from '../engine/ops.js';
+import { readRecord } from '../engine/record.js';
+import { failDependant, isDependantCurrent, isFinalState, startGang } from '../engine/transitions.js';
+import {
+  BUCKET_NAMES,
+  CLOCK,
+  LEADER,
+  PENDING,
+  RETENTION,
+  WORKERS,
+  gangTaskId,
+  type AssignedJob,
+  type LeaderInfo,
+} from '../layout.js';
+import { LOG } from '../log-events.js';
+import { mapLimit } from '../util.js';
+import { plan, type PlanWorker } from './assign.js';
+import { DeposedError, type LeaderContext, type SchedulerCounters } from './context.js';
+import { GangTracker } from './gangs.js';
+import { PendingWatch } from './pending-watch.js';
+import { ReadyQueue } from './ready-queue.js';
+import { Retention } from './retention.js';
+import { WorkerPool, assignedCount, type LiveWorker } from './worker-pool.js';
+
+export { DeposedError } from './context.js';
+export { PendingWatch } from './pending-watch.js';
+
+/** The safety re-listing covers every bucket once per `pollMs`, in this many slices. */
+const RELIST_SLICES = 8;
+/** A new leader starts watching the retention buckets this long after taking over, ms. */
+const RETENTION_WATCH_DELAY_MS = 500;
+/** A scheduling round waits at most this long (ms), so far due times never overflow a timer. */
+const MAX_TIMER_MS = 60_000;
+/** ZooKeeper's clock is learnt again when the last reading is older than this, ms. */
+const CLOCK_MAX_AGE_MS = 30_000;
+
+/**
+ * The scheduler's life: `latent` (made), `taking-epoch` (start() runs), `leading` (rounds run),
+ * `stopped` (deposed or closed; nothing is written any more).
+ */
+export type SchedulerState = 'latent' | 'taking-epoch' | 'leading' | 'stopped';
+
+/** Rounds: none running, one running, or one running and another asked for. */
+type RoundState = 'idle' | 'running' | 'rerun';
+
+/** Options of {@link Scheduler}. */
+export interface SchedulerOptions {
+  /** The namespaced client of the leading worker. */
+  client: ZkClient;
+  /** The leading worker's znode name (`w-…`). */
+  self: string;
+  log: Logger;
+  /** The safety re-listing covers every watched listing once per this many ms. */
+  pollMs: number;
+  /** Called once when a fence check fails (the scheduler has stopped). */
+  onDeposed: (reason: string) => void;
+  /** Hands this worker's own new assignments to its consumer in-process (after the commit). */
+  onLocalAssignment?: (node: string, jobs: AssignedJob[]) => void;
+  /** Called for background failures it retries (the worker's `error` event). */
+  onError?: (err: Error) => void;
+}
+
+/** Internal: the leader's scheduler. */
+export class Scheduler {
+  /** Counts of this leader, for tests and metrics. */
+  readonly counters: SchedulerCounters = { assigned: 0, requeued: 0, multis: 0 };
+  private state: SchedulerState = 'latent';
+  private round: RoundState = 'idle';
+  /** The fence of every write; its epoch is set once taken. */
+  private readonly fenceState: { self: string; epoch: number };
+  private timer: NodeJS.Timeout | null = null;
+  private poll: NodeJS.Timeout | null = null;
+  private relisting = false;
+  private relistSlice = 0;
+  private clockOffset = 0;
+  private clockAt = 0;
+  private firstScheduledLogged = false;
+  private deposedReason: string | null = null;
+  private pending: PendingWatch | null = null;
+  private readonly watches: WatchHandle[] = [];
+  private readonly ctx: LeaderContext;
+  private readonly ready: ReadyQueue;
+  private readonly pool: WorkerPool;
+  private readonly gangs: GangTracker;
+  private readonly retention: Retention;
+
+  constructor(private readonly opts: SchedulerOptions) {
+    this.fenceState = { self: opts.self, epoch: -1 };
+    this.ctx = {
+      client: opts.client,
+      log: opts.log,
+      self: opts.self,
+      fence: this.fenceState,
+      counters: this.counters,
+      stopped: () => this.state === 'stopped',
+      kick: () => this.kick(),
+      later: (ms) => this.later(ms),
+      serverNow: () => Date.now() + this.clockOffset,
+      deposed: (reason) => this.deposed(reason),
+      reportError: (err, msg) => {
+        opts.log.warn({ err, epoch: this.epoch }, msg);
+        opts.onError?.(err instanceof Error ? err : new Error(String(err)));
+      },
+    };
+    this.ready = new ReadyQueue(this.ctx);
+    this.pool = new WorkerPool(this.ctx);
+    this.gangs = new GangTracker(this.ctx);
+    this.retention = new Retention(this.ctx);
+  }
+
+  /** The epoch taken by {@link start}, -1 before. */
+  get epoch(): number {
+    return this.fenceState.epoch;
+  }
+
+  /** Where the scheduler is in its life. */
+  get lifecycle(): SchedulerState {
+    return this.state;
+  }
+
+  /**
+   * Takes leadership (a multi that checks our znode and bumps `leader`'s version → the epoch),
+   * reconciles, and starts scheduling.
+   * @param warm - a warm standby's pending listings, adopted (and closed by {@link stop})
+   * @returns the epoch
+   * @throws DeposedError when our znode is gone
+   */
+  async start(warm?: PendingWatch): Promise<number> {
+    if (this.state !== 'latent') throw new Error(`Scheduler cannot be started: it is ${this.state}`);
+    this.state = 'taking-epoch';
+    // Ours from now on: stop() closes it even when the epoch cannot be taken.
+    if (warm) this.pending = warm;
+    const { client, self, log } = this.opts;
+    // Learn ZooKeeper's clock while taking the epoch (two writes in flight, not one after the other).
+    const clock = this.syncClock();
+    clock.catch(() => undefined);
+    for (;;) {
+      const { stat } = await client.getData(LEADER);
+      const info: LeaderInfo = {
+        worker: self,
+        session: client.sessionIdHex,
+        host: hostname(),
+        pid: process.pid,
+        since: Date.now(),
+      };
+      const { tx, epoch } = epochOps(client, self, info, stat.version);
+      try {
+        this.fenceState.epoch = epoch(await tx.commit());
+        break;
+      } catch (err) {
+        if (isHolderFenceFailure(err)) throw new DeposedError('own znode gone');
+        if (err instanceof TransactionError) continue;
+        throw err;
+      }
+    }
+    log.info({ worker: self, epoch: this.epoch, session: client.sessionIdHex }, 'leadership taken');
+    await clock;
+    if (this.state !== 'taking-epoch') return this.epoch; // stopped meanwhile
+    this.state = 'leading';
+    this.watches.push(
+      client.watchChildren(WORKERS, (children) => {
+        this.pool.onListing(children);
+        this.kick();
+      }),
+    );
+    // A standby's listings are used as they are (its watches stay armed); else list them now.
+    this.pending ??= new PendingWatch(client);
+    this.pending.attach((b, children) => {
+      this.ready.onListing(b, children);
+      this.kick();
+    });
+    // Stale queue dirs (workers that died under an earlier leader) are requeued by the first round.
+    this.kick();
+    // Safety net against a lost watch notification: re-list what we watch now and then, a slice
+    // of the buckets at a time (this session's requests are served in order: 129 listings at once
+    // would hold up our own consumer's reads and claims behind them).
+    this.poll = setInterval(
+      () => {
+        if (!this.relisting) void this.relist();
+      },
+      Math.max(1, Math.floor(this.opts.pollMs / RELIST_SLICES)),
+    );
+    this.poll.unref();
+    // The retention buckets are watched a moment later, off the takeover's path for the same reason.
+    setTimeout(() => this.retention.watch(), RETENTION_WATCH_DELAY_MS).unref();
+    return this.epoch;
+  }
+
+  /** Stops scheduling (leadership lost or closing). Idempotent. */
+  stop(): void {
+    this.state = 'stopped';
+    if (this.poll) clearInterval(this.poll);
+    if (this.timer) clearTimeout(this.timer);
+    for (const w of this.watches) w.close();
+    this.pending?.close();
+    this.pool.close();
+    this.ready.close();
+    this.gangs.close();
+    this.retention.close();
+  }
+
+  private async relist(): Promise<void> {
+    if (this.state !== 'leading') return;
+    this.relisting = true;
+    const slice = this.relistSlice;
+    this.relistSlice = (slice + 1) % RELIST_SLICES;
+    const per = Math.ceil(BUCKET_NAMES.length / RELIST_SLICES);
+    const { client } = this.opts;
+    try {
+      if (slice === 0) this.pool.onListing((await client.getChildren(WORKERS)).children);
+      await mapLimit(BUCKET_NAMES.slice(slice * per, (slice + 1) * per), 16, async (b) => {
+        this.ready.onListing(b, (await client.getChildren(`${PENDING}/${b}`)).children);
+        if (this.retention.isWatching) {
+          this.retention.onListing(b, (await client.getChildren(`${RETENTION}/${b}`)).children);
+        }
+      });
+      if (slice === 0) this.pool.markAllDirty();
+      this.kick();
+    } catch (err) {
+      // The next poll or watch retries.
+      this.opts.log.debug({ err }, 'safety re-listing failed');
+    } finally {
+      this.relisting = false;
+    }
+  }
+
+  private kick(): void {
+    if (this.state !== 'leading') return;
+    if (this.round !== 'idle') {
+      this.round = 'rerun';
+      return;
+    }
+    this.round = 'running';
+    void (async () => {
+      try {
+        do {
+          this.round = 'running';
+          await this.runRound();
+        } while (this.rerunAsked() && this.state === 'leading');
+      } catch (err) {
+        if (this.state !== 'leading') return;
+        if (err instanceof DeposedError || isLeaderFenceFailure(err)) {
+          this.deposed(err instanceof DeposedError ? err.message : `fencing check failed (${err.failedOp.path})`);
+          return;
+        }
+        this.ctx.reportError(err, 'scheduling round failed; resynchronising');
+        this.resync();
+        this.later(200);
+      } finally {
+        this.round = 'idle';
+      }
+    })();
+  }
+
+  /** True when a kick came in while the round ran (its state is read again after the await). */
+  private rerunAsked(): boolean {
+    return this.round === 'rerun';
+  }
+
+  private deposed(reason: string): void {
+    if (this.deposedReason) return;
+    this.deposedReason = reason;
+    this.opts.log.warn({ worker: this.opts.self, epoch: this.epoch, reason }, 'deposed: scheduling stopped');
+    this.stop();
+    this.opts.onDeposed(reason);
+  }
+
+  /** Forgets the in-memory view; the next round rebuilds it from ZooKeeper. */
+  private resync(): void {
+    this.ready.resync();
+    this.pool.resync();
+    this.pool.markAllDirty();
+  }
+
+  /** Runs a round in `ms` (at most a minute from now: a far due time is reached in steps). */
+  private later(ms: number): void {
+    if (this.state === 'stopped') return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.kick();
+      },
+      Math.min(Math.max(0, ms), MAX_TIMER_MS),
+    );
+  }
+
+  /** Learns ZooKeeper's clock from the mtime of our own write to `clock`. */
+  private async syncClock(): Promise<void> {
+    const t0 = Date.now();
+    const stat = await this.opts.client.setData(CLOCK, this.opts.self);
+    const t1 = Date.now();
+    this.clockOffset = stat.mtime - (t0 + t1) / 2;
+    this.clockAt = t1;
+  }
+
+  private async runRound(): Promise<void> {
+    if (this.state !== 'leading') return;
+    if (Date.now() - this.clockAt > CLOCK_MAX_AGE_MS) await this.syncClock();
+    await this.pool.sync();
+    await this.ready.sync();
+    await this.pool.readQueues();
+    this.ready.releaseDue(this.ctx.serverNow());
+    await this.gangs.load();
+    await this.gangs.finish();
+    await this.failDependants();
+    await this.assign();
+    await this.pool.scanStaleDirs();
+    this.pool.requeueGone();
+    await this.retention.sync();
+    await this.retention.prune();
+    const dues = [this.ready.nextDue(), this.retention.nextDue()].filter((d): d is number => d !== undefined);
+    if (dues.length > 0) this.later(Math.min(...dues) - this.ctx.serverNow() + 5);
+  }
+
+  /** Fails dependants whose parent ended failed, dead or cancelled. */
+  private async failDependants(): Promise<void> {
+    const { client, log } = this.opts;
+    for (const d of this.ready.failedDependants()) {
+      const found = await readRecord(client, d.id);
+      const write =
+        found && isDependantCurrent(found.rec, d.ready.entry.attemptsMade)
+          ? { next: failDependant(found.rec, d.dep, d.depState, Date.now()), version: found.stat.version }
+          : undefined;
+      d.ready.marker.taken.add(d.ready.entry.id);
+      const touched = [d.ready.marker];
+      try {
+        await failDependantOps(client, this.ctx.fence, write, this.ready.rewrites(touched)).commit();
+      } catch (err) {
+        this.ready.afterFailure(touched);
+        throw err;
+      }
+      this.ready.afterCommit(touched);
+      this.ready.unblock(d.id);
+      log.info({ jobId: d.id, state: write?.next.state, dependency: d.dep, epoch: this.epoch }, LOG.dependencyFailed);
+    }
+  }
+
+  private async assign(): Promise<void> {
+    const { client, log, self } = this.opts;
+    const live = this.pool.ready();
+    const planned = new Map<PlanWorker, LiveWorker>(
+      live.map((w) => [
+        { name: w.name, types: w.info.types, prefetch: w.info.prefetch, assigned: assignedCount(w) },
+        w,
+      ]),
+    );
+    const p = plan([...planned.keys()], this.ready.ready);
+    for (const r of p.held) this.ready.pushReady(r);
+    if (p.assignments.size === 0) return;
+    const created: { w: LiveWorker; jobs: AssignedJob[] }[] = [];
+    for (const [pw, chunks] of p.assignments) {
+      for (const c of chunks) {
+        created.push({
+          w: planned.get(pw)!,
+          jobs: c.map((r) => [r.entry.id, r.entry.attemptsMade, r.entry.priority] as AssignedJob),
+        });
+      }
+    }
+    const gangs: GangStart[] = [];
+    for (const g of p.gangs) {
+      const found = await readRecord(client, g.entry.id);
+      const tasks = Array.from({ length: g.entry.parallelism ?? 1 }, (_, k) => gangTaskId(g.entry.id, k));
+      gangs.push({
+        id: g.entry.id,
+        tasks,
+        ...(found && !isFinalState(found.rec.state)
+          ? { parent: { next: startGang(found.rec), version: found.stat.version } }
+          : {}),
+      });
+    }
+    const { tx, createdNodes } = assignOps(
+      client,
+      this.ctx.fence,
+      created.map((c) => ({ worker: c.w.name, jobs: c.jobs })),
+      this.ready.rewrites(p.touched),
+      gangs,
+    );
+    let res;
+    try {
+      res = await tx.commit();
+    } catch (err) {
+      this.ready.afterFailure(p.touched);
+      throw err;
+    }
+    this.counters.multis++;
+    createdNodes(res).forEach((node, i) => {
+      const c = created[i]!;
+      if (node && !c.w.assignments.has(node)) c.w.assignments.set(node, c.jobs.length);
+      this.counters.assigned += c.jobs.length;
+      if (node && c.w.name === self) this.opts.onLocalAssignment?.(node, c.jobs);
+    });
+    this.ready.afterCommit(p.touched);
+    for (const g of gangs) {
+      log.info(
+        { jobId: g.id, tasks: g.tasks.length, state: g.parent?.next.state, epoch: this.epoch },
+        'gang job scheduled',
+      );
+      this.gangs.watch(g.id, g.tasks);
+    }
+    if (!this.firstScheduledLogged) {
+      this.firstScheduledLogged = true;
+      log.info(
+        { epoch: this.epoch, worker: self, jobs: this.counters.assigned },
+        'first jobs scheduled by this leader',
+      );
+    }
+    log.debug(
+      { epoch: this.epoch, assignments: created.length, jobs: created.reduce((s, c) => s + c.jobs.length, 0) },
+      'jobs assigned',
+    );
+    if (this.ready.hasReady()) this.kick();
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * The leader's view of the live workers: their registrations (`workers/w-…`), their queues
+ * (`queue/<w-…>`, watched, with each assignment's size), and the requeue of the queues of
+ * workers whose session is gone (`ops.requeueOps`).
+ */
+import type { WatchHandle } from '@zkjobs/core';
+import { NoNodeError } from '@zkjobs/core';
+import { isLeaderFenceFailure, requeueOps, type RecordWrite } from '../engine/ops.js';
+import { readRecord } from '../engine/record.js';
+import { pendingEntry, requeue, requeueKind } from '../engine/transitions.js';
+import type { PendingEntry } from '../layout.js';
+import {
+  QUEUE,
+  decodeAssignment,
+  isAssignmentNode,
+  isWorkerNode,
+  queueDir,
+  workerPath,
+  type AssignedJob,
+  type WorkerInfo,
+} from '../layout.js';
+import { LOG } from '../log-events.js';
+import { createIfMissing, mapLimit } from '../util.js';
+import { DeposedError, type LeaderContext } from './context.js';
+
+/** A live worker as the leader tracks it. */
+export interface LiveWorker {
+  name: string;
+  info: WorkerInfo;
+  /** Its queue was listed at least once. */
+  dirReady: boolean;
+  /** Assignment node → number of jobs. */
+  assignments: Map<string, number>;
+  /** Its queue changed (watch or safety poll): re-list it in the next round. */
+  dirty: boolean;
+  watch: WatchHandle | null;
+}
+
+/** Jobs in a live worker's queue now. */
+export function assignedCount(w: LiveWorker): number {
+  let n = 0;
+  for (const k of w.assignments.values()) n += k;
+  return n;
+}
+
+/** Internal: the workers of one leader. */
+export class WorkerPool {
+  readonly live = new Map<string, LiveWorker>();
+  /** The last listing of `workers/` not applied yet. */
+  private listing: string[] | null = null;
+  private needStaleScan = false;
+  /** Queue dirs of gone workers, requeued after the round's assignments (they are not on its path). */
+  private readonly toRequeue = new Set<string>();
+  private requeuing: Promise<void> | null = null;
+
+  constructor(private readonly ctx: LeaderContext) {}
+
+  /** A new listing of `workers/`. */
+  onListing(children: string[]): void {
+    this.listing = children;
+  }
+
+  /** Re-list every live worker's queue in the next round. */
+  markAllDirty(): void {
+    for (const w of this.live.values()) w.dirty = true;
+  }
+
+  /** Forgets the assignment sizes (re-read with the queues). */
+  resync(): void {
+    for (const w of this.live.values()) w.assignments.clear();
+  }
+
+  /** The workers whose queue is known: those a plan may assign to. */
+  ready(): LiveWorker[] {
+    return [...this.live.values()].filter((w) => w.dirReady);
+  }
+
+  /**
+   * Applies the last listing of `workers/`: new workers are read and their queues watched, gone
+   * ones dropped (their queues are requeued after the round's assignments).
+   * @throws DeposedError when the leader's own znode is not in it
+   */
+  async sync(): Promise<void> {
+    const list = this.listing;
+    if (list === null) return;
+    this.listing = null;
+    const { client, log, self, fence } = this.ctx;
+    const names = new Set(list.filter(isWorkerNode));
+    if (!names.has(self)) throw new DeposedError('own znode gone');
+    // New workers are set up concurrently (a new leader meets them all at once).
+    await mapLimit(
+      [...names].filter((n) => !this.live.has(n)),
+      16,
+      async (n) => {
+        // The znode and the queue dir are read at once (one round trip, not two).
+        const dirStat = client.exists(queueDir(n));
+        dirStat.catch(() => undefined);
+        let info: WorkerInfo;
+        try {
+          info = JSON.parse((await client.getData(workerPath(n))).data.toString('utf8')) as WorkerInfo;
+        } catch (err) {
+          if (err instanceof NoNodeError) return;
+          throw err;
+        }
+        const w: LiveWorker = { name: n, info, dirReady: false, assignments: new Map(), dirty: true, watch: null };
+        this.live.set(n, w);
+        // The consumer creates its queue when it binds; create it only if missing (a read, not a write).
+        if ((await dirStat) === null) await createIfMissing(client, queueDir(n));
+        w.watch = client.watchChildren(queueDir(n), () => {
+          w.dirty = true;
+          this.ctx.kick();
+        });
+        log.info(
+          { worker: n, host: info.host, pid: info.pid, concurrency: info.concurrency, epoch: fence.epoch },
+          'worker joined',
+        );
+      },
+    );
+    for (const [n, w] of this.live) {
+      if (names.has(n)) continue;
+      w.watch?.close();
+      this.live.delete(n);
+      log.info({ worker: n, epoch: fence.epoch }, 'worker gone: requeueing its jobs');
+    }
+    this.needStaleScan = true;
+  }
+
+  /** Lists every dirty live worker's queue. */
+  async readQueues(): Promise<void> {
+    await mapLimit([...this.live.values()], 16, (w) => this.readQueue(w));
+  }
+
+  /**
+   * Brings a worker's assignment sizes up to date by listing its queue. The listing is requested
+   * here, in the round, after every assignment we know of was committed, so a node missing from
+   * it is really gone (a listing handed over by a watch could predate our own create).
+   */
+  private async readQueue(w: LiveWorker): Promise<void> {
+    if (!w.dirty || this.live.get(w.name) !== w) return;
+    w.dirty = false;
+    const { client } = this.ctx;
+    let children: string[];
+    try {
+      children = (await client.getChildren(queueDir(w.name))).children;
+    } catch (err) {
+      if (err instanceof NoNodeError) return; // not created yet, or being requeued
+      throw err;
+    }
+    w.dirReady = true;
+    const present = new Set(children.filter(isAssignmentNode));
+    for (const k of [...w.assignments.keys()]) if (!present.has(k)) w.assignments.delete(k);
+    await mapLimit(
+      [...present].filter((c) => !w.assignments.has(c)),
+      16,
+      async (c) => {
+        try {
+          const { data } = await client.getData(`${queueDir(w.name)}/${c}`);
+          w.assignments.set(c, decodeAssignment(data).length);
+        } catch (err) {
+          if (!(err instanceof NoNodeError)) throw err;
+        }
+      },
+    );
+  }
+
+  /**
+   * Marks for requeueing every queue dir without a live worker (including ones left from earlier
+   * leaders). Runs after the round's assignments (two reads that a takeover need not wait for).
+   */
+  async scanStaleDirs(): Promise<void> {
+    if (!this.needStaleScan) return;
+    this.needStaleScan = false;
+    const { client } = this.ctx;
+    const names = new Set(this.live.keys());
+    const { children: dirs } = await client.getChildren(QUEUE);
+    const gone = await mapLimit(
+      dirs.filter((d) => !names.has(d)),
+      16,
+      async (d) => ((await client.exists(workerPath(d))) === null ? d : null),
+    );
+    for (const d of gone) if (d !== null) this.toRequeue.add(d);
+  }
+
+  /**
+   * Requeues the gone workers' queues beside the rounds, not inside them: a new leader's first
+   * assignments do not wait for its predecessor's queue to be read and requeued. Safe to overlap a
+   * round: the requeue writes only the dead worker's records (fenced, version-checked), a new
+   * marker and the dead queue, none of which a round writes.
+   */
+  requeueGone(): void {
+    if (this.requeuing || this.toRequeue.size === 0 || this.ctx.stopped()) return;
+    this.requeuing = (async () => {
+      try {
+        for (const d of [...this.toRequeue]) {
+          if (this.ctx.stopped()) return;
+          await this.requeueWorker(d);
+          this.toRequeue.delete(d);
+        }
+      } catch (err) {
+        if (this.ctx.stopped()) return;
+        if (isLeaderFenceFailure(err)) {
+          this.ctx.deposed(`fencing check failed (${err.failedOp.path})`);
+          return;
+        }
+        this.ctx.reportError(err, 'requeue of a gone worker failed; retrying');
+        this.ctx.later(200);
+      } finally {
+        this.requeuing = null;
+      }
+    })();
+  }
+
+  /**
+   * Requeues the unfinished jobs of a worker whose znode (session) is gone: each job still
+   * assigned to it (not claimed, or claimed by it) goes back to waiting with a history entry
+   * "requeued: owner session gone", in a fenced multi that also deletes the worker's queue.
+   */
+  private async requeueWorker(worker: string): Promise<void> {
+    const { client, log, fence, self, counters } = this.ctx;
+    const dir = queueDir(worker);
+    let children: string[];
+    try {
+      children = (await client.getChildren(dir)).children;
+    } catch (err) {
+      if (err instanceof NoNodeError) return;
+      throw err;
+    }
+    const jobs: AssignedJob[] = [];
+    for (const c of children) {
+      if (!isAssignmentNode(c)) continue;
+      try {
+        jobs.push(...decodeAssignment((await client.getData(`${dir}/${c}`)).data));
+      } catch (err) {
+        if (!(err instanceof NoNodeError)) throw err;
+      }
+    }
+    const reads = await mapLimit(jobs, 64, async ([id, a]) => ({ id, a, found: await readRecord(client, id) }));
+    const writes: RecordWrite[] = [];
+    const entries: PendingEntry[] = [];
+    const logs: object[] = [];
+    const now = Date.now();
+    for (const { id, a, found } of reads) {
+      if (!found) continue;
+      const { rec, stat } = found;
+      const kind = requeueKind(rec, worker, a);
+      if (kind === null) continue;
+      const next = requeue(rec, `${self}@${fence.epoch}`, now);
+      writes.push({ next, version: stat.version });
+      entries.push(pendingEntry(next, 0));
+      // A claimed job's log names the claim's token; an assignment that was never claimed has none
+      // (no token was handed out): its log names the record version it was requeued at instead.
+      logs.push({
+        jobId: id,
+        state: next.state,
+        attempt: rec.attemptsMade,
+        ...(kind === 'claimed' && rec.claim
+          ? { token: rec.claim.token, session: rec.claim.session }
+          : { version: stat.version }),
+        worker: rec.claim?.worker ?? worker,
+        wasClaimed: kind === 'claimed',
+      });
+    }
+    await requeueOps(client, fence, worker, writes, entries, children).commit();
+    counters.multis++;
+    counters.requeued += entries.length;
+    for (const l of logs) log.info({ ...l, epoch: fence.epoch, reason: 'owner session gone' }, LOG.requeued);
+    if (entries.length > 0 || children.length > 0) {
+      log.info({ worker, requeued: entries.length, epoch: fence.epoch }, 'dead worker queue requeued');
+    }
+  }
+
+  /** Closes the queues' watches. */
+  close(): void {
+    for (const w of this.live.values()) w.watch?.close();
+  }
+}
