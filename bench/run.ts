@@ -1,5 +1,5 @@
 /**
- * zkjobs benchmarks (issue 7). Run from the repository root with `pnpm bench` (set-up, build,
+ * zkjobs benchmarks. Run from the repository root with `pnpm bench` (set-up, build,
  * then this file), or `node --import tsx bench/run.ts [flags]` after a build.
  *
  *   --quick              small counts and 1 round (~2 minutes; development numbers only)

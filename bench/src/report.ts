@@ -85,7 +85,7 @@ const LABEL: Record<string, string> = {
   kazoo: "Kazoo's LockingQueue",
 };
 
-/** Markdown: targets of issue 7 beside the measured values, then the detail tables. */
+/** Markdown: the targets beside the measured values, then the detail tables. */
 export function toMarkdown(r: Results): string {
   const L: string[] = [];
   const m = r.machine;
@@ -118,7 +118,7 @@ export function toMarkdown(r: Results): string {
   L.push('');
   L.push(`Figures are median (min–max) over rounds; rates are per second.`);
   L.push('');
-  L.push('### Targets of issue 7');
+  L.push('### Targets');
   L.push('');
   L.push('| target | measured | verdict |');
   L.push('| --- | --- | --- |');

@@ -1,20 +1,18 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ZkClient } from '@zkjobs/core';
-import { Queue, Worker, createLogger } from '@zkjobs/worker';
+import { Queue, Worker } from '@zkjobs/worker';
 import { fileNamespace, waitFor, zkConnect } from '../support/zk.js';
+import { cleanupAfterAll, testLogger } from '../support/fixtures.js';
 
-const logger = createLogger(process.env['TEST_LOG_LEVEL'] ?? 'silent');
+const logger = testLogger;
 
 describe('leadership handover', () => {
-  const cleanup: (() => Promise<unknown>)[] = [];
-  afterAll(async () => {
-    for (const c of cleanup.reverse()) await c().catch(() => undefined);
-  });
+  const cleanup = cleanupAfterAll();
 
   it('the next in line takes over a graceful close with the pending jobs it watched as a standby, and schedules them and new ones once each', async () => {
     const namespace = fileNamespace(import.meta.filename);
     const client = await ZkClient.connect(zkConnect, { sessionTimeoutMs: 4000 });
-    cleanup.push(() => client.close());
+    cleanup(() => client.close());
     const runs = new Map<string, string[]>();
     const handler = (who: string) => async (job: { id: string }) => {
       runs.set(job.id, [...(runs.get(job.id) ?? []), who]);
@@ -28,7 +26,7 @@ describe('leadership handover', () => {
         // No safety re-listing within the test: what the new leader knows comes from its watches.
         safetyPollMs: 60_000,
       });
-      cleanup.push(() => w.close({ graceMs: 100 }));
+      cleanup(() => w.close({ graceMs: 100 }));
       return w;
     };
     // a leads; b is next in line. Neither handles 'late', so those jobs wait in pending markers.

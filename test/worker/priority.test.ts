@@ -1,20 +1,18 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ZkClient } from '@zkjobs/core';
-import { BUCKETS, Queue, Worker, createLogger, queueDir } from '@zkjobs/worker';
+import { BUCKETS, Queue, Worker, queueDir } from '@zkjobs/worker';
 import { fileNamespace, waitFor, zkConnect } from '../support/zk.js';
+import { cleanupAfterAll, testLogger } from '../support/fixtures.js';
 
-const logger = createLogger(process.env['TEST_LOG_LEVEL'] ?? 'silent');
+const logger = testLogger;
 
 describe('priority', () => {
-  const cleanup: (() => Promise<unknown>)[] = [];
-  afterAll(async () => {
-    for (const c of cleanup.reverse()) await c().catch(() => undefined);
-  });
+  const cleanup = cleanupAfterAll();
 
   it('holds among jobs already handed to a busy worker (within its prefetch), not only in ZooKeeper', async () => {
     const namespace = fileNamespace(import.meta.filename);
     const client = await ZkClient.connect(zkConnect, { sessionTimeoutMs: 4000 });
-    cleanup.push(() => client.close());
+    cleanup(() => client.close());
     const view = client.usingNamespace(namespace);
     let release!: () => void;
     const blocker = new Promise<void>((r) => (release = r));
@@ -27,7 +25,7 @@ describe('priority', () => {
       },
       { namespace, concurrency: 1, logger },
     );
-    cleanup.push(() => worker.close({ graceMs: 100 }));
+    cleanup(() => worker.close({ graceMs: 100 }));
     await worker.start();
     await waitFor(() => worker.isLeader(), 5000, 25, 'the leader');
     const queue = new Queue(client, { namespace, logger });
@@ -60,7 +58,7 @@ describe('priority', () => {
   it('a bulk of equal priority runs in submit order (its markers share a czxid; each is taken whole, in order)', async () => {
     const namespace = `${fileNamespace(import.meta.filename)}-fifo`;
     const client = await ZkClient.connect(zkConnect, { sessionTimeoutMs: 4000 });
-    cleanup.push(() => client.close());
+    cleanup(() => client.close());
     const order: number[] = [];
     const worker = new Worker(
       client,
@@ -71,7 +69,7 @@ describe('priority', () => {
         logger,
       },
     );
-    cleanup.push(() => worker.close({ graceMs: 100 }));
+    cleanup(() => worker.close({ graceMs: 100 }));
     // Submitted before any worker runs: 400 jobs in 8 markers of 50 created by one multi.
     const queue = new Queue(client, { namespace, logger });
     await queue.addBulk(Array.from({ length: 400 }, (_, n) => ({ type: 'work', data: { n } })));

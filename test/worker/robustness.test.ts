@@ -1,24 +1,22 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ZkClient } from '@zkjobs/core';
-import { Queue, Worker, createLogger } from '@zkjobs/worker';
+import { Queue, Worker } from '@zkjobs/worker';
 import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
+import { cleanupAfterAll, testLogger } from '../support/fixtures.js';
 
-const logger = createLogger(process.env['TEST_LOG_LEVEL'] ?? 'silent');
+const logger = testLogger;
 
 describe('a worker survives what its handlers and submitters throw at it', () => {
-  const cleanup: (() => Promise<unknown>)[] = [];
-  afterAll(async () => {
-    for (const c of cleanup.reverse()) await c().catch(() => undefined);
-  });
+  const cleanup = cleanupAfterAll();
 
   it('a result that cannot be stored as JSON fails its job at once; the worker goes on; far delays do not spin', async () => {
     const namespace = fileNamespace(import.meta.filename);
     const client = await ZkClient.connect(zkConnect, { sessionTimeoutMs: 4000 });
-    cleanup.push(() => client.close());
+    cleanup(() => client.close());
     const warnings: string[] = [];
     const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
     process.on('warning', onWarning);
-    cleanup.push(async () => process.off('warning', onWarning));
+    cleanup(async () => process.off('warning', onWarning));
 
     const worker = new Worker(
       client,
@@ -34,7 +32,7 @@ describe('a worker survives what its handlers and submitters throw at it', () =>
       },
       { namespace, concurrency: 2, logger },
     );
-    cleanup.push(() => worker.close({ graceMs: 100 }));
+    cleanup(() => worker.close({ graceMs: 100 }));
     await worker.start();
     await waitFor(() => worker.isLeader(), 5000, 25, 'the leader');
     const queue = new Queue(client, { namespace, logger });

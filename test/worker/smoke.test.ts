@@ -1,20 +1,18 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ZkClient } from '@zkjobs/core';
-import { Queue, Worker, createLogger } from '@zkjobs/worker';
+import { Queue, Worker } from '@zkjobs/worker';
 import { fileNamespace, waitFor, zkConnect } from '../support/zk.js';
+import { cleanupAfterAll, testLogger } from '../support/fixtures.js';
 
-const logger = createLogger(process.env['TEST_LOG_LEVEL'] ?? 'silent');
+const logger = testLogger;
 
 describe('engine smoke', () => {
-  const cleanup: (() => Promise<unknown>)[] = [];
-  afterAll(async () => {
-    for (const c of cleanup.reverse()) await c().catch(() => undefined);
-  });
+  const cleanup = cleanupAfterAll();
 
   it('two in-process workers complete 200 jobs once each', async () => {
     const namespace = fileNamespace(import.meta.filename);
     const client = await ZkClient.connect(zkConnect, { sessionTimeoutMs: 4000 });
-    cleanup.push(() => client.close());
+    cleanup(() => client.close());
     const runs = new Map<string, number>();
     const mk = () =>
       new Worker(
@@ -29,7 +27,7 @@ describe('engine smoke', () => {
       );
     const w1 = mk();
     const w2 = mk();
-    cleanup.push(
+    cleanup(
       () => w1.close({ graceMs: 100 }),
       () => w2.close({ graceMs: 100 }),
     );
