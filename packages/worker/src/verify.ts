@@ -375,15 +375,7 @@ function eventSummary(e: HistoryEvent): Record<string, unknown> {
 }
 
 /** Outcomes that end a claim without completing the job. */
-const NOT_COMPLETED: ReadonlySet<string> = new Set([
-  'failed',
-  'retrying',
-  'dead',
-  'timeout',
-  'released',
-  'requeued',
-  'cancelled',
-]);
+const NOT_COMPLETED: ReadonlySet<string> = new Set(['failed', 'retrying', 'dead', 'released', 'requeued', 'cancelled']);
 
 class Checker {
   private readonly jobs = new Map<string, JobView>();
@@ -904,11 +896,11 @@ export function parseHistoryLine(line: string, source?: string): HistoryEvent | 
     kind = o['kind'] as HistoryEventKind;
     job = str(o['job']) ?? str(o['jobId']);
     at = num(o['at']) ?? num(o['t']);
-  } else if (typeof o['msg'] === 'string' && o['msg'] in HISTORY_MESSAGES) {
+  } else if (typeof o['msg'] === 'string' && Object.hasOwn(HISTORY_MESSAGES, o['msg'])) {
     kind = HISTORY_MESSAGES[o['msg']];
     job = str(o['jobId']);
     at = num(o['time']);
-  } else if (typeof o['event'] === 'string' && o['event'] in CLI_EVENTS) {
+  } else if (typeof o['event'] === 'string' && Object.hasOwn(CLI_EVENTS, o['event'])) {
     kind = CLI_EVENTS[o['event']];
     job = str(o['jobId']);
     at = num(o['at']) ?? num(o['t']);

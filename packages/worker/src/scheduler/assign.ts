@@ -67,7 +67,8 @@ export function plan(workers: readonly PlanWorker[], ready: Map<string, Heap<Rea
     chunks.push(chunk);
     out.assignments.set(w, chunks);
   };
-  for (let r = next(); r && ops < maxOps - 4; r = next()) {
+  // The budget is checked before an entry is popped: one popped is always planned or held.
+  for (let r = ops < maxOps - 4 ? next() : undefined; r; r = ops < maxOps - 4 ? next() : undefined) {
     const size = r.entry.parallelism ?? 1;
     if (size > 1) {
       // A gang: one task on each of `size` different workers with room, at the same time.

@@ -6,6 +6,8 @@
 import type { ZkClient } from '@zkjobs/core';
 import type { Logger } from 'pino';
 import type { LeaderFence } from '../engine/ops.js';
+import { readRecord, type ReadRecord } from '../engine/record.js';
+import { CorruptRecordError } from '../errors.js';
 
 /** Counts of one leader, for tests and metrics (`Worker.stats()`). */
 export interface SchedulerCounters {
@@ -45,3 +47,18 @@ export interface LeaderContext {
 
 /** Why the leader stopped scheduling. */
 export class DeposedError extends Error {}
+
+/**
+ * Reads a record for a leader's decision. A record that is not a job record is reported (the
+ * worker's `error` event) and read as missing: the leader never rewrites it, and never retries it.
+ * @returns the record, or null when it is missing or corrupt
+ */
+export async function readForLeader(ctx: LeaderContext, id: string): Promise<ReadRecord | null> {
+  try {
+    return await readRecord(ctx.client, id);
+  } catch (err) {
+    if (!(err instanceof CorruptRecordError)) throw err;
+    ctx.reportError(err, 'job record is not a record (left alone)');
+    return null;
+  }
+}

@@ -7,11 +7,11 @@
 import type { WatchHandle } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
 import { finishGangOps } from '../engine/ops.js';
-import { parseRecord, readRecord } from '../engine/record.js';
+import { parseRecord } from '../engine/record.js';
 import { finishGang, isFinalState } from '../engine/transitions.js';
 import type { JobRecord } from '../job.js';
 import { GANGS, decodeGangDoc, gangBarrierPath, gangPath, jobPath } from '../layout.js';
-import type { LeaderContext } from './context.js';
+import { readForLeader, type LeaderContext } from './context.js';
 
 interface Gang {
   tasks: readonly string[];
@@ -38,7 +38,13 @@ export class GangTracker {
       g.watches.push(
         this.ctx.client.watchData(jobPath(t), (data) => {
           if (!data) return;
-          const rec = parseRecord(data, jobPath(t));
+          let rec: JobRecord;
+          try {
+            rec = parseRecord(data, jobPath(t));
+          } catch (err) {
+            this.ctx.reportError(err, 'gang task record is not a record (ignored)');
+            return;
+          }
           if (!isFinalState(rec.state)) return;
           g.states.set(t, rec);
           if (g.states.size === g.tasks.length) {
@@ -74,7 +80,7 @@ export class GangTracker {
     for (const [parent, g] of [...this.gangs]) {
       if (g.states.size < g.tasks.length) continue;
       const tasks = g.tasks.map((t) => g.states.get(t)!);
-      const found = await readRecord(client, parent);
+      const found = await readForLeader(this.ctx, parent);
       const write =
         found && !isFinalState(found.rec.state)
           ? { next: finishGang(found.rec, tasks, Date.now()), version: found.stat.version }

@@ -196,7 +196,15 @@ export class ReadyQueue {
       id,
       this.ctx.client.watchData(jobPath(id), (data) => {
         let state: ParentState = 'gone';
-        if (data) state = parseRecord(data, jobPath(id)).state;
+        if (data) {
+          try {
+            state = parseRecord(data, jobPath(id)).state;
+          } catch (err) {
+            // Its dependants stay blocked: nothing can tell how the parent ended.
+            this.ctx.reportError(err, 'dependency record is not a record (dependants stay blocked)');
+            return;
+          }
+        }
         if (state !== 'gone' && !isFinalState(state)) return;
         this.parentStates.set(id, state);
         this.parentWatches.get(id)?.close();

@@ -17,7 +17,6 @@ import {
   isLeaderFenceFailure,
   type GangStart,
 } from '../engine/ops.js';
-import { readRecord } from '../engine/record.js';
 import { failDependant, isDependantCurrent, isFinalState, startGang } from '../engine/transitions.js';
 import {
   BUCKET_NAMES,
@@ -33,7 +32,7 @@ import {
 import { LOG } from '../log-events.js';
 import { mapLimit } from '../util.js';
 import { plan, type PlanWorker } from './assign.js';
-import { DeposedError, type LeaderContext, type SchedulerCounters } from './context.js';
+import { DeposedError, readForLeader, type LeaderContext, type SchedulerCounters } from './context.js';
 import { GangTracker } from './gangs.js';
 import { PendingWatch } from './pending-watch.js';
 import { ReadyQueue } from './ready-queue.js';
@@ -335,7 +334,7 @@ export class Scheduler {
   private async failDependants(): Promise<void> {
     const { client, log } = this.opts;
     for (const d of this.ready.failedDependants()) {
-      const found = await readRecord(client, d.id);
+      const found = await readForLeader(this.ctx, d.id);
       const write =
         found && isDependantCurrent(found.rec, d.ready.entry.attemptsMade)
           ? { next: failDependant(found.rec, d.dep, d.depState, Date.now()), version: found.stat.version }
@@ -377,7 +376,7 @@ export class Scheduler {
     }
     const gangs: GangStart[] = [];
     for (const g of p.gangs) {
-      const found = await readRecord(client, g.entry.id);
+      const found = await readForLeader(this.ctx, g.entry.id);
       const tasks = Array.from({ length: g.entry.parallelism ?? 1 }, (_, k) => gangTaskId(g.entry.id, k));
       gangs.push({
         id: g.entry.id,

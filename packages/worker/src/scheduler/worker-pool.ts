@@ -6,7 +6,6 @@
 import type { WatchHandle } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
 import { isLeaderFenceFailure, requeueOps, type RecordWrite } from '../engine/ops.js';
-import { readRecord } from '../engine/record.js';
 import { pendingEntry, requeue, requeueKind } from '../engine/transitions.js';
 import type { PendingEntry } from '../layout.js';
 import {
@@ -21,7 +20,7 @@ import {
 } from '../layout.js';
 import { LOG } from '../log-events.js';
 import { createIfMissing, mapLimit } from '../util.js';
-import { DeposedError, type LeaderContext } from './context.js';
+import { DeposedError, readForLeader, type LeaderContext } from './context.js';
 
 /** A live worker as the leader tracks it. */
 export interface LiveWorker {
@@ -234,7 +233,7 @@ export class WorkerPool {
         if (!(err instanceof NoNodeError)) throw err;
       }
     }
-    const reads = await mapLimit(jobs, 64, async ([id, a]) => ({ id, a, found: await readRecord(client, id) }));
+    const reads = await mapLimit(jobs, 64, async ([id, a]) => ({ id, a, found: await readForLeader(this.ctx, id) }));
     const writes: RecordWrite[] = [];
     const entries: PendingEntry[] = [];
     const logs: object[] = [];
