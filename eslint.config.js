@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '.zkjobs/**', 'bench/results/**', 'patches/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', '.zkjobs/**', '.stryker-tmp/**', 'bench/results/**', 'patches/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
