@@ -28,8 +28,15 @@ export interface LeaderElectionOptions {
   onLeadership: (signal: AbortSignal, election: LeaderElection) => Promise<void> | void;
   /** Join again after each term (Curator's `autoRequeue`). @defaultValue true */
   requeue?: boolean;
-  /** Name prefix of the participant nodes. @defaultValue `'latch-'` */
+  /**
+   * Name prefix of the participant nodes: `'latch-'` (Curator's `LeaderLatch` sees it),
+   * `'lock-'` (Curator's `LeaderSelector`), `'__lock__'` (Kazoo's `Election`). The nodes of every
+   * library count as participants, whatever this is (see {@link LeaderLatch}).
+   * @defaultValue `'latch-'`
+   */
   prefix?: string;
+  /** More node names that count as participants: see {@link LeaderLatchOptions.extraPatterns}. */
+  extraPatterns?: readonly string[];
   /** Payload of this participant's node. @defaultValue the {@link id} */
   data?: Buffer | string;
   /** This participant's id. @defaultValue a random UUID */
@@ -132,6 +139,7 @@ export class LeaderElection extends EventEmitter<LeaderElectionEvents> {
     const latch = new LeaderLatch(this.client, this.path, {
       id: this.id,
       ...(this.opts.prefix !== undefined ? { prefix: this.opts.prefix } : {}),
+      ...(this.opts.extraPatterns !== undefined ? { extraPatterns: this.opts.extraPatterns } : {}),
       ...(this.opts.data !== undefined ? { data: this.opts.data } : {}),
     });
     this.latch = latch;
