@@ -122,6 +122,12 @@ describe('names of other libraries', () => {
     const s = new Semaphore(c, '/s', 1);
     expect(await s.acquire({ timeoutMs: 300 })).toBe(false);
     expect((await admin.getData('/s')).data.toString()).toBe('');
+    await admin.mkdirp('/e/leases');
+    await admin.create('/e/leases/slot-0000000000');
+    const plain = new Semaphore(c, '/e', 1);
+    expect(await plain.acquire({ timeoutMs: 0 })).toBe(true);
+    await plain.release();
+    expect(await new Semaphore(c, '/e', 1, { extraPatterns: ['slot-'] }).acquire({ timeoutMs: 300 })).toBe(false);
     const fresh = new Semaphore(c, '/fresh', 1);
     expect(await fresh.acquire()).toBe(true);
     expect((await admin.getData('/fresh')).data.toString()).toBe('0');

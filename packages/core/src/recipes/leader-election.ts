@@ -11,6 +11,10 @@
  * leads, and with `requeue` (the default) it joins again at the back. If leadership is lost
  * first (`suspended`, `lost`, `close()`), the signal is aborted: the callback must stop and
  * return promptly.
+ *
+ * **Other libraries**: as {@link LeaderLatch} — it interoperates with Curator's `LeaderLatch`
+ * (default prefix `latch-`) or `LeaderSelector` (`prefix: 'lock-'`), and with Kazoo's
+ * `Election` (`prefix: '__lock__'`); see `docs/interop.md`.
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';

@@ -32,7 +32,7 @@ import type { ZkClient } from '../client/zk-client.js';
 import { basename, joinPath, validatePath } from '../client/paths.js';
 import type { WatchEvent } from '../client/watch.js';
 import { NodeExistsError, NoNodeError } from '../errors.js';
-import { ALL_LOCK_NAMES, CURATOR_NODE_NAMES, IncompatibleRecipeError } from './contenders.js';
+import { ALL_LOCK_NAMES, checkPatterns, CURATOR_NODE_NAMES, IncompatibleRecipeError } from './contenders.js';
 import {
   LockInternals,
   SequentialLock,
@@ -58,6 +58,12 @@ export interface SemaphoreOptions {
   prefix?: string;
   /** Payload of this holder's lease node (e.g. who holds it). @defaultValue empty */
   data?: Buffer | string;
+  /**
+   * More lease node names that count as holders (literal text, as Kazoo's
+   * `extra_lock_patterns`): any child of `leases/` whose name ends with `<pattern>NNNNNNNNNN`.
+   * @defaultValue none (Curator's `lease-` always counts)
+   */
+  extraPatterns?: readonly string[];
 }
 
 /**
@@ -78,6 +84,7 @@ class SemaphoreEngine implements LockEngine {
     private readonly maxLeases: number,
     private readonly prefix: string,
     private readonly data: Buffer,
+    extraPatterns: readonly string[],
   ) {
     this.lock = new LockInternals(
       client,
@@ -86,7 +93,7 @@ class SemaphoreEngine implements LockEngine {
       standardLockDriver(['lock-'], 1, ALL_LOCK_NAMES),
     );
     this.leasesPath = joinPath(basePath, 'leases');
-    this.leaseNames = [CURATOR_NODE_NAMES.lease];
+    this.leaseNames = [CURATOR_NODE_NAMES.lease, ...extraPatterns];
   }
 
   private readonly leaseNames: readonly string[];
@@ -97,7 +104,7 @@ class SemaphoreEngine implements LockEngine {
   }
 
   /**
-   * Makes sure `<path>` exists (created holding {@link KAZOO_REFUSAL}) and is not a Kazoo
+   * Makes sure `<path>` exists (created holding the text `0`) and is not a Kazoo
    * `Semaphore`. @throws IncompatibleRecipeError when it is; a ZkError
    */
   private async checkLayout(): Promise<void> {
@@ -268,8 +275,8 @@ export class Semaphore extends SequentialLock {
    * @param client - a connected ZkClient
    * @param path - the semaphore's znode (created with parents on first use)
    * @param maxLeases - how many holders at once (integer ≥ 1)
-   * @param opts - lease node prefix and payload
-   * @throws RangeError for a bad `maxLeases`; InvalidPathError for a bad path
+   * @param opts - lease node prefix, payload and extra lease names
+   * @throws RangeError for a bad `maxLeases`, prefix or extra pattern; InvalidPathError for a bad path
    */
   constructor(client: ZkClient, path: string, maxLeases: number, opts: SemaphoreOptions = {}) {
     validatePath(path);
@@ -279,7 +286,8 @@ export class Semaphore extends SequentialLock {
     if (prefix.includes('/') || prefix.length === 0)
       throw new RangeError(`invalid lease prefix ${JSON.stringify(prefix)}`);
     const data = opts.data === undefined ? Buffer.alloc(0) : Buffer.from(opts.data);
-    super(new SemaphoreEngine(client, path, maxLeases, prefix, data), false);
+    const extra = checkPatterns(`Semaphore ${path}`, opts.extraPatterns);
+    super(new SemaphoreEngine(client, path, maxLeases, prefix, data, extra), false);
     this.maxLeases = maxLeases;
   }
 
