@@ -18,6 +18,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.recipes.leader.LeaderLatchListener;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
@@ -54,6 +55,7 @@ public class CuratorDriver {
     }
 
     static FileOutputStream ledger;
+    static boolean leading = false;
     static String id;
     static final ObjectMapper mapper = new ObjectMapper();
 
@@ -143,11 +145,40 @@ public class CuratorDriver {
                         latch = new LeaderLatch(client, w[1], id);
                         latch.start();
                         latch.await();
-                        log("enter", "leader");
+                        synchronized (CuratorDriver.class) {
+                            leading = true;
+                            log("enter", "leader");
+                        }
+                        // Leadership lost (suspended, session gone) ends the term in the ledger.
+                        latch.addListener(new LeaderLatchListener() {
+                            @Override
+                            public void isLeader() {}
+
+                            @Override
+                            public void notLeader() {
+                                synchronized (CuratorDriver.class) {
+                                    try {
+                                        if (leading) log("exit", "leader");
+                                    } catch (Exception e) {
+                                        say("error " + e);
+                                    }
+                                    leading = false;
+                                }
+                            }
+                        });
+                        synchronized (CuratorDriver.class) {
+                            if (leading && !latch.hasLeadership()) {
+                                log("exit", "leader");
+                                leading = false;
+                            }
+                        }
                         say("leader");
                         break;
                     case "resign":
-                        log("exit", "leader");
+                        synchronized (CuratorDriver.class) {
+                            if (leading) log("exit", "leader");
+                            leading = false;
+                        }
                         latch.close();
                         latch = null;
                         say("resigned");

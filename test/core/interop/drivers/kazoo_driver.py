@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from kazoo.client import KazooClient
+from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import LockTimeout
 
 logging.basicConfig(level=logging.CRITICAL)
@@ -71,13 +71,27 @@ for raw in sys.stdin:
             say("released")
         elif cmd == "lead":  # lead <path>: an Election; the leader function waits for "resign"
 
+            term = {"on": False}
+
+            def lost(state):
+                # Kazoo's Election has no lost-leadership signal: a suspended or lost
+                # connection ends the term in the ledger.
+                if state != KazooState.CONNECTED and term["on"]:
+                    term["on"] = False
+                    log("exit", "leader")
+
             def leading():
+                term["on"] = True
                 log("enter", "leader")
+                zk.add_listener(lost)
                 say("leader")
                 for line in sys.stdin:
                     if line.split() == ["resign"]:
                         break
-                log("exit", "leader")
+                zk.remove_listener(lost)
+                if term["on"]:
+                    term["on"] = False
+                    log("exit", "leader")
 
             zk.Election(w[1], ident).run(leading)
             say("resigned")

@@ -18,6 +18,7 @@ say('ready');
 let lock = null;
 let kind = '';
 let latch = null;
+let leading = false;
 let shared = null;
 const lines = createInterface({ input: process.stdin });
 for await (const raw of lines) {
@@ -63,12 +64,19 @@ for await (const raw of lines) {
         latch = new LeaderLatch(client, w[1], { id, ...(o.prefix ? { prefix: o.prefix } : {}) });
         await latch.start();
         await latch.awaitLeadership();
+        leading = true;
         log('enter', 'leader');
+        // Leadership lost (suspended, session gone) ends the term in the ledger.
+        latch.once('notLeader', () => {
+          if (leading) log('exit', 'leader');
+          leading = false;
+        });
         say('leader');
         break;
       }
       case 'resign':
-        log('exit', 'leader');
+        if (leading) log('exit', 'leader');
+        leading = false;
         await latch.close();
         latch = null;
         say('resigned');
