@@ -104,6 +104,23 @@ describe("LeaderLatch beside Curator's LeaderLatch", () => {
   });
 });
 
+describe("LeaderLatch (prefix 'lock-') beside Curator's LeaderSelector", () => {
+  it('one leader at a time over 8 terms among 2 zkjobs and 2 Curator LeaderSelector participants, leaders SIGKILLed in 2 of them', async () => {
+    const { ledger, killed } = await runElection(
+      'selector',
+      ['zkjobs', 'curator', 'zkjobs', 'curator'],
+      (lib) => (lib === 'zkjobs' ? 'lead /elections/selector prefix=lock-' : 'select /elections/selector'),
+      8,
+      new Set([2, 5]),
+    );
+    const { violations, enters } = ledger.check(oneLeader);
+    expect(violations).toEqual([]);
+    expect(enters).toBeGreaterThanOrEqual(8);
+    expect(killed).toHaveLength(2);
+    expect(new Set(ledger.entries().map((e) => e.id.split('-')[0]))).toEqual(new Set(['zkjobs', 'curator']));
+  });
+});
+
 describe("LeaderLatch (prefix '__lock__') beside Kazoo's Election", () => {
   it('one leader at a time over 14 terms among 2 zkjobs and 2 Kazoo participants, leaders SIGKILLed in 3 of them', async () => {
     const { ledger, killed } = await runElection(

@@ -12,6 +12,7 @@ import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -19,6 +20,8 @@ import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.leader.LeaderLatchListener;
+import org.apache.curator.framework.recipes.leader.LeaderSelector;
+import org.apache.curator.framework.recipes.leader.LeaderSelectorListenerAdapter;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
@@ -91,6 +94,9 @@ public class CuratorDriver {
         InterProcessSemaphoreV2 semaphore = null;
         Lease lease = null;
         LeaderLatch latch = null;
+        LeaderSelector selector = null;
+        CountDownLatch selectorResign = null;
+        CountDownLatch selectorDone = null;
         ServiceDiscovery<Object> discovery = null;
         SharedValue shared = null;
         String kind = "";
@@ -174,7 +180,46 @@ public class CuratorDriver {
                         }
                         say("leader");
                         break;
+                    case "select": { // select <path>: a LeaderSelector; answers "leader" once leading
+                        CountDownLatch became = new CountDownLatch(1);
+                        CountDownLatch resign = new CountDownLatch(1);
+                        CountDownLatch done = new CountDownLatch(1);
+                        selector = new LeaderSelector(client, w[1], new LeaderSelectorListenerAdapter() {
+                            @Override
+                            public void takeLeadership(CuratorFramework c) throws Exception {
+                                synchronized (CuratorDriver.class) {
+                                    leading = true;
+                                    log("enter", "leader");
+                                }
+                                became.countDown();
+                                try {
+                                    resign.await(); // interrupted when the connection is suspended or lost
+                                } finally {
+                                    synchronized (CuratorDriver.class) {
+                                        if (leading) log("exit", "leader");
+                                        leading = false;
+                                    }
+                                    done.countDown();
+                                }
+                            }
+                        });
+                        selector.setId(id);
+                        selector.start();
+                        became.await();
+                        selectorResign = resign;
+                        selectorDone = done;
+                        say("leader");
+                        break;
+                    }
                     case "resign":
+                        if (selector != null) {
+                            selectorResign.countDown();
+                            selectorDone.await();
+                            selector.close();
+                            selector = null;
+                            say("resigned");
+                            break;
+                        }
                         synchronized (CuratorDriver.class) {
                             if (leading) log("exit", "leader");
                             leading = false;
