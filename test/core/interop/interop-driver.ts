@@ -99,10 +99,14 @@ export function curatorCommand(): string[] {
 /** Debian's Python, which has `python3-kazoo`. */
 export const PYTHON = '/usr/bin/python3';
 
+let kazooChecked = false;
+
 /** @throws Error when Debian's python3 cannot import kazoo */
 export function checkKazoo(): void {
+  if (kazooChecked) return;
   const r = spawnSync(PYTHON, ['-c', 'import kazoo, sys; sys.stdout.write(kazoo.__file__)'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`Kazoo driver: ${PYTHON} cannot import kazoo; ${SETUP_HINT}\n${r.stderr ?? ''}`);
+  kazooChecked = true;
 }
 
 /** The library a driver runs. */
