@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # zkjobs set-up: idempotent; run first by both README commands (`npm run demo`, `npm test`).
 # Installs what a fresh machine lacks: pnpm, the workspace's packages (frozen lockfile),
-# and Debian's ZooKeeper server with its JVM. Prints what to do when it cannot install.
+# Debian's ZooKeeper server with its JVM, and for the interoperability tests Curator, a JDK and
+# Kazoo. Prints what to do when it cannot install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -38,5 +39,19 @@ if [ ! -f "$zk_jar" ] || ! command -v java >/dev/null 2>&1; then
       die "cannot install ZooKeeper here (needs root and apt-get). Install Debian's 'zookeeper' package (ZooKeeper 3.8 with a Java 11+ runtime), or set ZK_CONNECT=host:port,... to an existing ensemble."
     fi
   fi
+fi
+# The interoperability tests (test/core/interop) run the real Apache Curator 5.4 (Java, compiled
+# with javac at test time) and Kazoo 2.8 (Debian's /usr/bin/python3) beside zkjobs.
+java_dir="${ZK_CLASSPATH_DIR:-/usr/share/java}"
+interop_missing=()
+for jar in curator-recipes curator-x-discovery; do
+  [ -f "$java_dir/$jar.jar" ] || interop_missing+=("$jar")
+done
+command -v javac >/dev/null 2>&1 || interop_missing+=(javac)
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import kazoo' >/dev/null 2>&1 || interop_missing+=(kazoo)
+if [ "${#interop_missing[@]}" -gt 0 ]; then
+  say "installing Curator, a JDK and Kazoo for the interoperability tests (missing: ${interop_missing[*]})"
+  apt_install libcurator-recipes-java libcurator-discovery-java default-jdk-headless python3-kazoo \
+    || say "could not install them (needs root and apt-get): the tests in test/core/interop will fail until libcurator-recipes-java, libcurator-discovery-java, default-jdk-headless and python3-kazoo are installed."
 fi
 say "ready"

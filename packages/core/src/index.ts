@@ -76,6 +76,12 @@ export {
 export { Mutex, type MutexOptions } from './recipes/mutex.js';
 export { ReadWriteLock, ReadLock, WriteLock, type ReadWriteLockOptions } from './recipes/read-write-lock.js';
 export { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
+export {
+  CURATOR_NODE_NAMES,
+  KAZOO_NODE_NAMES,
+  ZKJOBS_NODE_NAMES,
+  IncompatibleRecipeError,
+} from './recipes/contenders.js';
 
 // --- recipes: barriers, queue, membership, configuration, discovery (issue 4) ---
 export { Barrier, type BarrierWaitOptions } from './recipes/barrier.js';
@@ -110,7 +116,10 @@ export {
   ServiceDiscovery,
   ServiceCache,
   parseServiceInstance,
+  serializeServiceInstance,
   type ServiceInstance,
+  type ServiceInstanceFormat,
+  type CuratorInstanceFields,
   type ServiceInstanceSpec,
   type ServiceDiscoveryEvents,
   type ServiceDiscoveryOptions,

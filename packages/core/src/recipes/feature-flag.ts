@@ -10,6 +10,9 @@
  *
  * Stored as the UTF-8 text `true` / `false`; reading also accepts `1`/`0`, `on`/`off`,
  * `yes`/`no` (any case); an empty or missing node reads as the flag's default.
+ *
+ * **Other libraries**: that text is all there is, so a Curator `SharedValue` or Kazoo's
+ * `get` / `set` on `<root>/<name>/enabled` read and write the flag (interoperates).
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';

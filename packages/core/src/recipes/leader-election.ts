@@ -11,6 +11,10 @@
  * leads, and with `requeue` (the default) it joins again at the back. If leadership is lost
  * first (`suspended`, `lost`, `close()`), the signal is aborted: the callback must stop and
  * return promptly.
+ *
+ * **Other libraries**: as {@link LeaderLatch} — it interoperates with Curator's `LeaderLatch`
+ * (default prefix `latch-`) or `LeaderSelector` (`prefix: 'lock-'`), and with Kazoo's
+ * `Election` (`prefix: '__lock__'`); see `docs/interop.md`.
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';
@@ -28,8 +32,15 @@ export interface LeaderElectionOptions {
   onLeadership: (signal: AbortSignal, election: LeaderElection) => Promise<void> | void;
   /** Join again after each term (Curator's `autoRequeue`). @defaultValue true */
   requeue?: boolean;
-  /** Name prefix of the participant nodes. @defaultValue `'latch-'` */
+  /**
+   * Name prefix of the participant nodes: `'latch-'` (Curator's `LeaderLatch` sees it),
+   * `'lock-'` (Curator's `LeaderSelector`), `'__lock__'` (Kazoo's `Election`). The nodes of every
+   * library count as participants, whatever this is (see {@link LeaderLatch}).
+   * @defaultValue `'latch-'`
+   */
   prefix?: string;
+  /** More node names that count as participants: see {@link LeaderLatchOptions.extraPatterns}. */
+  extraPatterns?: readonly string[];
   /** Payload of this participant's node. @defaultValue the {@link id} */
   data?: Buffer | string;
   /** This participant's id. @defaultValue a random UUID */
@@ -132,6 +143,7 @@ export class LeaderElection extends EventEmitter<LeaderElectionEvents> {
     const latch = new LeaderLatch(this.client, this.path, {
       id: this.id,
       ...(this.opts.prefix !== undefined ? { prefix: this.opts.prefix } : {}),
+      ...(this.opts.extraPatterns !== undefined ? { extraPatterns: this.opts.extraPatterns } : {}),
       ...(this.opts.data !== undefined ? { data: this.opts.data } : {}),
     });
     this.latch = latch;

@@ -6,14 +6,24 @@
  *
  * Each participant creates an `EPHEMERAL_SEQUENTIAL` node `<path>/<prefix>NNNNNNNNNN`
  * (after a connection loss the client's create finds its own node, by `ephemeralOwner`, instead
- * of making a second). Names are ordered by the 10-digit suffix read as a signed 32-bit integer; children
- * that are not the latch's own (another prefix, no suffix) are ignored. The participant with
+ * of making a second). Names are ordered by the 10-digit suffix read as a signed 32-bit integer.
+ * The participants are the latch's own nodes and those that other libraries write for an
+ * election: Curator's `LeaderLatch` (`_c_<uuid>-latch-NNNNNNNNNN`) and `LeaderSelector`
+ * (`…lock-NNNNNNNNNN`), Kazoo's `Election` (`<uuid>__lock__NNNNNNNNNN`), and the
+ * {@link LeaderLatchOptions.extraPatterns}; other children are ignored. The participant with
  * the lowest node leads — but only once that node's `ephemeralOwner` is checked to be this
  * client's session. Every other participant watches only its predecessor (the next lower
  * node), so a departure wakes exactly one participant (no herd).
  *
  * Sessions: on `suspended` leadership is dropped (`notLeader`); on `reconnected` it is checked
  * again; after `lost` (a new session) the participant rejoins with a new node, at the back.
+ *
+ * **Other libraries.** A latch never leads beside a Curator or Kazoo leader on its path. For
+ * them to see the latch: Curator's `LeaderLatch` sees the default `latch-` nodes (it orders
+ * every child by the text after `latch-`); Kazoo's `Election` sees only `__lock__` names, so
+ * with Kazoo use `prefix: '__lock__'`; Curator's `LeaderSelector` sees `prefix: 'lock-'`. A
+ * Curator `LeaderLatch` and a Kazoo `Election` cannot share a path (neither orders the other's
+ * nodes by sequence): see `docs/interop.md`.
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';
@@ -25,6 +35,7 @@ import { CreateMode } from '../client/create-mode.js';
 import { basename, joinPath, validatePath } from '../client/paths.js';
 import type { WatchEvent } from '../client/watch.js';
 import { NoNodeError } from '../errors.js';
+import { checkPatterns, ELECTION_NAMES } from './contenders.js';
 import { abortReason, deleteOwnNode, isRetryable, isSessionGone, sortOwn } from './sequential-nodes.js';
 
 /** Options of {@link LeaderLatch}. */
@@ -35,6 +46,12 @@ export interface LeaderLatchOptions {
   data?: Buffer | string;
   /** This participant's id (for logs and as default payload). @defaultValue a random UUID */
   id?: string;
+  /**
+   * More node names that count as participants (literal text, as Kazoo's
+   * `extra_lock_patterns`): any child whose name ends with `<pattern>NNNNNNNNNN`.
+   * @defaultValue none (Curator's and Kazoo's election names always count)
+   */
+  extraPatterns?: readonly string[];
 }
 
 /** Events of {@link LeaderLatch}. */
@@ -70,6 +87,7 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
   /** The participant node name prefix. */
   readonly prefix: string;
   private readonly data: Buffer;
+  private readonly patterns: readonly string[];
   private state: LatchState = 'latent';
   private leader = false;
   private nodePath: string | null = null;
@@ -89,7 +107,8 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
    * @param client - a ZkClient (connected, or connecting)
    * @param path - the election's znode (created with parents on start)
    * @param opts - prefix, payload, id
-   * @throws InvalidPathError for a bad path; RangeError for a prefix with `/`
+   * @throws InvalidPathError for a bad path; RangeError for a prefix with `/`, or an extra
+   *   pattern that is empty or contains `/`
    */
   constructor(
     private readonly client: ZkClient,
@@ -100,6 +119,7 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
     this.path = validatePath(path);
     this.prefix = opts.prefix ?? 'latch-';
     if (this.prefix.includes('/')) throw new RangeError(`invalid prefix ${JSON.stringify(this.prefix)}`);
+    this.patterns = [...ELECTION_NAMES, ...checkPatterns(`LeaderLatch ${this.path}`, opts.extraPatterns)];
     this.id = opts.id ?? randomUUID();
     this.data = opts.data === undefined ? Buffer.from(this.id) : Buffer.from(opts.data);
   }
@@ -231,7 +251,7 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
   private async sortedNames(): Promise<string[]> {
     try {
       const { children } = await this.client.getChildren(this.path);
-      return sortOwn(children, [this.prefix]);
+      return sortOwn(children, [this.prefix], this.patterns);
     } catch (err) {
       if (err instanceof NoNodeError) return [];
       throw err;

@@ -7,8 +7,9 @@
  *
  * Every contender creates an `EPHEMERAL_SEQUENTIAL` node `<base>/<prefix>NNNNNNNNNN` (after a
  * connection loss the client's create finds its own node by `ephemeralOwner`), lists the children,
- * sorts the recipe's own nodes by the 10-digit suffix read as a signed 32-bit integer (other
- * children are ignored), and asks a {@link LockDriver} whether it holds the lock and, if not,
+ * sorts the recipe's nodes — its own and, through {@link LockDriver.patterns}, those that
+ * Curator and Kazoo write for the same recipe — by the 10-digit suffix read as a signed 32-bit
+ * integer (other children are ignored), and asks a {@link LockDriver} whether it holds the lock and, if not,
  * which single node to watch (no herd). Every wake-up re-lists and re-checks. A contender that
  * times out, is aborted or fails deletes its own node, retrying connection losses; an error of
  * that clean-up is thrown, never swallowed.
@@ -44,8 +45,14 @@ export interface LockVerdict {
  * `LockInternalsDriver`).
  */
 export interface LockDriver {
-  /** Name prefixes of every node that takes part; children with other names are ignored. */
+  /** Name prefixes of every node that takes part (own names; `_c_<uuid>-` protected forms too). */
   readonly prefixes: readonly string[];
+  /**
+   * Names written by other libraries that take part as well: any child whose name ends with
+   * `<pattern>NNNNNNNNNN` (Kazoo's `extra_lock_patterns` rule, as literal text). Children that
+   * match neither `prefixes` nor `patterns` are ignored. @defaultValue none
+   */
+  readonly patterns?: readonly string[];
   /**
    * @param sorted - the recipe's own children (names), lowest sequence first
    * @param ourName - the contender's node name; always an element of `sorted`
@@ -56,11 +63,20 @@ export interface LockDriver {
 /**
  * Curator's standard driver: the `maxLeases` lowest nodes hold; any other node watches the
  * node `maxLeases` places before it. With `maxLeases` 1 this is the classic exclusive lock.
+ * @param prefixes - the recipe's own name prefixes
+ * @param maxLeases - how many hold at once @defaultValue 1
+ * @param patterns - other libraries' names that take part too (see {@link LockDriver.patterns}) @defaultValue none
+ * @throws RangeError for a `maxLeases` that is not an integer >= 1
  */
-export function standardLockDriver(prefixes: readonly string[], maxLeases = 1): LockDriver {
+export function standardLockDriver(
+  prefixes: readonly string[],
+  maxLeases = 1,
+  patterns: readonly string[] = [],
+): LockDriver {
   if (!Number.isInteger(maxLeases) || maxLeases < 1) throw new RangeError(`maxLeases must be an integer >= 1`);
   return {
     prefixes,
+    patterns,
     verdict(sorted, ourName) {
       const i = sorted.indexOf(ourName);
       if (i < 0) throw new Error(`lock node ${ourName} is not among the children`);
@@ -146,7 +162,7 @@ export class LockInternals implements LockEngine {
   async sortedChildren(): Promise<string[]> {
     try {
       const { children } = await this.client.getChildren(this.basePath);
-      return sortOwn(children, this.driver.prefixes);
+      return sortOwn(children, this.driver.prefixes, this.driver.patterns ?? []);
     } catch (err) {
       if (err instanceof NoNodeError) return [];
       throw err;

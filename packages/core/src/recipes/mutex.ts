@@ -10,6 +10,17 @@
  * matching `release()`. Two tasks of one process that must exclude each other use two `Mutex`
  * objects (they then contend through ZooKeeper like two processes).
  *
+ * **Other libraries.** Every lock node that Curator or Kazoo writes on the path counts as a
+ * contender, ordered with ours by its sequence suffix: Curator's `lock-` (`InterProcessMutex`,
+ * `_c_<uuid>-lock-NNNNNNNNNN`) and `__READ__`/`__WRIT__`, Kazoo's `__lock__`
+ * (`<uuid>__lock__NNNNNNNNNN`: `Lock`, `WriteLock`, `Election`) and `__rlock__`, zkjobs's
+ * `read-`/`write-`, and the {@link MutexOptions.extraPatterns}. So a `Mutex` never holds
+ * beside a Curator or Kazoo holder. For the other libraries to wait for a `Mutex`:
+ * Curator's `InterProcessMutex` sees the default `lock-` nodes as they are; Kazoo's `Lock`
+ * sees them with `extra_lock_patterns=["lock-"]`, or sees a `Mutex` made with
+ * `prefix: '__lock__'` ({@link KAZOO_NODE_NAMES}) unchanged. Curator and Kazoo do not see
+ * each other's nodes without more set-up: see `docs/interop.md`.
+ *
  * If the holder's session may be gone — the client goes `lost`, or stays `suspended` for a
  * sixth of the session timeout (the client notices silence 2/3 of a timeout late, so the server
  * may expire the session a quarter of a timeout after `suspended`) — the mutex emits `lost` and aborts
@@ -18,14 +29,26 @@
  * @packageDocumentation
  */
 import type { ZkClient } from '../client/zk-client.js';
+import { validatePath } from '../client/paths.js';
+import { ALL_LOCK_NAMES, checkPatterns, checkPrefix } from './contenders.js';
 import { LockInternals, SequentialLock, standardLockDriver } from './lock-internals.js';
 
 /** Options of {@link Mutex}. */
 export interface MutexOptions {
-  /** Name prefix of the contender nodes. @defaultValue `'lock-'` */
+  /**
+   * Name prefix of this contender's nodes: `'lock-'` (zkjobs's and Curator's
+   * `InterProcessMutex`'s name) or `'__lock__'` (Kazoo's `Lock`, which then sees this contender
+   * without `extra_lock_patterns`). Whatever it is, the nodes of every library count.
+   * @defaultValue `'lock-'`
+   */
   prefix?: string;
   /** Payload of this contender's node (e.g. who holds it). @defaultValue empty */
   data?: Buffer | string;
+  /**
+   * More node names that count as contenders (as Kazoo's `extra_lock_patterns`, but literal
+   * text): any child whose name ends with `<pattern>NNNNNNNNNN`. @defaultValue none
+   */
+  extraPatterns?: readonly string[];
 }
 
 /** A re-entrant distributed mutex on a znode path. Events: see {@link SequentialLockEvents}. */
@@ -33,12 +56,15 @@ export class Mutex extends SequentialLock {
   /**
    * @param client - a connected ZkClient
    * @param path - the lock's znode (created with parents on first use)
-   * @param opts - node prefix and payload
-   * @throws InvalidPathError for a bad path
+   * @param opts - node prefix, payload and extra contender names
+   * @throws InvalidPathError for a bad path; RangeError for a prefix or an extra pattern that is
+   *   empty or contains `/`
    */
   constructor(client: ZkClient, path: string, opts: MutexOptions = {}) {
-    const prefix = opts.prefix ?? 'lock-';
+    validatePath(path);
+    const prefix = checkPrefix(`Mutex ${path}`, opts.prefix ?? 'lock-');
+    const patterns = [...ALL_LOCK_NAMES, ...checkPatterns(`Mutex ${path}`, opts.extraPatterns)];
     const data = typeof opts.data === 'string' ? Buffer.from(opts.data) : opts.data;
-    super(new LockInternals(client, path, prefix, standardLockDriver([prefix], 1), data), true);
+    super(new LockInternals(client, path, prefix, standardLockDriver([prefix], 1, patterns), data), true);
   }
 }

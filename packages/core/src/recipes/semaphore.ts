@@ -15,12 +15,24 @@
  * of a failed clean-up is thrown). Every participant of one path must use the same
  * `maxLeases`. A lease whose session may be gone is reported by a `lost` event and an aborted
  * {@link Semaphore.signal}, as for {@link Mutex}.
+ *
+ * **Other libraries.** This is Curator's `InterProcessSemaphoreV2` layout, and the two share a
+ * path: the gate counts every lock node (Curator's `_c_<uuid>-lock-NNNNNNNNNN` too, see
+ * {@link Mutex}), and the leases count Curator's `_c_<uuid>-lease-NNNNNNNNNN` nodes. Kazoo's
+ * `Semaphore` has another layout — its lease count as the data of `<path>`, one ephemeral
+ * `<path>/<uuid>` per holder, its gate at `<path>-__lock__` — which cannot meet this one (each
+ * would count the other's nodes wrongly). So each acquisition first looks for Kazoo's marks
+ * (a number other than `0` as the data of `<path>`, a 32-hex-digit child, the `<path>-__lock__`
+ * node) and throws {@link IncompatibleRecipeError} when it finds one; and the znode `<path>`
+ * is created holding the text `0`, which a Kazoo `Semaphore` reads as a lease count that is not
+ * its own and refuses with `ValueError: Inconsistent max leases`.
  * @packageDocumentation
  */
 import type { ZkClient } from '../client/zk-client.js';
 import { basename, joinPath, validatePath } from '../client/paths.js';
 import type { WatchEvent } from '../client/watch.js';
-import { NoNodeError } from '../errors.js';
+import { NodeExistsError, NoNodeError } from '../errors.js';
+import { ALL_LOCK_NAMES, checkPatterns, CURATOR_NODE_NAMES, IncompatibleRecipeError } from './contenders.js';
 import {
   LockInternals,
   SequentialLock,
@@ -46,7 +58,19 @@ export interface SemaphoreOptions {
   prefix?: string;
   /** Payload of this holder's lease node (e.g. who holds it). @defaultValue empty */
   data?: Buffer | string;
+  /**
+   * More lease node names that count as holders (literal text, as Kazoo's
+   * `extra_lock_patterns`): any child of `leases/` whose name ends with `<pattern>NNNNNNNNNN`.
+   * @defaultValue none (Curator's `lease-` always counts)
+   */
+  extraPatterns?: readonly string[];
 }
+
+/**
+ * The data of a semaphore's znode: a lease count no Kazoo `Semaphore` has, so that one refuses
+ * the path (Kazoo keeps its `max_leases` there and checks it).
+ */
+const KAZOO_REFUSAL = '0';
 
 /** The two-level engine of {@link Semaphore} (Curator's InterProcessSemaphoreV2). */
 class SemaphoreEngine implements LockEngine {
@@ -60,9 +84,66 @@ class SemaphoreEngine implements LockEngine {
     private readonly maxLeases: number,
     private readonly prefix: string,
     private readonly data: Buffer,
+    extraPatterns: readonly string[],
   ) {
-    this.lock = new LockInternals(client, joinPath(basePath, 'locks'), 'lock-', standardLockDriver(['lock-'], 1));
+    this.lock = new LockInternals(
+      client,
+      joinPath(basePath, 'locks'),
+      'lock-',
+      standardLockDriver(['lock-'], 1, ALL_LOCK_NAMES),
+    );
     this.leasesPath = joinPath(basePath, 'leases');
+    this.leaseNames = [CURATOR_NODE_NAMES.lease, ...extraPatterns];
+  }
+
+  private readonly leaseNames: readonly string[];
+
+  /** This semaphore's lease nodes (and Curator's), sorted by sequence. */
+  private sortLeases(children: readonly string[]): string[] {
+    return sortOwn(children, [this.prefix], this.leaseNames);
+  }
+
+  /**
+   * Makes sure `<path>` exists (created holding the text `0`) and is not a Kazoo
+   * `Semaphore`. @throws IncompatibleRecipeError when it is; a ZkError
+   */
+  private async checkLayout(): Promise<void> {
+    const base = this.basePath;
+    const read = () => this.client.getData(base).then(({ data }) => data);
+    let data: Buffer;
+    try {
+      data = await read();
+    } catch (err) {
+      if (!(err instanceof NoNodeError)) throw err;
+      try {
+        await this.client.create(base, { data: KAZOO_REFUSAL, parents: true });
+        data = Buffer.from(KAZOO_REFUSAL);
+      } catch (e) {
+        if (!(e instanceof NodeExistsError)) throw e;
+        data = await read();
+      }
+    }
+    const [{ children }, kazooGate] = await Promise.all([
+      this.client.getChildren(base).catch((err: unknown) => {
+        if (err instanceof NoNodeError) return { children: [] as string[] };
+        throw err;
+      }),
+      base === '/' ? Promise.resolve(null) : this.client.exists(`${base}-__lock__`),
+    ]);
+    const text = data.toString('utf8').trim();
+    const marks: string[] = [];
+    if (/^-?\d+$/.test(text) && Number(text) !== 0) marks.push(`the lease count ${text} as its data`);
+    const leases = children.filter((c) => /^[0-9a-f]{32}$/.test(c));
+    if (leases.length > 0) marks.push(`${leases.length} lease node(s) such as ${leases[0]!}`);
+    if (kazooGate !== null) marks.push(`its lock ${base}-__lock__`);
+    if (marks.length > 0) {
+      throw new IncompatibleRecipeError(
+        base,
+        'Kazoo Semaphore',
+        `semaphore ${base} is a Kazoo Semaphore (${marks.join(', ')}); zkjobs's Semaphore has ` +
+          `Curator's InterProcessSemaphoreV2 layout (${base}/locks, ${base}/leases) and cannot share it: use another path`,
+      );
+    }
   }
 
   get watchDeliveries(): number {
@@ -72,7 +153,7 @@ class SemaphoreEngine implements LockEngine {
   async participantNodes(): Promise<string[]> {
     try {
       const { children } = await this.client.getChildren(this.leasesPath);
-      return sortOwn(children, [this.prefix]).map((n) => joinPath(this.leasesPath, n));
+      return this.sortLeases(children).map((n) => joinPath(this.leasesPath, n));
     } catch (err) {
       if (err instanceof NoNodeError) return [];
       throw err;
@@ -86,6 +167,17 @@ class SemaphoreEngine implements LockEngine {
   async attempt(opts: AcquireOptions): Promise<HeldNode | null> {
     const { signal } = opts;
     const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + Math.max(0, opts.timeoutMs);
+    for (;;) {
+      try {
+        await this.checkLayout();
+        break;
+      } catch (err) {
+        if (!isRetryable(err)) throw err;
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) return null;
+        await untilConnected(this.client, Math.min(remaining, 1000), signal);
+      }
+    }
     const gate = await this.lock.attempt(opts);
     if (gate === null) return null;
     let lease: HeldNode | null = null;
@@ -97,7 +189,7 @@ class SemaphoreEngine implements LockEngine {
           lease = await ensureOwnNode(this.client, lease, this.leasesPath, this.prefix, this.data);
           const wake = this.armChildrenWatch();
           const { children } = await this.client.getChildren(this.leasesPath, { watch: wake.watcher });
-          const sorted = sortOwn(children, [this.prefix]);
+          const sorted = this.sortLeases(children);
           const i = sorted.indexOf(basename(lease.path));
           if (i < 0) {
             wake.cancel();
@@ -171,8 +263,9 @@ class SemaphoreEngine implements LockEngine {
 
 /**
  * A semaphore with `maxLeases` leases. One `Semaphore` object holds at most one lease:
- * `acquire()` while holding returns `true` without taking another. Events: see
- * {@link SequentialLockEvents}.
+ * `acquire()` while holding returns `true` without taking another. `acquire()` throws
+ * {@link IncompatibleRecipeError} when the path is a Kazoo `Semaphore` (it shares Curator's
+ * `InterProcessSemaphoreV2` instead). Events: see {@link SequentialLockEvents}.
  */
 export class Semaphore extends SequentialLock {
   /** The number of leases (the same for every participant of the path). */
@@ -182,8 +275,8 @@ export class Semaphore extends SequentialLock {
    * @param client - a connected ZkClient
    * @param path - the semaphore's znode (created with parents on first use)
    * @param maxLeases - how many holders at once (integer ≥ 1)
-   * @param opts - lease node prefix and payload
-   * @throws RangeError for a bad `maxLeases`; InvalidPathError for a bad path
+   * @param opts - lease node prefix, payload and extra lease names
+   * @throws RangeError for a bad `maxLeases`, prefix or extra pattern; InvalidPathError for a bad path
    */
   constructor(client: ZkClient, path: string, maxLeases: number, opts: SemaphoreOptions = {}) {
     validatePath(path);
@@ -193,7 +286,8 @@ export class Semaphore extends SequentialLock {
     if (prefix.includes('/') || prefix.length === 0)
       throw new RangeError(`invalid lease prefix ${JSON.stringify(prefix)}`);
     const data = opts.data === undefined ? Buffer.alloc(0) : Buffer.from(opts.data);
-    super(new SemaphoreEngine(client, path, maxLeases, prefix, data), false);
+    const extra = checkPatterns(`Semaphore ${path}`, opts.extraPatterns);
+    super(new SemaphoreEngine(client, path, maxLeases, prefix, data, extra), false);
     this.maxLeases = maxLeases;
   }
 

@@ -8,6 +8,7 @@ import type { ZkClient } from '../client/zk-client.js';
 import { isConnectedState } from '../client/connection-state.js';
 import { joinPath, sequenceOf } from '../client/paths.js';
 import { CreateMode } from '../client/create-mode.js';
+import { isContender, type ContenderNames } from './contenders.js';
 
 /** A sequential child name with its signed 32-bit sequence number. */
 export interface SequencedName {
@@ -28,12 +29,18 @@ export function isOwnNode(name: string, prefix: string): boolean {
 }
 
 /**
- * The recipe's own children (see {@link isOwnNode}, for any of `prefixes`), sorted by the
- * 10-digit suffix read as a signed 32-bit integer; ties (impossible for one parent) by name.
+ * The recipe's children: its own (see {@link isOwnNode}, for any of `prefixes`) and, with
+ * `patterns`, those of other libraries (see {@link isContender}), sorted by the 10-digit suffix
+ * read as a signed 32-bit integer; ties (impossible for one parent) by name.
  */
-export function sortOwn(children: readonly string[], prefixes: readonly string[]): string[] {
+export function sortOwn(
+  children: readonly string[],
+  prefixes: readonly string[],
+  patterns: readonly string[] = [],
+): string[] {
+  const names: ContenderNames = { prefixes, patterns };
   return children
-    .filter((c) => prefixes.some((p) => isOwnNode(c, p)))
+    .filter((c) => isContender(c, names))
     .map((name): SequencedName => ({ name, seq: sequenceOf(name) }))
     .sort((a, b) => a.seq - b.seq || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .map((s) => s.name);

@@ -18,6 +18,17 @@
  * - Queries and watches tolerate instances that vanish between listing and reading, and
  *   skip nodes whose data is not an instance. A watch never throws to its listener; it settles
  *   on the live set once the churn stops.
+ *
+ * **Curator x-discovery.** The path layout `<path>/<service>/<id>` is Curator's. With
+ * `format: 'curator'` an instance is written as Curator's `JsonInstanceSerializer` writes a
+ * `ServiceInstance` (its default, compatible form): `{name, id, address, port, sslPort,
+ * payload, registrationTimeUTC, serviceType: "DYNAMIC", uriSpec}`, so a Java
+ * `ServiceDiscovery` (`ServiceDiscoveryBuilder…basePath(path)`) finds it. Both forms are read
+ * whatever the option: a Curator instance reads as `host` = `address`, `registeredAt` =
+ * `registrationTimeUTC`, with `sslPort`, `serviceType`, `uriSpec` and `enabled` kept in
+ * {@link ServiceInstance.curator}. A Java payload keeps Jackson's `"@class"` member (Curator
+ * types it with `@JsonTypeInfo(use = CLASS)`); one written here without it reads in Java as a
+ * `Map`, `List`, `String`, number or boolean. Kazoo has no service discovery.
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';
@@ -60,7 +71,24 @@ export interface ServiceInstance<P = unknown> {
   payload?: P;
   /** When the instance registered (ms since the epoch, the registering host's clock). */
   registeredAt: number;
+  /** Present when the node is in Curator's form: its fields that zkjobs has no name for. */
+  curator?: CuratorInstanceFields;
 }
+
+/** The fields of Curator x-discovery's `ServiceInstance` JSON that {@link ServiceInstance} has no name for. */
+export interface CuratorInstanceFields {
+  /** TLS port, or `null`. */
+  sslPort: number | null;
+  /** `DYNAMIC` (ephemeral), `STATIC`, `PERMANENT` or `DYNAMIC_SEQUENTIAL`. */
+  serviceType: string;
+  /** Curator's `UriSpec` (`{parts: [{value, variable}]}`), or `null`. */
+  uriSpec: unknown;
+  /** Curator's `enabled` flag, when the node has one (absent in its compatible form). */
+  enabled?: boolean;
+}
+
+/** The JSON forms of an instance node: zkjobs's own, or Curator x-discovery's `ServiceInstance`. */
+export type ServiceInstanceFormat = 'zkjobs' | 'curator';
 
 /** Options of {@link ServiceDiscovery}. */
 export interface ServiceDiscoveryOptions {
@@ -73,6 +101,13 @@ export interface ServiceDiscoveryOptions {
    * @defaultValue true
    */
   replace?: boolean;
+  /**
+   * The JSON an instance is written in: `'zkjobs'` (`{name, id, host, port, payload,
+   * registeredAt}`) or `'curator'` (Curator x-discovery's `ServiceInstance`, for Java clients).
+   * Reading accepts both.
+   * @defaultValue `'zkjobs'`
+   */
+  format?: ServiceInstanceFormat;
 }
 
 /** Why an instance is no longer this object's: see the `displaced` event. */
@@ -117,16 +152,69 @@ function checkSegment(kind: string, s: string): void {
   }
 }
 
-/** Parses an instance node's data; `null` when it is not an instance. */
+/**
+ * Parses an instance node's data, in zkjobs's form or Curator x-discovery's; `null` when it is
+ * not an instance (a Curator instance needs `name`, `id`, `address` and a numeric `port`).
+ */
 export function parseServiceInstance<P = unknown>(data: Buffer): ServiceInstance<P> | null {
   try {
     const v = JSON.parse(data.toString('utf8')) as Partial<ServiceInstance<P>> | null;
-    if (v === null || typeof v !== 'object' || typeof v.host !== 'string' || typeof v.port !== 'number') return null;
+    if (v === null || typeof v !== 'object') return null;
+    if (!('host' in v) && 'address' in v) return parseCuratorInstance<P>(v as Record<string, unknown>);
+    if (typeof v.host !== 'string' || typeof v.port !== 'number') return null;
     if (typeof v.name !== 'string' || typeof v.id !== 'string') return null;
     return { ...v, registeredAt: typeof v.registeredAt === 'number' ? v.registeredAt : 0 } as ServiceInstance<P>;
   } catch {
     return null;
   }
+}
+
+function parseCuratorInstance<P>(v: Record<string, unknown>): ServiceInstance<P> | null {
+  const { name, id, address, port } = v;
+  if (typeof name !== 'string' || typeof id !== 'string' || typeof address !== 'string') return null;
+  if (typeof port !== 'number') return null;
+  const curator: CuratorInstanceFields = {
+    sslPort: typeof v['sslPort'] === 'number' ? v['sslPort'] : null,
+    serviceType: typeof v['serviceType'] === 'string' ? v['serviceType'] : 'DYNAMIC',
+    uriSpec: v['uriSpec'] ?? null,
+  };
+  if (typeof v['enabled'] === 'boolean') curator.enabled = v['enabled'];
+  const instance: ServiceInstance<P> = {
+    name,
+    id,
+    host: address,
+    port,
+    registeredAt: typeof v['registrationTimeUTC'] === 'number' ? v['registrationTimeUTC'] : 0,
+    curator,
+  };
+  if (v['payload'] !== undefined && v['payload'] !== null) instance.payload = v['payload'] as P;
+  return instance;
+}
+
+/**
+ * An instance as JSON in the given form. Curator's is the field order and the members of its
+ * `JsonInstanceSerializer` in compatible mode (`OldServiceInstance`).
+ */
+export function serializeServiceInstance(instance: ServiceInstance, format: ServiceInstanceFormat): Buffer {
+  if (format === 'zkjobs') {
+    const { curator: _curator, ...own } = instance;
+    return Buffer.from(JSON.stringify(own), 'utf8');
+  }
+  const c = instance.curator;
+  return Buffer.from(
+    JSON.stringify({
+      name: instance.name,
+      id: instance.id,
+      address: instance.host,
+      port: instance.port,
+      sslPort: c?.sslPort ?? null,
+      payload: instance.payload ?? null,
+      registrationTimeUTC: instance.registeredAt,
+      serviceType: 'DYNAMIC',
+      uriSpec: c?.uriSpec ?? null,
+    }),
+    'utf8',
+  );
 }
 
 interface Registration {
@@ -154,12 +242,14 @@ export class ServiceDiscovery extends EventEmitter<ServiceDiscoveryEvents> {
   private readonly reregister: SerialRunner;
   private closed = false;
   private readonly replace: boolean;
+  private readonly format: ServiceInstanceFormat;
   private readonly onSession = () => void this.reregister.run();
 
   /**
    * @param client - a connected {@link ZkClient}
    * @param path - the root of the services (relative to the client's namespace), e.g. `/servers`
    * @param options - see {@link ServiceDiscoveryOptions}
+   * @throws RangeError for a `format` other than `'zkjobs'` or `'curator'`
    */
   constructor(
     readonly client: ZkClient,
@@ -168,6 +258,9 @@ export class ServiceDiscovery extends EventEmitter<ServiceDiscoveryEvents> {
   ) {
     super();
     this.replace = options.replace ?? true;
+    this.format = options.format ?? 'zkjobs';
+    if (this.format !== 'zkjobs' && this.format !== 'curator')
+      throw new RangeError(`invalid ServiceDiscovery format ${JSON.stringify(this.format)}: 'zkjobs' or 'curator'`);
     this.reregister = new SerialRunner(
       () => this.ensureAll(),
       (err) => {
@@ -217,7 +310,8 @@ export class ServiceDiscovery extends EventEmitter<ServiceDiscoveryEvents> {
       registeredAt: Date.now(),
     };
     if (spec.payload !== undefined) instance.payload = spec.payload;
-    const data = Buffer.from(JSON.stringify(instance), 'utf8');
+    if (this.format === 'curator') instance.curator = { sslPort: null, serviceType: 'DYNAMIC', uriSpec: null };
+    const data = serializeServiceInstance(instance, this.format);
     const prev = this.registrations.get(path);
     const reg: Registration = {
       instance,

@@ -6,6 +6,10 @@
  * the znode's version. Follows the "Configuration" use of ZooKeeper (the talk's first use)
  * with the API of Curator's `SharedValue` (`getValue`, `getVersionedValue`, `setValue`,
  * `trySetValue`).
+ *
+ * **Other libraries**: the node holds the value's raw bytes, as Curator's `SharedValue` and
+ * Kazoo's plain `get` / `set` do, so they interoperate as they are (version-checked writes
+ * included: Curator's `trySetValue` and Kazoo's `set(version=…)` use the same data version).
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';
