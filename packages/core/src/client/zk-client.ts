@@ -465,6 +465,8 @@ class Core {
   /** The TLS options of every connection, checked; null for plain TCP. */
   readonly tls: LibTlsOptions | null;
   private readonly defaultAcl: Acl[] | AclProvider;
+  /** A TLS client certificate is an identity too (ZooKeeper's x509 scheme). */
+  private readonly tlsClientCert: boolean;
   /** Re-arming watches: run again after every `connected` / `reconnected` (one set per client, not a listener each). */
   readonly rearms = new Set<{ owner: ZkClient; run(): void }>();
   /** Per server: the definite TLS failure of its last attempt (cleared when an attempt gets further). */
@@ -499,6 +501,7 @@ class Core {
     this.servers = parsed.servers;
     this.chroot = parsed.chroot;
     this.tls = opts.tls === undefined ? null : prepareTls(opts.tls);
+    this.tlsClientCert = typeof opts.tls === 'object' && opts.tls.cert !== undefined;
     this.defaultAcl = opts.defaultAcl ?? OPEN_ACL_UNSAFE;
     this.requestedTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
@@ -513,9 +516,9 @@ class Core {
    * @throws BadArgumentsError for an invalid list, naming `acl` or `defaultAcl`
    */
   aclFor(full: string, explicit: Acl[] | undefined, rel: string): LibAcl[] {
-    if (explicit !== undefined) return toLibAcls(checkAcl(explicit, 'acl', rel));
+    if (explicit !== undefined) return toLibAcls(this.checkAuthScheme(checkAcl(explicit, 'acl', rel), 'acl', rel));
     const d = this.defaultAcl;
-    if (typeof d !== 'function') return toLibAcls(d);
+    if (typeof d !== 'function') return toLibAcls(this.checkAuthScheme(d, 'defaultAcl', rel));
     let list: Acl[];
     try {
       list = d(full);
@@ -525,7 +528,20 @@ class Core {
         cause: e,
       });
     }
-    return toLibAcls(checkAcl(list, `defaultAcl(${JSON.stringify(full)})`, rel));
+    const what = `defaultAcl(${JSON.stringify(full)})`;
+    return toLibAcls(this.checkAuthScheme(checkAcl(list, what, rel), what, rel));
+  }
+
+  /** The `auth` scheme stands for the session's identities: without credentials the server refuses it (InvalidACL). */
+  private checkAuthScheme(acl: Acl[], what: string, rel: string): Acl[] {
+    if (this.auth.length === 0 && !this.tlsClientCert && acl.some((a) => a.scheme === 'auth')) {
+      throw new BadArgumentsError(
+        `${what}: the auth scheme means "the identities this session authenticated as", and this client has no ` +
+          'credentials and no TLS client certificate (give auth, or name the identity, e.g. digestId(user, password))',
+        { path: rel },
+      );
+    }
+    return acl;
   }
 
   /**
@@ -977,8 +993,8 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
       tlsFailure ??= e;
       core.rejectWaiters(e);
     };
+    const schemes = [...new Set(core.auth.map((a) => a.scheme))].join(', ');
     const rejected = (cause?: unknown) => {
-      const schemes = [...new Set(core.auth.map((a) => a.scheme))].join(', ');
       return new AuthFailedError(`the server rejected the credentials${schemes ? ` (scheme ${schemes})` : ''}`, {
         op: 'connect',
         cause,
