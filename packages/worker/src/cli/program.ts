@@ -32,8 +32,10 @@ export function buildProgram(): Command {
     )
     .option('--auth-file <path>', 'read the --auth credentials (one line digest:<user>:<password>) from a file')
     .option(
-      '--read-only-identity <id...>',
-      'with --auth: identities that may read what is created, e.g. digest:<user>:<base64 sha1> (zkjobs acl digest prints it), x509:<subject DN>',
+      '--read-only-identity <id>',
+      'with --auth: an identity that may read what is created, e.g. digest:<user>:<base64 sha1> (zkjobs acl digest ' +
+        'prints it) or x509:<subject DN>; repeat for more',
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
     )
     .option('--tls', "connect with TLS (to the servers' secureClientPort)")
     .option('--tls-ca <file>', "CA certificate(s), PEM, that signed the servers' certificates (implies --tls)")

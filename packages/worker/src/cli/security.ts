@@ -135,10 +135,10 @@ async function authValue(o: SecurityOptions): Promise<{ value: string; from: str
       throw new UsageError(
         `--auth-file: ${o.authFile} has ${lines.length} lines (expected one: digest:<user>:<password>)`,
       );
-    const mode = (await stat(o.authFile)).mode & 0o077;
-    if (mode !== 0)
+    const mode = (await stat(o.authFile)).mode & 0o777;
+    if ((mode & 0o077) !== 0)
       process.stderr.write(
-        `zkjobs: warning: --auth-file ${o.authFile} can be read by other users (mode ${(0o100000 | mode).toString(8).slice(-3)}); chmod 600 it\n`,
+        `zkjobs: warning: --auth-file ${o.authFile} can be read by other users (mode ${mode.toString(8).padStart(3, '0')}); chmod 600 it\n`,
       );
     return { value: lines[0]!, from: `--auth-file ${o.authFile}` };
   }
