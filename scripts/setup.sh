@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # zkjobs set-up: idempotent; run first by both README commands (`npm run demo`, `npm test`).
 # Installs what a fresh machine lacks: pnpm, the workspace's packages (frozen lockfile),
-# and Debian's ZooKeeper server with its JVM. Prints what to do when it cannot install.
+# Debian's ZooKeeper server with its JVM, and openssl (the TLS tests' certificates). Prints
+# what to do when it cannot install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -38,5 +39,10 @@ if [ ! -f "$zk_jar" ] || ! command -v java >/dev/null 2>&1; then
       die "cannot install ZooKeeper here (needs root and apt-get). Install Debian's 'zookeeper' package (ZooKeeper 3.8 with a Java 11+ runtime), or set ZK_CONNECT=host:port,... to an existing ensemble."
     fi
   fi
+fi
+# The TLS tests make a CA and certificates at test time with openssl.
+if ! command -v openssl >/dev/null 2>&1; then
+  say "installing openssl (apt-get install openssl), for the TLS tests' certificates"
+  apt_install openssl || say "openssl could not be installed; the TLS tests will be skipped (install openssl to run them)."
 fi
 say "ready"
