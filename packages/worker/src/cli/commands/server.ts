@@ -97,10 +97,13 @@ export function registerServerCommands(program: Command): void {
               .slice(-3),
           )
           .catch(() => [] as string[]);
-        await ensemble.close();
+        await ensemble.close(); // removes the temp dir, log included: its errors are quoted here
+        const where = opts.dir !== undefined ? `; see ${log}` : '';
         throw new OperationError(
           `ZooKeeper member ${died.spec.id} (${died.address}) exited on its own` +
-            (errors.length > 0 ? `; its last errors:\n  ${errors.join('\n  ')}` : `; see ${log}`),
+            (errors.length > 0
+              ? `${where}; its last errors:\n  ${errors.join('\n  ')}`
+              : `${where} (no ERROR in its log)`),
         );
       }
       await ensemble.close();
