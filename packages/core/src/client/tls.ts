@@ -136,10 +136,10 @@ export function prepareTls(opts: ZkTlsOptions | true): LibTlsOptions {
         'tls.ca: an empty list (give the CA certificate, or leave tls.ca out for the bundled roots)',
       );
     ca = list.map((v, i) => pemText(v, list.length > 1 ? `tls.ca[${i}]` : 'tls.ca'));
-    ca.forEach((text, i) => {
-      for (const c of parseCertificates(text, list.length > 1 ? `tls.ca[${i}]` : 'tls.ca'))
-        checkValidity(c, 'tls.ca', now);
-    });
+    const certs = ca.flatMap((text, i) => parseCertificates(text, list.length > 1 ? `tls.ca[${i}]` : 'tls.ca'));
+    // A bundle may hold a root that has expired; one that holds no valid certificate verifies nothing.
+    const valid = certs.filter((c) => Date.parse(c.validFrom) <= now && Date.parse(c.validTo) >= now);
+    if (valid.length === 0) checkValidity(certs[0]!, 'tls.ca', now);
   }
   if ((o.cert === undefined) !== (o.key === undefined))
     throw new BadArgumentsError(
