@@ -37,6 +37,19 @@ export interface IssueOptions {
   hosts?: string[];
   /** Days of validity. @defaultValue 2 */
   days?: number;
+  /**
+   * Explicit validity (e.g. in the past, for an expired certificate); both or neither.
+   * Overrides `days`.
+   */
+  validity?: { from: Date; to: Date };
+}
+
+/** `YYYYMMDDHHMMSSZ`, as `openssl ca -startdate` takes it. */
+function opensslTime(d: Date): string {
+  return d
+    .toISOString()
+    .replace(/[-:T]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 /**
@@ -116,28 +129,77 @@ export class TestCertificates {
       ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${opts.cn ?? name}`, '-keyout', keyFile, '-out', csrFile],
       this.dir,
     );
-    await openssl(
-      [
-        'x509',
-        '-req',
-        '-sha256',
-        '-in',
-        csrFile,
-        '-CA',
-        this.caFile,
-        '-CAkey',
-        this.caKeyFile,
-        '-set_serial',
-        String(Date.now() * 1000 + Math.floor(Math.random() * 1000)),
-        '-days',
-        String(opts.days ?? 2),
-        '-extfile',
-        extFile,
-        '-out',
-        certFile,
-      ],
-      this.dir,
-    );
+    if (opts.validity) {
+      // `openssl ca` is the tool that takes explicit dates; it wants a database and a config.
+      const db = join(this.dir, `${name}.db`);
+      await mkdir(db, { recursive: true });
+      await writeFile(join(db, 'index.txt'), '');
+      await writeFile(join(db, 'serial'), `${Date.now().toString(16).padStart(16, '0')}\n`);
+      await writeFile(
+        join(db, 'ca.cnf'),
+        [
+          '[ ca ]',
+          'default_ca = test_ca',
+          '[ test_ca ]',
+          `database = ${join(db, 'index.txt')}`,
+          `new_certs_dir = ${db}`,
+          `serial = ${join(db, 'serial')}`,
+          'default_md = sha256',
+          'policy = anything',
+          'unique_subject = no',
+          '[ anything ]',
+          'commonName = supplied',
+          '',
+        ].join('\n'),
+      );
+      await openssl(
+        [
+          'ca',
+          '-batch',
+          '-config',
+          join(db, 'ca.cnf'),
+          '-cert',
+          this.caFile,
+          '-keyfile',
+          this.caKeyFile,
+          '-in',
+          csrFile,
+          '-startdate',
+          opensslTime(opts.validity.from),
+          '-enddate',
+          opensslTime(opts.validity.to),
+          '-extfile',
+          extFile,
+          '-notext',
+          '-out',
+          certFile,
+        ],
+        this.dir,
+      );
+    } else {
+      await openssl(
+        [
+          'x509',
+          '-req',
+          '-sha256',
+          '-in',
+          csrFile,
+          '-CA',
+          this.caFile,
+          '-CAkey',
+          this.caKeyFile,
+          '-set_serial',
+          String(Date.now() * 1000 + Math.floor(Math.random() * 1000)),
+          '-days',
+          String(opts.days ?? 2),
+          '-extfile',
+          extFile,
+          '-out',
+          certFile,
+        ],
+        this.dir,
+      );
+    }
     return { certFile, keyFile, cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') };
   }
 }
