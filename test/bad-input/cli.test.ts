@@ -231,11 +231,15 @@ describe('credentials', () => {
 describe.skipIf(!opensslInstalled())('TLS files', () => {
   let cert: IssuedCertificate;
   let other: IssuedCertificate;
+  let expired: IssuedCertificate;
   let encKey: string;
   beforeAll(async () => {
     const ca = await TestCertificates.create(join(dir, 'ca'));
     cert = await ca.issue('client');
     other = await ca.issue('other');
+    expired = await ca.issue('expired', {
+      validity: { from: new Date('2020-01-01T00:00:00Z'), to: new Date('2020-01-02T00:00:00Z') },
+    });
     encKey = file(
       'enc.key',
       createPrivateKey(cert.key).export({
@@ -296,6 +300,12 @@ describe.skipIf(!opensslInstalled())('TLS files', () => {
       () => ['--tls-cert', cert.keyFile, '--tls-key', cert.keyFile, 'config', 'get', '/x'],
       2,
       /--tls-cert .*: no PEM certificate in it .*this is a private key/,
+    ],
+    [
+      'an expired --tls-cert',
+      () => ['--tls-cert', expired.certFile, '--tls-key', expired.keyFile, 'config', 'get', '/x'],
+      2,
+      /--tls-cert .*expired\.pem: the certificate CN=expired expired on Jan {1,2}2 00:00:00 2020 GMT/,
     ],
     [
       'an encrypted --tls-key without its passphrase',

@@ -614,6 +614,17 @@ describe.skipIf(!opensslInstalled())('TLS options (checked before anything conne
   ];
   for (const [name, run, message] of cases) it(name, () => refused(run, message, BadArgumentsError));
 
+  it('an expired client certificate', async () => {
+    const old = await ca.issue('expired', {
+      validity: { from: new Date('2020-01-01T00:00:00Z'), to: new Date('2020-01-02T00:00:00Z') },
+    });
+    await refused(
+      () => connect({ ca: ca.ca, cert: old.cert, key: old.key }),
+      /tls\.cert: the certificate CN=expired expired on Jan {1,2}2 00:00:00 2020 GMT/,
+      BadArgumentsError,
+    );
+  });
+
   it('an encrypted key without its passphrase', async () => {
     const { createPrivateKey } = await import('node:crypto');
     const encrypted = createPrivateKey(cert.key).export({
