@@ -978,9 +978,12 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
   /**
    * Connects and resolves once the first session is established, its credentials (`auth`)
    * accepted and its namespace created.
-   * @param connectString - `host:port[,host:port…]`
+   * @param connectString - `host[:port][,host[:port]…][/chroot]` (port 2181 when left out); a chroot must exist
+   * @throws BadArgumentsError for a malformed connect string or option (named), or TLS material that does not check out
    * @throws ConnectTimeoutError when no session is established within `connectTimeoutMs` (names the servers tried and the timeout)
+   * @throws TlsError when every server gave a definite TLS answer (untrusted certificate, refused client certificate, the other protocol)
    * @throws AuthFailedError when the server rejects the credentials
+   * @throws NoNodeError when the chroot of the connect string does not exist
    */
   static async connect(connectString: string, opts: ZkClientOptions = {}): Promise<ZkClient> {
     const core = new Core(connectString, opts);
