@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # zkjobs set-up: idempotent; run first by both README commands (`npm run demo`, `npm test`).
 # Installs what a fresh machine lacks: pnpm, the workspace's packages (frozen lockfile),
-# Debian's ZooKeeper server with its JVM, and for the interoperability tests Curator, a JDK and
-# Kazoo. Prints what to do when it cannot install.
+# Debian's ZooKeeper server with its JVM, openssl (the TLS tests' certificates), and for the
+# interoperability tests Curator, a JDK and Kazoo. Prints what to do when it cannot install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -53,5 +53,10 @@ if [ "${#interop_missing[@]}" -gt 0 ]; then
   say "installing Curator, a JDK and Kazoo for the interoperability tests (missing: ${interop_missing[*]})"
   apt_install libcurator-recipes-java libcurator-discovery-java default-jdk-headless python3-kazoo \
     || say "could not install them (needs root and apt-get): the tests in test/core/interop will fail until libcurator-recipes-java, libcurator-discovery-java, default-jdk-headless and python3-kazoo are installed."
+fi
+# The TLS tests make a CA and certificates at test time with openssl.
+if ! command -v openssl >/dev/null 2>&1; then
+  say "installing openssl (apt-get install openssl), for the TLS tests' certificates"
+  apt_install openssl || say "openssl could not be installed; the TLS tests will fail until it is (install openssl to run them)."
 fi
 say "ready"

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeValue } from '@zkjobs/core';
 import { JobValidationError } from './errors.js';
 import { unfaithfulJson } from './json-value.js';
 import type { JobOptions, NormalizedJobOptions } from './job.js';
@@ -16,11 +17,47 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 262_144;
 
 const ms = (max: number) => z.number().int().min(0).max(max);
 
-const backoffSchema = z.union([
-  ms(86_400_000),
-  z.strictObject({ type: z.enum(['fixed', 'exponential']), delay: ms(86_400_000) }),
-  z.strictObject({ type: z.literal('custom'), delays: z.array(ms(86_400_000)).min(1).max(1000) }),
-]);
+interface UnionIssue {
+  input?: unknown;
+  errors?: { path: PropertyKey[]; message: string }[][];
+}
+
+/**
+ * The message of a union that matched no form: the forms it accepts and what it got, and — when
+ * the value is an object whose `type` (or only key) one form recognised — what is wrong inside.
+ */
+function unionMessage(forms: string) {
+  return (iss: UnionIssue): string => {
+    let inner = '';
+    const input = iss.input;
+    if (input !== null && typeof input === 'object' && !Array.isArray(input) && iss.errors) {
+      const matched = iss.errors.filter(
+        (b) => b.length > 0 && !b.some((e) => e.path.length === 0 || e.path[0] === 'type'),
+      );
+      const issue = matched.length === 1 ? matched[0]![0] : undefined;
+      if (issue) inner = ` (${issue.path.map(String).join('.')}: ${issue.message})`;
+    }
+    return `must be ${forms}; got ${describeValue(input)}${inner}`;
+  };
+}
+
+const backoffSchema = z.union(
+  [
+    ms(86_400_000),
+    z.strictObject({ type: z.enum(['fixed', 'exponential']), delay: ms(86_400_000) }),
+    z.strictObject({ type: z.literal('custom'), delays: z.array(ms(86_400_000)).min(1).max(1000) }),
+  ],
+  {
+    error: unionMessage(
+      "a delay in ms (an integer 0–86400000), { type: 'fixed' | 'exponential', delay: <ms> }, " +
+        "or { type: 'custom', delays: [<ms>, …] } (1–1000 delays)",
+    ),
+  },
+);
+
+const retentionSchema = z.union([z.boolean(), z.strictObject({ age: ms(31_536_000_000) })], {
+  error: unionMessage('true, false, or { age: <ms> } (an integer 0–31536000000; retention by count is not supported)'),
+});
 
 const jobOptionsSchema = z.strictObject({
   jobId: z.string().regex(JOB_ID_RE, 'must be 1-128 characters of [A-Za-z0-9._:@-]').optional(),
@@ -29,8 +66,8 @@ const jobOptionsSchema = z.strictObject({
   attempts: z.number().int().min(1).max(1000).optional(),
   backoff: backoffSchema.optional(),
   timeout: z.number().int().min(1).max(86_400_000).optional(),
-  removeOnComplete: z.union([z.boolean(), z.strictObject({ age: ms(31_536_000_000) })]).optional(),
-  removeOnFail: z.union([z.boolean(), z.strictObject({ age: ms(31_536_000_000) })]).optional(),
+  removeOnComplete: retentionSchema.optional(),
+  removeOnFail: retentionSchema.optional(),
   dependsOn: z.array(z.string().regex(JOB_ID_RE, 'must be a job id')).max(100).optional(),
   parallelism: z.number().int().min(1).max(64).optional(),
 });

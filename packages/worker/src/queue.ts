@@ -1,4 +1,11 @@
-import { ZkClient, type Stat, BadVersionError, NoNodeError, TransactionError } from '@zkjobs/core';
+import {
+  ZkClient,
+  type ZkClientOptions,
+  type Stat,
+  BadVersionError,
+  NoNodeError,
+  TransactionError,
+} from '@zkjobs/core';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import {
@@ -48,6 +55,14 @@ export interface QueueOptions {
   knownTypes?: string[];
   /** Session timeout when the Queue makes its own connection, ms. @defaultValue 10000 */
   sessionTimeoutMs?: number;
+  /**
+   * Options of the connection made when given a connect string: credentials (`auth`), the
+   * default ACL of created znodes (`defaultAcl`), `tls`, `connectTimeoutMs`, … (see
+   * `ZkClientOptions`; checked by `ZkClient.connect`, which throws BadArgumentsError naming a bad
+   * one). Ignored when given a ZkClient.
+   * @defaultValue none
+   */
+  zk?: Omit<ZkClientOptions, 'namespace' | 'sessionTimeoutMs'>;
   /** pino logger. @defaultValue {@link defaultLogger} */
   logger?: Logger;
 }
@@ -67,6 +82,7 @@ const queueOptionsSchema = z.strictObject({
   maxPayloadBytes: z.number().int().min(1).max(900_000).optional(),
   knownTypes: z.array(z.string()).optional(),
   sessionTimeoutMs: z.number().int().min(1).optional(),
+  zk: z.record(z.string(), z.unknown()).optional(),
   logger: z.any().optional(),
 });
 
@@ -116,7 +132,7 @@ export class Queue {
     this.ownsClient = typeof connection === 'string';
     this.rootPromise =
       typeof connection === 'string'
-        ? ZkClient.connect(connection, { sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000 })
+        ? ZkClient.connect(connection, { ...opts.zk, sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000 })
         : Promise.resolve(connection);
     this.clientPromise = this.rootPromise.then((c) => c.usingNamespace(this.namespace));
     this.clientPromise.catch(() => undefined);

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { LeaderLatch, ZkClient } from '@zkjobs/core';
+import { LeaderLatch, ZkClient, type ZkClientOptions } from '@zkjobs/core';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { Consumer } from './consumer/consumer.js';
@@ -25,6 +25,14 @@ export interface WorkerOptions {
   prefetch?: number;
   /** Session timeout when the Worker makes its own connection, ms (the server clamps it to 2–20 × tickTime). @defaultValue 10000 */
   sessionTimeoutMs?: number;
+  /**
+   * Options of the connection made when given a connect string: credentials (`auth`), the
+   * default ACL of created znodes (`defaultAcl`), `tls`, `connectTimeoutMs`, … (see
+   * `ZkClientOptions`; checked by `ZkClient.connect`, which throws BadArgumentsError naming a bad
+   * one). Ignored when given a ZkClient.
+   * @defaultValue none
+   */
+  zk?: Omit<ZkClientOptions, 'namespace' | 'sessionTimeoutMs'>;
   /** Default grace period of {@link Worker.close}, ms. @defaultValue 10000 */
   graceMs?: number;
   /**
@@ -44,6 +52,7 @@ const workerOptionsSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(10_000).optional(),
   prefetch: z.number().int().min(1).max(100_000).optional(),
   sessionTimeoutMs: z.number().int().min(1).optional(),
+  zk: z.record(z.string(), z.unknown()).optional(),
   graceMs: z.number().int().min(0).optional(),
   safetyPollMs: z.number().int().min(10).optional(),
   logger: z.any().optional(),
@@ -75,6 +84,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
   private readonly graceMs: number;
   private readonly connection: ZkClient | string;
   private readonly sessionTimeoutMs: number;
+  private readonly zkOptions: Omit<ZkClientOptions, 'namespace' | 'sessionTimeoutMs'>;
   private readonly pollMs: number;
   private root: ZkClient | null = null;
   private client: ZkClient | null = null;
@@ -113,6 +123,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.concurrency = opts.concurrency ?? 1;
     this.prefetch = opts.prefetch ?? Math.max(4 * this.concurrency, 32);
     this.sessionTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
+    this.zkOptions = opts.zk ?? {};
     this.graceMs = opts.graceMs ?? 10_000;
     this.pollMs = opts.safetyPollMs ?? 2000;
     this.log = opts.logger ?? defaultLogger();
@@ -162,7 +173,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.state = 'starting';
     this.root =
       typeof this.connection === 'string'
-        ? await ZkClient.connect(this.connection, { sessionTimeoutMs: this.sessionTimeoutMs })
+        ? await ZkClient.connect(this.connection, { ...this.zkOptions, sessionTimeoutMs: this.sessionTimeoutMs })
         : this.connection;
     const client = this.root.usingNamespace(this.namespace);
     client.setMaxListeners(0); // one re-arming watch per pending bucket and queue

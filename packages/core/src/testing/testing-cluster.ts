@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { makeMembers, type TestingServerOptions } from './testing-server.js';
+import { makeMembers, type TestingServerOptions, type TestingTls } from './testing-server.js';
 import type { ZkServerProcess } from './zk-server-process.js';
 
 /** Options for {@link TestingCluster.start}. */
@@ -21,6 +21,8 @@ export class TestingCluster {
     readonly members: ZkServerProcess[],
     private readonly root: string,
     private readonly ownsRoot: boolean,
+    /** The TLS material (CA, server and client certificates), when started with `tls`; else null. */
+    readonly tls: TestingTls | null,
   ) {}
 
   /**
@@ -30,8 +32,8 @@ export class TestingCluster {
   static async start(opts: TestingClusterOptions = {}): Promise<TestingCluster> {
     const size = opts.size ?? 3;
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`size must be a positive integer, got ${size}`);
-    const { root, ownsRoot, members } = await makeMembers(size, opts);
-    const cluster = new TestingCluster(members, root, ownsRoot);
+    const { root, ownsRoot, members, tls } = await makeMembers(size, opts);
+    const cluster = new TestingCluster(members, root, ownsRoot, tls);
     try {
       await Promise.all(members.map((m) => m.start()));
       await cluster.waitForQuorum(opts.startTimeoutMs);
@@ -42,9 +44,15 @@ export class TestingCluster {
     return cluster;
   }
 
-  /** `127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3`. */
+  /** `127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3` (the TLS ports when the ensemble is TLS-only). */
   get connectString(): string {
     return this.members.map((m) => m.address).join(',');
+  }
+
+  /** The members' TLS ports when started with `tls`, else null. */
+  get secureConnectString(): string | null {
+    const a = this.members.map((m) => m.secureAddress);
+    return a.every((x) => x !== null) ? a.join(',') : null;
   }
 
   /** The directory holding every member's data and logs. */

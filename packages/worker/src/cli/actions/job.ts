@@ -264,7 +264,13 @@ function failUnlessCompleted(outcomes: WaitOutcome[]): void {
 export async function submitJob(g: GlobalOptions, type: string, o: SubmitOptions): Promise<void> {
   if (!JOB_TYPE_RE.test(type))
     throw new UsageError(`<type>: ${JSON.stringify(type)} must be 1-100 characters of [A-Za-z0-9._:@/-]`);
-  if (o.id !== undefined) checkJobId(o.count > 1 ? `${o.id}-${o.count}` : o.id);
+  if (o.id !== undefined) {
+    try {
+      checkJobId(o.count > 1 ? `${o.id}-${o.count}` : o.id);
+    } catch (err) {
+      throw new UsageError(`--id: ${(err as Error).message}`, { cause: err });
+    }
+  }
   if (o.waitTimeout !== undefined && !o.wait) throw new UsageError('--wait-timeout needs --wait');
   const data = await parseJsonArg(o.data ?? 'null', '--data');
   const jobOpts: JobOptions = {

@@ -7,6 +7,7 @@ import { JOB_TYPE_RE, Worker, type Processor } from '../../index.js';
 import { isConnectedState, type ConnectionState, type ZkClient } from '@zkjobs/core';
 import { cliLogger, connectZk, fmtDuration, jobNamespace, Output, type GlobalOptions } from '../context.js';
 import { UsageError } from '../errors.js';
+import { onStdoutClosed } from '../pipes.js';
 
 /**
  * Loads a handlers module: a file path (relative to the current directory) or a package name
@@ -140,6 +141,14 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The reader of stdout went away (`| head`, or `| tee` stopped by the same Ctrl-C): a stop
+  // request like SIGTERM unless one came already; the close goes on, its lines dropped.
+  const stopOnPipe = onStdoutClosed(() => {
+    if (signalled) return;
+    process.stderr.write('zkjobs: stdout was closed by its reader: closing the worker\n');
+    signalled = 'SIGPIPE';
+    wake?.();
+  });
 
   const client = await connectZk(g, { sessionTimeoutMs: opts.sessionTimeout, logger: log });
   try {
@@ -262,6 +271,7 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    stopOnPipe();
     await client.close().catch(() => undefined);
   }
 }
