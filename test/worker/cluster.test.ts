@@ -98,7 +98,10 @@ describe.skipIf(!canStartServers)('worker processes on a 3-node ensemble', () =>
     const ledger = join(dir, 'ledger-kill.jsonl');
     const ws = await start3(namespace, ledger);
     const queue = new Queue(client, { namespace, logger });
-    const jobs = await queue.addBulk(Array.from({ length: 200 }, (_, i) => ({ type: 'work', data: { i, ms: 150 } })));
+    // A run whose worker dies uses an attempt: 3 leave room for the kill.
+    const jobs = await queue.addBulk(
+      Array.from({ length: 200 }, (_, i) => ({ type: 'work', data: { i, ms: 150 }, opts: { attempts: 3 } })),
+    );
     const leaderProc = ws[0]!;
     await leaderProc.waitLine((l) => l.event === 'leader');
     // Wait until the leader's process is running jobs, then kill it.

@@ -18,7 +18,7 @@
  * | {@link claimOps}   | consumer  | holder | `setData(record, version)` per job                                          |
  * | {@link completionOps} | consumer | holder | `setData`/`delete(record, version=token)` per job, a retry marker, retention markers |
  * | {@link assignOps}  | leader    | leader | `create` assignments, marker rewrites/deletes, gang parents and documents   |
- * | {@link requeueOps} | leader    | leader | `setData` each record, a marker, `delete` the dead worker's queue           |
+ * | {@link requeueOps} | leader    | leader | `setData`/`delete` each record, a marker, retention markers, `delete` the dead worker's queue |
  * | {@link failDependantOps} | leader | leader | `setData(record, version)`, marker rewrite/delete                      |
  * | {@link finishGangOps} | leader | leader | `setData(parent, version)`, `delete(gangs/<id>)`                          |
  * | {@link pruneOps}   | leader    | leader | `delete` finished records and their retention marker                        |
@@ -238,6 +238,11 @@ export function completionOps(client: ZkClient, holder: string, items: readonly 
     if (c.retry) retries.push(c.retry);
   }
   if (retries.length > 0) createMarker(tx, retries);
+  return retentionMarkers(tx, items);
+}
+
+/** One retention marker per distinct `keepFor` of `items` (its ctime starts the age, ZooKeeper's clock). */
+function retentionMarkers(tx: Transaction, items: readonly { next: JobRecord; keepFor?: number }[]): Transaction {
   const byAge = new Map<number, string[]>();
   for (const c of items)
     if (c.keepFor !== undefined) byAge.set(c.keepFor, [...(byAge.get(c.keepFor) ?? []), c.next.id]);
@@ -317,21 +322,35 @@ export function assignOps(
   };
 }
 
+/** A gone holder's job as the requeue writes it (see `transitions.goneHolder`). */
+export interface GoneHolderWrite extends RecordWrite {
+  /** Delete the record (a `lost` job with `removeOnFail: true`). */
+  remove?: boolean;
+  /** Retention by age of a `lost` job, ms. */
+  keepFor?: number;
+}
+
 /**
- * A dead worker's queue: leader fence; each job it held back to waiting over its version; one
- * marker of `entries`; every child of its queue and the queue deleted.
+ * A dead worker's queue: leader fence; each job it held written over its version (back to
+ * waiting, or dead when its attempts are used up: written, or deleted by its retention); one
+ * marker of `entries`; retention markers of the dead ones kept by age; every child of its queue
+ * and the queue deleted.
  */
 export function requeueOps(
   client: ZkClient,
   fence: LeaderFence,
   worker: string,
-  writes: readonly RecordWrite[],
+  writes: readonly GoneHolderWrite[],
   entries: readonly PendingEntry[],
   children: readonly string[],
 ): Transaction {
   const tx = leaderFence(client.transaction(), fence);
-  for (const w of writes) tx.setData(jobPath(w.next.id), encodeRecord(w.next), { version: w.version });
+  for (const w of writes) {
+    if (w.remove) tx.delete(jobPath(w.next.id), { version: w.version });
+    else tx.setData(jobPath(w.next.id), encodeRecord(w.next), { version: w.version });
+  }
   if (entries.length > 0) createMarker(tx, entries);
+  retentionMarkers(tx, writes);
   const dir = queueDir(worker);
   for (const c of children) tx.delete(`${dir}/${c}`);
   tx.delete(dir);

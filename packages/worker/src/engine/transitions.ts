@@ -13,6 +13,7 @@
  * | `dead`             | active                    | dead                   | consumer: attempts used up    |
  * | `release`          | active                    | waiting                | consumer: worker closing      |
  * | `requeue`          | waiting, delayed, active  | waiting                | leader: holder's session gone |
+ * | `lost`             | active                    | dead                   | leader: holder's session gone, attempts used up |
  * | `cancel`           | waiting, delayed, active  | cancelled              | Queue.cancel                  |
  * | `dependencyFailed` | waiting, delayed          | failed                 | leader: a parent did not complete |
  * | `gangStart`        | waiting, delayed, active  | active                 | leader: a gang's tasks assigned |
@@ -20,12 +21,16 @@
  * | `note`             | completed, failed, dead, cancelled | (unchanged)   | a stale holder's note         |
  *
  * What each change resets is decided here, once:
- * - leaving `active` (complete, fail, retry, dead, release, requeue, cancel) clears `claim` and
- *   closes the claim's `running` attempt with the change's outcome;
- * - reaching a final state sets `finishedAt`; `fail`, `dead`, `retry`, `dependencyFailed` and a
- *   failed gang set `error`; `complete` and a completed gang set `result`;
+ * - leaving `active` (complete, fail, retry, dead, release, requeue, lost, cancel) clears `claim`
+ *   and closes the claim's `running` attempt with the change's outcome;
+ * - reaching a final state sets `finishedAt`; `fail`, `dead`, `lost`, `retry`, `dependencyFailed`
+ *   and a failed gang set `error`; `complete` and a completed gang set `result`;
  * - `claim` counts the attempt (`attemptsMade + 1`), names the holder and its fencing token (the
- *   record's version after the claim's write), and appends a `running` attempt record.
+ *   record's version after the claim's write), and appends a `running` attempt record. So a run
+ *   whose holder is lost (its session ended: the process died, hung or was cut off) has used an
+ *   attempt: the leader's `requeue` of it leaves `attemptsMade` as it is, and when no attempt is
+ *   left it is `lost` instead (dead, `WorkerLostError` saying how often the worker was lost) — a
+ *   handler that kills its process is not re-run forever.
  *
  * A change asked for from a state not in its row throws {@link IllegalTransitionError}: that is
  * an engine bug, never a race (races are settled by the version checks of the multis).
@@ -56,6 +61,7 @@ export type TransitionEvent =
   | 'dead'
   | 'release'
   | 'requeue'
+  | 'lost'
   | 'cancel'
   | 'dependencyFailed'
   | 'gangStart'
@@ -78,6 +84,7 @@ export const TRANSITIONS: Readonly<
   dead: { from: ['active'], to: ['dead'] },
   release: { from: ['active'], to: ['waiting'] },
   requeue: { from: LIVE, to: ['waiting'] },
+  lost: { from: ['active'], to: ['dead'] },
   cancel: { from: LIVE, to: ['cancelled'] },
   dependencyFailed: { from: WAITING, to: ['failed'] },
   gangStart: { from: LIVE, to: ['active'] },
@@ -364,6 +371,7 @@ export function requeueKind(rec: JobRecord, worker: string, assignedAttempts: nu
 /**
  * `requeue`: back to `waiting` because the holder's session is gone. A claimed job's attempt is
  * closed as `requeued` (`by` = the leader, `w-…@epoch`); an unclaimed one keeps its history.
+ * The attempt stays counted (see {@link goneHolder} for a claimed job whose attempts are used up).
  */
 export function requeue(rec: JobRecord, by: string, now: number): JobRecord {
   legal(rec, 'requeue');
@@ -373,8 +381,67 @@ export function requeue(rec: JobRecord, by: string, now: number): JobRecord {
     claim: null,
     history:
       rec.state === 'active'
-        ? closeAttempt(rec.history, rec.claim?.token, { outcome: 'requeued', error: 'owner session gone', by }, now)
+        ? closeAttempt(rec.history, rec.claim?.token, { outcome: 'requeued', error: OWNER_GONE, by }, now)
         : rec.history,
+  };
+}
+
+/** The reason a gone holder's attempt records. */
+export const OWNER_GONE = 'owner session gone';
+
+/** The stored error's name of a job that ended dead because its worker was lost once too often. */
+export const WORKER_LOST_ERROR = 'WorkerLostError';
+
+/** How many of the record's attempts ended because their worker was lost (requeued or lost). */
+export function workerLosses(history: readonly AttemptRecord[]): number {
+  return history.filter((a) => a.outcome === 'requeued' || (a.outcome === 'dead' && a.by !== undefined)).length;
+}
+
+/** What the leader writes for a gone holder's job (see {@link goneHolder}). */
+export interface GoneHolderChange {
+  /** `requeue`: back to waiting; `lost`: attempts used up, dead. */
+  event: 'requeue' | 'lost';
+  next: JobRecord;
+  /** Delete the record instead of writing it (`removeOnFail: true`). */
+  remove: boolean;
+  /** Retention by age of a `lost` record, ms. */
+  keepFor?: number;
+}
+
+/**
+ * The leader's change of a job whose holder's session is gone: a claimed job with attempts left,
+ * or one never claimed, is `requeue`d; a claimed job that has used its last attempt is `lost`:
+ * dead, its attempt closed as `dead` (`by` the leader), its error a {@link WORKER_LOST_ERROR}
+ * saying how many times its worker was lost, retention by `removeOnFail`.
+ */
+export function goneHolder(rec: JobRecord, by: string, now: number): GoneHolderChange {
+  if (rec.state !== 'active' || rec.attemptsMade < rec.opts.attempts) {
+    return { event: 'requeue', next: requeue(rec, by, now), remove: false };
+  }
+  legal(rec, 'lost');
+  const n = workerLosses(rec.history) + 1;
+  const message =
+    `its worker was lost ${n} time${n === 1 ? '' : 's'} while it ran (the holder's session ended); ` +
+    `attempts (${rec.opts.attempts}) used up`;
+  const s: Settlement = {
+    event: 'dead',
+    outcome: 'dead',
+    remove: false,
+    next: {
+      ...rec,
+      state: 'dead',
+      claim: null,
+      error: { name: WORKER_LOST_ERROR, message },
+      finishedAt: now,
+      history: closeAttempt(rec.history, rec.claim?.token, { outcome: 'dead', error: OWNER_GONE, by }, now),
+    },
+  };
+  withRetention(s, rec.opts.removeOnFail);
+  return {
+    event: 'lost',
+    next: s.next,
+    remove: s.remove,
+    ...(s.keepFor !== undefined ? { keepFor: s.keepFor } : {}),
   };
 }
 

@@ -81,7 +81,7 @@ export interface SchedulerOptions {
 /** Internal: the leader's scheduler. */
 export class Scheduler {
   /** Counts of this leader, for tests and metrics. */
-  readonly counters: SchedulerCounters = { assigned: 0, requeued: 0, multis: 0 };
+  readonly counters: SchedulerCounters = { assigned: 0, requeued: 0, lost: 0, multis: 0 };
   private state: SchedulerState = 'latent';
   private round: RoundState = 'idle';
   /** The fence of every write; its epoch is set once taken. */

@@ -5,9 +5,9 @@
  */
 import type { WatchHandle } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
-import { isLeaderFenceFailure, requeueOps, type RecordWrite } from '../engine/ops.js';
+import { isLeaderFenceFailure, requeueOps, type GoneHolderWrite } from '../engine/ops.js';
 import { readRecord } from '../engine/record.js';
-import { pendingEntry, requeue, requeueKind } from '../engine/transitions.js';
+import { OWNER_GONE, goneHolder, pendingEntry, requeueKind } from '../engine/transitions.js';
 import type { PendingEntry } from '../layout.js';
 import {
   QUEUE,
@@ -213,7 +213,8 @@ export class WorkerPool {
   /**
    * Requeues the unfinished jobs of a worker whose znode (session) is gone: each job still
    * assigned to it (not claimed, or claimed by it) goes back to waiting with a history entry
-   * "requeued: owner session gone", in a fenced multi that also deletes the worker's queue.
+   * "requeued: owner session gone" — or, claimed on its last attempt, ends dead
+   * (`transitions.goneHolder`) — in a fenced multi that also deletes the worker's queue.
    */
   private async requeueWorker(worker: string): Promise<void> {
     const { client, log, fence, self, counters } = this.ctx;
@@ -235,37 +236,52 @@ export class WorkerPool {
       }
     }
     const reads = await mapLimit(jobs, 64, async ([id, a]) => ({ id, a, found: await readRecord(client, id) }));
-    const writes: RecordWrite[] = [];
+    const writes: GoneHolderWrite[] = [];
     const entries: PendingEntry[] = [];
-    const logs: object[] = [];
+    const logs: { fields: object; msg: string }[] = [];
     const now = Date.now();
     for (const { id, a, found } of reads) {
       if (!found) continue;
       const { rec, stat } = found;
       const kind = requeueKind(rec, worker, a);
       if (kind === null) continue;
-      const next = requeue(rec, `${self}@${fence.epoch}`, now);
-      writes.push({ next, version: stat.version });
-      entries.push(pendingEntry(next, 0));
+      const change = goneHolder(rec, `${self}@${fence.epoch}`, now);
+      const { next } = change;
+      writes.push({
+        next,
+        version: stat.version,
+        remove: change.remove,
+        ...(change.keepFor !== undefined ? { keepFor: change.keepFor } : {}),
+      });
+      if (change.event === 'requeue') entries.push(pendingEntry(next, 0));
       // A claimed job's log names the claim's token; an assignment that was never claimed has none
       // (no token was handed out): its log names the record version it was requeued at instead.
       logs.push({
-        jobId: id,
-        state: next.state,
-        attempt: rec.attemptsMade,
-        ...(kind === 'claimed' && rec.claim
-          ? { token: rec.claim.token, session: rec.claim.session }
-          : { version: stat.version }),
-        worker: rec.claim?.worker ?? worker,
-        wasClaimed: kind === 'claimed',
+        msg: change.event === 'requeue' ? LOG.requeued : LOG.lost,
+        fields: {
+          jobId: id,
+          type: rec.type,
+          state: change.remove ? `${next.state} (removed)` : next.state,
+          attempt: rec.attemptsMade,
+          ...(kind === 'claimed' && rec.claim
+            ? { token: rec.claim.token, session: rec.claim.session }
+            : { version: stat.version }),
+          worker: rec.claim?.worker ?? worker,
+          wasClaimed: kind === 'claimed',
+          ...(change.event === 'lost' ? { error: next.error?.message } : {}),
+        },
       });
     }
     await requeueOps(client, fence, worker, writes, entries, children).commit();
     counters.multis++;
     counters.requeued += entries.length;
-    for (const l of logs) log.info({ ...l, epoch: fence.epoch, reason: 'owner session gone' }, LOG.requeued);
-    if (entries.length > 0 || children.length > 0) {
-      log.info({ worker, requeued: entries.length, epoch: fence.epoch }, 'dead worker queue requeued');
+    counters.lost += writes.length - entries.length;
+    for (const l of logs) log.info({ ...l.fields, epoch: fence.epoch, reason: OWNER_GONE }, l.msg);
+    if (writes.length > 0 || children.length > 0) {
+      log.info(
+        { worker, requeued: entries.length, dead: writes.length - entries.length, epoch: fence.epoch },
+        'dead worker queue requeued',
+      );
     }
   }
 
