@@ -92,6 +92,73 @@ describe('retries', () => {
   });
 });
 
+describe('retry strategy', () => {
+  it("a worker's backoffStrategy sets each retry's delay from (attemptsMade, err, job), and -1 ends the job failed at once", async () => {
+    const calls: { attemptsMade: number; message: string; id: string }[] = [];
+    const runs: number[] = [];
+    const { queue, worker } = await setup(
+      {
+        flaky: async () => {
+          runs.push(Date.now());
+          throw new Error(`boom ${runs.length}`);
+        },
+      },
+      {
+        backoffStrategy: (attemptsMade, err, job) => {
+          calls.push({ attemptsMade, message: err.message, id: job.id });
+          return attemptsMade === 1 ? 300 : -1;
+        },
+      },
+    );
+    const retrying: number[] = [];
+    worker.on('retrying', (_job, _err, delay) => retrying.push(delay));
+    // The job's own backoff (10 ms) is overridden by the strategy.
+    const job = await queue.add('flaky', {}, { attempts: 5, backoff: 10 });
+    await expect(queue.waitUntilFinished(job.id, { timeoutMs: 15_000 })).rejects.toThrow(/ended failed: boom 2/);
+    const final = (await queue.getJob(job.id))!;
+    expect(final.state).toBe('failed');
+    expect(final.attemptsMade).toBe(2);
+    expect(final.history.map((h) => h.outcome)).toEqual(['retrying', 'failed']);
+    expect(final.history[1]!.error).toContain('backoffStrategy made no more attempts');
+    expect(calls).toEqual([
+      { attemptsMade: 1, message: 'boom 1', id: job.id },
+      { attemptsMade: 2, message: 'boom 2', id: job.id },
+    ]);
+    expect(retrying).toEqual([300]);
+    expect(runs[1]! - runs[0]!).toBeGreaterThanOrEqual(280);
+  });
+
+  it("a strategy that answers undefined leaves the job's backoff; one that answers nonsense is reported and the job's backoff is used", async () => {
+    const errors: Error[] = [];
+    const { queue, worker } = await setup(
+      { flaky: async () => Promise.reject(new Error('no')) },
+      { backoffStrategy: (attemptsMade) => (attemptsMade === 1 ? undefined : (1.5 as number)) },
+    );
+    worker.on('error', (e) => errors.push(e));
+    const retrying: number[] = [];
+    worker.on('retrying', (_job, _err, delay) => retrying.push(delay));
+    const job = await queue.add('flaky', {}, { attempts: 3, backoff: { type: 'fixed', delay: 50 } });
+    await expect(queue.waitUntilFinished(job.id, { timeoutMs: 15_000 })).rejects.toThrow(/ended dead/);
+    expect(retrying).toEqual([50, 50]);
+    expect(errors.map((e) => e.message)).toEqual([expect.stringContaining('backoffStrategy returned 1.5')]);
+  });
+
+  it('a backoff without attempts ≥ 2 is refused naming opts.backoff, and nothing is stored', async () => {
+    const { queue } = await setup({ t: async () => 1 }, {}, false);
+    for (const opts of [{ backoff: 100 }, { attempts: 1, backoff: { type: 'fixed' as const, delay: 5 } }]) {
+      const err = await queue.add('t', {}, { jobId: 'b1', ...opts }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(JobValidationError);
+      expect((err as JobValidationError).field).toBe('opts.backoff');
+      expect((err as Error).message).toContain('attempts ≥ 2');
+    }
+    expect(await queue.getJob('b1')).toBeNull();
+    expect(await queue.getJobs()).toEqual([]);
+  });
+});
+
 describe('scheduling options', () => {
   it('priority: lower numbers run first', async () => {
     const order: string[] = [];

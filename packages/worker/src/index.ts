@@ -34,7 +34,14 @@ export {
   WaitTimeoutError,
   WorkerClosingError,
 } from './errors.js';
-export { backoffDelay, JOB_ID_RE, JOB_TYPE_RE, DEFAULT_MAX_PAYLOAD_BYTES } from './options.js';
+export {
+  backoffDelay,
+  FAIL_NOW,
+  JOB_ID_RE,
+  JOB_TYPE_RE,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  type BackoffStrategy,
+} from './options.js';
 export { DEFAULT_NAMESPACE, BUCKETS, bucketOf, jobPath, queueDir, type WorkerInfo, type LeaderInfo } from './layout.js';
 export { createLogger, defaultLogger, type Logger } from './logger.js';
 export {

@@ -78,7 +78,9 @@ export interface JobOptions {
    */
   attempts?: number;
   /**
-   * Wait between a failed attempt and the next one.
+   * Wait between a failed attempt and the next one. Needs `attempts` ≥ 2 (a backoff without a
+   * next attempt is refused: `JobValidationError` on `opts.backoff`). A worker's
+   * `backoffStrategy` takes precedence for the jobs it runs.
    * @defaultValue 0 (retry at once)
    */
   backoff?: BackoffOptions;

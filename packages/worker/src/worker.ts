@@ -8,7 +8,7 @@ import { JobValidationError, WorkerClosingError } from './errors.js';
 import { TypedEmitter, type WorkerEvents } from './events.js';
 import { DEFAULT_NAMESPACE, WORKERS, type WorkerInfo } from './layout.js';
 import { defaultLogger } from './logger.js';
-import { namespaceSchema, zodToValidationError } from './options.js';
+import { namespaceSchema, zodToValidationError, type BackoffStrategy } from './options.js';
 import type { Processor } from './processor.js';
 import { DeposedError, PendingWatch, Scheduler } from './scheduler/scheduler.js';
 
@@ -35,6 +35,16 @@ export interface WorkerOptions {
    * @defaultValue 2000
    */
   safetyPollMs?: number;
+  /**
+   * The retry strategy of the jobs this worker runs (BullMQ's `backoffStrategy`): called with
+   * `(attemptsMade, err, job)` after a failed attempt that has attempts left (never for an
+   * {@link UnrecoverableError}); it returns the delay before the next attempt in ms (an integer
+   * 0–86,400,000, on ZooKeeper's clock), `-1` ({@link FAIL_NOW}) to make no more attempts (the
+   * job ends `failed`), or undefined to use the job's own `backoff`. When it throws or returns
+   * anything else, the job's own backoff is used and an `error` event names it.
+   * @defaultValue none: every job's own `backoff`
+   */
+  backoffStrategy?: BackoffStrategy;
   /** pino logger. @defaultValue {@link defaultLogger} */
   logger?: Logger;
 }
@@ -46,6 +56,7 @@ const workerOptionsSchema = z.strictObject({
   sessionTimeoutMs: z.number().int().min(1).optional(),
   graceMs: z.number().int().min(0).optional(),
   safetyPollMs: z.number().int().min(10).optional(),
+  backoffStrategy: z.custom<BackoffStrategy>((v) => typeof v === 'function', 'must be a function').optional(),
   logger: z.any().optional(),
 });
 
@@ -76,6 +87,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
   private readonly connection: ZkClient | string;
   private readonly sessionTimeoutMs: number;
   private readonly pollMs: number;
+  private readonly backoffStrategy: BackoffStrategy | undefined;
   private root: ZkClient | null = null;
   private client: ZkClient | null = null;
   private latch: LeaderLatch | null = null;
@@ -115,6 +127,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.sessionTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
     this.graceMs = opts.graceMs ?? 10_000;
     this.pollMs = opts.safetyPollMs ?? 2000;
+    this.backoffStrategy = opts.backoffStrategy;
     this.log = opts.logger ?? defaultLogger();
   }
 
@@ -184,6 +197,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       log: this.log,
       events: this,
       pollMs: this.pollMs,
+      ...(this.backoffStrategy ? { backoffStrategy: this.backoffStrategy } : {}),
     });
     const latch = new LeaderLatch(client, WORKERS, { prefix: 'w-', data: JSON.stringify(info) });
     this.latch = latch;

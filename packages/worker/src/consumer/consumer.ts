@@ -9,13 +9,14 @@ import type { WatchHandle, ZkClient } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import { JobCancelledError, LostClaimError } from '../errors.js';
+import { JobCancelledError, LostClaimError, UnrecoverableError, WorkerClosingError } from '../errors.js';
 import { toJob } from '../engine/record.js';
-import { settle } from '../engine/transitions.js';
+import { settle, type RunOutcome } from '../engine/transitions.js';
 import type { TypedEmitter, WorkerEvents } from '../events.js';
 import type { Job, JobRecord } from '../job.js';
 import { cancelledJobOf, decodeAssignment, isAssignmentNode, queueDir, type AssignedJob } from '../layout.js';
 import { LOG } from '../log-events.js';
+import { checkStrategyDelay, type BackoffStrategy } from '../options.js';
 import type { Processor } from '../processor.js';
 import { createIfMissing } from '../util.js';
 import { claimBatch } from './claim.js';
@@ -37,6 +38,8 @@ export interface ConsumerOptions {
   events: TypedEmitter<WorkerEvents>;
   /** The safety re-listing of the queue runs at most this often, ms. */
   pollMs: number;
+  /** The worker's retry strategy, if any. */
+  backoffStrategy?: BackoffStrategy;
 }
 
 interface Assignment {
@@ -77,6 +80,7 @@ export class Consumer {
   private readonly log: Logger;
   private readonly events: TypedEmitter<WorkerEvents>;
   private readonly pollMs: number;
+  private readonly backoffStrategy: BackoffStrategy | undefined;
   /** Claims, completions, refusals so far (for tests and metrics). */
   readonly counters: ConsumerCounters = {
     claimed: 0,
@@ -96,6 +100,7 @@ export class Consumer {
     this.log = opts.log;
     this.events = opts.events;
     this.pollMs = opts.pollMs;
+    this.backoffStrategy = opts.backoffStrategy;
     this.pq = new PQueue({ concurrency: opts.concurrency });
     this.ctx = {
       client: opts.client,
@@ -418,8 +423,30 @@ export class Consumer {
     // The handler is done: its slot is free for the next job while the outcome is written
     // (writes in flight stay bounded by the prefetch: nothing new is assigned before they land).
     this.handlerDone(a);
-    await this.writer.write(a, settle(a.rec, a.token, outcome, Date.now()), outcome);
+    const retryDelay = await this.strategyDelay(a, job, outcome);
+    await this.writer.write(a, settle(a.rec, a.token, outcome, Date.now(), retryDelay), outcome);
     this.finish(a);
+  }
+
+  /**
+   * The worker's backoff strategy's answer for a failed attempt with attempts left; undefined
+   * (the job's own backoff) without a strategy, or when it throws or answers what is not a delay
+   * (reported as an `error` naming it).
+   */
+  private async strategyDelay(a: ActiveJob, job: Job, outcome: RunOutcome): Promise<number | 'fail' | undefined> {
+    const strategy = this.backoffStrategy;
+    if (!strategy || outcome.kind !== 'failed') return undefined;
+    const err = outcome.error;
+    if (err instanceof UnrecoverableError || err instanceof WorkerClosingError) return undefined;
+    if (a.rec.attemptsMade >= a.rec.opts.attempts) return undefined;
+    try {
+      return checkStrategyDelay(
+        await strategy(a.rec.attemptsMade, err instanceof Error ? err : new Error(String(err)), job),
+      );
+    } catch (e) {
+      this.ctx.reportError(e, "backoffStrategy failed; the job's own backoff is used", { jobId: a.id });
+      return undefined;
+    }
   }
 
   private handlerDone(a: ActiveJob): void {

@@ -8,7 +8,7 @@
  * | `submit`           | (none)                    | waiting, delayed       | Queue (submit multi)          |
  * | `claim`            | waiting, delayed          | active                 | consumer (claim multi)        |
  * | `complete`         | active                    | completed              | consumer (completion multi)   |
- * | `fail`             | active                    | failed                 | consumer: UnrecoverableError  |
+ * | `fail`             | active                    | failed                 | consumer: UnrecoverableError, or the worker's backoff strategy said fail now |
  * | `retry`            | active                    | waiting, delayed       | consumer: attempts left       |
  * | `dead`             | active                    | dead                   | consumer: attempts used up    |
  * | `release`          | active                    | waiting                | consumer: worker closing      |
@@ -231,6 +231,9 @@ export function claim(rec: JobRecord, by: Claimer, version: number, now: number)
 
 // ----- settle: the holder's outcome -----------------------------------------------------------
 
+/** What a failed attempt's record adds when the worker's backoff strategy ended the job. */
+export const STRATEGY_FAIL = "the worker's backoffStrategy made no more attempts";
+
 /** How a handler run ended. */
 export type RunOutcome = { kind: 'completed'; result: unknown } | { kind: 'failed'; error: unknown };
 
@@ -252,11 +255,19 @@ export interface Settlement {
 
 /**
  * The holder's outcome of claim `token`: `complete`; on a failure `release` (the worker is
- * closing: no backoff, never dead), `fail` ({@link UnrecoverableError}), `dead` (attempts used
- * up) or `retry` (after the backoff; `delayed` when it is over 0 ms). Retention
- * (`removeOnComplete` / `removeOnFail`) decides `remove` and `keepFor` of final outcomes.
+ * closing: no backoff, never dead), `fail` ({@link UnrecoverableError}, or `retryDelay` is
+ * `'fail'`), `dead` (attempts used up) or `retry` (after `retryDelay` when given, else the
+ * job's backoff; `delayed` when it is over 0 ms). Retention (`removeOnComplete` /
+ * `removeOnFail`) decides `remove` and `keepFor` of final outcomes.
+ * @param retryDelay - the worker's backoff strategy's answer for a retry, when it has one
  */
-export function settle(rec: JobRecord, token: number, run: RunOutcome, now: number): Settlement {
+export function settle(
+  rec: JobRecord,
+  token: number,
+  run: RunOutcome,
+  now: number,
+  retryDelay?: number | 'fail',
+): Settlement {
   if (run.kind === 'completed') {
     legal(rec, 'complete');
     return withRetention(
@@ -293,8 +304,9 @@ export function settle(rec: JobRecord, token: number, run: RunOutcome, now: numb
       retry: pendingEntry(rec, 0),
     };
   }
-  if (err instanceof UnrecoverableError || rec.attemptsMade >= rec.opts.attempts) {
-    const event = err instanceof UnrecoverableError ? 'fail' : 'dead';
+  const failNow = err instanceof UnrecoverableError || (retryDelay === 'fail' && rec.attemptsMade < rec.opts.attempts);
+  if (failNow || rec.attemptsMade >= rec.opts.attempts) {
+    const event = failNow ? 'fail' : 'dead';
     legal(rec, event);
     const state = event === 'fail' ? 'failed' : 'dead';
     return withRetention(
@@ -308,14 +320,22 @@ export function settle(rec: JobRecord, token: number, run: RunOutcome, now: numb
           claim: null,
           error: storeError(err),
           finishedAt: now,
-          history: closeAttempt(rec.history, token, { outcome: state, error: msg }, now),
+          history: closeAttempt(
+            rec.history,
+            token,
+            {
+              outcome: state,
+              error: failNow && !(err instanceof UnrecoverableError) ? `${msg} (${STRATEGY_FAIL})` : msg,
+            },
+            now,
+          ),
         },
       },
       rec.opts.removeOnFail,
     );
   }
   legal(rec, 'retry');
-  const delay = backoffDelay(rec.opts.backoff, rec.attemptsMade);
+  const delay = typeof retryDelay === 'number' ? retryDelay : backoffDelay(rec.opts.backoff, rec.attemptsMade);
   return {
     event: 'retry',
     outcome: 'retrying',
