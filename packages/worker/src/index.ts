@@ -42,7 +42,18 @@ export {
   DEFAULT_MAX_PAYLOAD_BYTES,
   type BackoffStrategy,
 } from './options.js';
-export { DEFAULT_NAMESPACE, BUCKETS, bucketOf, jobPath, queueDir, type WorkerInfo, type LeaderInfo } from './layout.js';
+export {
+  DEFAULT_NAMESPACE,
+  BUCKETS,
+  bucketOf,
+  jobPath,
+  queueDir,
+  type WorkerInfo,
+  type LeaderInfo,
+  type PausedDoc,
+  type TypeLimits,
+  type LimitsDoc,
+} from './layout.js';
 export { createLogger, defaultLogger, type Logger } from './logger.js';
 export {
   verify,

@@ -20,6 +20,12 @@ export const QUEUE = '/queue';
 export const BARRIERS = '/barriers';
 export const GANGS = '/gangs';
 export const RETENTION = '/retention';
+/** Operators' controls of the scheduler (pause, limits), created on first use. */
+export const CONTROL = '/control';
+/** `control/paused`: the paused job types ({@link PausedDoc}); absent = nothing paused. */
+export const PAUSED = `${CONTROL}/paused`;
+/** `control/limits`: rate limits and cluster-wide concurrency per job type ({@link LimitsDoc}); absent = none. */
+export const LIMITS = `${CONTROL}/limits`;
 
 /** Name prefix of a worker's registration znode, `w-NNNNNNNNNN` (EPHEMERAL_SEQUENTIAL). */
 export const WORKER_PREFIX = 'w-';
@@ -215,13 +221,105 @@ export function decodeMarkerDoc(data: Buffer): { entries: PendingEntry[]; order:
  */
 export type AssignedJob = [string, number, number?];
 
-export function encodeAssignment(jobs: AssignedJob[], epoch: number): Buffer {
-  return Buffer.from(JSON.stringify({ epoch, j: jobs }));
+/**
+ * An assignment's data: `{ epoch, j: jobs, t? }`. `t` is the job type of an assignment of one
+ * job of a limited type (see {@link LimitsDoc}): the leader counts those assignments per type, a
+ * new leader too, from the queues alone.
+ */
+export function encodeAssignment(jobs: AssignedJob[], epoch: number, type?: string): Buffer {
+  return Buffer.from(JSON.stringify(type === undefined ? { epoch, j: jobs } : { epoch, j: jobs, t: type }));
 }
 
 export function decodeAssignment(data: Buffer): AssignedJob[] {
-  const doc = JSON.parse(data.toString('utf8')) as { j?: AssignedJob[] };
-  return doc.j ?? [];
+  return decodeAssignmentDoc(data).jobs;
+}
+
+/** An assignment's jobs and, for one job of a limited type, its type. */
+export function decodeAssignmentDoc(data: Buffer): { jobs: AssignedJob[]; type?: string } {
+  const doc = JSON.parse(data.toString('utf8')) as { j?: AssignedJob[]; t?: unknown };
+  const jobs = doc.j ?? [];
+  return typeof doc.t === 'string' ? { jobs, type: doc.t } : { jobs };
+}
+
+/**
+ * `control/paused`: `{ all, types }`. While `all` is true no job starts; otherwise no job of a
+ * type in `types` starts. The leader assigns none of them and workers claim none of them
+ * (jobs already claimed run to their end).
+ */
+export interface PausedDoc {
+  /** The whole namespace is paused. */
+  all: boolean;
+  /** Job types paused by name (sorted, distinct). */
+  types: string[];
+}
+
+export function encodePaused(p: PausedDoc): Buffer {
+  return Buffer.from(JSON.stringify({ all: p.all, types: [...new Set(p.types)].sort() }));
+}
+
+/** An absent or unreadable document is "nothing paused". */
+export function decodePaused(data: Buffer | null): PausedDoc {
+  if (!data || data.length === 0) return { all: false, types: [] };
+  try {
+    const doc = JSON.parse(data.toString('utf8')) as Partial<PausedDoc>;
+    return {
+      all: doc.all === true,
+      types: Array.isArray(doc.types) ? doc.types.filter((t): t is string => typeof t === 'string') : [],
+    };
+  } catch {
+    return { all: false, types: [] };
+  }
+}
+
+/** True when jobs of `type` may not start under `p`. */
+export function isTypePaused(p: PausedDoc, type: string): boolean {
+  return p.all || p.types.includes(type);
+}
+
+/**
+ * The limits of one job type, enforced by the leader when it assigns (cluster-wide, whichever
+ * worker leads). Either part may be absent.
+ */
+export interface TypeLimits {
+  /** Rate limit: at most `max` jobs of the type start (are claimed) per `duration` ms. */
+  max?: number;
+  /** The rate limit's window, ms (with `max`). */
+  duration?: number;
+  /** At most this many jobs of the type are active (assigned or running) across all workers. */
+  concurrency?: number;
+}
+
+/** `control/limits`: `{ <type>: TypeLimits }`. */
+export type LimitsDoc = Record<string, TypeLimits>;
+
+export function encodeLimits(l: LimitsDoc): Buffer {
+  return Buffer.from(JSON.stringify(l));
+}
+
+/** An absent document is "no limits"; an entry that is not a limit is dropped. */
+export function decodeLimits(data: Buffer | null): LimitsDoc {
+  if (!data || data.length === 0) return {};
+  let doc: unknown;
+  try {
+    doc = JSON.parse(data.toString('utf8'));
+  } catch {
+    return {};
+  }
+  if (typeof doc !== 'object' || doc === null) return {};
+  const out: LimitsDoc = {};
+  const int = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1;
+  for (const [type, v] of Object.entries(doc as Record<string, unknown>)) {
+    if (typeof v !== 'object' || v === null) continue;
+    const l = v as Record<string, unknown>;
+    const e: TypeLimits = {};
+    if (int(l['max']) && int(l['duration'])) {
+      e.max = l['max'];
+      e.duration = l['duration'];
+    }
+    if (int(l['concurrency'])) e.concurrency = l['concurrency'];
+    if (Object.keys(e).length > 0) out[type] = e;
+  }
+  return out;
 }
 
 /** Data of a worker's registration znode `workers/w-…`. */

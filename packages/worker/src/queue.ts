@@ -14,7 +14,16 @@ import { cancel, gangTasks, newRecord, submitEntry } from './engine/transitions.
 import { ensureTree } from './engine/tree.js';
 import { JobFailedError, JobNotFoundError, JobValidationError, WaitTimeoutError } from './errors.js';
 import { isFinalState, type Job, type JobOptions, type JobState, type SubmittedJob } from './job.js';
-import { BUCKET_NAMES, DEFAULT_NAMESPACE, JOBS, jobPath } from './layout.js';
+import {
+  BUCKET_NAMES,
+  DEFAULT_NAMESPACE,
+  JOBS,
+  isTypePaused,
+  jobPath,
+  type LimitsDoc,
+  type PausedDoc,
+  type TypeLimits,
+} from './layout.js';
 import { LOG } from './log-events.js';
 import { defaultLogger } from './logger.js';
 import {
@@ -27,6 +36,7 @@ import {
   zodToValidationError,
 } from './options.js';
 import { mapLimit } from './util.js';
+import * as controls from './controls.js';
 
 /** Options of {@link Queue}. */
 export interface QueueOptions {
@@ -380,6 +390,84 @@ export class Queue {
         else opts.signal.addEventListener('abort', onAbort, { once: true });
       }
     });
+  }
+
+  /**
+   * Pauses a job type, or every type when `type` is omitted: the leader assigns none of its jobs
+   * and workers claim none (a worker learns of it through a watch, within milliseconds); jobs
+   * already running finish, and nothing is lost — waiting jobs stay waiting until
+   * {@link resume}. Stored in ZooKeeper (`control/paused`), so it holds across leader changes
+   * and restarts. Idempotent.
+   * @param type - a job type, or undefined for the whole namespace
+   * @returns what is paused after the change
+   * @throws JobValidationError on field `type` for a malformed type — nothing is written
+   */
+  async pause(type?: string): Promise<PausedDoc> {
+    if (type !== undefined) validateType(type, 'type');
+    const client = await this.client();
+    const p = await controls.pause(client, type);
+    this.log.info({ type: type ?? '*', paused: p }, 'paused');
+    return p;
+  }
+
+  /**
+   * Resumes a job type paused by name, or — when `type` is omitted — everything (the
+   * namespace-wide pause and every type's); the backlog is scheduled at once. A type stays
+   * paused while the whole namespace is. Idempotent.
+   * @param type - a job type, or undefined for everything
+   * @returns what is still paused after the change
+   * @throws JobValidationError on field `type` for a malformed type — nothing is written
+   */
+  async resume(type?: string): Promise<PausedDoc> {
+    if (type !== undefined) validateType(type, 'type');
+    const client = await this.client();
+    const p = await controls.resume(client, type);
+    this.log.info({ type: type ?? '*', paused: p }, 'resumed');
+    return p;
+  }
+
+  /**
+   * True when jobs of `type` may not start now (the type or the whole namespace is paused);
+   * without `type`, true when the whole namespace is paused.
+   * @throws JobValidationError on field `type` for a malformed type
+   */
+  async isPaused(type?: string): Promise<boolean> {
+    if (type !== undefined) validateType(type, 'type');
+    const p = await controls.readPaused(await this.client());
+    return type === undefined ? p.all : isTypePaused(p, type);
+  }
+
+  /** What is paused: the whole namespace (`all`) and the types paused by name. */
+  async getPaused(): Promise<PausedDoc> {
+    return controls.readPaused(await this.client());
+  }
+
+  /**
+   * Sets the limits of a job type, applied cluster-wide by whichever worker leads (stored in
+   * `control/limits`): `{ max, duration }` — at most `max` jobs of the type start (are claimed)
+   * per `duration` ms; `{ concurrency }` — at most that many are active (assigned to a worker or
+   * running) at once across all workers; or both. Replaces the type's earlier limits; `null`
+   * removes them. Jobs of a limited type are assigned one at a time, only as the limit frees a
+   * slot (see docs/architecture.md, "Limits").
+   * @param type - the job type
+   * @param limits - `max` 1–1,000,000 jobs with `duration` 1–86,400,000 ms, and/or `concurrency`
+   *   1–1,000,000; or null
+   * @returns every type's limits after the change
+   * @throws JobValidationError naming the field (`type`, `limits.max`, `limits.duration`,
+   *   `limits.concurrency`) — nothing is written
+   */
+  async setLimits(type: string, limits: TypeLimits | null): Promise<LimitsDoc> {
+    validateType(type, 'type');
+    const l = limits === null ? null : controls.validateLimits(limits);
+    const client = await this.client();
+    const all = await controls.setLimits(client, type, l);
+    this.log.info({ type, limits: l }, l === null ? 'limits removed' : 'limits set');
+    return all;
+  }
+
+  /** Every job type's limits (see {@link setLimits}). */
+  async getLimits(): Promise<LimitsDoc> {
+    return controls.readLimits(await this.client());
   }
 
   /** Closes the connection if the Queue made it. Idempotent. */

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { registerClusterCommands } from './commands/cluster.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerJobCommands } from './commands/job.js';
+import { registerLimitsCommands, registerQueueCommands } from './commands/queue.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerServicesCommands } from './commands/services.js';
 import { registerVerifyCommands } from './commands/verify.js';
@@ -46,6 +47,8 @@ export function buildProgram(): Command {
   registerServerCommands(program);
   registerWorkerCommands(program);
   registerJobCommands(program);
+  registerQueueCommands(program);
+  registerLimitsCommands(program);
   registerClusterCommands(program);
   registerConfigCommands(program);
   registerServicesCommands(program);

@@ -18,6 +18,10 @@ export interface ClaimHooks {
   hasHandler(type: string): boolean;
   /** The job will not be claimed here (stale, unknown type, taken meanwhile): its assignment entry is settled. */
   skip(job: BufferedJob): void;
+  /** True while jobs of `type` may not start (paused). */
+  isPaused(type: string): boolean;
+  /** Its type is paused: keep it, unclaimed, until the type is resumed. */
+  hold(job: BufferedJob): void;
   /** Its record could not be read now (connection trouble): put it back for a later try. */
   retryLater(job: BufferedJob): void;
   /** Claimed: run it. `zxid` is the claim write's. */
@@ -76,6 +80,10 @@ export async function claimBatch(
         'stale assignment skipped',
       );
       hooks.skip(b);
+      continue;
+    }
+    if (hooks.isPaused(rec.type)) {
+      hooks.hold(b);
       continue;
     }
     if (!hooks.hasHandler(rec.type)) {

@@ -14,7 +14,17 @@ import { toJob } from '../engine/record.js';
 import { settle, type RunOutcome } from '../engine/transitions.js';
 import type { TypedEmitter, WorkerEvents } from '../events.js';
 import type { Job, JobRecord } from '../job.js';
-import { cancelledJobOf, decodeAssignment, isAssignmentNode, queueDir, type AssignedJob } from '../layout.js';
+import {
+  PAUSED,
+  cancelledJobOf,
+  decodeAssignment,
+  decodePaused,
+  isAssignmentNode,
+  isTypePaused,
+  queueDir,
+  type AssignedJob,
+  type PausedDoc,
+} from '../layout.js';
 import { LOG } from '../log-events.js';
 import { checkStrategyDelay, type BackoffStrategy } from '../options.js';
 import type { Processor } from '../processor.js';
@@ -61,6 +71,10 @@ export class Consumer {
   private readonly loading = new Set<string>();
   /** Assigned jobs not yet claimed, lowest priority number first, then in order of arrival. */
   private buffer: BufferedJob[] = [];
+  /** Assigned jobs of paused types, kept unclaimed until their type is resumed. */
+  private held: BufferedJob[] = [];
+  private paused: PausedDoc = { all: false, types: [] };
+  private pausedWatch: WatchHandle | null = null;
   private readonly active = new Map<string, ActiveJob>();
   private claiming = 0;
   /** Handlers running now (≤ concurrency). */
@@ -182,6 +196,21 @@ export class Consumer {
       Math.min(250, this.pollMs),
     );
     this.poll.unref();
+    // Paused types: their assigned jobs are held, not claimed, until resumed.
+    this.pausedWatch = this.client.watchData(
+      PAUSED,
+      (data) => {
+        this.paused = decodePaused(data);
+        if (this.paused.all || this.held.length === 0) return;
+        // Held jobs are read again when claimed: those whose type is still paused are held again.
+        const free = this.held;
+        this.held = [];
+        this.buffer.push(...free);
+        this.sortBuffer();
+        this.pump();
+      },
+      { onError: (e) => this.ctx.reportError(e, 'paused watch error', { worker: name }) },
+    );
     this.log.info({ worker: name, session }, 'consumer bound');
   }
 
@@ -198,8 +227,11 @@ export class Consumer {
     this.retryTimer = null;
     this.watch?.close();
     this.watch = null;
+    this.pausedWatch?.close();
+    this.pausedWatch = null;
     this.assignments.clear();
     this.buffer = [];
+    this.held = [];
   }
 
   /**
@@ -349,6 +381,8 @@ export class Consumer {
           try {
             await claimBatch(this.ctx, { name, session }, batch, {
               hasHandler: (type) => this.handlers[type] !== undefined,
+              isPaused: (type) => isTypePaused(this.paused, type),
+              hold: (b) => this.held.push(b),
               skip: (b) => this.settleAssigned(name, b.node, b.id),
               retryLater: (b) => retry.push(b),
               start: (b, rec, zxid) => this.start(name, session, b.node, rec, zxid),

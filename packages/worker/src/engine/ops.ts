@@ -280,6 +280,8 @@ export interface AssignmentCreate {
   worker: string;
   /** Its jobs: `[id, attemptsMade, priority]`. */
   jobs: readonly AssignedJob[];
+  /** The job type of an assignment of one job of a limited type. */
+  type?: string;
 }
 
 /** A gang job started by an assign multi. */
@@ -307,7 +309,7 @@ export function assignOps(
   const tx = leaderFence(client.transaction(), fence);
   for (const a of assignments) {
     tx.create(assignmentPrefix(a.worker), {
-      data: encodeAssignment([...a.jobs], fence.epoch),
+      data: encodeAssignment([...a.jobs], fence.epoch, a.type),
       mode: CreateMode.PERSISTENT_SEQUENTIAL,
     });
   }

@@ -27,12 +27,15 @@ import {
   RETENTION,
   WORKERS,
   gangTaskId,
+  isTypePaused,
   type AssignedJob,
   type LeaderInfo,
 } from '../layout.js';
 import { LOG } from '../log-events.js';
 import { mapLimit } from '../util.js';
 import { plan, type PlanWorker } from './assign.js';
+import { ControlWatch } from './controls.js';
+import { LimitTracker } from './limits.js';
 import { DeposedError, type LeaderContext, type SchedulerCounters } from './context.js';
 import { GangTracker } from './gangs.js';
 import { PendingWatch } from './pending-watch.js';
@@ -101,6 +104,8 @@ export class Scheduler {
   private readonly pool: WorkerPool;
   private readonly gangs: GangTracker;
   private readonly retention: Retention;
+  private readonly limiter: LimitTracker;
+  private controls: ControlWatch | null = null;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.fenceState = { self: opts.self, epoch: -1 };
@@ -124,6 +129,7 @@ export class Scheduler {
     this.pool = new WorkerPool(this.ctx);
     this.gangs = new GangTracker(this.ctx);
     this.retention = new Retention(this.ctx);
+    this.limiter = new LimitTracker(this.ctx);
   }
 
   /** The epoch taken by {@link start}, -1 before. */
@@ -175,6 +181,9 @@ export class Scheduler {
     await clock;
     if (this.state !== 'taking-epoch') return this.epoch; // stopped meanwhile
     this.state = 'leading';
+    this.limiter.begin(this.ctx.serverNow());
+    // Pause and limits are read before the first assignment (runRound waits for them).
+    this.controls = new ControlWatch(this.ctx);
     this.watches.push(
       client.watchChildren(WORKERS, (children) => {
         this.pool.onListing(children);
@@ -215,6 +224,8 @@ export class Scheduler {
     this.ready.close();
     this.gangs.close();
     this.retention.close();
+    this.limiter.close();
+    this.controls?.close();
   }
 
   private async relist(): Promise<void> {
@@ -322,12 +333,17 @@ export class Scheduler {
     await this.gangs.load();
     await this.gangs.finish();
     await this.failDependants();
+    await this.controls?.ready;
     await this.assign();
     await this.pool.scanStaleDirs();
     this.pool.requeueGone();
     await this.retention.sync();
     await this.retention.prune();
-    const dues = [this.ready.nextDue(), this.retention.nextDue()].filter((d): d is number => d !== undefined);
+    const dues = [
+      this.ready.nextDue(),
+      this.retention.nextDue(),
+      this.controls ? this.limiter.nextDue(this.controls.limits, this.ctx.serverNow()) : undefined,
+    ].filter((d): d is number => d !== undefined);
     if (dues.length > 0) this.later(Math.min(...dues) - this.ctx.serverNow() + 5);
   }
 
@@ -363,15 +379,21 @@ export class Scheduler {
         w,
       ]),
     );
-    const p = plan([...planned.keys()], this.ready.ready);
+    // Paused types are not offered to the plan; limited ones only as far as their slots allow.
+    const controls = this.controls!;
+    const ready = new Map([...this.ready.ready].filter(([type]) => !isTypePaused(controls.paused, type)));
+    this.limiter.sync(this.pool.typedAssignments(), controls.limits);
+    const slots = this.limiter.slots(controls.limits, this.ctx.serverNow());
+    const p = plan([...planned.keys()], ready, undefined, slots);
     for (const r of p.held) this.ready.pushReady(r);
     if (p.assignments.size === 0) return;
-    const created: { w: LiveWorker; jobs: AssignedJob[] }[] = [];
+    const created: { w: LiveWorker; jobs: AssignedJob[]; type?: string }[] = [];
     for (const [pw, chunks] of p.assignments) {
       for (const c of chunks) {
         created.push({
           w: planned.get(pw)!,
           jobs: c.map((r) => [r.entry.id, r.entry.attemptsMade, r.entry.priority] as AssignedJob),
+          ...(p.limited.has(c) ? { type: c[0]!.entry.type } : {}),
         });
       }
     }
@@ -390,7 +412,7 @@ export class Scheduler {
     const { tx, createdNodes } = assignOps(
       client,
       this.ctx.fence,
-      created.map((c) => ({ worker: c.w.name, jobs: c.jobs })),
+      created.map((c) => ({ worker: c.w.name, jobs: c.jobs, ...(c.type !== undefined ? { type: c.type } : {}) })),
       this.ready.rewrites(p.touched),
       gangs,
     );
@@ -404,7 +426,12 @@ export class Scheduler {
     this.counters.multis++;
     createdNodes(res).forEach((node, i) => {
       const c = created[i]!;
-      if (node && !c.w.assignments.has(node)) c.w.assignments.set(node, c.jobs.length);
+      if (node && !c.w.assignments.has(node)) {
+        c.w.assignments.set(node, c.jobs.length);
+        if (c.type !== undefined) {
+          c.w.typed.set(node, { id: c.jobs[0]![0], type: c.type, attemptsMade: c.jobs[0]![1] });
+        }
+      }
       this.counters.assigned += c.jobs.length;
       if (node && c.w.name === self) this.opts.onLocalAssignment?.(node, c.jobs);
     });

@@ -12,6 +12,7 @@ import type { PendingEntry } from '../layout.js';
 import {
   QUEUE,
   decodeAssignment,
+  decodeAssignmentDoc,
   isAssignmentNode,
   isWorkerNode,
   queueDir,
@@ -31,9 +32,18 @@ export interface LiveWorker {
   dirReady: boolean;
   /** Assignment node → number of jobs. */
   assignments: Map<string, number>;
+  /** Assignment node → its one job, for the assignments of a limited type (`t` in the data). */
+  typed: Map<string, TypedAssignment>;
   /** Its queue changed (watch or safety poll): re-list it in the next round. */
   dirty: boolean;
   watch: WatchHandle | null;
+}
+
+/** The one job of an assignment of a limited type. */
+export interface TypedAssignment {
+  id: string;
+  type: string;
+  attemptsMade: number;
 }
 
 /** Jobs in a live worker's queue now. */
@@ -67,7 +77,10 @@ export class WorkerPool {
 
   /** Forgets the assignment sizes (re-read with the queues). */
   resync(): void {
-    for (const w of this.live.values()) w.assignments.clear();
+    for (const w of this.live.values()) {
+      w.assignments.clear();
+      w.typed.clear();
+    }
   }
 
   /** The workers whose queue is known: those a plan may assign to. */
@@ -102,7 +115,15 @@ export class WorkerPool {
           if (err instanceof NoNodeError) return;
           throw err;
         }
-        const w: LiveWorker = { name: n, info, dirReady: false, assignments: new Map(), dirty: true, watch: null };
+        const w: LiveWorker = {
+          name: n,
+          info,
+          dirReady: false,
+          assignments: new Map(),
+          typed: new Map(),
+          dirty: true,
+          watch: null,
+        };
         this.live.set(n, w);
         // The consumer creates its queue when it binds; create it only if missing (a read, not a write).
         if ((await dirStat) === null) await createIfMissing(client, queueDir(n));
@@ -148,14 +169,22 @@ export class WorkerPool {
     }
     w.dirReady = true;
     const present = new Set(children.filter(isAssignmentNode));
-    for (const k of [...w.assignments.keys()]) if (!present.has(k)) w.assignments.delete(k);
+    for (const k of [...w.assignments.keys()]) {
+      if (present.has(k)) continue;
+      w.assignments.delete(k);
+      w.typed.delete(k);
+    }
     await mapLimit(
       [...present].filter((c) => !w.assignments.has(c)),
       16,
       async (c) => {
         try {
           const { data } = await client.getData(`${queueDir(w.name)}/${c}`);
-          w.assignments.set(c, decodeAssignment(data).length);
+          const { jobs, type } = decodeAssignmentDoc(data);
+          w.assignments.set(c, jobs.length);
+          if (type !== undefined && jobs.length === 1) {
+            w.typed.set(c, { id: jobs[0]![0], type, attemptsMade: jobs[0]![1] });
+          }
         } catch (err) {
           if (!(err instanceof NoNodeError)) throw err;
         }
@@ -283,6 +312,13 @@ export class WorkerPool {
         'dead worker queue requeued',
       );
     }
+  }
+
+  /** The jobs of limited types in the live workers' queues (assigned, running, or being completed). */
+  typedAssignments(): TypedAssignment[] {
+    const out: TypedAssignment[] = [];
+    for (const w of this.live.values()) out.push(...w.typed.values());
+    return out;
   }
 
   /** Closes the queues' watches. */

@@ -1,0 +1,67 @@
+// `zkjobs queue pause|resume|status` and `zkjobs limits set|ls|rm`, run as a user would.
+import { afterAll, describe, expect, it } from 'vitest';
+import { fileNamespace, zkConnect } from '../support/zk.js';
+import { exampleHandlers, json, killAll, run, start } from './cli.js';
+
+const ns = fileNamespace(import.meta.filename);
+const zk = (...args: string[]) => run(['--connect', zkConnect, '--namespace', ns, ...args]);
+
+describe('zkjobs queue and limits', () => {
+  afterAll(killAll);
+
+  it('pause holds a submitted job; status shows it; resume runs it', async () => {
+    const w = start([
+      '--connect',
+      zkConnect,
+      '--namespace',
+      ns,
+      '--json',
+      'worker',
+      'start',
+      '--handlers',
+      exampleHandlers,
+    ]);
+    await w.waitForLine((l) => l.includes('"event":"started"'), 30_000, 'worker started');
+    const p = await zk('queue', 'pause', 'echo');
+    expect(p).toMatchObject({ code: 0 });
+    expect(p.stdout).toBe(`paused echo in ${ns}; paused: echo\n`);
+    expect(json(await zk('--json', 'queue', 'status'))).toEqual({
+      namespace: ns,
+      paused: { all: false, types: ['echo'] },
+    });
+    const sub = await zk('--json', 'job', 'submit', 'echo', '--id', 'held', '--data', '{"n":1}');
+    expect(sub.code).toBe(0);
+    const waited = await zk('job', 'wait', 'held', '--timeout', '1500');
+    expect(waited.code).toBe(1); // still waiting: paused
+    expect(json<{ state: string }>(await zk('--json', 'job', 'status', 'held')).state).toBe('waiting');
+    const r = await zk('queue', 'resume');
+    expect(r.stdout).toBe(`resumed everything in ${ns}; nothing is paused\n`);
+    expect((await zk('job', 'wait', 'held', '--timeout', '20000')).code).toBe(0);
+    w.child.kill('SIGTERM');
+    await w.exited;
+  }, 60_000);
+
+  it('limits set, ls and rm; bad input exits 2 naming the option and writes nothing', async () => {
+    const set = await zk('limits', 'set', 'email', '--max', '10', '--duration', '1000', '--concurrency', '3');
+    expect(set.code).toBe(0);
+    expect(set.stdout).toContain('limits of email set');
+    const ls = json<{ limits: Record<string, unknown> }>(await zk('--json', 'limits', 'ls'));
+    expect(ls.limits).toEqual({ email: { max: 10, duration: 1000, concurrency: 3 } });
+    const human = await zk('limits', 'ls');
+    expect(human.stdout).toMatch(/email\s+10 per 1000 ms\s+3/);
+    const bad = await zk('limits', 'set', 'email', '--max', '5');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--duration: a rate limit needs both max (jobs) and duration (ms)');
+    const badType = await zk('queue', 'pause', 'bad type!');
+    expect(badType.code).toBe(2);
+    expect(badType.stderr).toContain('<type>:');
+    expect(json<{ limits: Record<string, unknown> }>(await zk('--json', 'limits', 'ls')).limits).toEqual({
+      email: { max: 10, duration: 1000, concurrency: 3 },
+    });
+    expect((await zk('limits', 'rm', 'email')).code).toBe(0);
+    const again = await zk('limits', 'rm', 'email');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`email has no limits in ${ns}`);
+    expect((await zk('limits', 'ls')).stdout).toBe('no limits\n');
+  }, 60_000);
+});
