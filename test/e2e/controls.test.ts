@@ -1,6 +1,7 @@
-// `zkjobs queue pause|resume|status` and `zkjobs limits set|ls|rm`, run as a user would.
+// `zkjobs queue pause|resume|status`, `zkjobs limits set|ls|rm` and `zkjobs schedule
+// add|ls|rm|pause|resume`, run as a user would.
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileNamespace, zkConnect } from '../support/zk.js';
+import { fileNamespace, waitFor, zkConnect } from '../support/zk.js';
 import { exampleHandlers, json, killAll, run, start } from './cli.js';
 
 const ns = fileNamespace(import.meta.filename);
@@ -37,6 +38,79 @@ describe('zkjobs queue and limits', () => {
     const r = await zk('queue', 'resume');
     expect(r.stdout).toBe(`resumed everything in ${ns}; nothing is paused\n`);
     expect((await zk('job', 'wait', 'held', '--timeout', '20000')).code).toBe(0);
+    w.child.kill('SIGTERM');
+    await w.exited;
+  }, 60_000);
+
+  it('schedule add fires its slots as jobs <id>@<slot>; ls, pause, resume, rm; bad input exits 2 naming the option', async () => {
+    const w = start([
+      '--connect',
+      zkConnect,
+      '--namespace',
+      ns,
+      '--json',
+      'worker',
+      'start',
+      '--handlers',
+      exampleHandlers,
+    ]);
+    await w.waitForLine((l) => l.includes('"event":"started"'), 30_000, 'worker started');
+    const add = await zk(
+      '--json',
+      'schedule',
+      'add',
+      's1',
+      'echo',
+      '--every',
+      '1000',
+      '--limit',
+      '2',
+      '--data',
+      '{"n":1}',
+    );
+    expect(add.code).toBe(0);
+    const s = json<{ id: string; next: number; every: number }>(add);
+    expect(s).toMatchObject({ id: 's1', every: 1000 });
+    // The jobs exist once their slots fired.
+    await waitFor(
+      async () =>
+        json<{ schedules: { fired: number }[] }>(await zk('--json', 'schedule', 'ls')).schedules[0]?.fired === 2,
+      20_000,
+      200,
+      'two slots fired',
+    );
+    const waited = await zk('job', 'wait', `s1@${s.next}`, `s1@${s.next + 1000}`, '--timeout', '20000');
+    expect(waited.code).toBe(0);
+    const ls = json<{ schedules: { id: string; fired: number; next: number | null }[] }>(
+      await zk('--json', 'schedule', 'ls'),
+    );
+    expect(ls.schedules).toEqual([expect.objectContaining({ id: 's1', fired: 2, next: null })]);
+    const human = await zk('schedule', 'ls');
+    expect(human.stdout).toMatch(/s1\s+every 1000 ms\s+echo\s+ended\s+2\s+0/);
+    expect(
+      (await zk('schedule', 'add', 'c1', 'echo', '--cron', '0 0 3 * * *', '--tz', 'Europe/Berlin')).stdout,
+    ).toMatch(/^schedule c1: cron 0 0 3 \* \* \* \(Europe\/Berlin\), job type echo; next \S+; fired 0\n$/);
+    expect((await zk('schedule', 'pause', 'c1')).stdout).toContain('; paused;');
+    expect((await zk('schedule', 'resume', 'c1')).stdout).toContain('; next ');
+    expect((await zk('schedule', 'rm', 'c1')).code).toBe(0);
+    const gone = await zk('schedule', 'rm', 'c1');
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain(`no schedule c1 in ${ns}`);
+    const bad: [string[], string][] = [
+      [['schedule', 'add', 'x', 'echo', '--cron', '* * *'], '--cron:'],
+      [['schedule', 'add', 'x', 'echo', '--cron', '* * * * *', '--tz', 'Mars/Olympus'], '--tz: unknown time zone'],
+      [['schedule', 'add', 'x', 'echo'], '--cron: give exactly one of cron and every'],
+      [['schedule', 'add', 'a@b', 'echo', '--every', '1000'], '<id>:'],
+      [['schedule', 'add', 'x', 'echo', '--every', '1000', '--start-at', 'soon'], '--start-at: not a time'],
+    ];
+    for (const [args, msg] of bad) {
+      const r = await zk(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain(msg);
+    }
+    expect(
+      json<{ schedules: { id: string }[] }>(await zk('--json', 'schedule', 'ls')).schedules.map((x) => x.id),
+    ).toEqual(['s1']);
     w.child.kill('SIGTERM');
     await w.exited;
   }, 60_000);

@@ -33,6 +33,7 @@ export {
   JobFailedError,
   WaitTimeoutError,
   WorkerClosingError,
+  ScheduleNotFoundError,
 } from './errors.js';
 export {
   backoffDelay,
@@ -53,7 +54,16 @@ export {
   type PausedDoc,
   type TypeLimits,
   type LimitsDoc,
+  type ScheduleDoc,
 } from './layout.js';
+export {
+  SCHEDULE_ID_RE,
+  DEFAULT_MISFIRE_THRESHOLD_MS,
+  nextSlot,
+  type Schedule,
+  type ScheduleSpec,
+  type TimeInput,
+} from './schedules.js';
 export { createLogger, defaultLogger, type Logger } from './logger.js';
 export {
   verify,

@@ -20,6 +20,8 @@ export const QUEUE = '/queue';
 export const BARRIERS = '/barriers';
 export const GANGS = '/gangs';
 export const RETENTION = '/retention';
+/** `schedules/<id>`: one document per schedule ({@link ScheduleDoc}), created on first use. */
+export const SCHEDULES = '/schedules';
 /** Operators' controls of the scheduler (pause, limits), created on first use. */
 export const CONTROL = '/control';
 /** `control/paused`: the paused job types ({@link PausedDoc}); absent = nothing paused. */
@@ -352,4 +354,66 @@ export interface LeaderInfo {
   pid: number;
   /** When it took leadership, ms since the epoch (its clock). */
   since: number;
+}
+
+/** `schedules/<id>` — a schedule's document. */
+export function schedulePath(id: string): string {
+  return `${SCHEDULES}/${id}`;
+}
+
+/**
+ * The id of the job a schedule fires for its slot at `slot` (ms since the epoch):
+ * `<scheduleId>@<slot>`, so one slot can only ever create one job.
+ */
+export function scheduledJobId(scheduleId: string, slot: number): string {
+  return `${scheduleId}@${slot}`;
+}
+
+/** A schedule's document at `schedules/<id>` (JSON); times in ms since the epoch. */
+export interface ScheduleDoc {
+  id: string;
+  /** A cron pattern (5–7 fields, seconds first when 6 or 7), with `tz`. */
+  cron?: string;
+  /** Or a fixed period, ms: slots at `anchor + k × every`. */
+  every?: number;
+  /** IANA time zone of `cron` (default UTC). */
+  tz?: string;
+  /** The first slot of an `every` schedule (inclusive start of both kinds). */
+  anchor?: number;
+  /** No slot before this. */
+  startAt?: number;
+  /** No slot at or after this. */
+  endAt?: number;
+  /** At most this many slots fired in all. */
+  limit?: number;
+  /** Slots older than `misfireThreshold` when the leader gets to them: skipped, or one catch-up job. */
+  misfire: 'skip' | 'run-once';
+  /** How late (ms) a slot may be fired and still count as on time. */
+  misfireThreshold: number;
+  /** The job each slot creates (options validated, normalized). */
+  job: { type: string; data: unknown; opts: Record<string, unknown> };
+  paused: boolean;
+  /** The next slot to fire; null when the schedule has ended (endAt or limit). */
+  next: number | null;
+  /** Slots fired (jobs created; a skipped slot is not counted). */
+  fired: number;
+  /** Slots skipped as misfires. */
+  skipped: number;
+  /** The last slot fired, if any. */
+  lastFired?: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export function encodeSchedule(d: ScheduleDoc): Buffer {
+  return Buffer.from(JSON.stringify(d));
+}
+
+/** @throws SyntaxError for data that is not a schedule's document */
+export function decodeSchedule(data: Buffer): ScheduleDoc {
+  const doc = JSON.parse(data.toString('utf8')) as Partial<ScheduleDoc>;
+  if (typeof doc.id !== 'string' || typeof doc.job !== 'object' || doc.job === null) {
+    throw new SyntaxError('not a schedule document');
+  }
+  return doc as ScheduleDoc;
 }

@@ -37,6 +37,8 @@ import {
 } from './options.js';
 import { mapLimit } from './util.js';
 import * as controls from './controls.js';
+import * as schedules from './schedules.js';
+import type { Schedule, ScheduleSpec } from './schedules.js';
 
 /** Options of {@link Queue}. */
 export interface QueueOptions {
@@ -468,6 +470,63 @@ export class Queue {
   /** Every job type's limits (see {@link setLimits}). */
   async getLimits(): Promise<LimitsDoc> {
     return controls.readLimits(await this.client());
+  }
+
+  /**
+   * Creates or updates a schedule: the leader creates the job `spec.job` at every slot of
+   * `spec.cron` (in `spec.tz`) or `spec.every`, on ZooKeeper's clock, with job id
+   * `<id>@<slot ms>` — a slot fires exactly once, whichever leader gets to it. Updating a schedule
+   * whose timing (`cron`, `every`, `tz`, `startAt`, `endAt`) is unchanged keeps its next slot,
+   * counts and paused state (so re-upserting at every start of an application fires nothing
+   * twice); a changed timing starts again from the first slot at or after now.
+   * @param id - 1–100 characters of `[A-Za-z0-9._:-]`
+   * @param spec - see {@link ScheduleSpec}
+   * @returns the schedule as stored (`next`: its next slot, ms since the epoch)
+   * @throws JobValidationError naming the field (`id`, `schedule.cron`, `schedule.tz`,
+   *   `schedule.job.type`, `schedule.job.opts.attempts`, …) — nothing is written
+   */
+  async upsertSchedule(id: string, spec: ScheduleSpec): Promise<Schedule> {
+    schedules.validateSchedule(id, spec, Date.now());
+    const client = await this.client();
+    const s = await schedules.upsertSchedule(client, id, spec);
+    this.log.info({ schedule: id, next: s.next }, 'schedule upserted');
+    return s;
+  }
+
+  /** Every schedule, by id. */
+  async getSchedules(): Promise<Schedule[]> {
+    return schedules.getSchedules(await this.client());
+  }
+
+  /** One schedule, or null when there is none with this id. @throws JobValidationError for a malformed id */
+  async getSchedule(id: string): Promise<Schedule | null> {
+    return schedules.getSchedule(await this.client(), id);
+  }
+
+  /**
+   * Removes a schedule; the jobs it created stay.
+   * @returns false when there was no such schedule
+   * @throws JobValidationError for a malformed id
+   */
+  async removeSchedule(id: string): Promise<boolean> {
+    return schedules.removeSchedule(await this.client(), id);
+  }
+
+  /**
+   * Pauses a schedule: it fires nothing until resumed. Idempotent.
+   * @throws ScheduleNotFoundError; JobValidationError for a malformed id
+   */
+  async pauseSchedule(id: string): Promise<Schedule> {
+    return schedules.setSchedulePaused(await this.client(), id, true);
+  }
+
+  /**
+   * Resumes a paused schedule from its first slot at or after now (the slots of the pause are
+   * not fired). Idempotent.
+   * @throws ScheduleNotFoundError; JobValidationError for a malformed id
+   */
+  async resumeSchedule(id: string): Promise<Schedule> {
+    return schedules.setSchedulePaused(await this.client(), id, false);
   }
 
   /** Closes the connection if the Queue made it. Idempotent. */

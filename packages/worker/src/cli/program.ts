@@ -3,6 +3,7 @@ import { registerClusterCommands } from './commands/cluster.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerLimitsCommands, registerQueueCommands } from './commands/queue.js';
+import { registerScheduleCommands } from './commands/schedule.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerServicesCommands } from './commands/services.js';
 import { registerVerifyCommands } from './commands/verify.js';
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerJobCommands(program);
   registerQueueCommands(program);
   registerLimitsCommands(program);
+  registerScheduleCommands(program);
   registerClusterCommands(program);
   registerConfigCommands(program);
   registerServicesCommands(program);

@@ -22,6 +22,7 @@
  * | {@link failDependantOps} | leader | leader | `setData(record, version)`, marker rewrite/delete                      |
  * | {@link finishGangOps} | leader | leader | `setData(parent, version)`, `delete(gangs/<id>)`                          |
  * | {@link pruneOps}   | leader    | leader | `delete` finished records and their retention marker                        |
+ * | {@link fireScheduleOps} | leader | leader | `setData(schedules/<id>, version)`, `create` each slot's record, one marker |
  *
  * Plain writes guarded by a version sit beside them: {@link writeRecordAt} (a stale holder's
  * note; a cancel whose holder's queue is gone).
@@ -42,10 +43,13 @@ import {
   pendingMarkerPrefix,
   queueDir,
   retentionMarkerPrefix,
+  schedulePath,
   workerPath,
   type AssignedJob,
   type LeaderInfo,
   type PendingEntry,
+  type ScheduleDoc,
+  encodeSchedule,
 } from '../layout.js';
 import { encodeRecord } from './record.js';
 
@@ -397,5 +401,25 @@ export function pruneOps(
   const tx = leaderFence(client.transaction(), fence);
   for (const id of ids) tx.delete(jobPath(id));
   if (markerPath !== undefined) tx.delete(markerPath);
+  return tx;
+}
+
+/**
+ * A schedule's due slots fired: leader fence; the schedule's document (its `next` advanced) over
+ * the version read; each slot's job record (`<id>@<slot>`) created; one marker of their entries.
+ * A version failure means the schedule changed meanwhile (read it again); a `NodeExists` that a
+ * slot's job exists already.
+ */
+export function fireScheduleOps(
+  client: ZkClient,
+  fence: LeaderFence,
+  doc: ScheduleDoc,
+  version: number,
+  records: readonly JobRecord[],
+  entries: readonly PendingEntry[],
+): Transaction {
+  const tx = leaderFence(client.transaction(), fence).setData(schedulePath(doc.id), encodeSchedule(doc), { version });
+  for (const r of records) tx.create(jobPath(r.id), { data: encodeRecord(r) });
+  if (entries.length > 0) createMarker(tx, entries);
   return tx;
 }

@@ -5,7 +5,7 @@
  *
  * | event              | from                      | to                     | written by                    |
  * | ------------------ | ------------------------- | ---------------------- | ----------------------------- |
- * | `submit`           | (none)                    | waiting, delayed       | Queue (submit multi)          |
+ * | `submit`           | (none)                    | waiting, delayed       | Queue (submit multi); leader (a schedule's slot) |
  * | `claim`            | waiting, delayed          | active                 | consumer (claim multi)        |
  * | `complete`         | active                    | completed              | consumer (completion multi)   |
  * | `fail`             | active                    | failed                 | consumer: UnrecoverableError, or the worker's backoff strategy said fail now |

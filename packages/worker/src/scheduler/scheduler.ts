@@ -36,6 +36,7 @@ import { mapLimit } from '../util.js';
 import { plan, type PlanWorker } from './assign.js';
 import { ControlWatch } from './controls.js';
 import { LimitTracker } from './limits.js';
+import { ScheduleFirer } from './schedules.js';
 import { DeposedError, type LeaderContext, type SchedulerCounters } from './context.js';
 import { GangTracker } from './gangs.js';
 import { PendingWatch } from './pending-watch.js';
@@ -105,6 +106,7 @@ export class Scheduler {
   private readonly gangs: GangTracker;
   private readonly retention: Retention;
   private readonly limiter: LimitTracker;
+  private readonly schedules: ScheduleFirer;
   private controls: ControlWatch | null = null;
 
   constructor(private readonly opts: SchedulerOptions) {
@@ -130,6 +132,7 @@ export class Scheduler {
     this.gangs = new GangTracker(this.ctx);
     this.retention = new Retention(this.ctx);
     this.limiter = new LimitTracker(this.ctx);
+    this.schedules = new ScheduleFirer(this.ctx);
   }
 
   /** The epoch taken by {@link start}, -1 before. */
@@ -184,6 +187,7 @@ export class Scheduler {
     this.limiter.begin(this.ctx.serverNow());
     // Pause and limits are read before the first assignment (runRound waits for them).
     this.controls = new ControlWatch(this.ctx);
+    this.schedules.watch().catch((err: unknown) => this.ctx.reportError(err, 'could not watch the schedules'));
     this.watches.push(
       client.watchChildren(WORKERS, (children) => {
         this.pool.onListing(children);
@@ -226,6 +230,7 @@ export class Scheduler {
     this.retention.close();
     this.limiter.close();
     this.controls?.close();
+    this.schedules.close();
   }
 
   private async relist(): Promise<void> {
@@ -333,6 +338,7 @@ export class Scheduler {
     await this.gangs.load();
     await this.gangs.finish();
     await this.failDependants();
+    await this.schedules.fire();
     await this.controls?.ready;
     await this.assign();
     await this.pool.scanStaleDirs();
@@ -342,6 +348,7 @@ export class Scheduler {
     const dues = [
       this.ready.nextDue(),
       this.retention.nextDue(),
+      this.schedules.nextDue(),
       this.controls ? this.limiter.nextDue(this.controls.limits, this.ctx.serverNow()) : undefined,
     ].filter((d): d is number => d !== undefined);
     if (dues.length > 0) this.later(Math.min(...dues) - this.ctx.serverNow() + 5);
