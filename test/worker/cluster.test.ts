@@ -126,6 +126,12 @@ describe.skipIf(!canStartServers)('worker processes on a 3-node ensemble', () =>
     await Promise.all(jobs.map((j) => queue.waitUntilFinished(j.id, { timeoutMs: 60_000 })));
     const all = await queue.getJobs();
     expectCompletedOnce(all, 200);
+    // Counted by the multis (claims, completions, the requeue of the killed worker): no scan.
+    expect(await queue.getJobCounts('completed', 'active', 'waiting')).toEqual({
+      completed: 200,
+      active: 0,
+      waiting: 0,
+    });
     // Jobs that started on the killed process and did not end there were re-run elsewhere and
     // carry a "requeued: owner session gone" attempt.
     const lines = readLedger(ledger);

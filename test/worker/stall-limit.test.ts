@@ -83,5 +83,12 @@ describe('stall limit: a lost worker counts the attempt', () => {
     const report = await verify(client.usingNamespace(namespace), { submitted: ['pill', 'once'] });
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
     expect(report.stats.requeued).toBe(2);
+    // The counts, kept by the requeue and the leader's dead-ending multi too, match the records.
+    expect(await queue.getJobCounts('dead', 'completed', 'active', 'waiting')).toEqual({
+      dead: 1,
+      completed: 1,
+      active: 0,
+      waiting: 0,
+    });
   }, 120_000);
 });

@@ -4,6 +4,7 @@
  * is relative to the namespace root (the client is `usingNamespace(root)`). See
  * docs/architecture.md, "Job engine".
  */
+import type { JobState } from './job.js';
 
 /** Number of buckets that `jobs/` and `pending/` are split into, so that no parent gets huge. */
 export const BUCKETS = 64;
@@ -20,6 +21,13 @@ export const QUEUE = '/queue';
 export const BARRIERS = '/barriers';
 export const GANGS = '/gangs';
 export const RETENTION = '/retention';
+/**
+ * `counts/`: its data is the summary of job counts by type and state; its children
+ * `d-NNNNNNNNNN` the changes not folded in yet (see `engine/counts.ts`).
+ */
+export const COUNTS = '/counts';
+/** Name prefix of a count delta, `counts/d-NNNNNNNNNN` (PERSISTENT_SEQUENTIAL). */
+export const COUNT_DELTA_PREFIX = 'd-';
 /** `schedules/<id>`: one document per schedule ({@link ScheduleDoc}), created on first use. */
 export const SCHEDULES = '/schedules';
 /** Operators' controls of the scheduler (pause, limits), created on first use. */
@@ -81,17 +89,21 @@ export interface RetentionMarker {
   age: number;
   /** Ids of the finished jobs whose records go then. */
   ids: string[];
+  /** Their `[type, state]`, in the same order (for the counts; absent in older markers). */
+  states?: [string, JobState][];
 }
 
 export function encodeRetentionMarker(m: RetentionMarker): Buffer {
-  return Buffer.from(JSON.stringify({ age: m.age, ids: m.ids }));
+  return Buffer.from(JSON.stringify(m.states ? { age: m.age, ids: m.ids, s: m.states } : { age: m.age, ids: m.ids }));
 }
 
 /** @throws SyntaxError for data that is not a retention marker's JSON */
 export function decodeRetentionMarker(data: Buffer): RetentionMarker {
-  const doc = JSON.parse(data.toString('utf8')) as Partial<RetentionMarker>;
+  const doc = JSON.parse(data.toString('utf8')) as Partial<RetentionMarker> & { s?: [string, JobState][] };
   if (typeof doc.age !== 'number' || !Array.isArray(doc.ids)) throw new SyntaxError('not a retention marker');
-  return { age: doc.age, ids: doc.ids };
+  return Array.isArray(doc.s) && doc.s.length === doc.ids.length
+    ? { age: doc.age, ids: doc.ids, states: doc.s }
+    : { age: doc.age, ids: doc.ids };
 }
 
 /** `gangs/<jobId>` — a running gang job's document. */

@@ -1,19 +1,13 @@
 import { ZkClient, type Stat, BadVersionError, NoNodeError, TransactionError } from '@zkjobs/core';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import {
-  cancelOps,
-  isCancelSignalFailure,
-  isIdTaken,
-  submitOps,
-  writeRecordAt,
-  type SubmitItem,
-} from './engine/ops.js';
+import { cancelOps, isCancelSignalFailure, isIdTaken, submitOps, type SubmitItem } from './engine/ops.js';
 import { encodeRecord, jobOf, parseRecord, readRecord, toJob } from './engine/record.js';
 import { cancel, gangTasks, newRecord, submitEntry } from './engine/transitions.js';
 import { ensureTree } from './engine/tree.js';
 import { JobFailedError, JobNotFoundError, JobValidationError, WaitTimeoutError } from './errors.js';
-import { isFinalState, type Job, type JobOptions, type JobState, type SubmittedJob } from './job.js';
+import { JOB_STATES, isFinalState, type Job, type JobOptions, type JobState, type SubmittedJob } from './job.js';
+import { readCounts, type CountsByType } from './engine/counts.js';
 import {
   BUCKET_NAMES,
   DEFAULT_NAMESPACE,
@@ -303,6 +297,67 @@ export class Queue {
   }
 
   /**
+   * Counts jobs by state (BullMQ's `getJobCounts`), without reading the records: the summary
+   * that the leader folds from the count deltas every multi writes, plus the deltas not folded
+   * yet (see docs/architecture.md, "Counts"). A namespace whose jobs predate the counts is counted
+   * by a scan of every record instead.
+   * @param states - the states to count @defaultValue every state
+   * @returns `{ [state]: n }` for the states asked for
+   * @throws JobValidationError on `states[i]` for an unknown state
+   */
+  async getJobCounts(...states: JobState[]): Promise<Partial<Record<JobState, number>>> {
+    const wanted = this.checkStates(states);
+    const byType = await this.countsByType();
+    const out = Object.fromEntries(wanted.map((s) => [s, 0])) as Partial<Record<JobState, number>>;
+    for (const t of Object.values(byType)) for (const s of wanted) out[s]! += t[s] ?? 0;
+    return out;
+  }
+
+  /**
+   * Counts jobs by type and state, as {@link getJobCounts} (types with none in these states are
+   * left out).
+   * @param states - the states to count @defaultValue every state
+   * @returns `{ [type]: { [state]: n } }`
+   * @throws JobValidationError on `states[i]` for an unknown state
+   */
+  async getJobCountsByType(...states: JobState[]): Promise<Record<string, Partial<Record<JobState, number>>>> {
+    const wanted = this.checkStates(states);
+    const byType = await this.countsByType();
+    const out: Record<string, Partial<Record<JobState, number>>> = {};
+    for (const type of Object.keys(byType).sort()) {
+      const row = Object.fromEntries(wanted.map((s) => [s, byType[type]![s] ?? 0])) as Partial<
+        Record<JobState, number>
+      >;
+      if (Object.values(row).some((n) => n !== 0)) out[type] = row;
+    }
+    return out;
+  }
+
+  private checkStates(states: JobState[]): JobState[] {
+    states.forEach((s, i) => {
+      if (!(JOB_STATES as readonly string[]).includes(s)) {
+        throw new JobValidationError(
+          `states[${i}]`,
+          `unknown state ${JSON.stringify(s)} (one of ${JOB_STATES.join(', ')})`,
+        );
+      }
+    });
+    return states.length > 0 ? [...new Set(states)] : [...JOB_STATES];
+  }
+
+  private async countsByType(): Promise<CountsByType> {
+    const client = await this.client();
+    const counted = await readCounts(client);
+    if (counted) return counted;
+    const scanned: CountsByType = {};
+    for (const j of await this.getJobs()) {
+      const t = (scanned[j.type] ??= {});
+      t[j.state] = (t[j.state] ?? 0) + 1;
+    }
+    return scanned;
+  }
+
+  /**
    * Cancels a job that has not finished. A waiting or delayed job will not run; a running job's
    * handler gets its signal aborted ({@link JobCancelledError}) and its completion is refused.
    * @returns true if the job was cancelled, false if it had already finished
@@ -315,7 +370,7 @@ export class Queue {
       if (!found) throw new JobNotFoundError(jobId);
       const { rec, stat } = found;
       if (isFinalState(rec.state)) return false;
-      const write = { next: cancel(rec, Date.now()), version: stat.version };
+      const write = { next: cancel(rec, Date.now()), version: stat.version, from: rec.state };
       const holder = rec.state === 'active' && rec.claim ? rec.claim.worker : undefined;
       try {
         await cancelOps(client, write, holder).commit();
@@ -326,10 +381,10 @@ export class Queue {
         if (isCancelSignalFailure(err)) {
           // The holder's queue is gone (worker dead) or already signalled: cancel the record alone.
           try {
-            await writeRecordAt(client, write);
+            await cancelOps(client, write, undefined).commit();
             return true;
           } catch (e) {
-            if (e instanceof BadVersionError) continue;
+            if (e instanceof TransactionError && e.code === BadVersionError.CODE) continue;
             throw e;
           }
         }

@@ -8,7 +8,7 @@ import { CorruptRecordError } from '../errors.js';
 import { claimOps, isHolderFenceFailure } from '../engine/ops.js';
 import { readRecord, type ReadRecord } from '../engine/record.js';
 import { claim, isClaimable, isHeldBy } from '../engine/transitions.js';
-import type { JobRecord } from '../job.js';
+import type { JobRecord, JobState } from '../job.js';
 import { mapLimit, retrying } from '../util.js';
 import type { BufferedJob, ConsumerContext } from './context.js';
 
@@ -32,6 +32,7 @@ interface Claim {
   b: BufferedJob;
   next: JobRecord;
   version: number;
+  from: JobState;
 }
 
 /** The holder: its registration and session. */
@@ -97,7 +98,7 @@ export async function claimBatch(
       r.found.stat.version,
       Date.now(),
     );
-    claims.push({ b, next, version: r.found.stat.version });
+    claims.push({ b, next, version: r.found.stat.version, from: rec.state });
   }
   if (claims.length === 0) return;
   const commit = async (cs: readonly Claim[]): Promise<string[]> => {

@@ -23,14 +23,19 @@
  * | {@link finishGangOps} | leader | leader | `setData(parent, version)`, `delete(gangs/<id>)`                          |
  * | {@link pruneOps}   | leader    | leader | `delete` finished records and their retention marker                        |
  * | {@link fireScheduleOps} | leader | leader | `setData(schedules/<id>, version)`, `create` each slot's record, one marker |
+ * | {@link foldCountsOps} | leader | leader | `setData(counts, version)`, `delete` the folded deltas                 |
  *
- * Plain writes guarded by a version sit beside them: {@link writeRecordAt} (a stale holder's
- * note; a cancel whose holder's queue is gone).
+ * Every multi that creates, changes the state of, or deletes job records ends with one count
+ * delta `counts/d-…` (`counts.ts`; the leader's {@link foldCountsOps} folds them). A plain write
+ * guarded by a version sits beside them: {@link writeRecordAt} (a stale holder's note, which
+ * changes no state).
  */
 import type { OpResult, Transaction, ZkClient } from '@zkjobs/core';
 import { CreateMode, NodeExistsError, NoNodeError, TransactionError } from '@zkjobs/core';
-import type { JobRecord } from '../job.js';
+import type { JobRecord, JobState } from '../job.js';
+import { appendTally, Tally } from './counts.js';
 import {
+  COUNTS,
   LEADER,
   assignmentPrefix,
   cancelSignalPath,
@@ -117,6 +122,15 @@ export interface RecordWrite {
   next: JobRecord;
   /** The version it must have (the version read). */
   version: number;
+  /** Its state as read (for the counts; absent: the write changes no state). */
+  from?: JobState;
+}
+
+/** The count delta of record writes. */
+function tallyOf(writes: readonly (RecordWrite & { remove?: boolean })[]): Tally {
+  const t = new Tally();
+  for (const w of writes) if (w.from !== undefined) t.move(w.next.type, w.from, w.remove ? null : w.next.state);
+  return t;
 }
 
 // ----- the epoch ------------------------------------------------------------------------------
@@ -153,14 +167,19 @@ export function submitOps(
   entries: readonly PendingEntry[],
 ): Transaction {
   const tx = client.transaction();
+  const tally = new Tally();
   for (const p of items) {
     tx.create(jobPath(p.rec.id), { data: p.bytes ?? encodeRecord(p.rec) });
-    for (const t of p.tasks ?? []) tx.create(jobPath(t.id), { data: encodeRecord(t) });
+    tally.add(p.rec.type, p.rec.state);
+    for (const t of p.tasks ?? []) {
+      tx.create(jobPath(t.id), { data: encodeRecord(t) });
+      tally.add(t.type, t.state);
+    }
   }
   for (let i = 0; i < entries.length; i += MARKER_ENTRIES) {
     createMarker(tx, entries.slice(i, i + MARKER_ENTRIES), i / MARKER_ENTRIES);
   }
-  return tx;
+  return appendTally(tx, tally);
 }
 
 /** True when a submit failed because one of its records exists already. */
@@ -175,12 +194,13 @@ export function isIdTaken(err: unknown): err is TransactionError {
 export function cancelOps(client: ZkClient, write: RecordWrite, holder: string | undefined): Transaction {
   const tx = client.transaction().setData(jobPath(write.next.id), encodeRecord(write.next), { version: write.version });
   if (holder !== undefined) tx.create(cancelSignalPath(holder, write.next.id));
-  return tx;
+  return appendTally(tx, tallyOf([write]));
 }
 
 /**
  * True when a cancel failed at the holder's signal only: its queue is gone (the holder died) or
- * it was signalled already — the record may then be cancelled alone ({@link writeRecordAt}).
+ * it was signalled already — the record may then be cancelled alone ({@link cancelOps} without
+ * a holder).
  */
 export function isCancelSignalFailure(err: unknown): err is TransactionError {
   return (
@@ -208,6 +228,7 @@ export function claimOps(
 ): { tx: Transaction; zxids(res: readonly OpResult[]): string[] } {
   const tx = holderFence(client.transaction(), holder);
   for (const c of claims) tx.setData(jobPath(c.next.id), encodeRecord(c.next), { version: c.version });
+  appendTally(tx, tallyOf(claims));
   return {
     tx,
     zxids: (res) => claims.map((_, i) => res[HOLDER_FENCE_OPS + i]?.stat?.mzxid.toString() ?? ''),
@@ -220,6 +241,8 @@ export interface CompletionItem {
   next: JobRecord;
   /** The claim's fencing token: the version the record must have. */
   token: number;
+  /** Its state as claimed (`active`), for the counts. */
+  from: JobState;
   /** Delete the record instead (retention `true`). */
   remove: boolean;
   /** A pending entry for the next run. */
@@ -242,17 +265,20 @@ export function completionOps(client: ZkClient, holder: string, items: readonly 
     if (c.retry) retries.push(c.retry);
   }
   if (retries.length > 0) createMarker(tx, retries);
-  return retentionMarkers(tx, items);
+  retentionMarkers(tx, items);
+  return appendTally(
+    tx,
+    tallyOf(items.map((c) => ({ next: c.next, version: c.token, from: c.from, remove: c.remove }))),
+  );
 }
 
 /** One retention marker per distinct `keepFor` of `items` (its ctime starts the age, ZooKeeper's clock). */
 function retentionMarkers(tx: Transaction, items: readonly { next: JobRecord; keepFor?: number }[]): Transaction {
-  const byAge = new Map<number, string[]>();
-  for (const c of items)
-    if (c.keepFor !== undefined) byAge.set(c.keepFor, [...(byAge.get(c.keepFor) ?? []), c.next.id]);
-  for (const [age, ids] of byAge) {
-    tx.create(retentionMarkerPrefix(ids[0]!), {
-      data: encodeRetentionMarker({ age, ids }),
+  const byAge = new Map<number, JobRecord[]>();
+  for (const c of items) if (c.keepFor !== undefined) byAge.set(c.keepFor, [...(byAge.get(c.keepFor) ?? []), c.next]);
+  for (const [age, recs] of byAge) {
+    tx.create(retentionMarkerPrefix(recs[0]!.id), {
+      data: encodeRetentionMarker({ age, ids: recs.map((r) => r.id), states: recs.map((r) => [r.type, r.state]) }),
       mode: CreateMode.PERSISTENT_SEQUENTIAL,
     });
   }
@@ -322,6 +348,7 @@ export function assignOps(
     if (g.parent) tx.setData(jobPath(g.id), encodeRecord(g.parent.next), { version: g.parent.version });
     tx.create(gangPath(g.id), { data: encodeGangDoc({ tasks: [...g.tasks], epoch: fence.epoch }) });
   }
+  appendTally(tx, tallyOf(gangs.flatMap((g) => (g.parent ? [g.parent] : []))));
   return {
     tx,
     createdNodes: (res) => assignments.map((_, i) => res[LEADER_FENCE_OPS + i]?.createdPath?.split('/').pop()),
@@ -357,6 +384,7 @@ export function requeueOps(
   }
   if (entries.length > 0) createMarker(tx, entries);
   retentionMarkers(tx, writes);
+  appendTally(tx, tallyOf(writes));
   const dir = queueDir(worker);
   for (const c of children) tx.delete(`${dir}/${c}`);
   tx.delete(dir);
@@ -372,7 +400,8 @@ export function failDependantOps(
 ): Transaction {
   const tx = leaderFence(client.transaction(), fence);
   if (write) tx.setData(jobPath(write.next.id), encodeRecord(write.next), { version: write.version });
-  return markerOps(tx, markers);
+  markerOps(tx, markers);
+  return appendTally(tx, tallyOf(write ? [write] : []));
 }
 
 /** A finished gang: leader fence; the parent's outcome (when not final yet); its document deleted. */
@@ -384,23 +413,51 @@ export function finishGangOps(
 ): Transaction {
   const tx = leaderFence(client.transaction(), fence);
   if (write) tx.setData(jobPath(parentId), encodeRecord(write.next), { version: write.version });
-  return tx.delete(gangPath(parentId));
+  tx.delete(gangPath(parentId));
+  return appendTally(tx, tallyOf(write ? [write] : []));
+}
+
+/** A finished record to delete, with its type and state when known (for the counts). */
+export interface PruneItem {
+  id: string;
+  type?: string;
+  state?: JobState;
 }
 
 /**
- * Retention: leader fence; the records `ids` and then the retention marker at `markerPath`
+ * Retention: leader fence; the records `items` and then the retention marker at `markerPath`
  * deleted (either may be left out). A failure past the fence ({@link isOpFailure}) means a record
  * was deleted already.
  */
 export function pruneOps(
   client: ZkClient,
   fence: LeaderFence,
-  ids: readonly string[],
+  items: readonly PruneItem[],
   markerPath: string | undefined,
 ): Transaction {
   const tx = leaderFence(client.transaction(), fence);
-  for (const id of ids) tx.delete(jobPath(id));
+  const tally = new Tally();
+  for (const it of items) {
+    tx.delete(jobPath(it.id));
+    if (it.type !== undefined && it.state !== undefined) tally.add(it.type, it.state, -1);
+  }
   if (markerPath !== undefined) tx.delete(markerPath);
+  return appendTally(tx, tally);
+}
+
+/**
+ * Folds count deltas into the summary: leader fence; `counts/` set to the new summary over the
+ * version read; each folded delta deleted.
+ */
+export function foldCountsOps(
+  client: ZkClient,
+  fence: LeaderFence,
+  summary: Buffer,
+  version: number,
+  deltas: readonly string[],
+): Transaction {
+  const tx = leaderFence(client.transaction(), fence).setData(COUNTS, summary, { version });
+  for (const d of deltas) tx.delete(`${COUNTS}/${d}`);
   return tx;
 }
 
@@ -419,7 +476,11 @@ export function fireScheduleOps(
   entries: readonly PendingEntry[],
 ): Transaction {
   const tx = leaderFence(client.transaction(), fence).setData(schedulePath(doc.id), encodeSchedule(doc), { version });
-  for (const r of records) tx.create(jobPath(r.id), { data: encodeRecord(r) });
+  const tally = new Tally();
+  for (const r of records) {
+    tx.create(jobPath(r.id), { data: encodeRecord(r) });
+    tally.add(r.type, r.state);
+  }
   if (entries.length > 0) createMarker(tx, entries);
-  return tx;
+  return appendTally(tx, tally);
 }

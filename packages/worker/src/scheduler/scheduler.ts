@@ -37,6 +37,7 @@ import { plan, type PlanWorker } from './assign.js';
 import { ControlWatch } from './controls.js';
 import { LimitTracker } from './limits.js';
 import { ScheduleFirer } from './schedules.js';
+import { CountFolder } from './counts.js';
 import { DeposedError, type LeaderContext, type SchedulerCounters } from './context.js';
 import { GangTracker } from './gangs.js';
 import { PendingWatch } from './pending-watch.js';
@@ -53,6 +54,8 @@ const RELIST_SLICES = 8;
 const RETENTION_WATCH_DELAY_MS = 500;
 /** A scheduling round waits at most this long (ms), so far due times never overflow a timer. */
 const MAX_TIMER_MS = 60_000;
+/** The count deltas are folded into the summary this often, ms. */
+const COUNT_FOLD_MS = 1000;
 /** ZooKeeper's clock is learnt again when the last reading is older than this, ms. */
 const CLOCK_MAX_AGE_MS = 30_000;
 
@@ -107,6 +110,7 @@ export class Scheduler {
   private readonly retention: Retention;
   private readonly limiter: LimitTracker;
   private readonly schedules: ScheduleFirer;
+  private readonly counts: CountFolder;
   private controls: ControlWatch | null = null;
 
   constructor(private readonly opts: SchedulerOptions) {
@@ -133,6 +137,7 @@ export class Scheduler {
     this.retention = new Retention(this.ctx);
     this.limiter = new LimitTracker(this.ctx);
     this.schedules = new ScheduleFirer(this.ctx);
+    this.counts = new CountFolder(this.ctx);
   }
 
   /** The epoch taken by {@link start}, -1 before. */
@@ -188,6 +193,7 @@ export class Scheduler {
     // Pause and limits are read before the first assignment (runRound waits for them).
     this.controls = new ControlWatch(this.ctx);
     this.schedules.watch().catch((err: unknown) => this.ctx.reportError(err, 'could not watch the schedules'));
+    this.counts.start(COUNT_FOLD_MS);
     this.watches.push(
       client.watchChildren(WORKERS, (children) => {
         this.pool.onListing(children);
@@ -231,6 +237,7 @@ export class Scheduler {
     this.limiter.close();
     this.controls?.close();
     this.schedules.close();
+    this.counts.close();
   }
 
   private async relist(): Promise<void> {
@@ -361,7 +368,11 @@ export class Scheduler {
       const found = await readRecord(client, d.id);
       const write =
         found && isDependantCurrent(found.rec, d.ready.entry.attemptsMade)
-          ? { next: failDependant(found.rec, d.dep, d.depState, Date.now()), version: found.stat.version }
+          ? {
+              next: failDependant(found.rec, d.dep, d.depState, Date.now()),
+              version: found.stat.version,
+              from: found.rec.state,
+            }
           : undefined;
       d.ready.marker.taken.add(d.ready.entry.id);
       const touched = [d.ready.marker];
@@ -412,7 +423,7 @@ export class Scheduler {
         id: g.entry.id,
         tasks,
         ...(found && !isFinalState(found.rec.state)
-          ? { parent: { next: startGang(found.rec), version: found.stat.version } }
+          ? { parent: { next: startGang(found.rec), version: found.stat.version, from: found.rec.state } }
           : {}),
       });
     }

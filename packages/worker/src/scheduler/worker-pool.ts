@@ -279,6 +279,7 @@ export class WorkerPool {
       writes.push({
         next,
         version: stat.version,
+        from: rec.state,
         remove: change.remove,
         ...(change.keepFor !== undefined ? { keepFor: change.keepFor } : {}),
       });
