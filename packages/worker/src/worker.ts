@@ -100,6 +100,8 @@ export class Worker extends TypedEmitter<WorkerEvents> {
   private leaderGen = 0;
   private rebinding: Promise<void> | null = null;
   private lastName: string | null = null;
+  /** The session the consumer is bound in, hex. */
+  private boundSession = '';
 
   /**
    * @param connection - a {@link ZkClient} (shared; not closed by the worker) or a connect string
@@ -206,14 +208,17 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     latch.on('error', (err) => this.log.warn({ err }, 'leader latch error'));
     latch.on('position', (index) => this.onPosition(index));
     client.on('lost', () => {
-      this.log.warn({ worker: this.name, session: client.sessionIdHex }, 'session lost: claims are void');
+      const lost = { worker: this.lastName, session: this.boundSession };
+      this.log.warn(lost, 'session lost: claims are void');
       this.consumer?.lostRegistration('session lost');
+      this.emit('session-lost', lost);
     });
     client.on('session', () => void this.rebind());
     await latch.start();
     await this.waitRegistered();
     this.rememberName();
     await this.consumer.bind(this.name!, client.sessionIdHex);
+    this.boundSession = client.sessionIdHex;
     this.state = 'running';
     this.log.info(
       { worker: this.name, session: client.sessionIdHex, concurrency: this.concurrency, types: info.types },
@@ -237,9 +242,17 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       try {
         await this.waitRegistered();
         if (this.state !== 'running') return;
+        const previousWorker = this.lastName;
+        const previousSession = this.boundSession;
         this.rememberName();
-        await this.consumer!.bind(this.name!, this.client!.sessionIdHex);
-        this.log.info({ worker: this.name, session: this.client!.sessionIdHex }, 're-registered with a new session');
+        const session = this.client!.sessionIdHex;
+        await this.consumer!.bind(this.name!, session);
+        this.boundSession = session;
+        this.log.info(
+          { worker: this.name, session, previousWorker, previousSession },
+          're-registered with a new session',
+        );
+        this.emit('re-registered', { worker: this.name!, session, previousWorker, previousSession });
       } catch (err) {
         this.log.warn({ err }, 'could not re-register');
       } finally {
