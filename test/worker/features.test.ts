@@ -92,6 +92,28 @@ describe('retries', () => {
   });
 });
 
+describe('waitUntilFinished and retention', () => {
+  it('removeOnComplete: true resolves as completed (without its result); removeOnFail: true rejects as failed', async () => {
+    const { queue, worker } = await setup(
+      { ok: async () => 'gone', bad: async () => Promise.reject(new Error('x')) },
+      {},
+      false,
+    );
+    const ok = await queue.add('ok', {}, { removeOnComplete: true });
+    const bad = await queue.add('bad', {}, { removeOnFail: true });
+    const okDone = queue.waitUntilFinished(ok.id, { timeoutMs: 10_000 });
+    const badDone = queue.waitUntilFinished(bad.id, { timeoutMs: 10_000 });
+    badDone.catch(() => undefined);
+    await sleep(300); // both records seen waiting
+    await worker.start();
+    const done = await okDone;
+    expect(done).toMatchObject({ id: ok.id, state: 'completed' });
+    expect(done.result).toBeUndefined();
+    await expect(badDone).rejects.toThrow(/removed when it ended \(removeOnFail\)/);
+    expect(await queue.getJob(ok.id)).toBeNull();
+  });
+});
+
 describe('retry strategy', () => {
   it("a worker's backoffStrategy sets each retry's delay from (attemptsMade, err, job), and -1 ends the job failed at once", async () => {
     const calls: { attemptsMade: number; message: string; id: string }[] = [];

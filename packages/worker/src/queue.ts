@@ -6,7 +6,15 @@ import { encodeRecord, jobOf, parseRecord, readRecord, toJob } from './engine/re
 import { cancel, gangTasks, newRecord, submitEntry } from './engine/transitions.js';
 import { ensureTree } from './engine/tree.js';
 import { JobFailedError, JobNotFoundError, JobValidationError, WaitTimeoutError } from './errors.js';
-import { JOB_STATES, isFinalState, type Job, type JobOptions, type JobState, type SubmittedJob } from './job.js';
+import {
+  JOB_STATES,
+  isFinalState,
+  type Job,
+  type JobOptions,
+  type JobRecord,
+  type JobState,
+  type SubmittedJob,
+} from './job.js';
 import { readCounts, type CountsByType } from './engine/counts.js';
 import {
   BUCKET_NAMES,
@@ -398,9 +406,14 @@ export class Queue {
    * @param opts.timeoutMs - give up after this many ms @defaultValue no timeout
    * @param opts.signal - give up when aborted
    * @param opts.pollMs - also re-read the record this often, ms (a guard against a lost watch notification) @defaultValue 1000
-   * @returns the completed job (its `result` holds the handler's return value)
-   * @throws JobFailedError when it ends failed, dead or cancelled; JobNotFoundError when there is
-   *   no such job (or it was removed); WaitTimeoutError; the signal's reason when aborted
+   * @returns the completed job (its `result` holds the handler's return value). A job with
+   *   `removeOnComplete: true` (and not `removeOnFail: true`) seen before its record was deleted
+   *   resolves too, as `completed`, without its result (deleted with the record)
+   * @throws JobFailedError when it ends failed, dead or cancelled (or, with `removeOnFail: true`
+   *   and not `removeOnComplete: true`, its record is deleted once seen); JobNotFoundError when there is
+   *   no such job, or it was removed before it was seen, or removed when both `removeOnComplete`
+   *   and `removeOnFail` are true (the outcome is not kept); WaitTimeoutError; the signal's
+   *   reason when aborted
    */
   async waitUntilFinished<D = unknown, R = unknown>(
     jobId: string,
@@ -420,10 +433,30 @@ export class Queue {
       };
       const onAbort = () => finish(() => reject(opts.signal!.reason));
       let done = false;
+      let seen: { rec: JobRecord; version: number; zxid: string } | undefined;
       const onData = (data: Buffer | null, stat: Stat | null) => {
         if (done) return;
-        if (!data || !stat) return finish(() => reject(new JobNotFoundError(jobId)));
+        if (!data || !stat) {
+          // Deleted with its finishing write: with removeOnComplete and not removeOnFail, only a
+          // completion deletes it (its result went with it).
+          const o = seen?.rec.opts;
+          if (seen && o?.removeOnComplete === true && o.removeOnFail !== true) {
+            const { result: _r, ...rec } = seen.rec;
+            void _r;
+            const job = toJob<D, R>({ ...rec, state: 'completed', claim: null }, seen.version + 1, '');
+            return finish(() => resolve(job));
+          }
+          if (seen && o?.removeOnFail === true && o.removeOnComplete !== true) {
+            return finish(() =>
+              reject(
+                new JobFailedError(jobId, 'failed or dead', 'its record was removed when it ended (removeOnFail)'),
+              ),
+            );
+          }
+          return finish(() => reject(new JobNotFoundError(jobId)));
+        }
         const rec = parseRecord(data, jobPath(jobId));
+        seen = { rec, version: stat.version, zxid: stat.mzxid.toString() };
         if (!isFinalState(rec.state)) return;
         const job = toJob<D, R>(rec, stat.version, stat.mzxid.toString());
         if (rec.state === 'completed') finish(() => resolve(job));
