@@ -14,6 +14,7 @@ import {
   type Job,
   type Processor,
   type WorkerOptions,
+  bucketOf,
 } from '@zkjobs/worker';
 import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
 
@@ -111,6 +112,79 @@ describe('waitUntilFinished and retention', () => {
     expect(done.result).toBeUndefined();
     await expect(badDone).rejects.toThrow(/removed when it ended \(removeOnFail\)/);
     expect(await queue.getJob(ok.id)).toBeNull();
+  });
+});
+
+describe('stored progress', () => {
+  it('ctx.progress is stored beside the record (its version, the token, does not move) and read by getJob, also after completion; a removed job takes it along', async () => {
+    const gates = new Map<string, () => void>();
+    const opened = new Map<string, Promise<void>>();
+    const gate = (k: string) => {
+      if (!opened.has(k)) opened.set(k, new Promise<void>((r) => gates.set(k, r)));
+      return opened.get(k)!;
+    };
+    const release = () => {
+      void gate('a');
+      gates.get('a')!();
+    };
+    let token = -1;
+    const { queue, namespace } = await setup({
+      p: async (job: Job<{ gate: string }>, ctx) => {
+        token = ctx.token;
+        await ctx.progress({ pct: 50 });
+        await gate(job.data.gate);
+        await ctx.progress({ pct: 100 });
+        return 'done';
+      },
+    });
+    const job = await queue.add('p', { gate: 'a' });
+    const mid = await waitFor(
+      async () => {
+        const j = await queue.getJob(job.id);
+        return j?.state === 'active' && j.progress !== undefined ? j : null;
+      },
+      10_000,
+      20,
+      'progress stored',
+    );
+    expect(mid.progress).toEqual({ pct: 50 });
+    expect(mid.version).toBe(token); // the record was not written since the claim
+    release();
+    const done = await queue.waitUntilFinished(job.id, { timeoutMs: 10_000 });
+    expect(done.result).toBe('done');
+    expect((await queue.getJob(job.id))!.progress).toEqual({ pct: 100 });
+
+    const ns = client.usingNamespace(namespace);
+    const gone = await queue.add('p', { gate: 'b' }, { removeOnComplete: true });
+    await waitFor(async () => (await queue.getJob(gone.id))?.progress !== undefined, 10_000, 20, 'progress of gone');
+    expect(await ns.exists(`/progress/${bucketOf(gone.id)}/${gone.id}`)).not.toBeNull();
+    void gate('b');
+    gates.get('b')!();
+    await waitFor(async () => (await queue.getJob(gone.id)) === null, 10_000, 20, 'record removed');
+    await waitFor(
+      async () => (await ns.exists(`/progress/${bucketOf(gone.id)}/${gone.id}`)) === null,
+      10_000,
+      20,
+      'progress removed with it',
+    );
+  });
+
+  it('a value that is not JSON or too big is refused naming progress', async () => {
+    const errors: unknown[] = [];
+    const { queue } = await setup({
+      big: async (_job, ctx) => {
+        for (const v of [{ blob: 'x'.repeat(70_000) }, 1n]) {
+          try {
+            await ctx.progress(v);
+          } catch (e) {
+            errors.push(e);
+          }
+        }
+      },
+    });
+    await queue.waitUntilFinished((await queue.add('big', {})).id, { timeoutMs: 10_000 });
+    expect(errors).toHaveLength(2);
+    for (const e of errors) expect((e as JobValidationError).field).toBe('progress');
   });
 });
 

@@ -30,6 +30,8 @@ export const COUNTS = '/counts';
 export const COUNT_DELTA_PREFIX = 'd-';
 /** `schedules/<id>`: one document per schedule ({@link ScheduleDoc}), created on first use. */
 export const SCHEDULES = '/schedules';
+/** `progress/<bb>/<jobId>`: a job's stored progress (created on first use). */
+export const PROGRESS = '/progress';
 /** Operators' controls of the scheduler (pause, limits), created on first use. */
 export const CONTROL = '/control';
 /** `control/paused`: the paused job types ({@link PausedDoc}); absent = nothing paused. */
@@ -89,8 +91,8 @@ export interface RetentionMarker {
   age: number;
   /** Ids of the finished jobs whose records go then. */
   ids: string[];
-  /** Their `[type, state]`, in the same order (for the counts; absent in older markers). */
-  states?: [string, JobState][];
+  /** Their `[type, state, progressed?]`, in the same order (for the counts and the progress; absent in older markers). */
+  states?: [string, JobState, 1?][];
 }
 
 export function encodeRetentionMarker(m: RetentionMarker): Buffer {
@@ -99,7 +101,7 @@ export function encodeRetentionMarker(m: RetentionMarker): Buffer {
 
 /** @throws SyntaxError for data that is not a retention marker's JSON */
 export function decodeRetentionMarker(data: Buffer): RetentionMarker {
-  const doc = JSON.parse(data.toString('utf8')) as Partial<RetentionMarker> & { s?: [string, JobState][] };
+  const doc = JSON.parse(data.toString('utf8')) as Partial<RetentionMarker> & { s?: [string, JobState, 1?][] };
   if (typeof doc.age !== 'number' || !Array.isArray(doc.ids)) throw new SyntaxError('not a retention marker');
   return Array.isArray(doc.s) && doc.s.length === doc.ids.length
     ? { age: doc.age, ids: doc.ids, states: doc.s }
@@ -166,6 +168,11 @@ export function jobPath(jobId: string): string {
 /** `pending/<bucket>/m-` — prefix of a sequential pending marker in a bucket chosen by `key`. */
 export function pendingMarkerPrefix(key: string): string {
   return `${PENDING}/${bucketOf(key)}/${MARKER_PREFIX}`;
+}
+
+/** `progress/<bucket>/<jobId>` — a job's stored progress `{ value, token, attempt, at }`. */
+export function progressPath(jobId: string): string {
+  return `${PROGRESS}/${bucketOf(jobId)}/${jobId}`;
 }
 
 /** `queue/<worker>` — the assignments of one worker (`w-NNNNNNNNNN`). */

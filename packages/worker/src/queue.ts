@@ -38,6 +38,7 @@ import {
   zodToValidationError,
 } from './options.js';
 import { mapLimit } from './util.js';
+import { readProgress } from './consumer/progress.js';
 import * as controls from './controls.js';
 import * as schedules from './schedules.js';
 import type { Schedule, ScheduleSpec } from './schedules.js';
@@ -272,13 +273,17 @@ export class Queue {
   }
 
   /**
-   * Reads a job.
+   * Reads a job, with its stored progress (`progress`) when a run reported some.
    * @returns the job, or null when there is no job with this id
    */
   async getJob<D = unknown, R = unknown>(jobId: string): Promise<Job<D, R> | null> {
     const client = await this.client();
     const found = await readRecord(client, jobId);
-    return found ? jobOf<D, R>(found) : null;
+    if (!found) return null;
+    const job = jobOf<D, R>(found);
+    if (found.rec.state !== 'active' && found.rec.progressed !== true) return job;
+    const progress = await readProgress(client, jobId);
+    return progress === undefined ? job : { ...job, progress };
   }
 
   /**

@@ -33,6 +33,7 @@ import { claimBatch } from './claim.js';
 import { ClaimNotes } from './claim-notes.js';
 import { CompletionWriter } from './completion-writer.js';
 import { claimOf, type ActiveJob, type BufferedJob, type ConsumerContext, type ConsumerCounters } from './context.js';
+import { deleteProgress } from './progress.js';
 import { runHandler } from './run.js';
 
 /** Options of {@link Consumer}. */
@@ -458,7 +459,12 @@ export class Consumer {
     // (writes in flight stay bounded by the prefetch: nothing new is assigned before they land).
     this.handlerDone(a);
     const retryDelay = await this.strategyDelay(a, job, outcome);
-    await this.writer.write(a, settle(a.rec, a.token, outcome, Date.now(), retryDelay), outcome);
+    // A run that stored progress says so in the record: the node is read and deleted with it.
+    await a.progress?.drain();
+    const rec = a.progress?.wrote ? { ...a.rec, progressed: true } : a.rec;
+    const s = settle(rec, a.token, outcome, Date.now(), retryDelay);
+    const applied = await this.writer.write(a, s, outcome);
+    if (applied && s.remove && rec.progressed) void deleteProgress(this.client, a.id);
     this.finish(a);
   }
 

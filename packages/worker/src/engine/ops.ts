@@ -278,7 +278,11 @@ function retentionMarkers(tx: Transaction, items: readonly { next: JobRecord; ke
   for (const c of items) if (c.keepFor !== undefined) byAge.set(c.keepFor, [...(byAge.get(c.keepFor) ?? []), c.next]);
   for (const [age, recs] of byAge) {
     tx.create(retentionMarkerPrefix(recs[0]!.id), {
-      data: encodeRetentionMarker({ age, ids: recs.map((r) => r.id), states: recs.map((r) => [r.type, r.state]) }),
+      data: encodeRetentionMarker({
+        age,
+        ids: recs.map((r) => r.id),
+        states: recs.map((r): [string, JobState, 1?] => (r.progressed ? [r.type, r.state, 1] : [r.type, r.state])),
+      }),
       mode: CreateMode.PERSISTENT_SEQUENTIAL,
     });
   }
@@ -422,6 +426,8 @@ export interface PruneItem {
   id: string;
   type?: string;
   state?: JobState;
+  /** It has stored progress (deleted beside the prune). */
+  progressed?: boolean;
 }
 
 /**

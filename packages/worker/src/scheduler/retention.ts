@@ -7,6 +7,7 @@ import type { WatchHandle } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
 import { isOpFailure, LEADER_FENCE_OPS, pruneOps, type PruneItem } from '../engine/ops.js';
 import { BUCKET_NAMES, RETENTION, decodeRetentionMarker } from '../layout.js';
+import { deleteProgress } from '../consumer/progress.js';
 import { mapLimit } from '../util.js';
 import type { LeaderContext } from './context.js';
 import { Heap } from './heap.js';
@@ -73,7 +74,7 @@ export class Retention {
           path: p,
           items: doc.ids.map((id, i) => {
             const ts = doc.states?.[i];
-            return ts ? { id, type: ts[0], state: ts[1] } : { id };
+            return ts ? { id, type: ts[0], state: ts[1], ...(ts[2] === 1 ? { progressed: true } : {}) } : { id };
           }),
         });
       } catch (err) {
@@ -110,6 +111,7 @@ export class Retention {
       }
       this.heap.pop();
       this.known.delete(m.path);
+      for (const it of m.items) if (it.progressed) void deleteProgress(client, it.id);
       log.info({ jobs: m.items.length, epoch: fence.epoch }, 'finished jobs removed (retention)');
     }
   }

@@ -15,12 +15,14 @@ import {
   decodeAssignmentDoc,
   isAssignmentNode,
   isWorkerNode,
+  progressPath,
   queueDir,
   workerPath,
   type AssignedJob,
   type WorkerInfo,
 } from '../layout.js';
 import { LOG } from '../log-events.js';
+import { deleteProgress } from '../consumer/progress.js';
 import { createIfMissing, mapLimit } from '../util.js';
 import { DeposedError, type LeaderContext } from './context.js';
 
@@ -268,13 +270,18 @@ export class WorkerPool {
     const writes: GoneHolderWrite[] = [];
     const entries: PendingEntry[] = [];
     const logs: { fields: object; msg: string }[] = [];
+    const gone: string[] = [];
     const now = Date.now();
     for (const { id, a, found } of reads) {
       if (!found) continue;
       const { rec, stat } = found;
       const kind = requeueKind(rec, worker, a);
       if (kind === null) continue;
-      const change = goneHolder(rec, `${self}@${fence.epoch}`, now);
+      // The lost run may have stored progress: the record says so from now on.
+      const progressed =
+        rec.progressed === true || (kind === 'claimed' && (await client.exists(progressPath(id))) !== null);
+      const change = goneHolder(progressed ? { ...rec, progressed } : rec, `${self}@${fence.epoch}`, now);
+      if (change.remove && progressed) gone.push(id);
       const { next } = change;
       writes.push({
         next,
@@ -306,6 +313,7 @@ export class WorkerPool {
     counters.multis++;
     counters.requeued += entries.length;
     counters.lost += writes.length - entries.length;
+    for (const id of gone) void deleteProgress(client, id);
     for (const l of logs) log.info({ ...l.fields, epoch: fence.epoch, reason: OWNER_GONE }, l.msg);
     if (writes.length > 0 || children.length > 0) {
       log.info(
