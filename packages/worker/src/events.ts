@@ -24,6 +24,14 @@ export interface WorkerEvents {
    * handler's signal was aborted and its completion will be refused. `claim` is the lost claim.
    */
   stalled: [jobId: string, error: LostClaimError, claim: EventClaim];
+  /**
+   * This worker's ZooKeeper session ended (expired, or no server for the session timeout): its
+   * registration is gone, its running jobs were aborted (`stalled`) and the leader requeues them.
+   * It re-registers with a new session by itself (`re-registered`).
+   */
+  'session-lost': [info: { worker: string | null; session: string }];
+  /** After a lost session: registered again under a new znode and session, consuming its new queue. */
+  're-registered': [info: { worker: string; session: string; previousWorker: string | null; previousSession: string }];
   /** This worker became the leader (scheduler) with this epoch. */
   'leader-elected': [epoch: number];
   /** This worker stopped being the leader. */

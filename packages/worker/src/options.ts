@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { describeValue } from '@zkjobs/core';
 import { JobValidationError } from './errors.js';
 import { unfaithfulJson } from './json-value.js';
-import type { JobOptions, NormalizedJobOptions } from './job.js';
+import type { Job, JobOptions, NormalizedJobOptions } from './job.js';
 
 /** Job ids and dependency ids: 1–128 characters of `[A-Za-z0-9._:@-]`, not `.` or `..`. */
 export const JOB_ID_RE = /^(?!\.\.?$)[A-Za-z0-9._:@-]{1,128}$/;
@@ -109,6 +109,12 @@ export function normalizeJobOptions(
   };
   if (o.backoff !== undefined) n.backoff = o.backoff;
   if (o.timeout !== undefined) n.timeout = o.timeout;
+  if (n.backoff !== undefined && n.attempts < 2) {
+    throw new JobValidationError(
+      `${field}.backoff`,
+      `a backoff waits between attempts: it needs attempts ≥ 2 (attempts is ${n.attempts})`,
+    );
+  }
   if (n.parallelism > 1 && n.attempts !== 1) {
     throw new JobValidationError(`${field}.attempts`, 'a gang job (parallelism > 1) runs once: attempts must be 1');
   }
@@ -201,4 +207,39 @@ export function namespaceProblem(ns: string): string | null {
     return `${JSON.stringify(ns)} has an empty, . or .. segment`;
   if (segs[0] === 'zookeeper') return `${ns} is under /zookeeper, ZooKeeper's reserved tree`;
   return null;
+}
+
+/**
+ * A worker's retry strategy (BullMQ's `backoffStrategy`): called when an attempt of a job this
+ * worker ran failed with attempts left (not for an {@link UnrecoverableError}).
+ * @param attemptsMade - attempts made so far, this one included (1 after the first failure)
+ * @param err - what the handler threw
+ * @param job - the job as claimed
+ * @returns the delay before the next attempt, ms (an integer 0–86,400,000, ZooKeeper's clock);
+ *   {@link FAIL_NOW} (-1) to make no more attempts (the job ends `failed` with this error); or
+ *   undefined to use the job's own `backoff`
+ */
+export type BackoffStrategy = (
+  attemptsMade: number,
+  err: Error,
+  job: Job,
+) => number | undefined | Promise<number | undefined>;
+
+/** What a {@link BackoffStrategy} returns to make no more attempts: -1. */
+export const FAIL_NOW = -1;
+
+/**
+ * Checks a {@link BackoffStrategy}'s answer.
+ * @returns the delay (ms), `'fail'` for {@link FAIL_NOW}, undefined for "use the job's backoff"
+ * @throws TypeError saying what is wrong with the value
+ */
+export function checkStrategyDelay(v: unknown): number | 'fail' | undefined {
+  if (v === undefined) return undefined;
+  if (v === FAIL_NOW) return 'fail';
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 86_400_000) {
+    throw new TypeError(
+      `backoffStrategy returned ${typeof v === 'number' ? v : typeof v}: expected an integer delay 0–86400000 ms, -1 (fail now) or undefined (the job's backoff)`,
+    );
+  }
+  return v;
 }

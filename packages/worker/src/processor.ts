@@ -18,8 +18,16 @@ export interface ProcessorContext {
    * ({@link LostClaimError}) or shutdown after the grace period ({@link WorkerClosingError}).
    */
   signal: AbortSignal;
-  /** Reports progress: emitted as the Worker's `progress` event and logged at debug (not stored). */
-  progress(value: unknown): void;
+  /**
+   * Reports progress: emitted as the Worker's `progress` event at once and stored in
+   * `progress/<bucket>/<id>` (readable as `Queue.getJob(id).progress`; the latest value wins,
+   * writes in flight are coalesced). A separate znode, fenced by the holder's registration: it
+   * never moves the record's fencing token. Calls after the handler returned are ignored.
+   * @param value - JSON-serialisable, at most 64 KiB as JSON
+   * @returns resolves when the value is stored (or dropped: the claim is gone)
+   * @throws JobValidationError on field `progress` for a value that is not JSON or too big
+   */
+  progress(value: unknown): Promise<void>;
   /** 1-based attempt number. */
   attempt: number;
   /** The worker's znode name (`w-NNNNNNNNNN`). */

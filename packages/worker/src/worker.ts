@@ -8,7 +8,7 @@ import { JobValidationError, WorkerClosingError } from './errors.js';
 import { TypedEmitter, type WorkerEvents } from './events.js';
 import { DEFAULT_NAMESPACE, WORKERS, type WorkerInfo } from './layout.js';
 import { defaultLogger } from './logger.js';
-import { namespaceSchema, zodToValidationError } from './options.js';
+import { namespaceSchema, zodToValidationError, type BackoffStrategy } from './options.js';
 import type { Processor } from './processor.js';
 import { DeposedError, PendingWatch, Scheduler } from './scheduler/scheduler.js';
 
@@ -43,6 +43,16 @@ export interface WorkerOptions {
    * @defaultValue 2000
    */
   safetyPollMs?: number;
+  /**
+   * The retry strategy of the jobs this worker runs (BullMQ's `backoffStrategy`): called with
+   * `(attemptsMade, err, job)` after a failed attempt that has attempts left (never for an
+   * {@link UnrecoverableError}); it returns the delay before the next attempt in ms (an integer
+   * 0–86,400,000, on ZooKeeper's clock), `-1` ({@link FAIL_NOW}) to make no more attempts (the
+   * job ends `failed`), or undefined to use the job's own `backoff`. When it throws or returns
+   * anything else, the job's own backoff is used and an `error` event names it.
+   * @defaultValue none: every job's own `backoff`
+   */
+  backoffStrategy?: BackoffStrategy;
   /** pino logger. @defaultValue {@link defaultLogger} */
   logger?: Logger;
 }
@@ -55,6 +65,7 @@ const workerOptionsSchema = z.strictObject({
   zk: z.record(z.string(), z.unknown()).optional(),
   graceMs: z.number().int().min(0).optional(),
   safetyPollMs: z.number().int().min(10).optional(),
+  backoffStrategy: z.custom<BackoffStrategy>((v) => typeof v === 'function', 'must be a function').optional(),
   logger: z.any().optional(),
 });
 
@@ -86,6 +97,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
   private readonly sessionTimeoutMs: number;
   private readonly zkOptions: Omit<ZkClientOptions, 'namespace' | 'sessionTimeoutMs'>;
   private readonly pollMs: number;
+  private readonly backoffStrategy: BackoffStrategy | undefined;
   private root: ZkClient | null = null;
   private client: ZkClient | null = null;
   private latch: LeaderLatch | null = null;
@@ -98,6 +110,8 @@ export class Worker extends TypedEmitter<WorkerEvents> {
   private leaderGen = 0;
   private rebinding: Promise<void> | null = null;
   private lastName: string | null = null;
+  /** The session the consumer is bound in, hex. */
+  private boundSession = '';
 
   /**
    * @param connection - a {@link ZkClient} (shared; not closed by the worker) or a connect string
@@ -126,6 +140,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.zkOptions = opts.zk ?? {};
     this.graceMs = opts.graceMs ?? 10_000;
     this.pollMs = opts.safetyPollMs ?? 2000;
+    this.backoffStrategy = opts.backoffStrategy;
     this.log = opts.logger ?? defaultLogger();
   }
 
@@ -195,6 +210,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       log: this.log,
       events: this,
       pollMs: this.pollMs,
+      ...(this.backoffStrategy ? { backoffStrategy: this.backoffStrategy } : {}),
     });
     const latch = new LeaderLatch(client, WORKERS, { prefix: 'w-', data: JSON.stringify(info) });
     this.latch = latch;
@@ -203,14 +219,17 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     latch.on('error', (err) => this.log.warn({ err }, 'leader latch error'));
     latch.on('position', (index) => this.onPosition(index));
     client.on('lost', () => {
-      this.log.warn({ worker: this.name, session: client.sessionIdHex }, 'session lost: claims are void');
+      const lost = { worker: this.lastName, session: this.boundSession };
+      this.log.warn(lost, 'session lost: claims are void');
       this.consumer?.lostRegistration('session lost');
+      this.emit('session-lost', lost);
     });
     client.on('session', () => void this.rebind());
     await latch.start();
     await this.waitRegistered();
     this.rememberName();
     await this.consumer.bind(this.name!, client.sessionIdHex);
+    this.boundSession = client.sessionIdHex;
     this.state = 'running';
     this.log.info(
       { worker: this.name, session: client.sessionIdHex, concurrency: this.concurrency, types: info.types },
@@ -234,9 +253,17 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       try {
         await this.waitRegistered();
         if (this.state !== 'running') return;
+        const previousWorker = this.lastName;
+        const previousSession = this.boundSession;
         this.rememberName();
-        await this.consumer!.bind(this.name!, this.client!.sessionIdHex);
-        this.log.info({ worker: this.name, session: this.client!.sessionIdHex }, 're-registered with a new session');
+        const session = this.client!.sessionIdHex;
+        await this.consumer!.bind(this.name!, session);
+        this.boundSession = session;
+        this.log.info(
+          { worker: this.name, session, previousWorker, previousSession },
+          're-registered with a new session',
+        );
+        this.emit('re-registered', { worker: this.name!, session, previousWorker, previousSession });
       } catch (err) {
         this.log.warn({ err }, 'could not re-register');
       } finally {

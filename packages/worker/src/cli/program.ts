@@ -3,6 +3,8 @@ import { registerAclCommands } from './commands/acl.js';
 import { registerClusterCommands } from './commands/cluster.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerJobCommands } from './commands/job.js';
+import { registerLimitsCommands, registerQueueCommands } from './commands/queue.js';
+import { registerScheduleCommands } from './commands/schedule.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerServicesCommands } from './commands/services.js';
 import { registerVerifyCommands } from './commands/verify.js';
@@ -68,6 +70,9 @@ export function buildProgram(): Command {
   registerServerCommands(program);
   registerWorkerCommands(program);
   registerJobCommands(program);
+  registerQueueCommands(program);
+  registerLimitsCommands(program);
+  registerScheduleCommands(program);
   registerClusterCommands(program);
   registerConfigCommands(program);
   registerServicesCommands(program);

@@ -14,8 +14,8 @@ export async function clusterStatus(g: GlobalOptions): Promise<void> {
       const workers = await liveWorkers(ns);
       const leader = await readLeader(ns, workers);
       const depths = await queueDepths(ns);
-      const jobs = emptyStateCounts();
-      for (const j of await queue.getJobs()) jobs[j.state]++;
+      const jobs = { ...emptyStateCounts(), ...(await queue.getJobCounts()) };
+      const jobsByType = await queue.getJobCountsByType();
       const now = Date.now();
       const doc = {
         namespace,
@@ -25,6 +25,7 @@ export async function clusterStatus(g: GlobalOptions): Promise<void> {
         leader,
         workers: workers.map((w) => ({ ...w, leader: leader?.alive === true && leader.worker === w.name })),
         jobs,
+        jobsByType,
         pendingMarkers: depths.pendingMarkers,
         assigned: depths.assigned,
       };
@@ -67,6 +68,10 @@ export async function clusterStatus(g: GlobalOptions): Promise<void> {
             .map(([s, n]) => `${s} ${n}`)
             .join(', ')}`,
         );
+        for (const [type, c] of Object.entries(jobsByType)) {
+          const nonZero = Object.entries(c).filter(([, n]) => n !== 0);
+          lines.push(`  ${type}: ${nonZero.map(([st, n]) => `${st} ${n}`).join(', ')}`);
+        }
         lines.push(`pending  ${depths.pendingMarkers} marker(s) waiting for the scheduler`);
         return lines.join('\n');
       });

@@ -232,7 +232,9 @@ export async function explainJob(g: GlobalOptions, id: string): Promise<void> {
         attempts,
       };
       new Output(g.json).result(doc, () => {
-        const head = `job ${j.id} (type ${j.type}): ${j.state} after ${j.attemptsMade} of at most ${j.opts.attempts} attempt(s)`;
+        const why =
+          j.error && (j.state === 'dead' || j.state === 'failed') ? `\n${j.error.name}: ${j.error.message}` : '';
+        const head = `job ${j.id} (type ${j.type}): ${j.state} after ${j.attemptsMade} of at most ${j.opts.attempts} attempt(s)${why}`;
         if (j.history.length === 0) return `${head}\nno attempts yet (never claimed)`;
         const rows = table([
           ['#', 'WORKER', 'PROCESS', 'SESSION', 'TOKEN', 'STARTED', 'TOOK', 'OUTCOME'],

@@ -181,6 +181,23 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
       leadingEpoch = null;
       event({ event: 'leader-lost', ...who(), epoch }, `${name ?? w.name} is no longer the leader (epoch ${epoch})`);
     });
+    w.on('session-lost', (info) =>
+      event(
+        { event: 'session-lost', ...who(), session: info.session },
+        `session ${info.session} of ${info.worker ?? 'this worker'} lost: its running jobs were aborted and are requeued; registering again`,
+      ),
+    );
+    w.on('re-registered', (info) =>
+      event(
+        {
+          event: 're-registered',
+          ...who(),
+          previousWorker: info.previousWorker,
+          previousSession: info.previousSession,
+        },
+        `re-registered as ${info.worker} (session ${info.session}; was ${info.previousWorker ?? '?'}, session ${info.previousSession})`,
+      ),
+    );
     w.on('active', (job, token) => {
       running.set(job.id, { type: job.type, since: Date.now() });
       event({ event: 'active', ...who(), jobId: job.id, type: job.type, token, attempt: job.attemptsMade });
