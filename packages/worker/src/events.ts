@@ -24,6 +24,11 @@ export interface WorkerEvents {
    * handler's signal was aborted and its completion will be refused. `claim` is the lost claim.
    */
   stalled: [jobId: string, error: LostClaimError, claim: EventClaim];
+  /**
+   * This worker registered as `name` (`w-…`) with the session `session` (hex): at start, and
+   * again after a new session replaced a lost one.
+   */
+  registered: [name: string, session: string];
   /** This worker became the leader (scheduler) with this epoch. */
   'leader-elected': [epoch: number];
   /** This worker stopped being the leader. */

@@ -147,6 +147,16 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     return this.client;
   }
 
+  /** Handlers running now (0 before start). */
+  get runningCount(): number {
+    return this.consumer?.runningCount ?? 0;
+  }
+
+  /** Jobs assigned to this worker by the leader and not started yet (0 before start). */
+  get assignedCount(): number {
+    return this.consumer?.assignedCount ?? 0;
+  }
+
   /** Counters of this worker: claimed, completed, failed, refused, skipped; and, while leading, assigned, requeued. */
   stats(): Record<string, number> {
     return { ...(this.consumer?.counters ?? {}), ...(this.scheduler?.counters ?? {}) };
@@ -201,6 +211,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.rememberName();
     await this.consumer.bind(this.name!, client.sessionIdHex);
     this.state = 'running';
+    this.emit('registered', this.name!, client.sessionIdHex);
     this.log.info(
       { worker: this.name, session: client.sessionIdHex, concurrency: this.concurrency, types: info.types },
       'worker started',
@@ -225,6 +236,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
         if (this.state !== 'running') return;
         this.rememberName();
         await this.consumer!.bind(this.name!, this.client!.sessionIdHex);
+        this.emit('registered', this.name!, this.client!.sessionIdHex);
         this.log.info({ worker: this.name, session: this.client!.sessionIdHex }, 're-registered with a new session');
       } catch (err) {
         this.log.warn({ err }, 'could not re-register');
