@@ -113,6 +113,10 @@ export interface WorkerStartOptions {
   prefetch?: number;
   sessionTimeout: number;
   grace: number;
+  /** Serve metrics on this port (0: a free one). */
+  metricsPort?: number;
+  /** Address of the metrics server. */
+  metricsHost?: string;
 }
 
 /** `zkjobs worker start`: runs until SIGTERM/SIGINT, then closes gracefully. */
@@ -142,6 +146,7 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
   process.on('SIGTERM', onSignal);
 
   const client = await connectZk(g, { sessionTimeoutMs: opts.sessionTimeout, logger: log });
+  let metricsServer: { url: string; close(): Promise<void> } | null = null;
   try {
     const w = new Worker(client, handlers, {
       namespace,
@@ -234,6 +239,11 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
       ),
     );
 
+    if (opts.metricsPort !== undefined) {
+      const { startMetrics } = await import('../metrics.js');
+      metricsServer = await startMetrics(w, opts.metricsPort, opts.metricsHost ?? '127.0.0.1');
+      event({ event: 'metrics', url: metricsServer.url }, `metrics at ${metricsServer.url}`);
+    }
     if (!signalled) {
       await w.start();
       event(
@@ -262,6 +272,7 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await metricsServer?.close();
     await client.close().catch(() => undefined);
   }
 }

@@ -7,7 +7,7 @@ import { globalOptions, intArg } from '../context.js';
  * `--namespace`. Runs until SIGTERM/SIGINT, then closes gracefully (running jobs get `--grace`
  * ms, then their signals are aborted), leaves the election and exits 0; a second signal exits
  * at once with 1. Prints lifecycle events (with `--json`: one JSON line per event, per-job
- * events included); logs go to stderr.
+ * events included); logs go to stderr. With `--metrics-port`, serves Prometheus metrics.
  */
 export function registerWorkerCommands(program: Command): void {
   const worker = program.command('worker').description('run jobs');
@@ -29,6 +29,12 @@ export function registerWorkerCommands(program: Command): void {
       intArg(0, 3_600_000, 'ms'),
       10_000,
     )
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus metrics at http://<metrics-host>:<port>/metrics (0: a free port, printed)',
+      intArg(0, 65535),
+    )
+    .option('--metrics-host <address>', 'address of the metrics server', '127.0.0.1')
     .action(async (opts: WorkerStartOptions, cmd: Command) => {
       await (await import('../actions/worker.js')).startWorker(globalOptions(cmd), opts);
     });
