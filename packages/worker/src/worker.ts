@@ -326,7 +326,8 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       this.log.info({ worker: this.name, reason }, 'leadership lost before taking an epoch');
       return;
     }
-    this.log.warn({ worker: this.name, epoch, reason }, 'leadership lost');
+    // Handing leadership over at close is the plan, not a warning.
+    this.log[reason === 'closing' ? 'info' : 'warn']({ worker: this.name, epoch, reason }, 'leadership lost');
     this.emit('leader-lost', epoch);
   }
 

@@ -5,8 +5,9 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { JOB_TYPE_RE, Worker, type Processor } from '../../index.js';
 import { isConnectedState, type ConnectionState, type ZkClient } from '@zkjobs/core';
-import { cliLogger, connectZk, fmtDuration, jobNamespace, Output, type GlobalOptions } from '../context.js';
+import { connectZk, fmtDuration, jobNamespace, Output, type GlobalOptions } from '../context.js';
 import { UsageError } from '../errors.js';
+import { commandLogger, type LogFormat } from '../log-format.js';
 
 /**
  * Loads a handlers module: a file path (relative to the current directory) or a package name
@@ -117,6 +118,8 @@ export interface WorkerStartOptions {
   metricsPort?: number;
   /** Address of the metrics server. */
   metricsHost?: string;
+  /** Logs as human lines or JSON (`auto`: human on a terminal). */
+  logFormat?: LogFormat;
 }
 
 /** `zkjobs worker start`: runs until SIGTERM/SIGINT, then closes gracefully. */
@@ -124,7 +127,7 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
   const namespace = jobNamespace(g);
   const handlers = await loadHandlers(opts.handlers);
   const out = new Output(g.json);
-  const log = await cliLogger(g, 'info');
+  const log = await commandLogger(g, 'info', opts.logFormat ?? 'auto');
   const event = (doc: Record<string, unknown>, human?: string): void => {
     const d = { event: doc['event'], at: Date.now(), ...doc };
     if (g.json) out.result(d, '');

@@ -1,6 +1,7 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { WorkerStartOptions } from '../actions/worker.js';
 import { globalOptions, intArg } from '../context.js';
+import { LOG_FORMATS } from '../log-format.js';
 
 /**
  * `zkjobs worker start --handlers <module>`: one worker process of the cluster under
@@ -35,6 +36,14 @@ export function registerWorkerCommands(program: Command): void {
       intArg(0, 65535),
     )
     .option('--metrics-host <address>', 'address of the metrics server', '127.0.0.1')
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'logs on stderr as human lines (pretty) or JSON lines; auto: pretty on a terminal without --json',
+      )
+        .choices(LOG_FORMATS)
+        .default('auto'),
+    )
     .action(async (opts: WorkerStartOptions, cmd: Command) => {
       await (await import('../actions/worker.js')).startWorker(globalOptions(cmd), opts);
     });
