@@ -7,7 +7,8 @@ import { registerServicesCommands } from './commands/services.js';
 import { registerVerifyCommands } from './commands/verify.js';
 import { registerWorkerCommands } from './commands/worker.js';
 import { intArg } from './context.js';
-import { exitCodeFor } from './errors.js';
+import { ExitCode, exitCodeFor } from './errors.js';
+import { helpHint, setUpUsage } from './usage.js';
 
 export { ExitCode, UsageError, OperationError, exitCodeFor } from './errors.js';
 export { globalOptions, type GlobalOptions } from './context.js';
@@ -41,7 +42,6 @@ export function buildProgram(): Command {
       intArg(1, 600_000, 'ms'),
       10_000,
     )
-    .showHelpAfterError()
     .exitOverride();
   registerServerCommands(program);
   registerWorkerCommands(program);
@@ -56,8 +56,12 @@ export function buildProgram(): Command {
     cmd.commands.forEach(override);
   };
   override(program);
+  ranCommand.set(program, setUpUsage(program));
   return program;
 }
+
+/** The command each program last ran an action of (for the hint after a usage error). */
+const ranCommand = new WeakMap<Command, () => Command>();
 
 /**
  * Parses argv and runs the command; sets the exit code: 0 ok, 2 for usage errors (commander's,
@@ -74,6 +78,7 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
       const e = err as Error;
       const msg = e instanceof Error ? e.message : String(err);
       process.stderr.write(`zkjobs: ${msg}\n`);
+      if (code === ExitCode.USAGE) process.stderr.write(`${helpHint(ranCommand.get(program)?.() ?? program)}\n`);
     }
     process.exitCode = code;
   }
