@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # zkjobs set-up: idempotent; run first by both README commands (`npm run demo`, `npm test`).
 # Installs what a fresh machine lacks: pnpm, the workspace's packages (frozen lockfile),
-# Debian's ZooKeeper server with its JVM, and for the interoperability tests Curator, a JDK and
-# Kazoo. Prints what to do when it cannot install.
+# Debian's ZooKeeper server with its JVM, for the interoperability tests Curator, a JDK and
+# Kazoo, and Chromium for the dashboard's browser test. Prints what to do when it cannot install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -53,5 +53,11 @@ if [ "${#interop_missing[@]}" -gt 0 ]; then
   say "installing Curator, a JDK and Kazoo for the interoperability tests (missing: ${interop_missing[*]})"
   apt_install libcurator-recipes-java libcurator-discovery-java default-jdk-headless python3-kazoo \
     || say "could not install them (needs root and apt-get): the tests in test/core/interop will fail until libcurator-recipes-java, libcurator-discovery-java, default-jdk-headless and python3-kazoo are installed."
+fi
+# The dashboard's browser test drives Debian's Chromium with playwright-core (which downloads no browser).
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing Debian's chromium for the dashboard's browser test"
+  apt_install chromium \
+    || say "could not install chromium (needs root and apt-get): test/e2e/dashboard.test.ts will fail until Debian's chromium is at /usr/bin/chromium."
 fi
 say "ready"

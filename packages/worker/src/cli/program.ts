@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { registerClusterCommands } from './commands/cluster.js';
 import { registerConfigCommands } from './commands/config.js';
+import { registerDashboardCommands } from './commands/dashboard.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerServerCommands } from './commands/server.js';
 import { registerServicesCommands } from './commands/services.js';
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerConfigCommands(program);
   registerServicesCommands(program);
   registerVerifyCommands(program);
+  registerDashboardCommands(program);
   // Subcommands inherit exitOverride only when set before they are added: set it everywhere.
   const override = (cmd: Command): void => {
     cmd.exitOverride();
