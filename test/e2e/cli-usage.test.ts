@@ -11,7 +11,16 @@ const pkg = JSON.parse(readFileSync(createRequire(import.meta.url).resolve('@zkj
 
 describe('zkjobs --version, --help and usage errors', () => {
   it('prints the version and the exit codes', async () => {
-    const [version, short, help] = await runAll([['--version'], ['-V'], ['--help']]);
+    const [version, short, help, afterCommand] = await runAll([
+      ['--version'],
+      ['-V'],
+      ['--help'],
+      // After a command, --version is that command's (config set's compare-and-set), not ours.
+      ['--connect', '127.0.0.1:1', '--connect-timeout', '500', 'config', 'set', '/x', '1', '--version', '0'],
+    ]);
+    expect(afterCommand.code).toBe(1);
+    expect(afterCommand.stdout).toBe('');
+    expect(afterCommand.stderr).toMatch(/could not connect to ZooKeeper/);
     expect(version.code).toBe(0);
     expect(version.stdout).toBe(`${pkg.version}\n`);
     expect(short.stdout).toBe(`${pkg.version}\n`);

@@ -9,7 +9,7 @@ import { registerVerifyCommands } from './commands/verify.js';
 import { registerWorkerCommands } from './commands/worker.js';
 import { intArg } from './context.js';
 import { ExitCode, exitCodeFor } from './errors.js';
-import { helpHint, setUpUsage } from './usage.js';
+import { cliVersion, helpHint, setUpUsage, versionRequested } from './usage.js';
 
 export { ExitCode, UsageError, OperationError, exitCodeFor } from './errors.js';
 export { globalOptions, type GlobalOptions } from './context.js';
@@ -71,6 +71,10 @@ const ranCommand = new WeakMap<Command, () => Command>();
  * (ZooKeeper errors, connect timeouts, failed jobs).
  */
 export async function runCli(program: Command, argv: string[]): Promise<void> {
+  if (versionRequested(program, argv.slice(2))) {
+    process.stdout.write(`${cliVersion()}\n`);
+    return;
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -4,7 +4,7 @@
  * line pointing to the `--help` of the command that was given.
  */
 import { createRequire } from 'node:module';
-import type { Command } from 'commander';
+import { Help, Option, type Command } from 'commander';
 import { ExitCode } from './errors.js';
 
 /** The version of `@zkjobs/worker` (and so of the `zkjobs` command). */
@@ -42,7 +42,22 @@ export function helpHint(cmd: Command): string {
  *   that the action itself raised
  */
 export function setUpUsage(program: Command): () => Command {
-  program.version(cliVersion(), '-V, --version', 'print the version of zkjobs');
+  // Not a commander option: a root option is taken wherever it appears, and `config set` has a
+  // `--version` of its own. `-V`/`--version` before any command is answered by versionRequested.
+  const versionOption = new Option('-V, --version', 'print the version of zkjobs (before any command)');
+  const defaultOptions = Help.prototype.visibleOptions;
+  program.configureHelp({
+    visibleOptions(cmd) {
+      const shown = defaultOptions.call(this, cmd);
+      if (cmd !== program) return shown;
+      const help = shown.findIndex((o) => o.long === '--help');
+      return [
+        ...shown.slice(0, help < 0 ? shown.length : help),
+        versionOption,
+        ...shown.slice(help < 0 ? shown.length : help),
+      ];
+    },
+  });
   program.addHelpText('after', EXIT_CODES_HELP);
   const walk = (cmd: Command): void => {
     cmd.showHelpAfterError(helpHint(cmd));
@@ -54,4 +69,18 @@ export function setUpUsage(program: Command): () => Command {
     current = action;
   });
   return () => current;
+}
+
+/**
+ * True when `-V` or `--version` comes before any command in `args` (the arguments after the
+ * script): `zkjobs --version`, `zkjobs --json -V`. After a command it belongs to that command
+ * (`config set <path> <value> --version <n>`).
+ */
+export function versionRequested(program: Command, args: readonly string[]): boolean {
+  const names = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
+  for (const a of args) {
+    if (a === '--version' || a === '-V') return true;
+    if (names.has(a)) return false;
+  }
+  return false;
 }
