@@ -9,6 +9,7 @@ import { registerVerifyCommands } from './commands/verify.js';
 import { registerWorkerCommands } from './commands/worker.js';
 import { intArg } from './context.js';
 import { ExitCode, exitCodeFor } from './errors.js';
+import { errorJson, setUpJsonErrors } from './json-errors.js';
 import { cliVersion, helpHint, setUpUsage, versionRequested } from './usage.js';
 
 export { ExitCode, UsageError, OperationError, exitCodeFor } from './errors.js';
@@ -59,6 +60,7 @@ export function buildProgram(): Command {
   };
   override(program);
   ranCommand.set(program, setUpUsage(program));
+  setUpJsonErrors(program);
   return program;
 }
 
@@ -83,8 +85,12 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
     if (!(err instanceof CommanderError)) {
       const e = err as Error;
       const msg = e instanceof Error ? e.message : String(err);
-      process.stderr.write(`zkjobs: ${msg}\n`);
-      if (code === ExitCode.USAGE) process.stderr.write(`${helpHint(ranCommand.get(program)?.() ?? program)}\n`);
+      if (program.opts<{ json?: boolean }>().json)
+        process.stderr.write(JSON.stringify(errorJson(err, code, msg)) + '\n');
+      else {
+        process.stderr.write(`zkjobs: ${msg}\n`);
+        if (code === ExitCode.USAGE) process.stderr.write(`${helpHint(ranCommand.get(program)?.() ?? program)}\n`);
+      }
     }
     process.exitCode = code;
   }

@@ -16,7 +16,7 @@ import { JOB_STATES, isFinalState, type Job, type JobState } from '../job.js';
 import { jobPath } from '../layout.js';
 import type { Queue } from '../queue.js';
 import type { ZkClient } from '@zkjobs/core';
-import { whyAgain } from '../cli/actions/job.js';
+import { attemptsJson } from '../cli/job-json.js';
 import { NamespaceWatch } from './live.js';
 import { DASHBOARD_PAGE } from './page.js';
 
@@ -72,10 +72,7 @@ export function jobDetail(j: Job): Record<string, unknown> {
     ...(j.error ? { error: j.error } : {}),
     ...(j.notes && j.notes.length > 0 ? { notes: j.notes } : {}),
     final: isFinalState(j.state),
-    attempts: j.history.map((a, i) => {
-      const prev = i > 0 ? j.history[i - 1] : undefined;
-      return prev ? { ...a, why: whyAgain(prev, j.opts.attempts) } : { ...a };
-    }),
+    attempts: attemptsJson(j),
   };
 }
 

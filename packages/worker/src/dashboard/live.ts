@@ -13,7 +13,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ConnectionState, WatchHandle, ZkClient } from '@zkjobs/core';
-import { JOB_STATES, type Job, type JobState } from '../job.js';
+import { JOB_STATES, type JobState } from '../job.js';
+import { jobSummaryJson, type JobSummaryJson } from '../cli/job-json.js';
 import { BUCKET_NAMES, JOBS, LEADER, PENDING, QUEUE, WORKERS } from '../layout.js';
 import type { Queue } from '../queue.js';
 import {
@@ -48,21 +49,8 @@ export interface ClusterView {
   pendingMarkers: number;
 }
 
-/** One job in a list. */
-export interface JobSummary {
-  id: string;
-  type: string;
-  state: JobState;
-  /** Attempts started so far. */
-  attemptsMade: number;
-  /** Attempts allowed (the job's `attempts` option). */
-  maxAttempts: number;
-  priority: number;
-  /** Submit time, ms since the epoch (the submitter's clock). */
-  createdAt: number;
-  /** When it reached its final state, ms since the epoch (the writer's clock). */
-  finishedAt?: number;
-}
+/** One job in a list: the job commands' summary (`job list --json`). */
+export type JobSummary = JobSummaryJson;
 
 /** Counts from the last scan. */
 export interface CountsView {
@@ -106,20 +94,6 @@ export interface NamespaceWatchOptions {
   queue: Queue;
   /** At most one scan per this many ms while changes keep coming. @defaultValue 1000 */
   debounceMs?: number;
-}
-
-/** The summary of a job. */
-export function summarize(job: Job): JobSummary {
-  return {
-    id: job.id,
-    type: job.type,
-    state: job.state,
-    attemptsMade: job.attemptsMade,
-    maxAttempts: job.opts.attempts,
-    priority: job.opts.priority,
-    createdAt: job.createdAt,
-    ...(job.finishedAt !== undefined ? { finishedAt: job.finishedAt } : {}),
-  };
 }
 
 /** Keeps a {@link ClusterView} and the scan of a namespace current; see the module's comment. */
@@ -334,7 +308,7 @@ export class NamespaceWatch extends EventEmitter<NamespaceWatchEvents> {
             byState[j.state]++;
             (byType[j.type] ??= emptyStateCounts())[j.state]++;
           }
-          this.jobs = jobs.map(summarize);
+          this.jobs = jobs.map(jobSummaryJson);
           this.scans++;
           const at = Date.now();
           this.lastScanAt = at;
