@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # zkjobs set-up: idempotent; run first by both README commands (`npm run demo`, `npm test`).
 # Installs what a fresh machine lacks: pnpm, the workspace's packages (frozen lockfile),
-# Debian's ZooKeeper server with its JVM, openssl (the TLS tests' certificates), and for the
-# interoperability tests Curator, a JDK and Kazoo. Prints what to do when it cannot install.
+# Debian's ZooKeeper server with its JVM, openssl (the TLS tests' certificates), for the
+# interoperability tests Curator, a JDK and Kazoo, and Chromium for the dashboard's browser test.
+# Prints what to do when it cannot install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -58,5 +59,11 @@ fi
 if ! command -v openssl >/dev/null 2>&1; then
   say "installing openssl (apt-get install openssl), for the TLS tests' certificates"
   apt_install openssl || say "openssl could not be installed; the TLS tests will fail until it is (install openssl to run them)."
+fi
+# The dashboard's browser test drives Debian's Chromium with playwright-core (which downloads no browser).
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing Debian's chromium for the dashboard's browser test"
+  apt_install chromium \
+    || say "could not install chromium (needs root and apt-get): test/e2e/dashboard.test.ts will fail until Debian's chromium is at /usr/bin/chromium."
 fi
 say "ready"

@@ -32,6 +32,11 @@ export interface WorkerEvents {
   'session-lost': [info: { worker: string | null; session: string }];
   /** After a lost session: registered again under a new znode and session, consuming its new queue. */
   're-registered': [info: { worker: string; session: string; previousWorker: string | null; previousSession: string }];
+  /**
+   * This worker registered as `name` (`w-…`) with the session `session` (hex): at start, and
+   * again after a new session replaced a lost one.
+   */
+  registered: [name: string, session: string];
   /** This worker became the leader (scheduler) with this epoch. */
   'leader-elected': [epoch: number];
   /** This worker stopped being the leader. */

@@ -84,3 +84,13 @@ export {
   type TreeSnapshot,
   type RecordSnapshot,
 } from './verify.js';
+export {
+  workerMetrics,
+  DURATION_BUCKETS_SECONDS,
+  REQUEST_BUCKETS_SECONDS,
+  CONNECTION_STATES,
+  type WorkerMetrics,
+  type WorkerMetricsOptions,
+} from './metrics.js';
+export { serveMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics-server.js';
+export { Registry } from 'prom-client';

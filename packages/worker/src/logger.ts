@@ -16,7 +16,12 @@ export function createLogger(level?: string, destination?: string): Logger {
   );
 }
 
-/** The default logger of {@link Worker} and {@link Queue}: {@link createLogger}() with no arguments (stderr, `info`). */
+/**
+ * The default logger of {@link Worker} and {@link Queue} when they are given none: JSON lines on
+ * stderr at `warn` and above (`$ZKJOBS_LOG_LEVEL` when set), so that a library stays quiet in its
+ * application's output. Pass `logger: createLogger('info')` (or any pino logger) to see every
+ * job's state changes; `zkjobs verify --history` reads those `info` lines.
+ */
 export function defaultLogger(): Logger {
-  return createLogger();
+  return createLogger(process.env['ZKJOBS_LOG_LEVEL'] ?? 'warn');
 }

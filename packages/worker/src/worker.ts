@@ -173,6 +173,16 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     return this.client;
   }
 
+  /** Handlers running now (0 before start). */
+  get runningCount(): number {
+    return this.consumer?.runningCount ?? 0;
+  }
+
+  /** Jobs assigned to this worker by the leader and not started yet (0 before start). */
+  get assignedCount(): number {
+    return this.consumer?.assignedCount ?? 0;
+  }
+
   /** Counters of this worker: claimed, completed, failed, refused, skipped; and, while leading, assigned, requeued. */
   stats(): Record<string, number> {
     return { ...(this.consumer?.counters ?? {}), ...(this.scheduler?.counters ?? {}) };
@@ -231,6 +241,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     await this.consumer.bind(this.name!, client.sessionIdHex);
     this.boundSession = client.sessionIdHex;
     this.state = 'running';
+    this.emit('registered', this.name!, client.sessionIdHex);
     this.log.info(
       { worker: this.name, session: client.sessionIdHex, concurrency: this.concurrency, types: info.types },
       'worker started',
@@ -259,6 +270,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
         const session = this.client!.sessionIdHex;
         await this.consumer!.bind(this.name!, session);
         this.boundSession = session;
+        this.emit('registered', this.name!, session);
         this.log.info(
           { worker: this.name, session, previousWorker, previousSession },
           're-registered with a new session',
@@ -352,7 +364,8 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       this.log.info({ worker: this.name, reason }, 'leadership lost before taking an epoch');
       return;
     }
-    this.log.warn({ worker: this.name, epoch, reason }, 'leadership lost');
+    // Handing leadership over at close is the plan, not a warning.
+    this.log[reason === 'closing' ? 'info' : 'warn']({ worker: this.name, epoch, reason }, 'leadership lost');
     this.emit('leader-lost', epoch);
   }
 

@@ -264,6 +264,12 @@ export interface ZkClientEvents {
   'read-only': [];
   /** A new session was established after `lost` (`previous` is the lost session's id). */
   session: [event: { sessionId: bigint; previous: bigint | null }];
+  /**
+   * A call settled (emitted only while some view of the connection listens): `op` as in
+   * {@link ZkError.op}, `ms` from the call to its settling (waits for a connection and retries
+   * included), `error` the error's name (`NoNodeError`, `ConnectionLossError`, …) or null.
+   */
+  request: [event: { op: string; ms: number; error: string | null }];
 }
 
 /**
@@ -871,6 +877,25 @@ class Core {
    * connection first, and never beyond the call's deadline (session timeout + 1 s).
    */
   async exec<T>(
+    op: string,
+    rel: string,
+    idempotent: boolean,
+    attempt: (s: Session, deadline: number) => Promise<T>,
+  ): Promise<T> {
+    if (![...this.clients].some((c) => c.listenerCount('request') > 0))
+      return this.execRetrying(op, rel, idempotent, attempt);
+    const t0 = performance.now();
+    try {
+      const v = await this.execRetrying(op, rel, idempotent, attempt);
+      this.emit('request', { op, ms: performance.now() - t0, error: null });
+      return v;
+    } catch (e) {
+      this.emit('request', { op, ms: performance.now() - t0, error: e instanceof Error ? e.name : 'Error' });
+      throw e;
+    }
+  }
+
+  private async execRetrying<T>(
     op: string,
     rel: string,
     idempotent: boolean,

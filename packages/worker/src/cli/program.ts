@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { registerAclCommands } from './commands/acl.js';
 import { registerClusterCommands } from './commands/cluster.js';
 import { registerConfigCommands } from './commands/config.js';
+import { registerDashboardCommands } from './commands/dashboard.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerLimitsCommands, registerQueueCommands } from './commands/queue.js';
 import { registerScheduleCommands } from './commands/schedule.js';
@@ -10,8 +11,10 @@ import { registerServicesCommands } from './commands/services.js';
 import { registerVerifyCommands } from './commands/verify.js';
 import { registerWorkerCommands } from './commands/worker.js';
 import { globalOptions, intArg, security } from './context.js';
-import { exitCodeFor, messageFor } from './errors.js';
+import { ExitCode, exitCodeFor, messageFor } from './errors.js';
+import { errorJson, setUpJsonErrors } from './json-errors.js';
 import { installPipeGuards } from './pipes.js';
+import { cliVersion, helpHint, setUpUsage, versionRequested } from './usage.js';
 
 export { ExitCode, UsageError, OperationError, exitCodeFor } from './errors.js';
 export { globalOptions, type GlobalOptions } from './context.js';
@@ -65,7 +68,6 @@ export function buildProgram(): Command {
       intArg(1, 600_000, 'ms'),
       10_000,
     )
-    .showHelpAfterError()
     .exitOverride();
   registerServerCommands(program);
   registerWorkerCommands(program);
@@ -78,14 +80,20 @@ export function buildProgram(): Command {
   registerServicesCommands(program);
   registerVerifyCommands(program);
   registerAclCommands(program);
+  registerDashboardCommands(program);
   // Subcommands inherit exitOverride only when set before they are added: set it everywhere.
   const override = (cmd: Command): void => {
     cmd.exitOverride();
     cmd.commands.forEach(override);
   };
   override(program);
+  ranCommand.set(program, setUpUsage(program));
+  setUpJsonErrors(program);
   return program;
 }
+
+/** The command each program last ran an action of (for the hint after a usage error). */
+const ranCommand = new WeakMap<Command, () => Command>();
 
 /**
  * Parses argv and runs the command; sets the exit code: 0 ok, 2 for usage errors (commander's,
@@ -94,6 +102,10 @@ export function buildProgram(): Command {
  */
 export async function runCli(program: Command, argv: string[]): Promise<void> {
   installPipeGuards();
+  if (versionRequested(program, argv.slice(2))) {
+    process.stdout.write(`${cliVersion()}\n`);
+    return;
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {
@@ -105,7 +117,13 @@ export async function runCli(program: Command, argv: string[]): Promise<void> {
         (s) => s.identity,
         () => null,
       );
-      process.stderr.write(`zkjobs: ${messageFor(err, { identity })}\n`);
+      const msg = messageFor(err, { identity });
+      if (program.opts<{ json?: boolean }>().json)
+        process.stderr.write(JSON.stringify(errorJson(err, code, msg)) + '\n');
+      else {
+        process.stderr.write(`zkjobs: ${msg}\n`);
+        if (code === ExitCode.USAGE) process.stderr.write(`${helpHint(ranCommand.get(program)?.() ?? program)}\n`);
+      }
     }
     process.exitCode = code;
   }

@@ -143,6 +143,11 @@ export class Consumer {
     return this.running;
   }
 
+  /** Jobs assigned to this worker and not claimed yet (the local buffer). */
+  get assignedCount(): number {
+    return this.buffer.length;
+  }
+
   /** Notes not written yet (for tests and shutdown). */
   get pendingNotes(): number {
     return this.notes.pending;
@@ -296,6 +301,10 @@ export class Consumer {
           );
           a.abort.abort(new JobCancelledError(cancelled));
           this.counters.refused++;
+          if (!a.stalled) {
+            a.stalled = true;
+            this.events.emit('stalled', cancelled, new LostClaimError(cancelled, a.token, 'job cancelled'), claimOf(a));
+          }
         }
         this.client.delete(`${queueDir(name)}/${c}`).catch((err: unknown) => {
           if (!(err instanceof NoNodeError)) this.log.debug({ err, node: c }, 'could not delete cancel signal');

@@ -3,7 +3,6 @@ import {
   JobNotFoundError,
   JobValidationError,
   Queue,
-  type AttemptRecord,
   type BackoffOptions,
   type BulkJob,
   type Job,
@@ -15,6 +14,7 @@ import { advertisedTypes, liveWorkers } from '../cluster-info.js';
 import { fmtDuration, fmtTime, Output, progressBar, table, type GlobalOptions } from '../context.js';
 import { OperationError, UsageError } from '../errors.js';
 import { parseJsonArg } from '../json-input.js';
+import { attemptsJson, jobExplainJson, jobStatusJson, jobSummaryJson } from '../job-json.js';
 import {
   allCompleted,
   asSubmitUsageError,
@@ -41,38 +41,7 @@ export interface SubmitOptions {
   anyType: boolean;
 }
 
-/** A job summary as printed by `job list` and `job submit --json`. */
-function summary(job: Job): Record<string, unknown> {
-  return {
-    id: job.id,
-    type: job.type,
-    state: job.state,
-    attemptsMade: job.attemptsMade,
-    attempts: job.opts.attempts,
-    priority: job.opts.priority,
-    createdAt: job.createdAt,
-    ...(job.finishedAt !== undefined ? { finishedAt: job.finishedAt } : {}),
-  };
-}
-
-/** Why attempt `next` happened, from the attempt before it. */
-export function whyAgain(prev: AttemptRecord, maxAttempts: number): string {
-  const n = prev.attempt;
-  const err = prev.error ? `: ${prev.error}` : '';
-  switch (prev.outcome) {
-    case 'retrying':
-    case 'failed':
-      return `attempt ${n} failed${err}; retried (attempts ${maxAttempts})`;
-    case 'requeued':
-      return `attempt ${n}'s worker ${prev.worker} (session ${prev.session}) was gone; requeued by leader ${prev.by ?? '?'}${err}`;
-    case 'released':
-      return `attempt ${n} was released by ${prev.worker}${err || ' (shutdown)'}; run again`;
-    case 'running':
-      return `attempt ${n} never recorded an end (its claim by ${prev.worker}, token ${prev.token}, was lost); claimed again`;
-    default:
-      return `attempt ${n} ended ${prev.outcome}${err}; run again`;
-  }
-}
+export { whyAgain } from '../job-json.js';
 
 function attemptRows(job: Job): string[][] {
   return job.history.map((a) => [
@@ -121,7 +90,7 @@ export async function statusJob(g: GlobalOptions, id: string): Promise<void> {
     async ({ queue, namespace }) => {
       const j = await queue.getJob(id);
       if (!j) throw new OperationError(`no job ${id} in ${namespace}`);
-      new Output(g.json).result(j, () => statusText(j, namespace));
+      new Output(g.json).result(jobStatusJson(j), () => statusText(j, namespace));
     },
     { existing: true },
   );
@@ -130,18 +99,20 @@ export async function statusJob(g: GlobalOptions, id: string): Promise<void> {
 /** `zkjobs job list`. */
 export async function listJob(
   g: GlobalOptions,
-  opts: { state?: JobState; type?: string; limit?: number },
+  opts: { state?: JobState; type?: string; limit?: number; oldest?: boolean },
 ): Promise<void> {
   await withQueue(
     g,
     async ({ queue, namespace }) => {
-      let jobs = await queue.getJobs({
-        ...(opts.state ? { state: opts.state } : {}),
-        ...(opts.limit !== undefined && opts.type === undefined ? { limit: opts.limit } : {}),
-      });
-      if (opts.type !== undefined) jobs = jobs.filter((j) => j.type === opts.type).slice(0, opts.limit ?? Infinity);
-      jobs.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
-      new Output(g.json).result({ namespace, count: jobs.length, jobs: jobs.map(summary) }, () =>
+      // Every record is read (the scan), then sorted by submit time, newest first: a limit keeps
+      // the newest, whatever bucket they sit in.
+      let jobs = await queue.getJobs(opts.state ? { state: opts.state } : {});
+      if (opts.type !== undefined) jobs = jobs.filter((j) => j.type === opts.type);
+      const dir = opts.oldest ? 1 : -1;
+      jobs.sort((a, b) => dir * (a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+      const total = jobs.length;
+      if (opts.limit !== undefined) jobs = jobs.slice(0, opts.limit);
+      new Output(g.json).result({ namespace, count: jobs.length, total, jobs: jobs.map(jobSummaryJson) }, () =>
         jobs.length === 0
           ? `no jobs${opts.type !== undefined ? ` of type ${opts.type}` : ''}${opts.state ? ` in state ${opts.state}` : ''} in ${namespace}`
           : table([
@@ -217,20 +188,8 @@ export async function explainJob(g: GlobalOptions, id: string): Promise<void> {
     async ({ queue, namespace }) => {
       const j = await queue.getJob(id);
       if (!j) throw new OperationError(`no job ${id} in ${namespace}`);
-      const attempts = j.history.map((a, i) => {
-        const prev = i > 0 ? j.history[i - 1] : undefined;
-        return prev ? { ...a, why: whyAgain(prev, j.opts.attempts) } : { ...a };
-      });
-      const doc = {
-        id: j.id,
-        type: j.type,
-        state: j.state,
-        attemptsMade: j.attemptsMade,
-        maxAttempts: j.opts.attempts,
-        ...(j.error ? { error: j.error } : {}),
-        ...(j.result !== undefined ? { result: j.result } : {}),
-        attempts,
-      };
+      const doc = jobExplainJson(j);
+      const attempts = attemptsJson(j);
       new Output(g.json).result(doc, () => {
         const why =
           j.error && (j.state === 'dead' || j.state === 'failed') ? `\n${j.error.name}: ${j.error.message}` : '';
@@ -240,9 +199,7 @@ export async function explainJob(g: GlobalOptions, id: string): Promise<void> {
           ['#', 'WORKER', 'PROCESS', 'SESSION', 'TOKEN', 'STARTED', 'TOOK', 'OUTCOME'],
           ...attemptRows(j),
         ]);
-        const whys = attempts
-          .filter((a) => 'why' in a)
-          .map((a) => `  attempt ${a.attempt}: ${(a as { why: string }).why}`);
+        const whys = attempts.filter((a) => a.why !== undefined).map((a) => `  attempt ${a.attempt}: ${a.why}`);
         const dropped =
           j.attemptsMade > j.history.length ? `\n(${j.attemptsMade - j.history.length} older attempt(s) not kept)` : '';
         return `${head}\n${rows}${dropped}` + (whys.length ? `\nwhy it ran again:\n${whys.join('\n')}` : '');
@@ -328,7 +285,7 @@ export async function submitJob(g: GlobalOptions, type: string, o: SubmitOptions
     // A job not created by this submit existed already (idempotency key): nothing was written for it.
     const existed = (j: SubmittedJob): boolean => !j.created;
     if (!o.wait) {
-      if (g.json) for (const j of submitted) out.result({ ...summary(j), created: !existed(j) }, '');
+      if (g.json) for (const j of submitted) out.result({ ...jobSummaryJson(j), created: !existed(j) }, '');
       else if (submitted.length === 1) {
         const j = submitted[0]!;
         out.human(

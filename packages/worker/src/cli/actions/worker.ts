@@ -5,9 +5,10 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { JOB_TYPE_RE, Worker, type Processor } from '../../index.js';
 import { isConnectedState, type ConnectionState, type ZkClient } from '@zkjobs/core';
-import { cliLogger, connectZk, fmtDuration, jobNamespace, Output, type GlobalOptions } from '../context.js';
+import { connectZk, fmtDuration, jobNamespace, Output, type GlobalOptions } from '../context.js';
 import { UsageError } from '../errors.js';
 import { onStdoutClosed } from '../pipes.js';
+import { commandLogger, type LogFormat } from '../log-format.js';
 
 /**
  * Loads a handlers module: a file path (relative to the current directory) or a package name
@@ -114,6 +115,12 @@ export interface WorkerStartOptions {
   prefetch?: number;
   sessionTimeout: number;
   grace: number;
+  /** Serve metrics on this port (0: a free one). */
+  metricsPort?: number;
+  /** Address of the metrics server. */
+  metricsHost?: string;
+  /** Logs as human lines or JSON (`auto`: human on a terminal). */
+  logFormat?: LogFormat;
 }
 
 /** `zkjobs worker start`: runs until SIGTERM/SIGINT, then closes gracefully. */
@@ -121,7 +128,7 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
   const namespace = jobNamespace(g);
   const handlers = await loadHandlers(opts.handlers);
   const out = new Output(g.json);
-  const log = await cliLogger(g, 'info');
+  const log = await commandLogger(g, 'info', opts.logFormat ?? 'auto');
   const event = (doc: Record<string, unknown>, human?: string): void => {
     const d = { event: doc['event'], at: Date.now(), ...doc };
     if (g.json) out.result(d, '');
@@ -151,6 +158,7 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
   });
 
   const client = await connectZk(g, { sessionTimeoutMs: opts.sessionTimeout, logger: log });
+  let metricsServer: { url: string; close(): Promise<void> } | null = null;
   try {
     const w = new Worker(client, handlers, {
       namespace,
@@ -260,6 +268,11 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
       ),
     );
 
+    if (opts.metricsPort !== undefined) {
+      const { startMetrics } = await import('../metrics.js');
+      metricsServer = await startMetrics(w, opts.metricsPort, opts.metricsHost ?? '127.0.0.1');
+      event({ event: 'metrics', url: metricsServer.url }, `metrics at ${metricsServer.url}`);
+    }
     if (!signalled) {
       await w.start();
       event(
@@ -289,6 +302,7 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     stopOnPipe();
+    await metricsServer?.close();
     await client.close().catch(() => undefined);
   }
 }

@@ -54,8 +54,9 @@ export function registerJobCommands(program: Command): void {
     .description('list jobs (an administrative scan of every record)')
     .addOption(new Option('--state <state>', 'only jobs in this state').choices(JOB_STATES as JobState[]))
     .option('--type <type>', 'only jobs of this type')
-    .option('--limit <n>', 'at most this many jobs', intArg(1))
-    .action(async (opts: { state?: JobState; type?: string; limit?: number }, cmd: Command) => {
+    .option('--limit <n>', 'at most this many jobs: the newest (the oldest with --oldest)', intArg(1))
+    .option('--oldest', 'oldest first (default: newest first, by submit time)', false)
+    .action(async (opts: { state?: JobState; type?: string; limit?: number; oldest?: boolean }, cmd: Command) => {
       await (await actions()).listJob(globalOptions(cmd), opts);
     });
 
