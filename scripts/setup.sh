@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # zkjobs set-up: idempotent; run first by both README commands (`npm run demo`, `npm test`).
 # Installs what a fresh machine lacks: pnpm, the workspace's packages (frozen lockfile),
-# Debian's ZooKeeper server with its JVM, and for the interoperability tests Curator, a JDK and
-# Kazoo. Prints what to do when it cannot install.
+# Debian's ZooKeeper server with its JVM, for the interoperability tests Curator, a JDK and
+# Kazoo, and for the host-partition tests nftables (as root). Prints what to do when it cannot install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -53,5 +53,11 @@ if [ "${#interop_missing[@]}" -gt 0 ]; then
   say "installing Curator, a JDK and Kazoo for the interoperability tests (missing: ${interop_missing[*]})"
   apt_install libcurator-recipes-java libcurator-discovery-java default-jdk-headless python3-kazoo \
     || say "could not install them (needs root and apt-get): the tests in test/core/interop will fail until libcurator-recipes-java, libcurator-discovery-java, default-jdk-headless and python3-kazoo are installed."
+fi
+# The host-partition tests (TestingNetwork in @zkjobs/core/testing) cut links between network
+# namespaces with nftables drop rules (bridge family); they need root and the nft command.
+if ! command -v nft >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  say "installing nftables for the host-partition tests (apt-get install nftables)"
+  apt_install nftables || say "could not install nftables: the host-partition tests (test/faults/hosts*.test.ts) will fail until it is installed."
 fi
 say "ready"

@@ -3,9 +3,17 @@
  * Needs Debian's `zookeeper` package (or its jars under `ZK_CLASSPATH_DIR`) and a JVM.
  * @packageDocumentation
  */
-export { TestingServer, type TestingServerOptions } from './testing-server.js';
+export { TestingServer, type TestingServerOptions, type MemberPlacement } from './testing-server.js';
 export { TestingCluster, type TestingClusterOptions } from './testing-cluster.js';
 export { ZkServerProcess, zookeeperInstalled, type MemberSpec, type ServerConfig } from './zk-server-process.js';
 export { TcpProxy, type CutDirection } from './tcp-proxy.js';
 export { fourLetterWord, serverMode, monitor, type ServerMode } from './four-letter-word.js';
 export { freePorts } from './ports.js';
+export {
+  TestingNetwork,
+  netnsCommand,
+  networkUnavailableReason,
+  type HostRef,
+  type NetworkHost,
+  type TestingNetworkOptions,
+} from './testing-network.js';

@@ -26,11 +26,22 @@ export interface TestingServerOptions {
   jvmFlags?: string[];
 }
 
+/** Where one member runs: its address and network namespace (e.g. a `TestingNetwork` host). */
+export interface MemberPlacement {
+  /** The address the member listens on. */
+  address: string;
+  /** The network namespace it runs in; @defaultValue this process's */
+  netns?: string;
+}
+
 /** @internal shared by TestingServer and TestingCluster */
 export async function makeMembers(
   size: number,
-  opts: TestingServerOptions,
+  opts: TestingServerOptions & { hosts?: readonly MemberPlacement[] },
 ): Promise<{ root: string; ownsRoot: boolean; members: ZkServerProcess[] }> {
+  if (opts.hosts !== undefined && opts.hosts.length !== size) {
+    throw new RangeError(`hosts: ${opts.hosts.length} placements for ${size} members`);
+  }
   const ownsRoot = opts.dir === undefined;
   const root = opts.dir ?? (await mkdtemp(join(tmpdir(), 'zkjobs-zk-')));
   const ports = await freePorts(size * 3);
@@ -39,6 +50,7 @@ export async function makeMembers(
     clientPort: opts.port !== undefined ? opts.port + i : ports[i * 3]!,
     quorumPort: ports[i * 3 + 1]!,
     electionPort: ports[i * 3 + 2]!,
+    ...(opts.hosts?.[i] ? { host: opts.hosts[i].address, netns: opts.hosts[i].netns } : {}),
   }));
   const config: ServerConfig = {
     tickTime: opts.tickTime ?? 500,

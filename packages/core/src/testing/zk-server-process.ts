@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serverMode, type ServerMode } from './four-letter-word.js';
+import { netnsCommand } from './testing-network.js';
 
 /** Where Debian's `zookeeper` package puts its jars; override with `ZK_CLASSPATH_DIR`. */
 const JAVA_DIR = process.env['ZK_CLASSPATH_DIR'] ?? '/usr/share/java';
@@ -42,6 +43,13 @@ export interface MemberSpec {
   quorumPort: number;
   /** Leader-election port. */
   electionPort: number;
+  /** The address it listens on (client, quorum and election ports). @defaultValue `'127.0.0.1'` */
+  host?: string;
+  /**
+   * A network namespace to run in (`ip netns exec`), e.g. a `NetworkHost`'s `netns` from
+   * `TestingNetwork`; `host` is then that namespace's address. @defaultValue none (this process's)
+   */
+  netns?: string;
 }
 
 /** Configuration shared by every member of one harness-made ensemble. */
@@ -84,9 +92,14 @@ export class ZkServerProcess {
     private readonly config: ServerConfig,
   ) {}
 
-  /** `127.0.0.1:<clientPort>`. */
+  /** `<host>:<clientPort>` (host `127.0.0.1` unless the spec names one). */
   get address(): string {
-    return `127.0.0.1:${this.spec.clientPort}`;
+    return `${this.host}:${this.spec.clientPort}`;
+  }
+
+  /** The address it listens on: the spec's `host`, default `127.0.0.1`. */
+  get host(): string {
+    return this.spec.host ?? '127.0.0.1';
   }
 
   /** The JVM's pid while running, else null. */
@@ -101,7 +114,7 @@ export class ZkServerProcess {
 
   /** The member's mode from `srvr`, or null when it does not serve. */
   mode(timeoutMs = 1000): Promise<ServerMode | null> {
-    return this.running ? serverMode('127.0.0.1', this.spec.clientPort, timeoutMs) : Promise.resolve(null);
+    return this.running ? serverMode(this.host, this.spec.clientPort, timeoutMs) : Promise.resolve(null);
   }
 
   private async writeConfig(): Promise<string> {
@@ -114,7 +127,7 @@ export class ZkServerProcess {
       `syncLimit=${c.syncLimit}`,
       `dataDir=${dataDir}`,
       `clientPort=${this.spec.clientPort}`,
-      `clientPortAddress=127.0.0.1`,
+      `clientPortAddress=${this.host}`,
       `4lw.commands.whitelist=*`,
       `admin.enableServer=false`,
       `maxClientCnxns=0`,
@@ -122,7 +135,8 @@ export class ZkServerProcess {
       `autopurge.purgeInterval=0`,
     ];
     if (c.members.length > 1) {
-      for (const m of c.members) lines.push(`server.${m.id}=127.0.0.1:${m.quorumPort}:${m.electionPort}`);
+      for (const m of c.members)
+        lines.push(`server.${m.id}=${m.host ?? '127.0.0.1'}:${m.quorumPort}:${m.electionPort}`);
       await writeFile(join(dataDir, 'myid'), `${this.spec.id}\n`);
     }
     for (const [k, v] of Object.entries(c.extra)) lines.push(`${k}=${v}`);
@@ -179,7 +193,9 @@ export class ZkServerProcess {
     const script =
       'exec 3<&0; "$@" </dev/null >/dev/null 2>&1 & pid=$!; echo $pid; ' +
       '(read _ignored <&3; kill -9 $pid 2>/dev/null) & wait $pid; exit 0';
-    const child = spawn('/bin/sh', ['-c', script, 'zk-watchdog', java, ...args], {
+    // In a network namespace: `ip netns exec <ns> java …` (it execs java, so $pid is java's).
+    const command = this.spec.netns ? netnsCommand(this.spec.netns, java, args).flat() : [java, ...args];
+    const child = spawn('/bin/sh', ['-c', script, 'zk-watchdog', ...command], {
       stdio: ['pipe', 'pipe', 'ignore'],
       detached: false,
     });
