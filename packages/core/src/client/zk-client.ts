@@ -1336,8 +1336,10 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
 
   /**
    * Watches a node's data: calls `listener` with the current value, then on every change
-   * (`null, null` while the node does not exist). Re-reads after a reconnect and after a new
-   * session. Deliveries are deduplicated by the node's mzxid.
+   * (`null, null` while the node does not exist). Re-reads after a new session, and after a
+   * reconnect only when its last read had not armed the watch: back in the same session the
+   * server restores an armed watch (and fires it for a change made meanwhile). Deliveries are
+   * deduplicated by the node's mzxid.
    * @param opts.onError - errors other than connection loss / session expiry (e.g. NoAuth); default: logged
    */
   watchData(
@@ -1379,7 +1381,8 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
 
   /**
    * Watches a node's children: calls `listener` with the current names (sorted), then on every
-   * change (`[]` while the node does not exist). Re-reads after a reconnect and after a new session.
+   * change (`[]` while the node does not exist). Re-reads after a new session, and after a
+   * reconnect only when its last read had not armed the watch (see {@link watchData}).
    * @param opts.onError - errors other than connection loss / session expiry; default: logged
    */
   watchChildren(
@@ -1421,7 +1424,10 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     let closed = false;
     let running = false;
     let again = false;
+    /** The last read armed the watch on the server: a reconnect in the same session keeps it. */
+    let armed = false;
     const watch: Watcher = (ev) => {
+      armed = false;
       if (ev.type !== 'session-expired') void run();
     };
     const run = async (): Promise<void> => {
@@ -1434,10 +1440,14 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
       try {
         do {
           again = false;
+          armed = false;
           try {
             const deliver = await read(watch);
             if (deliver === 'again') again = true;
-            else if (!closed) deliver();
+            else {
+              armed = true;
+              if (!closed) deliver();
+            }
           } catch (e) {
             if (closed) return;
             if (e instanceof ConnectionLossError || e instanceof SessionExpiredError) {
@@ -1458,15 +1468,18 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
       }
     };
     const onConnected = () => void run();
+    const onReconnected = () => {
+      if (!armed) void run();
+    };
     this.on('connected', onConnected);
-    this.on('reconnected', onConnected);
+    this.on('reconnected', onReconnected);
     void run();
     return {
       close: () => {
         if (closed) return;
         closed = true;
         this.off('connected', onConnected);
-        this.off('reconnected', onConnected);
+        this.off('reconnected', onReconnected);
       },
     };
   }
