@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   ConnectionLossError,
   ConnectTimeoutError,
@@ -11,20 +11,7 @@ import {
   type WatchEvent,
 } from '@zkjobs/core';
 import { TcpProxy, TestingServer } from '@zkjobs/core/testing';
-import { canStartServers, waitFor } from '../support/zk.js';
-
-// Own server (tickTime 500): session timeouts of 1–2 s keep these tests short.
-let server: TestingServer;
-let admin: ZkClient;
-
-beforeAll(async () => {
-  server = await TestingServer.start({ tickTime: 500 });
-  admin = await ZkClient.connect(server.connectString, { namespace: '/session' });
-}, 30_000);
-afterAll(async () => {
-  await admin?.close();
-  await server?.close();
-});
+import { describeWithServers, waitFor, withDeadline } from '../support/zk.js';
 
 function record(c: ZkClient): { states: ConnectionState[]; sessions: bigint[] } {
   const out = { states: [] as ConnectionState[], sessions: [] as bigint[] };
@@ -33,7 +20,19 @@ function record(c: ZkClient): { states: ConnectionState[]; sessions: bigint[] } 
   return out;
 }
 
-describe.runIf(canStartServers)('sessions', () => {
+describeWithServers('sessions', () => {
+  // Own server (tickTime 500): session timeouts of 1–2 s keep these tests short.
+  let server: TestingServer;
+  let admin: ZkClient;
+  beforeAll(async () => {
+    server = await TestingServer.start({ tickTime: 500 });
+    admin = await ZkClient.connect(server.connectString, { namespace: '/session' });
+  }, 30_000);
+  afterAll(async () => {
+    await admin?.close();
+    await server?.close();
+  });
+
   it('expiry forced from a second connection: suspended/lost, then a new session with connected', async () => {
     // The client goes through a proxy that is cut while its session is killed, so that it cannot
     // re-attach to the session in between; the server then tells it the session expired.
@@ -69,26 +68,28 @@ describe.runIf(canStartServers)('sessions', () => {
     try {
       const log = record(c);
       const timeout = c.sessionTimeoutMs;
-      expect(timeout).toBeLessThanOrEqual(1500);
+      expect(timeout).toBe(1500); // negotiated as asked: the server allows 2–20 × its tickTime of 500 ms
       const first = c.sessionId;
       proxy.cut();
-      const t0 = Date.now();
       const pending = c.getData('/').then(
         () => 'resolved',
         (e: unknown) => e,
       );
-      await waitFor(() => log.states.includes('suspended'), 5000, 10, 'suspended');
-      // Silence detected within 2/3 of the session timeout (+ scheduling slack).
-      expect(Date.now() - t0).toBeLessThan((timeout * 2) / 3 + 600);
-      const result = await pending;
-      const waited = Date.now() - t0;
+      // Documented: nothing read for 2/3 of the session timeout drops the socket (suspended).
+      // A black hole never closes the socket, so only that read timeout can get us there.
+      await waitFor(() => log.states.includes('suspended'), 5 * timeout, 10, 'suspended');
+      // Documented: every call settles within the session timeout + 1 s. The deadlines below
+      // (5×) only catch a call that never settles; what is asserted is how it settles.
+      const settles = 5 * (timeout + 1000);
+      const result = await withDeadline(pending, settles, 'the pending getData to settle');
       expect(result).toSatisfy((e: unknown) => e instanceof ConnectionLossError || e instanceof SessionExpiredError);
-      expect(waited).toBeLessThanOrEqual(timeout + 1000 + 200);
-      await waitFor(() => log.states.includes('lost'), timeout + 2000, 10, 'lost');
-      // A call made while cut off also settles in time.
-      const t1 = Date.now();
-      await expect(c.exists('/')).rejects.toBeInstanceOf(Error);
-      expect(Date.now() - t1).toBeLessThanOrEqual(timeout + 1000 + 200);
+      await waitFor(() => log.states.includes('lost'), settles, 10, 'lost');
+      // A call made while cut off also settles, with an error.
+      const late = c.exists('/').then(
+        () => 'resolved',
+        (e: unknown) => e,
+      );
+      expect(await withDeadline(late, settles, 'a call made while cut off to settle')).toBeInstanceOf(Error);
       proxy.heal();
       await waitFor(() => log.sessions.length === 1, 10_000, 25, 'a new session');
       expect(log.states.slice(0, 2)).toEqual(['suspended', 'lost']);
@@ -191,22 +192,25 @@ describe.runIf(canStartServers)('sessions', () => {
     const addr = silent.address();
     const silentAddr = `127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
     try {
-      const t0 = Date.now();
+      // Resolving at all is the point: a client stuck on the silent server would reject with
+      // ConnectTimeoutError after 8 s instead of moving on to the real one.
       const c = await ZkClient.connect(`${silentAddr},${server.connectString}`, {
         sessionTimeoutMs: 2000,
         connectTimeoutMs: 8000,
       });
-      expect(Date.now() - t0).toBeLessThan(8000);
+      expect(await c.exists('/')).not.toBeNull(); // the real server answers
       await c.close();
-      const t1 = Date.now();
-      const err = await ZkClient.connect(silentAddr, { sessionTimeoutMs: 2000, connectTimeoutMs: 2500 }).catch(
-        (e: unknown) => e,
+      // connect() is documented to give up at connectTimeoutMs (2.5 s here); the 5× deadline
+      // only catches a hang, the assertions check that it gave up with the right error.
+      const err = await withDeadline(
+        ZkClient.connect(silentAddr, { sessionTimeoutMs: 2000, connectTimeoutMs: 2500 }).catch((e: unknown) => e),
+        5 * 2500,
+        'connect() to a silent server to give up',
       );
       expect(err).toBeInstanceOf(ConnectTimeoutError);
       expect((err as Error).message).toContain(silentAddr);
       expect((err as Error).message).toContain('2500 ms');
       expect((err as ConnectTimeoutError).attempts[silentAddr]).toMatch(/no handshake reply/);
-      expect(Date.now() - t1).toBeLessThan(4000);
       // A refused port says so, rather than looking like a silent server.
       const refused = await ZkClient.connect('127.0.0.1:1', { connectTimeoutMs: 1500 }).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(ConnectTimeoutError);

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DistributedQueue, ItemLockLostError, QueueFullError, ZkClient } from '@zkjobs/core';
 import { TcpProxy } from '@zkjobs/core/testing';
-import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
+import { fileNamespace, recordWatches, waitFor, zkConnect } from '../support/zk.js';
 
 const namespace = fileNamespace(import.meta.filename);
 const connect = () => ZkClient.connect(zkConnect, { namespace, sessionTimeoutMs: 2000 });
@@ -82,17 +82,28 @@ describe('DistributedQueue', () => {
     const consumer = new DistributedQueue(a, '/blocking');
     const producer = new DistributedQueue(b, '/blocking');
     expect(await consumer.take({ timeoutMs: 300 })).toBeNull();
-    let got: string | undefined;
-    const t = consumer.take({ timeoutMs: 10_000 }).then((i) => {
-      got = i?.data.toString();
-      return i;
-    });
-    await sleep(300);
-    expect(got).toBeUndefined();
-    await producer.offer('hello');
-    const item = await t;
-    expect(got).toBe('hello');
-    await item!.consume();
+    const recorder = recordWatches(a);
+    try {
+      let settled = false;
+      const t = consumer.take({ timeoutMs: 10_000 }).finally(() => (settled = true));
+      // Blocked: it listed the (empty) queue and sits on its watches.
+      await waitFor(
+        () => recorder.armed.some((w) => w.path === '/blocking/items') || settled,
+        5000,
+        10,
+        'take to wait on the queue',
+      );
+      expect(settled).toBe(false);
+      await producer.offer('hello');
+      const item = await t;
+      expect(item!.data.toString()).toBe('hello');
+      expect(recorder.armed.find((w) => w.path === '/blocking/items')!.events).toEqual([
+        { type: 'children-changed', path: '/blocking/items' },
+      ]);
+      await item!.consume();
+    } finally {
+      recorder.restore();
+    }
 
     const ac = new AbortController();
     const aborted = consumer.take({ signal: ac.signal });
@@ -114,11 +125,16 @@ describe('DistributedQueue', () => {
     expect(y!.data.toString()).toBe('second');
     expect(await qb.poll()).toBeNull();
     // A waiter is woken by the release (a lock deletion, not a new item).
-    const waiting = qb.take({ timeoutMs: 5000 });
-    await sleep(200);
+    const recorder = recordWatches(b);
+    const waiting = qb.take({ timeoutMs: 10_000 });
+    await waitFor(() => recorder.armed.some((w) => w.path === '/held/locks'), 5000, 10, 'take to wait on the locks');
     await x!.release();
     const again = await waiting;
+    recorder.restore();
     expect(again!.data.toString()).toBe('first');
+    expect(recorder.armed.find((w) => w.path === '/held/locks')!.events).toEqual([
+      { type: 'children-changed', path: '/held/locks' },
+    ]);
     await again!.consume();
     await y!.consume();
     await expect(y!.consume()).rejects.toThrow(/already consumed/);
@@ -217,10 +233,10 @@ describe('DistributedQueue', () => {
       expect(await q.poll()).toBeNull();
       expect(await q.size()).toBe(1);
       child.kill('SIGKILL');
-      const t0 = Date.now();
-      const item = await q.take({ timeoutMs: 10_000 });
+      // The child's lock goes with its session, 2 s after the kill (its session timeout); the
+      // take's 5× deadline only catches an item that is never served again.
+      const item = await q.take({ timeoutMs: 5 * (2000 + 1500) });
       expect(item!.data.toString()).toBe('precious');
-      expect(Date.now() - t0).toBeLessThan(2000 + 1500);
       await item!.consume();
       expect(await q.size()).toBe(0);
     } finally {

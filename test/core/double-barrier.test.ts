@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DoubleBarrier, ZkClient } from '@zkjobs/core';
-import { fileNamespace, sleep, zkConnect } from '../support/zk.js';
+import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
 
 const namespace = fileNamespace(import.meta.filename);
 const connect = () => ZkClient.connect(zkConnect, { namespace, sessionTimeoutMs: 2000 });
@@ -27,9 +27,15 @@ describe('DoubleBarrier', () => {
       const entered: number[] = [];
       const e0 = members[0]!.enter({ timeoutMs: 10_000 }).then((r) => (entered.push(0), r));
       const e1 = members[1]!.enter({ timeoutMs: 10_000 }).then((r) => (entered.push(1), r));
-      await sleep(500);
+      // Both have arrived (their nodes exist) and wait; only a third arrival can make `ready`,
+      // and the `ready` node below names all three, so nobody entered before.
+      await waitFor(
+        async () => (await childrenOf(c(3), path)).join() === 'm0,m1' || entered.length > 0,
+        5000,
+        10,
+        'm0 and m1 to arrive',
+      );
       expect(entered).toEqual([]);
-      expect(await childrenOf(c(3), path)).toEqual(['m0', 'm1']);
       const e2 = members[2]!.enter({ timeoutMs: 10_000 });
       expect(await Promise.all([e0, e1, e2])).toEqual([true, true, true]);
       expect(await childrenOf(c(3), path)).toEqual(['m0', 'm1', 'm2', 'ready']);
@@ -39,7 +45,13 @@ describe('DoubleBarrier', () => {
       const left: string[] = [];
       const l0 = members[0]!.leave({ timeoutMs: 10_000 }).then((r) => (left.push('m0'), r));
       const l1 = members[1]!.leave({ timeoutMs: 10_000 }).then((r) => (left.push('m1'), r));
-      await sleep(500);
+      // m1 has deleted its node and waits for m0; m0 waits for m2, the highest, which is still in.
+      await waitFor(
+        async () => (await childrenOf(c(3), path)).join() === 'm0,m2,ready' || left.length > 0,
+        5000,
+        10,
+        'm1 to leave its node',
+      );
       expect(left).toEqual([]);
       const l2 = members[2]!.leave({ timeoutMs: 10_000 });
       expect(await Promise.all([l0, l1, l2])).toEqual([true, true, true]);
@@ -83,8 +95,7 @@ describe('DoubleBarrier', () => {
     const ac = new AbortController();
     const m = new DoubleBarrier(c(0), path, 2, { memberId: 'x' });
     const e = m.enter({ signal: ac.signal });
-    await sleep(300);
-    expect(await childrenOf(c(3), path)).toEqual(['x']);
+    await waitFor(async () => (await childrenOf(c(3), path)).join() === 'x', 5000, 10, 'the member node');
     ac.abort(new Error('cancelled'));
     await expect(e).rejects.toThrow('cancelled');
     expect(await childrenOf(c(3), path)).toEqual([]);
@@ -106,7 +117,7 @@ describe('DoubleBarrier', () => {
     const extra = await connect();
     const gone = new DoubleBarrier(extra, path, 2, { memberId: 'gone' });
     const pending = gone.enter({ timeoutMs: 3000 }).catch((e: unknown) => e);
-    await sleep(300);
+    await waitFor(async () => (await childrenOf(c(3), path)).join() === 'gone', 5000, 10, 'the member node');
     await extra.close();
     await pending;
     const alone = new DoubleBarrier(c(0), path, 2, { memberId: 'alone' });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LockInternals, Mutex, ZkClient, killSession, standardLockDriver } from '@zkjobs/core';
 import { TcpProxy } from '@zkjobs/core/testing';
-import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
+import { fileNamespace, recordWatches, seenByEach, waitFor, zkConnect } from '../support/zk.js';
 
 const namespace = fileNamespace(import.meta.filename);
 const connect = (connectString = zkConnect) => ZkClient.connect(connectString, { namespace, sessionTimeoutMs: 2000 });
@@ -43,11 +43,15 @@ describe('LockInternals', () => {
       await admin.create(`${base}/lock--000000005`);
       const sorted = await internals.sortedChildren();
       expect(sorted).toEqual(['lock--000000005', 'lock--000000001']);
+      const recorder = recordWatches(c);
       const pending = internals.attempt({ timeoutMs: 10_000 });
-      await waitFor(async () => (await internals.sortedChildren()).length === 3, 5000, 10, 'the contender node');
+      await waitFor(() => recorder.armed.length > 0, 5000, 10, 'the contender to watch');
+      recorder.restore();
+      expect(recorder.armed.map((w) => w.path)).toEqual([`${base}/lock--000000001`]);
       // Deleting -5 wakes nobody (the contender watches -1); deleting -1 wakes it, and it holds.
       await admin.delete(`${base}/lock--000000005`);
-      await sleep(300);
+      // Once the contender's own client has read the deletion, any notification of it is in.
+      await seenByEach([c], async (x) => (await x.exists(`${base}/lock--000000005`)) === null, '-5 gone');
       expect(internals.watchDeliveries).toBe(0);
       await admin.delete(`${base}/lock--000000001`);
       const got = await pending;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReadWriteLock, ZkClient } from '@zkjobs/core';
-import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
+import { fileNamespace, seenByEach, sleep, waitFor, zkConnect } from '../support/zk.js';
 
 const namespace = fileNamespace(import.meta.filename);
 const connect = () => ZkClient.connect(zkConnect, { namespace, sessionTimeoutMs: 2000 });
@@ -36,14 +36,21 @@ describe('ReadWriteLock', () => {
       const reading3 = r3.readLock.acquire({ timeoutMs: 10_000 });
       const reading4 = r4.readLock.acquire({ timeoutMs: 10_000 });
       await waitFor(async () => (await admin.getChildren('/rw')).children.length === 5, 5000, 10, 'two more readers');
+      // Once a client has read that a node is gone, every notification of its deletion has
+      // reached that client: the delivery counts below are final, no sleep needed.
+      const goneFor = async (cs: ZkClient[], path: string) =>
+        seenByEach(cs, async (c) => (await c.exists(path)) === null, `${path} gone`);
+      const [r1Path, r2Path] = [r1.readLock.lockPath!, r2.readLock.lockPath!];
       await r1.readLock.release();
-      await sleep(300);
+      // The writer watches r2's node (its predecessor), so r1 leaving does not even wake it.
+      await goneFor([clients[2]!], r1Path);
+      expect(w.writeLock.watchDeliveries).toBe(0);
       expect(w.writeLock.isAcquired()).toBe(false);
       await r2.readLock.release();
       expect(await writing).toBe(true);
-      await sleep(300);
+      // Each late reader watches only the writer's node: the readers leaving woke neither.
+      await goneFor([clients[3]!, clients[4]!], r2Path);
       expect(r3.readLock.isAcquired() || r4.readLock.isAcquired()).toBe(false);
-      // Each late reader watched only the writer's node: one delivery each, none for the writer's wake-up beyond its own.
       expect(r3.readLock.watchDeliveries + r4.readLock.watchDeliveries).toBe(0);
       await w.writeLock.release();
       expect(await reading3).toBe(true);
@@ -64,7 +71,14 @@ describe('ReadWriteLock', () => {
       expect(await mine.readLock.acquire({ timeoutMs: 1000 })).toBe(true);
       expect(await other.readLock.acquire({ timeoutMs: 300 })).toBe(false);
       const reading = other.readLock.acquire({ timeoutMs: 10_000 });
-      await sleep(100);
+      // The reader has lined up behind the writer (3 nodes: write, read, other's read).
+      await waitFor(
+        async () => (await clients[0]!.getChildren('/downgrade')).children.length === 3,
+        5000,
+        10,
+        'the other reader to line up',
+      );
+      expect(other.readLock.isAcquired()).toBe(false);
       await mine.writeLock.release();
       expect(await reading).toBe(true); // readers share once no writer is ahead
       expect(mine.readLock.isAcquired()).toBe(true);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Semaphore, ZkClient } from '@zkjobs/core';
-import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
+import { fileNamespace, seenByEach, sleep, waitFor, zkConnect } from '../support/zk.js';
 
 const namespace = fileNamespace(import.meta.filename);
 const connect = () => ZkClient.connect(zkConnect, { namespace, sessionTimeoutMs: 2000 });
@@ -44,11 +44,23 @@ describe('Semaphore', () => {
       expect(await sems[0]!.getLeaseHolders()).toEqual(sems.slice(0, 3).map((s) => s.lockPath));
       const deliveries = () => sems.reduce((n, s) => n + s.watchDeliveries, 0);
       expect(deliveries()).toBe(0);
+      const released = sems[1]!.lockPath!.split('/').pop()!;
       await sems[1]!.release();
       const first = await Promise.race([w3.then(() => 3), w4.then(() => 4)]);
       const [next, nextP] = first === 3 ? [sems[4]!, w4] : [sems[3]!, w3];
       const admitted = first === 3 ? sems[3]! : sems[4]!;
-      await sleep(300);
+      // Settled: the admitted waiter freed the internal lock, and the other one holds it with a
+      // lease node of its own (4 leases, 1 lock node). Once every client has read that, every
+      // notification of these changes has reached it: the counts below are final.
+      await seenByEach(
+        clients.slice(0, 5),
+        async (c) => {
+          const leases = (await c.getChildren('/leases/leases')).children;
+          const locks = (await c.getChildren('/leases/locks')).children;
+          return leases.length === 4 && !leases.includes(released) && locks.length === 1;
+        },
+        'the admitted waiter in, the other waiting with the internal lock',
+      );
       // The release woke only the waiter that watched the leases (one delivery); that one then
       // freed the internal lock, waking only the other waiter (one delivery), which now waits again.
       expect(admitted.watchDeliveries).toBe(1);

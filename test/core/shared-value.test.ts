@@ -46,19 +46,31 @@ describe('SharedValue', () => {
   it('concurrent CAS increments from three clients lose no update', async () => {
     const values = [0, 1, 2].map((i) => new SharedValue(c(i), '/counter', { seed: '0' }));
     for (const v of values) await v.start();
-    let conflicts = 0;
+    // The version each compare-and-set expected, by outcome.
+    const won: number[] = [];
+    const lost: number[] = [];
     await Promise.all(
       values.map(async (v) => {
         for (let n = 0; n < 15; n++) {
           for (;;) {
             const { data, stat } = await v.client.getData(v.path);
-            if (await v.trySetValue(String(Number(data.toString()) + 1), stat.version)) break;
-            conflicts++;
+            if (await v.trySetValue(String(Number(data.toString()) + 1), stat.version)) {
+              won.push(stat.version);
+              break;
+            }
+            lost.push(stat.version);
           }
         }
       }),
     );
-    expect((await c(0).getData('/counter')).data.toString()).toBe('45');
+    const final = await c(0).getData('/counter');
+    expect(final.data.toString()).toBe('45');
+    // No lost update: every version from the seed's 0 to 44 was won exactly once, so the 45
+    // writes are 45 successive versions.
+    expect(final.stat.version).toBe(45);
+    expect([...won].sort((x, y) => x - y)).toEqual(Array.from({ length: 45 }, (_, i) => i));
+    // A refused compare-and-set is a real conflict: another client won the version it expected.
+    expect(lost.filter((version) => !won.includes(version))).toEqual([]);
     // Every cached copy must converge: a data-watch notification lost under write load would
     // leave one stuck on an old value for good.
     for (const [i, v] of values.entries()) {
@@ -69,7 +81,6 @@ describe('SharedValue', () => {
         `holder ${i} sees 45 (has ${v.getValue().toString()})`,
       );
     }
-    expect(conflicts).toBeGreaterThanOrEqual(0);
     for (const v of values) await v.close();
   });
 

@@ -1,12 +1,12 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { TcpProxy, TestingServer } from '@zkjobs/core/testing';
 import { ZkClient } from '@zkjobs/core';
-import { canStartServers, sleep, waitFor } from '../support/zk.js';
+import { describeWithServers, sleep, waitFor } from '../support/zk.js';
 import { killAll, start } from './cli.js';
 
 // A private server (tickTime 200: sessions negotiate at most 4 s), reached through a proxy that
 // the test resets (a short outage) and cuts (an outage past the session timeout).
-describe.skipIf(!canStartServers)('long-running commands report connection changes on stderr', () => {
+describeWithServers('long-running commands report connection changes on stderr', () => {
   afterAll(killAll);
 
   it('config watch, services watch and services register: suspended, reconnected, session lost, new session, re-registered', async () => {

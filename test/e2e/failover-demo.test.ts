@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import { canStartServers } from '../support/zk.js';
+import { expect, it } from 'vitest';
+import { describeWithServers } from '../support/zk.js';
 
 const demo = fileURLToPath(new URL('../../examples/failover-demo/index.js', import.meta.url));
 
-describe.skipIf(!canStartServers)('the failover demo', () => {
+describeWithServers('the failover demo', () => {
   it('kills the leader mid-run, prints the timeline, and passes its exactly-once verification', async () => {
     const env = { ...process.env };
     delete env['ZK_CONNECT']; // the demo's own ensemble, as on a fresh machine

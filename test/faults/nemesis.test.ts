@@ -10,11 +10,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { ZkClient } from '@zkjobs/core';
 import { TcpProxy, TestingCluster } from '@zkjobs/core/testing';
 import { Queue, createLogger, isFinalState, readHistoryFiles, verify, type VerifyReport } from '@zkjobs/worker';
-import { canStartServers, fileNamespace, sleep } from '../support/zk.js';
+import { describeWithServers, fileNamespace, sleep } from '../support/zk.js';
 import { Rng, historyFiles, killAll, runCli, runSeed, spawnCliWorker, type CliWorker } from './support.js';
 
 const SOAK = process.env['ZKJOBS_SOAK'] === '1';
@@ -32,7 +32,7 @@ const KINDS: FaultKind[] = ['worker-kill', 'worker-pause', 'zk-kill', 'partition
 
 const logger = createLogger(process.env['TEST_LOG_LEVEL'] ?? 'silent');
 
-describe.skipIf(!canStartServers)('fault injection (nemesis) on a 3-node ensemble', () => {
+describeWithServers('fault injection (nemesis) on a 3-node ensemble', () => {
   let cluster: TestingCluster | undefined;
   let client: ZkClient | undefined;
   let dir: string | undefined;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import { canStartServers, waitFor } from '../support/zk.js';
+import { expect, it } from 'vitest';
+import { describeWithServers, waitFor } from '../support/zk.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/start-server.mjs', import.meta.url));
 
@@ -14,7 +14,7 @@ function alive(pid: number): boolean {
   }
 }
 
-describe.skipIf(!canStartServers)('no JVM outlives its harness', () => {
+describeWithServers('no JVM outlives its harness', () => {
   for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
     it(`the server's JVM dies when the process that started it is ended by ${signal}`, async () => {
       const child = spawn(process.execPath, [fixture], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -1,15 +1,15 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { ZkClient } from '@zkjobs/core';
-import { canStartServers, waitFor } from '../support/zk.js';
+import { describeWithServers, waitFor } from '../support/zk.js';
 
 const cli = createRequire(import.meta.url)
   .resolve('@zkjobs/worker/package.json')
   .replace(/package\.json$/, 'dist/cli/index.js');
 
-describe.skipIf(!canStartServers)('zkjobs server start', () => {
+describeWithServers('zkjobs server start', () => {
   it('prints a connect string a client can use, and cleans up on SIGTERM', async () => {
     const child = spawn(process.execPath, [cli, '--json', 'server', 'start', '--nodes', '1', '--tick-time', '500'], {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,9 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { ZkClient } from '@zkjobs/core';
 import { TestingCluster } from '@zkjobs/core/testing';
-import { canStartServers } from '../support/zk.js';
+import { describeWithServers } from '../support/zk.js';
 
-describe.skipIf(!canStartServers)('TestingCluster', () => {
+describeWithServers('TestingCluster', () => {
   it('forms a 3-node ensemble with one leader; after SIGKILL of the leader a survivor leads and a client writes', async () => {
     const cluster = await TestingCluster.start({ size: 3, tickTime: 500 });
     try {

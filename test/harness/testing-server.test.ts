@@ -1,9 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { CreateMode, ZkClient } from '@zkjobs/core';
 import { TestingServer, fourLetterWord } from '@zkjobs/core/testing';
-import { canStartServers } from '../support/zk.js';
+import { describeWithServers } from '../support/zk.js';
 
-describe.skipIf(!canStartServers)('TestingServer', () => {
+describeWithServers('TestingServer', () => {
   it('starts a standalone server that accepts a create, and stops it', async () => {
     const server = await TestingServer.start({ tickTime: 500 });
     try {

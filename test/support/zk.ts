@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { basename } from 'node:path';
-import { inject } from 'vitest';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { describe, inject, it } from 'vitest';
+import type { WatchEvent, Watcher, ZkClient } from '@zkjobs/core';
 import { zookeeperInstalled } from '@zkjobs/core/testing';
 
 /** Connect string of the run's shared ZooKeeper server. */
@@ -8,6 +10,56 @@ export const zkConnect: string = inject('zkConnect');
 
 /** True when this machine can start its own servers (TestingServer / TestingCluster). */
 export const canStartServers: boolean = zookeeperInstalled();
+
+/**
+ * Why this machine cannot start its own servers (null when it can). Mirrors the checks of
+ * `zookeeperInstalled()` in `@zkjobs/core/testing`: the server jar in `$ZK_CLASSPATH_DIR`
+ * (default `/usr/share/java`, where Debian's `zookeeper` package puts it) and a `java` launcher
+ * in `$JAVA_HOME/bin` or on `$PATH`.
+ */
+export const serversUnavailableReason: string | null = canStartServers ? null : unavailableReason();
+
+function unavailableReason(): string {
+  const jar = join(process.env['ZK_CLASSPATH_DIR'] ?? '/usr/share/java', 'zookeeper.jar');
+  const home = process.env['JAVA_HOME'];
+  const java =
+    (home !== undefined && existsSync(join(home, 'bin', 'java'))) ||
+    (process.env['PATH'] ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, 'java')));
+  const missing = [...(existsSync(jar) ? [] : [`no ${jar}`]), ...(java ? [] : ['no java on $PATH or in $JAVA_HOME'])];
+  return (
+    `ZooKeeper cannot be started here (${missing.join(', ') || 'zookeeperInstalled() is false'}); ` +
+    'ZK_CONNECT runs only the tests that use the shared server (scripts/setup.sh installs ZooKeeper)'
+  );
+}
+
+/** In CI a test that cannot run is a broken set-up (CI always has ZooKeeper installed), not a skip. */
+const inCI = Boolean(process.env['CI']);
+
+function cannotRunInCI(name: string, reason: string): () => never {
+  return () => {
+    throw new Error(`${name}: ${reason}. CI always has ZooKeeper installed: this is a broken set-up, not a skip.`);
+  };
+}
+
+/**
+ * `describe(name, fn)` for a suite that starts its own ZooKeeper servers (TestingServer,
+ * TestingCluster, `zkjobs server start`). Where servers cannot be started the suite is skipped
+ * with the reason in its name — or, in CI, replaced by one failing test saying why.
+ */
+export function describeWithServers(name: string, fn: () => void): void {
+  const reason = serversUnavailableReason;
+  if (reason === null) describe(name, fn);
+  else if (inCI) describe(name, () => it(`cannot run: ${reason}`, cannotRunInCI(name, reason)));
+  else describe.skip(`${name} — skipped: ${reason}`, fn);
+}
+
+/** `it(name, fn, timeoutMs)` for one test that starts its own servers; see {@link describeWithServers}. */
+export function itWithServers(name: string, fn: () => Promise<void>, timeoutMs?: number): void {
+  const reason = serversUnavailableReason;
+  if (reason === null) it(name, fn, timeoutMs);
+  else if (inCI) it(`${name} — cannot run: ${reason}`, cannotRunInCI(name, reason));
+  else it.skip(`${name} — skipped: ${reason}`, fn);
+}
 
 /**
  * A namespace (root path) unique to one test file and run: `/t/<file>-<random>`.
@@ -22,6 +74,125 @@ export function fileNamespace(file: string): string {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Resolves with `promise`'s value, or rejects once `timeoutMs` has passed without it settling.
+ * For waits on an event with a generous deadline: it fails only if the thing never happens.
+ */
+export async function withDeadline<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Waits until `read(client)` is true for every client, each polled through its own session.
+ *
+ * ZooKeeper delivers a watch event to a client before that client's reply to any later read
+ * that shows the change which triggered it (and this client dispatches watch events
+ * synchronously, as they arrive). So once every client has read a change, every notification
+ * the change caused has been delivered to all of them: counts of watch deliveries taken after
+ * this are final for that change — no sleep needed to let stray notifications arrive.
+ */
+export async function seenByEach(
+  clients: readonly ZkClient[],
+  read: (client: ZkClient) => Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  await Promise.all(clients.map((c) => waitFor(() => read(c), timeoutMs, 10, `${what} (session ${c.sessionIdHex})`)));
+}
+
+/** A read that armed a watch (see {@link recordWatches}). */
+export interface ArmedWatch {
+  op: 'exists' | 'getData' | 'getChildren';
+  /** As passed to the client (relative to its namespace). */
+  path: string;
+  /** The read found the node (`exists` returned a stat; the others succeeded). */
+  found: boolean;
+  /** Events delivered to this watch so far. */
+  events: WatchEvent[];
+}
+
+/**
+ * Records every `exists` / `getData` / `getChildren` call made through `client` with a watch,
+ * once its reply is in (the watch is then armed on the server), and the events delivered to it.
+ * This is how a test sees that a recipe is *waiting* — it looked, and sits on a watch — instead
+ * of sleeping and hoping it got that far. Each watcher function keeps one wrapper, so the
+ * client's de-duplication of a watcher re-armed on the same path is unchanged.
+ */
+export function recordWatches(client: ZkClient): { armed: ArmedWatch[]; restore(): void } {
+  const armed: ArmedWatch[] = [];
+  const wrappers = new WeakMap<Watcher, { watcher: Watcher; current: ArmedWatch[] }>();
+  const wrap = (watch: Watcher): { watcher: Watcher; current: ArmedWatch[] } => {
+    let w = wrappers.get(watch);
+    if (!w) {
+      const entry: { watcher: Watcher; current: ArmedWatch[] } = {
+        current: [],
+        watcher: (e) => {
+          // One wrapper may be armed on several paths (as the watcher it wraps): each fires alone.
+          const fired = entry.current.filter((a) => a.path === e.path);
+          entry.current = entry.current.filter((a) => a.path !== e.path);
+          for (const a of fired) a.events.push(e);
+          watch(e);
+        },
+      };
+      wrappers.set(watch, (w = entry));
+    }
+    return w;
+  };
+  const originals = { exists: client.exists, getData: client.getData, getChildren: client.getChildren };
+  const record = <R>(
+    op: ArmedWatch['op'],
+    call: (opts: { watch?: Watcher }) => Promise<R>,
+    path: string,
+    watch: Watcher | undefined,
+    found: (r: R) => boolean,
+  ): Promise<R> => {
+    if (!watch) return call({});
+    const w = wrap(watch);
+    return call({ watch: w.watcher }).then((r) => {
+      const a: ArmedWatch = { op, path, found: found(r), events: [] };
+      armed.push(a);
+      w.current.push(a);
+      return r;
+    });
+  };
+  client.exists = (path, opts = {}) =>
+    record(
+      'exists',
+      (o) => originals.exists.call(client, path, o),
+      path,
+      opts.watch,
+      (r) => r !== null,
+    );
+  client.getData = (path, opts = {}) =>
+    record(
+      'getData',
+      (o) => originals.getData.call(client, path, o),
+      path,
+      opts.watch,
+      () => true,
+    );
+  client.getChildren = (path, opts = {}) =>
+    record(
+      'getChildren',
+      (o) => originals.getChildren.call(client, path, o),
+      path,
+      opts.watch,
+      () => true,
+    );
+  return {
+    armed,
+    restore: () => Object.assign(client, originals),
+  };
 }
 
 /** Polls `predicate` every `intervalMs` until it is truthy or `timeoutMs` passes. */

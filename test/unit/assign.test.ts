@@ -193,6 +193,38 @@ describe('plan', () => {
     expect(flatIds(p.assignments.get(w)).length + p.held.length + left).toBe(n);
   });
 
+  it('a gang uses up the room of its members: what comes after it waits', () => {
+    const ws = [worker('w-1', { prefetch: 1 }), worker('w-2', { prefetch: 1 })];
+    const ready = heaps(singles([entry('g', { parallelism: 2 }), entry('a', { priority: 1 })]));
+    const p = plan(ws, ready);
+    expect(p.gangs.map((r) => r.entry.id)).toEqual(['g']);
+    expect(
+      [...p.assignments.values()]
+        .flat(2)
+        .map((r) => r.entry.id)
+        .sort(),
+    ).toEqual(['g~0', 'g~1']);
+    expect(remaining(ready)).toBe(1); // 'a' is still ready
+  });
+
+  it('fills the op budget exactly: entries of their own markers cost a rewrite each, up to maxOps - 4', () => {
+    const w = worker('w-1', { prefetch: 10_000 });
+    const ready = heaps(singles(Array.from({ length: 50 }, (_, i) => entry(`e${i}`))));
+    const p = plan([w], ready, 20);
+    // fence 2 + one assignment 1 + one marker rewrite per entry: the 13th entry brings it to 16.
+    expect(flatIds(p.assignments.get(w))).toHaveLength(13);
+    expect(opsOf(p)).toBe(16);
+    expect(remaining(ready)).toBe(37);
+  });
+
+  it('entries of one marker share its rewrite: a whole bulk fits a small budget', () => {
+    const w = worker('w-1', { prefetch: 10_000 });
+    const ready = heaps(bulk(Array.from({ length: 30 }, (_, i) => entry(`b${i}`))));
+    const p = plan([w], ready, 20);
+    expect(flatIds(p.assignments.get(w))).toHaveLength(30);
+    expect(opsOf(p)).toBe(4);
+  });
+
   it('holds a gang that does not fit in the op budget', () => {
     const ws = Array.from({ length: 8 }, (_, i) => worker(`w-${i}`, { prefetch: 4 }));
     const p = plan(ws, heaps(bulk([entry('g', { parallelism: 8 })])), 12);

@@ -1,6 +1,6 @@
 /** @zkjobs/core: a typed, promise-based ZooKeeper client and the ZooKeeper recipes. @packageDocumentation */
 
-// --- client (issue 3) ---
+// --- client ---
 export {
   ZkClient,
   killSession,
@@ -59,7 +59,7 @@ export {
   InvalidPathError,
 } from './errors.js';
 
-// --- recipes: election and locks (issue 4) ---
+// --- recipes: election and locks ---
 export { LeaderLatch, type LeaderLatchOptions, type LeaderLatchEvents } from './recipes/leader-latch.js';
 export { LeaderElection, type LeaderElectionOptions, type LeaderElectionEvents } from './recipes/leader-election.js';
 export {
@@ -83,7 +83,7 @@ export {
   IncompatibleRecipeError,
 } from './recipes/contenders.js';
 
-// --- recipes: barriers, queue, membership, configuration, discovery (issue 4) ---
+// --- recipes: barriers, queue, membership, configuration, discovery ---
 export { Barrier, type BarrierWaitOptions } from './recipes/barrier.js';
 export { DoubleBarrier, type DoubleBarrierOptions } from './recipes/double-barrier.js';
 export {

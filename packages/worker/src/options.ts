@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { JobValidationError } from './errors.js';
+import { unfaithfulJson } from './json-value.js';
 import type { JobOptions, NormalizedJobOptions } from './job.js';
 
 /** Job ids and dependency ids: 1–128 characters of `[A-Za-z0-9._:@-]`, not `.` or `..`. */
@@ -108,9 +109,12 @@ export function validateType(type: unknown, field = 'type'): string {
 
 /**
  * Serialises a payload and checks it against the size cap.
- * @throws JobValidationError (`field`) when it is not JSON-serialisable or larger than `maxBytes`
+ * @throws JobValidationError (`field`) when JSON would not store it as it is (`NaN`, a `Date`, a
+ *   `Map`, `undefined` inside it, a cycle, … — see `json-value.ts`) or it is larger than `maxBytes`
  */
 export function encodePayload(data: unknown, maxBytes: number, field = 'data'): string {
+  const problem = data === undefined ? null : unfaithfulJson(data, field);
+  if (problem) throw new JobValidationError(field, `cannot be stored as it is: ${problem}`);
   let json: string | undefined;
   try {
     json = JSON.stringify(data ?? null);

@@ -122,12 +122,21 @@ export class Queue {
     this.clientPromise.catch(() => undefined);
   }
 
-  /** The namespaced client. @throws the connection error when the Queue made its own connection and it failed */
+  /**
+   * The namespaced client, with the namespace's tree created (the first call writes it when it
+   * is missing).
+   * @throws the connection error when the Queue made its own connection and it failed
+   */
   async client(): Promise<ZkClient> {
-    if (this.closed) throw new Error('Queue is closed');
-    const c = await this.clientPromise;
+    const c = await this.readClient();
     await ensureTree(c);
     return c;
+  }
+
+  /** The namespaced client for reads: a read under a namespace that does not exist writes nothing. */
+  private async readClient(): Promise<ZkClient> {
+    if (this.closed) throw new Error('Queue is closed');
+    return this.clientPromise;
   }
 
   /**
@@ -139,6 +148,9 @@ export class Queue {
    * @returns the job as stored; `created` is false when its `jobId` existed already (nothing
    *   was written, the existing job is returned as it is)
    * @throws JobValidationError naming the field (`type`, `data`, `opts.<option>`) — nothing is written
+   * @throws ConnectionLossError when the connection broke while the submit multi was in flight: it
+   *   may or may not have been written. Retrying with the same `jobId` is safe (the idempotency
+   *   key returns the job if the first try landed); without a `jobId` a retry may submit it twice.
    */
   async add<D = unknown>(type: string, data?: D, opts?: JobOptions): Promise<SubmittedJob<D>> {
     const [job] = await this.addBulkInternal([{ type, data, opts }], false);
@@ -153,6 +165,8 @@ export class Queue {
    * @returns the jobs as stored, in the given order; each one's `created` tells whether this
    *   call wrote it
    * @throws JobValidationError naming the field (`jobs[i].opts.delay`, …) — nothing is written
+   * @throws ConnectionLossError as {@link Queue.add}: each multi is written entirely or not at all,
+   *   and a lost reply leaves it unknown which; retry with `jobId`s to make the retry safe
    */
   async addBulk<D = unknown>(jobs: BulkJob<D>[]): Promise<SubmittedJob<D>[]> {
     return (await this.addBulkInternal(jobs, true)) as SubmittedJob<D>[];
@@ -181,7 +195,8 @@ export class Queue {
       if (tasks.length > 0) p.tasks = tasks;
       prepared.push(p);
     });
-    const client = await this.client();
+    // Everything is read and checked before the first write (the namespace's tree included).
+    const client = await this.readClient();
     // Idempotency keys that exist already: return those jobs, write the rest.
     const existing = new Map<string, Job>();
     const explicit = prepared.filter((p) => p.explicit);
@@ -220,21 +235,31 @@ export class Queue {
       curBytes += b;
     }
     if (cur.length > 0) chunks.push(cur);
+    if (chunks.length > 0) await ensureTree(client);
     const written = new Map<string, Job>();
     await mapLimit(chunks, 4, async (chunk) => {
       try {
         await this.writeChunk(client, chunk, written);
       } catch (err) {
         if (!isIdTaken(err)) throw err;
-        // An idempotency key was taken meanwhile: write one by one, returning the existing ones.
+        // An id was taken meanwhile: write one by one. A given jobId is an idempotency key (the
+        // existing job is returned); a generated id that collided gets a new id.
         for (const p of chunk) {
-          try {
-            await this.writeChunk(client, [p], written);
-          } catch (e) {
-            if (!isIdTaken(e)) throw e;
-            const found = await readRecord(client, p.rec.id);
-            if (!found) throw e;
-            existing.set(p.rec.id, jobOf(found));
+          for (let tries = 0; ; tries++) {
+            try {
+              await this.writeChunk(client, [p], written);
+              break;
+            } catch (e) {
+              if (!isIdTaken(e)) throw e;
+              if (!p.explicit && tries < 5) {
+                renameGenerated(p);
+                continue;
+              }
+              const found = await readRecord(client, p.rec.id);
+              if (!found || !p.explicit) throw e;
+              existing.set(p.rec.id, jobOf(found));
+              break;
+            }
           }
         }
       }
@@ -262,7 +287,7 @@ export class Queue {
    * @returns the job, or null when there is no job with this id
    */
   async getJob<D = unknown, R = unknown>(jobId: string): Promise<Job<D, R> | null> {
-    const client = await this.client();
+    const client = await this.readClient();
     const found = await readRecord(client, jobId);
     return found ? jobOf<D, R>(found) : null;
   }
@@ -274,14 +299,20 @@ export class Queue {
    * @param filter.limit - stop after this many jobs @defaultValue unlimited
    */
   async getJobs(filter: { state?: JobState | JobState[]; limit?: number } = {}): Promise<Job[]> {
-    const client = await this.client();
+    const client = await this.readClient();
     const states =
       filter.state === undefined ? undefined : new Set(Array.isArray(filter.state) ? filter.state : [filter.state]);
     const limit = filter.limit ?? Infinity;
     const out: Job[] = [];
     for (const b of BUCKET_NAMES) {
       if (out.length >= limit) break;
-      const { children } = await client.getChildren(`${JOBS}/${b}`);
+      let children: string[];
+      try {
+        ({ children } = await client.getChildren(`${JOBS}/${b}`));
+      } catch (err) {
+        if (err instanceof NoNodeError) break; // no such namespace (or not a zkjobs one): no jobs
+        throw err;
+      }
       const jobs = await mapLimit(children, 64, (id) => readRecord(client, id));
       for (const j of jobs) {
         if (j && (!states || states.has(j.rec.state)) && out.length < limit) out.push(jobOf(j));
@@ -297,7 +328,7 @@ export class Queue {
    * @throws JobNotFoundError when there is no such job
    */
   async cancel(jobId: string): Promise<boolean> {
-    const client = await this.client();
+    const client = await this.readClient();
     for (;;) {
       const found = await readRecord(client, jobId);
       if (!found) throw new JobNotFoundError(jobId);
@@ -339,7 +370,7 @@ export class Queue {
     jobId: string,
     opts: { timeoutMs?: number; signal?: AbortSignal; pollMs?: number } = {},
   ): Promise<Job<D, R>> {
-    const client = await this.client();
+    const client = await this.readClient();
     return new Promise<Job<D, R>>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const finish = (fn: () => void) => {
@@ -396,4 +427,13 @@ export class Queue {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** Gives a job whose generated id collided with an existing job a new generated id (its gang tasks too). */
+function renameGenerated(p: SubmitItem & { bytes: Buffer }): void {
+  const rec = { ...p.rec, id: generateJobId() };
+  p.rec = rec;
+  p.bytes = encodeRecord(rec);
+  const tasks = gangTasks(rec);
+  if (tasks.length > 0) p.tasks = tasks;
 }

@@ -1,10 +1,10 @@
 /**
- * Barrier — **status: stable**.
- *
  * A single-node barrier: while the barrier node exists, {@link Barrier.wait} blocks; removing
  * the node releases every waiter. Follows the "Barriers" section of ZooKeeper's *Recipes and
  * Solutions* page, with the API of Kazoo's `Barrier` and Curator's `DistributedBarrier`
  * (`set` / `remove` / `wait`).
+ *
+ * Status: **stable**.
  * @packageDocumentation
  */
 import type { ZkClient } from '../client/zk-client.js';

@@ -1,12 +1,12 @@
 /**
- * DistributedQueue — **status: beta**.
- *
  * A FIFO queue with priorities whose items are consumed under a lock, so that a consumer that
  * dies while working on an item does not lose it. Follows the "Queues" and "Priority Queues"
  * sections of ZooKeeper's *Recipes and Solutions* page, with the consumption semantics of
  * Kazoo's `LockingQueue` (take → the item is held under an ephemeral lock, then
  * {@link QueueItem.consume} or {@link QueueItem.release}) and the bounded size of Curator's
  * `DistributedQueue` (here a strict bound, see {@link DistributedQueueOptions.maxSize}).
+ *
+ * Status: **beta**.
  *
  * Layout under the queue path:
  *

@@ -1,11 +1,11 @@
 /**
- * DoubleBarrier — **status: beta**.
- *
  * Lets N members start a computation together ({@link DoubleBarrier.enter}) and finish it
  * together ({@link DoubleBarrier.leave}). Follows the "Double Barriers" section of ZooKeeper's
  * *Recipes and Solutions* page (a `ready` node; `enter` creates an ephemeral member node;
  * `leave` with the lowest/highest protocol), with the API of Curator's
  * `DistributedDoubleBarrier` and Kazoo's `DoubleBarrier`, and these differences:
+ *
+ * Status: **beta**.
  *
  * - The `ready` node is created in a `multi` that also checks every member node counted, so a
  *   member that timed out and removed its node cannot be counted after it left; its data is

@@ -1,12 +1,12 @@
 /**
- * FeatureFlag — **status: stable**.
- *
  * A boolean feature flag at `<root>/<name>/enabled` (the talk's `/app/features/pymk/enabled`).
  * Every watcher sees every change that leaves the flag in a new state — including a watcher
  * that was disconnected when the change happened: it re-reads the flag when it reconnects (and
  * after a new session), since a watch cannot fire for a change made while it was cut off.
  * Built on the "Configuration" use of ZooKeeper's *Recipes and Solutions* page, like Curator's
  * `SharedValue`.
+ *
+ * Status: **stable**.
  *
  * Stored as the UTF-8 text `true` / `false`; reading also accepts `1`/`0`, `on`/`off`,
  * `yes`/`no` (any case); an empty or missing node reads as the flag's default.

@@ -1,11 +1,11 @@
 /**
- * GroupMember — **status: beta**.
- *
  * Group membership: each member is an ephemeral node `<path>/<memberId>` (with optional
  * data), re-created after the session is lost, and every member keeps a live view of the
  * group. Follows the "Group Membership" use of ZooKeeper (the talk's and the *Recipes and
  * Solutions* page's ephemeral-node pattern), with the API of Curator's `GroupMember` and
  * Kazoo's `Party`.
+ *
+ * Status: **beta**.
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';

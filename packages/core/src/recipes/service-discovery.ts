@@ -1,11 +1,11 @@
 /**
- * ServiceDiscovery — **status: beta**.
- *
  * A name service: an instance of a service registers itself as an ephemeral znode
  * `<path>/<service>/<id>` holding JSON `{ name, id, host, port, payload, registeredAt }` (the
  * talk's `/servers/cache/c6` with its host and port), and clients query or watch the live
  * instances. Follows the "Name Service" use of ZooKeeper, with the API of Curator's
  * `ServiceDiscovery` / `ServiceCache`:
+ *
+ * Status: **beta**.
  *
  * - A registration is re-created after the session is lost (and checked after every
  *   reconnect). A node left by our own previous session (the server may not have expired it

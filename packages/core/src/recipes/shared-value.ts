@@ -1,11 +1,11 @@
 /**
- * SharedValue — **status: stable**.
- *
  * A value in one znode that every holder sees change (a cached copy kept current by a
  * re-arming data watch, re-read after a reconnect or a new session), with compare-and-set by
  * the znode's version. Follows the "Configuration" use of ZooKeeper (the talk's first use)
  * with the API of Curator's `SharedValue` (`getValue`, `getVersionedValue`, `setValue`,
  * `trySetValue`).
+ *
+ * Status: **stable**.
  *
  * **Other libraries**: the node holds the value's raw bytes, as Curator's `SharedValue` and
  * Kazoo's plain `get` / `set` do, so they interoperate as they are (version-checked writes
