@@ -93,6 +93,25 @@ describeWithHosts('TestingNetwork: hosts of their own', () => {
     await waitFor(() => !alive(sleeper.pid!), 20_000, 50, 'the process inside to die');
   });
 
+  it('networks of the same tag made at once get subnets of their own, and closing one leaves the other whole', async () => {
+    const tag = `t${randomBytes(3).toString('hex')}`;
+    const nets = await Promise.all([0, 1, 2].map(() => TestingNetwork.create({ hosts: ['x', 'y'], tag })));
+    try {
+      expect(new Set(nets.map((n) => n.subnet)).size).toBe(3);
+      expect(new Set(nets.map((n) => n.prefix)).size).toBe(3);
+      await nets[0]!.close();
+      const left = await TestingNetwork.leftovers(tag);
+      for (const n of nets.slice(1)) {
+        expect(left).toEqual(expect.arrayContaining(n.hosts.map((h) => h.netns)));
+        expect(await n.exec('x', 'ip', ['-4', '-o', 'addr', 'show', 'eth0'])).toContain(n.host('x').address);
+      }
+      expect(left.some((ns) => ns.startsWith(nets[0]!.prefix))).toBe(false);
+    } finally {
+      for (const n of nets) await n.close();
+    }
+    expect(await TestingNetwork.leftovers(tag)).toEqual([]);
+  });
+
   for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
     it(`${signal} of the process that made it: its namespaces are gone and the processes inside are dead`, async () => {
       const tag = `t${randomBytes(3).toString('hex')}`;

@@ -94,15 +94,19 @@ async function namespacesWith(prefix: string): Promise<string[]> {
     .filter((n) => n.startsWith(prefix));
 }
 
-// The watchdog: a shell that blocks on a pipe from this process and, when the pipe closes (close(),
-// or this process died however it died), SIGKILLs every process inside the network's namespaces,
-// deletes them (the bridge, the veth pairs and the controller's link go with them) and exits.
-// It ignores the signals a terminal or a test runner sends a process group.
+// The watchdog: a shell that blocks on a pipe from this process. Once the network has claimed its
+// subnet (the controller's link `zkjn<n>` exists: it is unique on the machine), this process sends
+// `claim <prefix> <link>`; when the pipe closes (close(), or this process died however it died)
+// the watchdog SIGKILLs every process inside the namespaces of that prefix, deletes them (the
+// bridge and the veth pairs go with them) and the link, and exits. Without a claim it touches
+// nothing: a prefix is only ever cleaned by the network that claimed it. It ignores the signals a
+// terminal or a test runner sends a process group.
 const WATCHDOG = [
   'trap "" INT TERM HUP',
-  'prefix="$1"; ip="$2"; ctl="$3"',
+  'ip="$1"; prefix=""; ctl=""',
   'echo ready',
-  'read _ignored',
+  'while read -r cmd a b; do [ "$cmd" = claim ] && { prefix="$a"; ctl="$b"; }; done',
+  '[ -n "$prefix" ] || exit 0',
   'list() { "$ip" netns list 2>/dev/null | while read -r ns _rest; do case "$ns" in "$prefix"*) echo "$ns";; esac; done; }',
   'for _round in 1 2 3; do',
   '  for ns in $(list); do "$ip" netns pids "$ns" 2>/dev/null | while read -r pid; do kill -9 "$pid" 2>/dev/null; done; done',
@@ -181,13 +185,22 @@ export class TestingNetwork {
     const tag = sanitize(opts.tag ?? process.env['ZKJOBS_HARNESS_TAG'] ?? `p${process.pid}`);
 
     // The controller's link in this namespace has a name unique on the machine (`zkjn<n>`): making
-    // it is what claims `<n>`. Its peer starts in a switch namespace made for the attempt.
+    // it is what claims `<n>` (and so the subnet and the namespace prefix). Only then is the
+    // watchdog told what to clean up.
+    const { child, exited } = await startWatchdog(ip);
     for (let attempt = 0; attempt < 64; attempt++) {
       const n = 1 + Math.floor(Math.random() * 254);
       const prefix = `zkj-${tag}-n${n}-`;
       const ctl = `zkjn${n}`;
-      const switchNs = `${prefix}sw`;
-      const { child, exited } = await startWatchdog(prefix, ip, ctl);
+      try {
+        await run(ip, ['link', 'add', ctl, 'type', 'veth', 'peer', 'name', `zkjp${n}`]);
+      } catch (err) {
+        if (/exists/i.test(String(err))) continue; // another network has <n>: try another
+        child.stdin?.end();
+        await exited;
+        throw err;
+      }
+      child.stdin!.write(`claim ${prefix} ${ctl}\n`);
       const network = new TestingNetwork(
         names.map((name, i) => ({
           name,
@@ -197,40 +210,34 @@ export class TestingNetwork {
         `${NET_PREFIX}.${n}.0/24`,
         `${NET_PREFIX}.${n}.1`,
         prefix,
-        switchNs,
+        `${prefix}sw`,
         ip,
         nft,
         child,
         exited,
       );
       try {
-        await run(ip, ['netns', 'add', switchNs]);
-        try {
-          await run(ip, ['link', 'add', ctl, 'type', 'veth', 'peer', 'name', 'ctl', 'netns', switchNs]);
-        } catch (err) {
-          if (/exists/i.test(String(err))) {
-            await network.close();
-            continue; // another network has <n>: try another
-          }
-          throw err;
-        }
-        await network.build(ctl);
+        await network.build(ctl, `zkjp${n}`);
         return network;
       } catch (err) {
         await network.close();
         throw err;
       }
     }
+    child.stdin?.end();
+    await exited;
     throw new Error('TestingNetwork: no free 10.213.<n>.0/24 after 64 tries');
   }
 
-  private async build(ctl: string): Promise<void> {
+  private async build(ctl: string, peer: string): Promise<void> {
     const { ip, switchNs } = this;
     const sw = (...args: string[]) => run(ip, ['-n', switchNs, ...args]);
+    await run(ip, ['netns', 'add', switchNs]);
+    await run(ip, ['link', 'set', peer, 'netns', switchNs]);
     await sw('link', 'set', 'lo', 'up');
     await sw('link', 'add', 'br0', 'type', 'bridge');
     await sw('link', 'set', 'br0', 'up');
-    await sw('link', 'set', 'ctl', 'master', 'br0', 'up');
+    await sw('link', 'set', peer, 'master', 'br0', 'up');
     await run(ip, ['addr', 'add', `${this.controllerAddress}/24`, 'dev', ctl]);
     await run(ip, ['link', 'set', ctl, 'up']);
     for (const [i, h] of this.hosts.entries()) {
@@ -383,12 +390,8 @@ export class TestingNetwork {
   }
 }
 
-async function startWatchdog(
-  prefix: string,
-  ip: string,
-  ctl: string,
-): Promise<{ child: ChildProcess; exited: Promise<void> }> {
-  const child = spawn('/bin/sh', ['-c', WATCHDOG, 'zkjobs-net-watchdog', prefix, ip, ctl], {
+async function startWatchdog(ip: string): Promise<{ child: ChildProcess; exited: Promise<void> }> {
+  const child = spawn('/bin/sh', ['-c', WATCHDOG, 'zkjobs-net-watchdog', ip], {
     stdio: ['pipe', 'pipe', 'ignore'],
     // Its own process group: a Ctrl-C or a runner's group kill reaches the test, not the cleanup.
     detached: true,
