@@ -316,7 +316,7 @@ export async function runScenario(
   const hostOfWorker = new Map<CliWorker, NetworkHost>();
   const notes: string[] = [];
   try {
-    for (const [i, h] of rig.workerHosts.entries()) {
+    for (const h of rig.workerHosts) {
       const w = await spawnCliWorker({
         connect: rig.cluster.connectString,
         namespace,
@@ -330,7 +330,6 @@ export async function runScenario(
       });
       workers.push(w);
       hostOfWorker.set(w, h);
-      void i;
     }
     const ids = Array.from({ length: scenario.jobs }, (_, i) => `j-${String(i).padStart(5, '0')}`);
     await queue.addBulk(

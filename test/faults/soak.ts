@@ -116,21 +116,34 @@ async function main(): Promise<number> {
   const slots: CliWorker[] = [];
   const slotHost = (i: number): NetworkHost | null => (rig && i !== PROXIED ? rig.workerHosts[i]! : null);
   let gen = 0;
+  let startFailures = 0;
   const spawnSlot = async (i: number): Promise<CliWorker> => {
     const host = slotHost(i);
-    const w = await spawnCliWorker({
-      connect: i === PROXIED ? proxies.map((p) => p.address).join(',') : cluster.connectString,
-      namespace,
-      dir: run,
-      label: `s${i}-g${gen++}`,
-      concurrency: 3,
-      sessionTimeoutMs: SESSION_TIMEOUT_MS,
-      startTimeoutMs: 120_000,
-      ...(host ? { netns: host.netns } : {}),
-    });
-    all.push(w);
-    slots[i] = w;
-    return w;
+    // A replacement can start inside a host that a partition has just cut off: `worker start`
+    // then gives up (exit 1: its session was lost while it registered), as it would under a
+    // supervisor, which starts it again — so does this, a few times.
+    for (let tries = 1; ; tries++) {
+      try {
+        const w = await spawnCliWorker({
+          connect: i === PROXIED ? proxies.map((p) => p.address).join(',') : cluster.connectString,
+          namespace,
+          dir: run,
+          label: `s${i}-g${gen++}`,
+          concurrency: 3,
+          sessionTimeoutMs: SESSION_TIMEOUT_MS,
+          startTimeoutMs: 120_000,
+          ...(host ? { netns: host.netns } : {}),
+        });
+        all.push(w);
+        slots[i] = w;
+        return w;
+      } catch (err) {
+        startFailures++;
+        if (tries >= 10) throw err;
+        say(`worker slot ${i} did not start (try ${tries}): ${String(err).split('\n')[0]}`);
+        await sleep(2000);
+      }
+    }
   };
   // Workers outside the hosts die with the network's watchdog; these, with this process.
   process.once('exit', () => {
@@ -142,7 +155,8 @@ async function main(): Promise<number> {
   const faults = Object.fromEntries([...PROCESS_KINDS, ...NETWORK_KINDS].map((k) => [k, 0])) as Record<Kind, number>;
   const total = (): number => Object.values(faults).reduce((a, b) => a + b, 0);
   const deadline = t0 + MAX_MS;
-  const going = (): boolean => total() < FAULTS && Date.now() < deadline;
+  let stopNemesis = false;
+  const going = (): boolean => !stopNemesis && total() < FAULTS && Date.now() < deadline;
   let leaderKills = 0;
   const busy = new Set<number>();
 
@@ -312,9 +326,19 @@ async function main(): Promise<number> {
     say(`${total()}/${FAULTS} faults (${k}); ${ids.length} jobs submitted; load ${loadavg()[0]!.toFixed(1)}`);
   }, 60_000);
   let stoppedBy = 'fault count';
+  const failure: { error: string | null } = { error: null };
+  // A lane that fails stops both (going() turns false) and the run still heals, verifies and
+  // writes its summary, with the error in it.
+  const guard = (lane: () => Promise<void>) => () =>
+    lane().catch((err: unknown) => {
+      failure.error ??= err instanceof Error ? err.message : String(err);
+      stopNemesis = true;
+      say(`nemesis lane failed: ${failure.error}`);
+    });
   try {
-    await Promise.all([processLane(), networkLane()]);
-    if (total() < FAULTS) stoppedBy = `time bound (${MAX_MS / 60_000} min)`;
+    await Promise.all([guard(processLane)(), guard(networkLane)()]);
+    if (failure.error !== null) stoppedBy = `lane error (${failure.error.split('\n')[0]})`;
+    else if (total() < FAULTS) stoppedBy = `time bound (${MAX_MS / 60_000} min)`;
   } finally {
     clearInterval(progress);
     submitting = false;
@@ -376,8 +400,14 @@ async function main(): Promise<number> {
     ['--connect', cluster.connectString, '--namespace', namespace, '--json', 'verify', '--history', ...files],
     600_000,
   );
+  const laneError = failure.error;
   const pass =
-    report.ok && cli.code === 0 && notFinal.length === 0 && completed === ids.length && epochViolations.length === 0;
+    laneError === null &&
+    report.ok &&
+    cli.code === 0 &&
+    notFinal.length === 0 &&
+    completed === ids.length &&
+    epochViolations.length === 0;
   const s = report.stats;
   const summary = {
     verdict: pass ? 'PASS' : 'FAIL',
@@ -392,6 +422,8 @@ async function main(): Promise<number> {
     faults,
     leaderKills,
     workerProcesses: all.length,
+    workerStartFailures: startFailures,
+    laneError,
     reruns: s.reruns,
     extraRunsInLedgers: extraRuns,
     refusedCompletions: s.refused,
@@ -427,7 +459,8 @@ async function main(): Promise<number> {
     `| refused completions | ${s.refused} |`,
     `| lost claims | ${s.stalled} |`,
     `| requeues | ${s.requeued} |`,
-    `| leader epochs | ${epochs} taken, by ${all.length} worker processes in all |`,
+    `| leader epochs | ${epochs} taken, by ${all.length} worker processes in all (${startFailures} starts that gave up and were retried) |`,
+    ...(laneError ? [`| nemesis error | ${laneError.split('\n')[0]} |`] : []),
     `| history | ${s.events} events from ${files.length} logs; ${s.claims} claims, ${s.completions} completions |`,
     '',
   ].join('\n');
