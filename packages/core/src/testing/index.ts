@@ -1,6 +1,7 @@
 /**
  * `@zkjobs/core/testing`: real ZooKeeper servers for tests and development (like curator-test).
- * Needs Debian's `zookeeper` package (or its jars under `ZK_CLASSPATH_DIR`) and a JVM.
+ * Needs Debian's `zookeeper` package (or its jars under `ZK_CLASSPATH_DIR`) and a JVM;
+ * `TestingNetwork` (hosts as network namespaces) also needs root, iproute2 and nftables.
  * @packageDocumentation
  */
 export { TestingServer, type TestingServerOptions, type MemberPlacement } from './testing-server.js';

@@ -71,8 +71,8 @@ export interface ServerConfig {
 }
 
 /**
- * One ZooKeeper server JVM (`QuorumPeerMain`) on 127.0.0.1 with its own data directory and
- * generated `zoo.cfg`. It can be started, stopped (SIGTERM), killed (SIGKILL), paused
+ * One ZooKeeper server JVM (`QuorumPeerMain`) on 127.0.0.1 — or on its spec's `host` inside its
+ * `netns` (a `TestingNetwork` host) — with its own data directory and generated `zoo.cfg`. It can be started, stopped (SIGTERM), killed (SIGKILL), paused
  * (SIGSTOP), resumed (SIGCONT) and restarted on the same ports and data.
  *
  * The JVM runs under a small `sh` watchdog that holds a pipe from this process: when this
