@@ -56,8 +56,12 @@ if [ "${#interop_missing[@]}" -gt 0 ]; then
 fi
 # The host-partition tests (TestingNetwork in @zkjobs/core/testing) cut links between network
 # namespaces with nftables drop rules (bridge family); they need root and the nft command.
-if ! command -v nft >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  say "installing nftables for the host-partition tests (apt-get install nftables)"
-  apt_install nftables || say "could not install nftables: the host-partition tests (test/faults/hosts*.test.ts) will fail until it is installed."
+if ! command -v nft >/dev/null 2>&1 && [ ! -x /usr/sbin/nft ]; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing nftables for the host-partition tests (apt-get install nftables)"
+    apt_install nftables || say "could not install nftables: the host-partition tests (test/faults/hosts.test.ts, test/harness/network.test.ts) will fail until it is installed."
+  else
+    say "not root: the host-partition tests need root and nftables, and will say so and be skipped."
+  fi
 fi
 say "ready"
