@@ -222,7 +222,15 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       pollMs: this.pollMs,
       ...(this.backoffStrategy ? { backoffStrategy: this.backoffStrategy } : {}),
     });
-    const latch = new LeaderLatch(client, WORKERS, { prefix: 'w-', data: JSON.stringify(info) });
+    // Only a lost session ends leadership: a leader that is suspended and back in the same
+    // session keeps its epoch and its scheduler, watches and view (a round the drop cut short
+    // resynchronises its view, as after any failed write). Safe: every leader write is fenced by
+    // its znode and the epoch, and the client declares `lost` before the server can expire it.
+    const latch = new LeaderLatch(client, WORKERS, {
+      prefix: 'w-',
+      data: JSON.stringify(info),
+      errorPolicy: 'session',
+    });
     this.latch = latch;
     latch.on('isLeader', () => this.onLeader());
     latch.on('notLeader', () => this.onNotLeader('latch: not leader'));

@@ -474,7 +474,7 @@ class Core {
   /** A TLS client certificate is an identity too (ZooKeeper's x509 scheme). */
   private readonly tlsClientCert: boolean;
   /** Re-arming watches: run again after every `connected` / `reconnected` (one set per client, not a listener each). */
-  readonly rearms = new Set<{ owner: ZkClient; run(): void }>();
+  readonly rearms = new Set<{ owner: ZkClient; run(state: 'connected' | 'reconnected'): void }>();
   /** Per server: the definite TLS failure of its last attempt (cleared when an attempt gets further). */
   private readonly tlsFailures = new Map<string, TlsError>();
   private readonly probing = new Set<string>();
@@ -621,7 +621,7 @@ class Core {
     this.emit(s);
     if (s === 'connected' || s === 'reconnected') {
       for (const r of [...this.rearms]) {
-        if (!r.owner.isClosed) r.run();
+        if (!r.owner.isClosed) r.run(s);
       }
     }
   }
@@ -1689,8 +1689,10 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
 
   /**
    * Watches a node's data: calls `listener` with the current value, then on every change
-   * (`null, null` while the node does not exist). Re-reads after a reconnect and after a new
-   * session. Deliveries are deduplicated by the node's mzxid.
+   * (`null, null` while the node does not exist). Re-reads after a new session, and after a
+   * reconnect only when its last read had not armed the watch: back in the same session the
+   * server restores an armed watch (and fires it for a change made meanwhile). Deliveries are
+   * deduplicated by the node's mzxid.
    * @param opts.onError - errors other than connection loss / session expiry (e.g. NoAuth); default: logged
    */
   watchData(
@@ -1733,7 +1735,8 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
 
   /**
    * Watches a node's children: calls `listener` with the current names (sorted), then on every
-   * change (`[]` while the node does not exist). Re-reads after a reconnect and after a new session.
+   * change (`[]` while the node does not exist). Re-reads after a new session, and after a
+   * reconnect only when its last read had not armed the watch (see {@link watchData}).
    * @param opts.onError - errors other than connection loss / session expiry; default: logged
    */
   watchChildren(
@@ -1776,7 +1779,10 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     let closed = false;
     let running = false;
     let again = false;
+    /** The last read armed the watch on the server: a reconnect in the same session keeps it. */
+    let armed = false;
     const watch: Watcher = (ev) => {
+      armed = false;
       if (ev.type !== 'session-expired') void run();
     };
     const run = async (): Promise<void> => {
@@ -1789,10 +1795,14 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
       try {
         do {
           again = false;
+          armed = false;
           try {
             const deliver = await read(watch);
             if (deliver === 'again') again = true;
-            else if (!closed) deliver();
+            else {
+              armed = true;
+              if (!closed) deliver();
+            }
           } catch (e) {
             if (closed) return;
             if (e instanceof ConnectionLossError || e instanceof SessionExpiredError) {
@@ -1812,9 +1822,16 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
         running = false;
       }
     };
-    // Read again after every connected/reconnected: one entry in the client's set, not a
-    // listener per watch (many watches would pass EventEmitter's listener limit).
-    const entry = { owner: this as ZkClient, run: () => void run() };
+    // Read again after every connected (a new session: its watches are gone) and after a
+    // reconnect when the last read had not armed the watch (the server restores armed ones): one
+    // entry in the client's set, not a listener per watch (many watches would pass
+    // EventEmitter's listener limit).
+    const entry = {
+      owner: this as ZkClient,
+      run: (state: 'connected' | 'reconnected') => {
+        if (state === 'connected' || !armed) void run();
+      },
+    };
     this.core.rearms.add(entry);
     void run();
     return {

@@ -1,11 +1,18 @@
 import { rm } from 'node:fs/promises';
-import { makeMembers, type TestingServerOptions, type TestingTls } from './testing-server.js';
+import { makeMembers, type MemberPlacement, type TestingServerOptions, type TestingTls } from './testing-server.js';
 import type { ZkServerProcess } from './zk-server-process.js';
 
 /** Options for {@link TestingCluster.start}. */
 export interface TestingClusterOptions extends TestingServerOptions {
   /** Number of members; default 3. */
   size?: number;
+  /**
+   * One placement per member, in `myid` order: the address it listens on (client, quorum and
+   * election ports; `server.N=<address>:P1:P2`) and the network namespace it runs in — e.g. the
+   * hosts of a `TestingNetwork`. Its length must be `size`.
+   * @defaultValue every member on 127.0.0.1 in this process's namespace
+   */
+  hosts?: readonly MemberPlacement[];
 }
 
 /**
@@ -27,7 +34,8 @@ export class TestingCluster {
 
   /**
    * Starts every member and waits until all serve.
-   * @throws Error when ZooKeeper is not installed or the ensemble does not form within `startTimeoutMs`.
+   * @throws Error when ZooKeeper is not installed or the ensemble does not form within `startTimeoutMs`;
+   *   RangeError for a bad `size` or `hosts`.
    */
   static async start(opts: TestingClusterOptions = {}): Promise<TestingCluster> {
     const size = opts.size ?? 3;
@@ -44,7 +52,10 @@ export class TestingCluster {
     return cluster;
   }
 
-  /** `127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3` (the TLS ports when the ensemble is TLS-only). */
+  /**
+   * `127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3` (each member's own address when placed on hosts; the
+   * TLS ports when the ensemble is TLS-only).
+   */
   get connectString(): string {
     return this.members.map((m) => m.address).join(',');
   }

@@ -62,11 +62,22 @@ export interface TestingServerOptions {
   tls?: boolean | TestingTlsOptions;
 }
 
+/** Where one member runs: its address and network namespace (e.g. a `TestingNetwork` host). */
+export interface MemberPlacement {
+  /** The address the member listens on. */
+  address: string;
+  /** The network namespace it runs in; @defaultValue this process's */
+  netns?: string;
+}
+
 /** @internal shared by TestingServer and TestingCluster */
 export async function makeMembers(
   size: number,
-  opts: TestingServerOptions,
+  opts: TestingServerOptions & { hosts?: readonly MemberPlacement[] },
 ): Promise<{ root: string; ownsRoot: boolean; members: ZkServerProcess[]; tls: TestingTls | null }> {
+  if (opts.hosts !== undefined && opts.hosts.length !== size) {
+    throw new RangeError(`hosts: ${opts.hosts.length} placements for ${size} members`);
+  }
   const ownsRoot = opts.dir === undefined;
   const root = opts.dir ?? (await mkdtemp(join(tmpdir(), 'zkjobs-zk-')));
   const tlsOpts = opts.tls === true ? {} : opts.tls === false ? undefined : opts.tls;
@@ -78,6 +89,7 @@ export async function makeMembers(
     quorumPort: ports[i * perMember + 1]!,
     electionPort: ports[i * perMember + 2]!,
     ...(tlsOpts ? { secureClientPort: ports[i * perMember + 3]! } : {}),
+    ...(opts.hosts?.[i] ? { host: opts.hosts[i].address, netns: opts.hosts[i].netns } : {}),
   }));
   let tls: TestingTls | null = null;
   let serverTls: ServerConfig['tls'];

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { fourLetterWord, serverMode, type ServerMode } from './four-letter-word.js';
+import { netnsCommand } from './testing-network.js';
 
 /** Where Debian's `zookeeper` package puts its jars; override with `ZK_CLASSPATH_DIR`. */
 const JAVA_DIR = process.env['ZK_CLASSPATH_DIR'] ?? '/usr/share/java';
@@ -56,6 +57,13 @@ export interface MemberSpec {
   quorumPort: number;
   /** Leader-election port. */
   electionPort: number;
+  /** The address it listens on (client, quorum and election ports). @defaultValue `'127.0.0.1'` */
+  host?: string;
+  /**
+   * A network namespace to run in (`ip netns exec`), e.g. a `NetworkHost`'s `netns` from
+   * `TestingNetwork`; `host` is then that namespace's address. @defaultValue none (this process's)
+   */
+  netns?: string;
 }
 
 /** Configuration shared by every member of one harness-made ensemble. */
@@ -111,8 +119,8 @@ function checkPortFree(port: number, what: string): Promise<void> {
 }
 
 /**
- * One ZooKeeper server JVM (`QuorumPeerMain`) on 127.0.0.1 with its own data directory and
- * generated `zoo.cfg`. It can be started, stopped (SIGTERM), killed (SIGKILL), paused
+ * One ZooKeeper server JVM (`QuorumPeerMain`) on 127.0.0.1 — or on its spec's `host` inside its
+ * `netns` (a `TestingNetwork` host) — with its own data directory and generated `zoo.cfg`. It can be started, stopped (SIGTERM), killed (SIGKILL), paused
  * (SIGSTOP), resumed (SIGCONT) and restarted on the same ports and data.
  *
  * The JVM runs under a small `sh` watchdog that holds a pipe from this process: when this
@@ -132,9 +140,17 @@ export class ZkServerProcess {
     private readonly config: ServerConfig,
   ) {}
 
-  /** Where clients connect: `127.0.0.1:<clientPort>`, or the TLS port when the server is TLS-only. */
+  /**
+   * Where clients connect: `<host>:<clientPort>` (host `127.0.0.1` unless the spec names one), or
+   * the TLS port when the server is TLS-only.
+   */
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    return `${this.host}:${this.port}`;
+  }
+
+  /** The address it listens on: the spec's `host`, default `127.0.0.1`. */
+  get host(): string {
+    return this.spec.host ?? '127.0.0.1';
   }
 
   /** The port of {@link address}. */
@@ -143,10 +159,10 @@ export class ZkServerProcess {
     return tls && !tls.plainPort ? this.spec.secureClientPort! : this.spec.clientPort;
   }
 
-  /** `127.0.0.1:<secureClientPort>` when the server has TLS, else null. */
+  /** `<host>:<secureClientPort>` when the server has TLS, else null. */
   get secureAddress(): string | null {
     return this.spec.secureClientPort !== undefined && this.config.tls
-      ? `127.0.0.1:${this.spec.secureClientPort}`
+      ? `${this.host}:${this.spec.secureClientPort}`
       : null;
   }
 
@@ -176,7 +192,7 @@ export class ZkServerProcess {
   /** The member's mode from `srvr`, or null when it does not serve. */
   mode(timeoutMs = 1000): Promise<ServerMode | null> {
     const t = this.probeTarget();
-    return this.running ? serverMode('127.0.0.1', t.port, timeoutMs, t.tls) : Promise.resolve(null);
+    return this.running ? serverMode(this.host, t.port, timeoutMs, t.tls) : Promise.resolve(null);
   }
 
   /**
@@ -185,7 +201,7 @@ export class ZkServerProcess {
    */
   fourLetterWord(command: string, timeoutMs = 1000): Promise<string> {
     const t = this.probeTarget();
-    return fourLetterWord('127.0.0.1', t.port, command, timeoutMs, t.tls);
+    return fourLetterWord(this.host, t.port, command, timeoutMs, t.tls);
   }
 
   private async writeConfig(): Promise<string> {
@@ -197,11 +213,11 @@ export class ZkServerProcess {
       `initLimit=${c.initLimit}`,
       `syncLimit=${c.syncLimit}`,
       `dataDir=${dataDir}`,
-      ...(c.tls && !c.tls.plainPort ? [] : [`clientPort=${this.spec.clientPort}`, `clientPortAddress=127.0.0.1`]),
+      ...(c.tls && !c.tls.plainPort ? [] : [`clientPort=${this.spec.clientPort}`, `clientPortAddress=${this.host}`]),
       ...(c.tls
         ? [
             `secureClientPort=${this.spec.secureClientPort}`,
-            `secureClientPortAddress=127.0.0.1`,
+            `secureClientPortAddress=${this.host}`,
             'serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory',
             `ssl.keyStore.location=${c.tls.keyStoreFile}`,
             'ssl.keyStore.type=PEM',
@@ -217,7 +233,8 @@ export class ZkServerProcess {
       `autopurge.purgeInterval=0`,
     ];
     if (c.members.length > 1) {
-      for (const m of c.members) lines.push(`server.${m.id}=127.0.0.1:${m.quorumPort}:${m.electionPort}`);
+      for (const m of c.members)
+        lines.push(`server.${m.id}=${m.host ?? '127.0.0.1'}:${m.quorumPort}:${m.electionPort}`);
       await writeFile(join(dataDir, 'myid'), `${this.spec.id}\n`);
     }
     for (const [k, v] of Object.entries(c.extra)) lines.push(`${k}=${v}`);
@@ -260,8 +277,9 @@ export class ZkServerProcess {
       ports.push([this.spec.quorumPort, `quorum port of member ${this.spec.id}`]);
       ports.push([this.spec.electionPort, `election port of member ${this.spec.id}`]);
     }
-    // A busy port would make the JVM exit while another server answered our probes.
-    for (const [port, what] of ports) await checkPortFree(port, what);
+    // A busy port would make the JVM exit while another server answered our probes. (A member
+    // in a host of its own has that host's ports to itself: nothing else runs there.)
+    if (this.spec.netns === undefined) for (const [port, what] of ports) await checkPortFree(port, what);
     const cfg = await this.writeConfig();
     const classpath = [this.dir, ...CLASSPATH_JARS.map((j) => join(JAVA_DIR, j))].join(':');
     const args = [
@@ -285,7 +303,9 @@ export class ZkServerProcess {
     const script =
       'exec 3<&0; "$@" </dev/null >/dev/null 2>&1 & pid=$!; echo $pid; ' +
       '(read _ignored <&3; kill -9 $pid 2>/dev/null) & wait $pid; exit 0';
-    const child = spawn('/bin/sh', ['-c', script, 'zk-watchdog', java, ...args], {
+    // In a network namespace: `ip netns exec <ns> java …` (it execs java, so $pid is java's).
+    const command = this.spec.netns ? netnsCommand(this.spec.netns, java, args).flat() : [java, ...args];
+    const child = spawn('/bin/sh', ['-c', script, 'zk-watchdog', ...command], {
       stdio: ['pipe', 'pipe', 'ignore'],
       detached: false,
     });
