@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { cancelOps, isCancelSignalFailure, isIdTaken, submitOps, type SubmitItem } from './engine/ops.js';
 import { encodeRecord, jobOf, parseRecord, readRecord, toJob } from './engine/record.js';
-import { cancel, gangTasks, newRecord, submitEntry } from './engine/transitions.js';
+import { cancel, gangTasks, newRecord, removedOnCompletion, submitEntry } from './engine/transitions.js';
 import { ensureTree } from './engine/tree.js';
 import { JobFailedError, JobNotFoundError, JobValidationError, WaitTimeoutError } from './errors.js';
 import {
@@ -493,9 +493,7 @@ export class Queue {
           // completion deletes it (its result went with it).
           const o = seen?.rec.opts;
           if (seen && o?.removeOnComplete === true && o.removeOnFail !== true) {
-            const { result: _r, ...rec } = seen.rec;
-            void _r;
-            const job = toJob<D, R>({ ...rec, state: 'completed', claim: null }, seen.version + 1, '');
+            const job = toJob<D, R>(removedOnCompletion(seen.rec), seen.version + 1, '');
             return finish(() => resolve(job));
           }
           if (seen && o?.removeOnFail === true && o.removeOnComplete !== true) {

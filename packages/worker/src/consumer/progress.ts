@@ -6,7 +6,7 @@
  */
 import { NoNodeError, TransactionError, type ZkClient } from '@zkjobs/core';
 import { JobValidationError } from '../errors.js';
-import { holderFence, isHolderFenceFailure } from '../engine/ops.js';
+import { isHolderFenceFailure, progressOps } from '../engine/ops.js';
 import { PROGRESS, bucketOf, progressPath } from '../layout.js';
 import { createIfMissing } from '../util.js';
 import type { ActiveJob, ConsumerContext } from './context.js';
@@ -87,9 +87,7 @@ export class ProgressWriter {
           known.add(b);
         }
         for (let tries = 0; tries < 2; tries++) {
-          const tx = holderFence(client.transaction(), this.a.worker);
-          if (this.exists) tx.setData(path, data);
-          else tx.create(path, { data });
+          const tx = progressOps(client, this.a.worker, path, data, this.exists);
           try {
             await tx.commit();
             this.exists = true;

@@ -83,6 +83,23 @@ export function leaderFence(tx: Transaction, f: LeaderFence): Transaction {
   return tx.check(workerPath(f.self), -1).check(LEADER, f.epoch);
 }
 
+/**
+ * A running job's stored progress: holder fence, then the progress znode written (`exists`) or
+ * created. The record is not touched, so its version (the fencing token) does not move.
+ */
+export function progressOps(
+  client: ZkClient,
+  holder: string,
+  path: string,
+  data: Buffer,
+  exists: boolean,
+): Transaction {
+  const tx = holderFence(client.transaction(), holder);
+  if (exists) tx.setData(path, data);
+  else tx.create(path, { data });
+  return tx;
+}
+
 /** True when a multi failed at one of its first `fenceOps` ops (the writer no longer qualifies). */
 export function isFenceFailure(err: unknown, fenceOps: number): err is TransactionError {
   return err instanceof TransactionError && err.failedIndex < fenceOps;

@@ -465,6 +465,17 @@ export function goneHolder(rec: JobRecord, by: string, now: number): GoneHolderC
   };
 }
 
+/**
+ * What a record deleted by its own completion (`removeOnComplete: true`) last said, as far as a
+ * waiter that saw it claimed can tell: completed, no claim; its result went with it. A view for
+ * `waitUntilFinished`, never written.
+ */
+export function removedOnCompletion(rec: JobRecord): JobRecord {
+  const { result: _result, ...rest } = rec;
+  void _result;
+  return { ...rest, state: 'completed', claim: null };
+}
+
 /** `cancel`: final; a running attempt is closed as `cancelled`. */
 export function cancel(rec: JobRecord, now: number): JobRecord {
   legal(rec, 'cancel');
