@@ -177,7 +177,10 @@ describeNeeding(
       expect(pid).toMatch(/^\d+$/);
       process.kill(Number(pid), 'SIGKILL');
       expect(await s.exited).toBe(1);
-      expect(s.stderr).toMatch(/^zkjobs: ZooKeeper member 1 \(127\.0\.0\.1:\d+\) exited on its own/);
+      // Under --json the error is one JSON document on stderr.
+      const err = JSON.parse(s.stderr) as { error: { name: string; message: string; exitCode: number } };
+      expect(err.error.exitCode).toBe(1);
+      expect(err.error.message).toMatch(/^ZooKeeper member 1 \(127\.0\.0\.1:\d+\) exited on its own/);
       expect(existsSync(info.dir)).toBe(false);
     });
   },
