@@ -200,6 +200,22 @@ describe('zkjobs dashboard', () => {
         req.end();
       });
       expect(rebound).toBe(421);
+      // Pages of the list: disjoint, in order, adding up to the total.
+      type Page = { total: number; jobs: { id: string; createdAt: number }[] };
+      const page = (q: string) => fetch(`${url}api/jobs?${q}`).then((r) => r.json() as Promise<Page>);
+      const [p1, p2, all] = await Promise.all([
+        page('order=oldest&limit=4&offset=0'),
+        page('order=oldest&limit=4&offset=4'),
+        page('order=newest&limit=500'),
+      ]);
+      expect(p1.total).toBe(all.total);
+      expect(all.total).toBeGreaterThan(4);
+      expect([...p1.jobs, ...p2.jobs].map((j) => j.id)).toEqual(
+        all.jobs
+          .map((j) => j.id)
+          .reverse()
+          .slice(0, p1.jobs.length + p2.jobs.length),
+      );
       const bad = await fetch(`${url}api/jobs?state=finished`);
       expect(bad.status).toBe(400);
       expect(await fetch(`${url}api/jobs/no-such-job`).then((r) => r.status)).toBe(404);
