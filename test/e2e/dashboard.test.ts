@@ -163,6 +163,16 @@ describe('zkjobs dashboard', () => {
       await eventually(count('cancelled'), '1');
       expect(await text(count('active'))).toBe('0');
 
+      // A worker joins and leaves: the page follows the workers' znodes without a reload.
+      const extra = new Worker(zkConnect, handlers, { namespace, logger, sessionTimeoutMs: 4000 });
+      await extra.start();
+      await page.locator(`[data-testid=worker-row][data-worker="${extra.name}"]`).waitFor({ timeout: 30_000 });
+      await extra.close();
+      await page
+        .locator(`[data-testid=worker-row][data-worker="${extra.name}"]`)
+        .waitFor({ state: 'detached', timeout: 30_000 });
+      expect(await page.locator('[data-testid=worker-row]').count()).toBe(2);
+
       const m = await scrape(`${url}metrics`);
       expect(m.value('zkjobs_cluster_jobs', { type: 'echo', state: 'completed' })).toBe(3);
       expect(m.value('zkjobs_cluster_jobs', { type: 'gate', state: 'cancelled' })).toBe(1);
