@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # zkjobs set-up: idempotent; run first by both README commands (`npm run demo`, `npm test`).
 # Installs what a fresh machine lacks: pnpm, the workspace's packages (frozen lockfile),
-# Debian's ZooKeeper server with its JVM, for the interoperability tests Curator, a JDK and
-# Kazoo, and Chromium for the dashboard's browser test. Prints what to do when it cannot install.
+# Debian's ZooKeeper server with its JVM, openssl (the TLS tests' certificates), for the
+# interoperability tests Curator, a JDK and Kazoo, Chromium for the dashboard's browser test, and
+# for the host-partition tests nftables (as root). Prints what to do when it cannot install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -54,10 +55,25 @@ if [ "${#interop_missing[@]}" -gt 0 ]; then
   apt_install libcurator-recipes-java libcurator-discovery-java default-jdk-headless python3-kazoo \
     || say "could not install them (needs root and apt-get): the tests in test/core/interop will fail until libcurator-recipes-java, libcurator-discovery-java, default-jdk-headless and python3-kazoo are installed."
 fi
+# The TLS tests make a CA and certificates at test time with openssl.
+if ! command -v openssl >/dev/null 2>&1; then
+  say "installing openssl (apt-get install openssl), for the TLS tests' certificates"
+  apt_install openssl || say "openssl could not be installed; the TLS tests will fail until it is (install openssl to run them)."
+fi
 # The dashboard's browser test drives Debian's Chromium with playwright-core (which downloads no browser).
 if [ ! -x /usr/bin/chromium ]; then
   say "installing Debian's chromium for the dashboard's browser test"
   apt_install chromium \
     || say "could not install chromium (needs root and apt-get): test/e2e/dashboard.test.ts will fail until Debian's chromium is at /usr/bin/chromium."
+fi
+# The host-partition tests (TestingNetwork in @zkjobs/core/testing) cut links between network
+# namespaces with nftables drop rules (bridge family); they need root and the nft command.
+if ! command -v nft >/dev/null 2>&1 && [ ! -x /usr/sbin/nft ]; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing nftables for the host-partition tests (apt-get install nftables)"
+    apt_install nftables || say "could not install nftables: the host-partition tests (test/faults/hosts.test.ts, test/harness/network.test.ts) will fail until it is installed."
+  else
+    say "not root: the host-partition tests need root and nftables, and will say so and be skipped."
+  fi
 fi
 say "ready"

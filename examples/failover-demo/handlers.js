@@ -4,23 +4,9 @@
  * external system would see, with the fencing token it was given.
  */
 import { appendFileSync } from 'node:fs';
+import { sleep } from '../lib/sleep.js';
 
 const ledger = process.env.DEMO_LEDGER;
-
-function sleep(ms, signal) {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 export default {
   async work(job, { token, signal, worker }) {

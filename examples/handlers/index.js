@@ -15,22 +15,7 @@
  * ```
  */
 import { UnrecoverableError } from '@zkjobs/worker';
-
-/** Resolves after `ms`, or rejects with the signal's reason when it is aborted first. */
-function sleep(ms, signal) {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
+import { sleep } from '../lib/sleep.js';
 
 export default {
   /** Returns its payload, with who ran it. */

@@ -318,7 +318,8 @@ describe('zkjobs verify against real worker processes', () => {
     });
     procs.push(a);
     const queue = new Queue(client, { namespace, logger });
-    await queue.add('freeze', {}, { jobId: 'frozen-1' });
+    // Attempts to spare: A's lost claim counts one (the stall limit), and B runs the second.
+    await queue.add('freeze', {}, { jobId: 'frozen-1', attempts: 2 });
     await waitFor(() => readJsonLines(join(run, `ledger-${a.pid}.jsonl`)).length > 0, 20_000, 50, 'A runs the job');
     const b = await spawnCliWorker({ ...common, label: 'b' });
     procs.push(b);

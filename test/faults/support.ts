@@ -1,10 +1,15 @@
-// Shared by the fault tests: worker processes started with the real CLI (`zkjobs worker start`),
-// their append-only logs, a seeded random source, and the summary line.
+// Shared by the fault tests and `pnpm soak` (so: no vitest import here): worker processes started
+// with the real CLI (`zkjobs worker start`), their append-only logs, a seeded random source, and
+// the summary line.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sleep } from '../support/zk.js';
+import { netnsCommand } from '@zkjobs/core/testing';
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 /** The built CLI. */
@@ -37,6 +42,8 @@ export interface SpawnOptions {
   sessionTimeoutMs?: number;
   env?: Record<string, string>;
   startTimeoutMs?: number;
+  /** Run inside this network namespace (a `TestingNetwork` host's `netns`); default: this one. */
+  netns?: string;
 }
 
 /**
@@ -49,30 +56,31 @@ export async function spawnCliWorker(o: SpawnOptions): Promise<CliWorker> {
   const logFile = join(o.dir, `log-${o.label}.jsonl`);
   const out = openSync(eventsFile, 'a');
   const err = openSync(logFile, 'a');
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      '--connect',
-      o.connect,
-      '--namespace',
-      o.namespace,
-      '--json',
-      '--log-level',
-      'info',
-      'worker',
-      'start',
-      '--handlers',
-      HANDLERS,
-      '--concurrency',
-      String(o.concurrency ?? 3),
-      '--session-timeout',
-      String(o.sessionTimeoutMs ?? 2000),
-      '--grace',
-      '1000',
-    ],
-    { env: { ...process.env, LEDGER_DIR: o.dir, ...o.env }, stdio: ['ignore', out, err] },
-  );
+  const argv = [
+    CLI,
+    '--connect',
+    o.connect,
+    '--namespace',
+    o.namespace,
+    '--json',
+    '--log-level',
+    'info',
+    'worker',
+    'start',
+    '--handlers',
+    HANDLERS,
+    '--concurrency',
+    String(o.concurrency ?? 3),
+    '--session-timeout',
+    String(o.sessionTimeoutMs ?? 2000),
+    '--grace',
+    '1000',
+  ];
+  const [file, args] = o.netns ? netnsCommand(o.netns, process.execPath, argv) : [process.execPath, argv];
+  const child = spawn(file, args, {
+    env: { ...process.env, LEDGER_DIR: o.dir, ...o.env },
+    stdio: ['ignore', out, err],
+  });
   closeSync(out);
   closeSync(err);
   const w: CliWorker = {

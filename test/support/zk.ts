@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, inject, it } from 'vitest';
 import type { WatchEvent, Watcher, ZkClient } from '@zkjobs/core';
-import { zookeeperInstalled } from '@zkjobs/core/testing';
+import { opensslInstalled, zookeeperInstalled } from '@zkjobs/core/testing';
 
 /** Connect string of the run's shared ZooKeeper server. */
 export const zkConnect: string = inject('zkConnect');
@@ -37,9 +37,25 @@ const inCI = Boolean(process.env['CI']);
 
 function cannotRunInCI(name: string, reason: string): () => never {
   return () => {
-    throw new Error(`${name}: ${reason}. CI always has ZooKeeper installed: this is a broken set-up, not a skip.`);
+    throw new Error(`${name}: ${reason}. CI installs everything the suite needs: this is a broken set-up, not a skip.`);
   };
 }
+
+/**
+ * `describe(name, fn)` for a suite that needs something the machine may lack: `reason` says what
+ * is missing (null when nothing is). Skipped with the reason in its name — or, in CI, replaced by
+ * one failing test saying why.
+ */
+export function describeNeeding(reason: string | null, name: string, fn: () => void): void {
+  if (reason === null) describe(name, fn);
+  else if (inCI) describe(name, () => it(`cannot run: ${reason}`, cannotRunInCI(name, reason)));
+  else describe.skip(`${name} — skipped: ${reason}`, fn);
+}
+
+/** Why the TLS tests cannot run (null when openssl is there). */
+export const opensslUnavailableReason: string | null = opensslInstalled()
+  ? null
+  : 'openssl is not installed (scripts/setup.sh installs it; the TLS tests make their certificates with it)';
 
 /**
  * `describe(name, fn)` for a suite that starts its own ZooKeeper servers (TestingServer,
@@ -47,10 +63,7 @@ function cannotRunInCI(name: string, reason: string): () => never {
  * with the reason in its name — or, in CI, replaced by one failing test saying why.
  */
 export function describeWithServers(name: string, fn: () => void): void {
-  const reason = serversUnavailableReason;
-  if (reason === null) describe(name, fn);
-  else if (inCI) describe(name, () => it(`cannot run: ${reason}`, cannotRunInCI(name, reason)));
-  else describe.skip(`${name} — skipped: ${reason}`, fn);
+  describeNeeding(serversUnavailableReason, name, fn);
 }
 
 /** `it(name, fn, timeoutMs)` for one test that starts its own servers; see {@link describeWithServers}. */

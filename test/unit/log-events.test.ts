@@ -39,6 +39,7 @@ describe('HISTORY_MESSAGES', () => {
       [LOG.refused]: 'refuse',
       [LOG.stalled]: 'stall',
       [LOG.requeued]: 'requeue',
+      [LOG.lost]: 'fail',
     });
     expect(unmapped.map(([k]) => k).sort()).toEqual(['cancelled', 'dependencyFailed', 'released']);
   });

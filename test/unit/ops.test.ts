@@ -14,6 +14,7 @@ import {
 } from '@zkjobs/core';
 import {
   HOLDER_FENCE_OPS,
+  type CompletionItem,
   LEADER_FENCE_OPS,
   MARKER_ENTRIES,
   assignOps,
@@ -36,6 +37,8 @@ import {
 } from '../../packages/worker/src/engine/ops.js';
 import { parseRecord } from '../../packages/worker/src/engine/record.js';
 import {
+  COUNTS,
+  COUNT_DELTA_PREFIX,
   LEADER,
   assignmentPrefix,
   cancelSignalPath,
@@ -52,6 +55,8 @@ import {
 } from '../../packages/worker/src/layout.js';
 import { active, entry, offlineClient, record } from './support.js';
 
+/** The count delta every multi that changes job states ends with (`engine/counts.ts`). */
+const DELTA = `${COUNTS}/${COUNT_DELTA_PREFIX}`;
 const client = offlineClient();
 const FENCE: LeaderFence = { self: 'w-0000000004', epoch: 12 };
 
@@ -105,7 +110,7 @@ describe('fences', () => {
 
   it('the holder fence starts the claim, completion and epoch multis', () => {
     const claimTx = claimOps(client, 'w-0000000001', [{ next: active(), version: 4 }]).tx;
-    const doneTx = completionOps(client, 'w-0000000001', [{ next: active(), token: 5, remove: false }]);
+    const doneTx = completionOps(client, 'w-0000000001', [{ next: active(), token: 5, from: 'active', remove: false }]);
     const epochTx = epochOps(
       client,
       'w-0000000001',
@@ -123,7 +128,7 @@ describe('fences', () => {
       requeueOps(client, FENCE, 'w-0000000001', [], [], []),
       failDependantOps(client, FENCE, undefined, []),
       finishGangOps(client, FENCE, 'g', undefined),
-      pruneOps(client, FENCE, ['a'], undefined),
+      pruneOps(client, FENCE, [{ id: 'a' }], undefined),
     ];
     for (const tx of txs) expect(shape(tx.operations).slice(0, LEADER_FENCE_OPS)).toEqual(leaderFenceShape);
   });
@@ -153,12 +158,15 @@ describe('the producer', () => {
       `create ${pendingMarkerPrefix('e0')} mode=${SEQ}`,
       `create ${pendingMarkerPrefix('e50')} mode=${SEQ}`,
       `create ${pendingMarkerPrefix('e100')} mode=${SEQ}`,
+      `create ${DELTA} mode=${SEQ}`,
     ]);
     // The given encoding is used as is; the others are encoded from the record.
     expect(dataOf(ops[0]).toString()).toBe('{"pre":"encoded"}');
     expect(parseRecord(dataOf(ops[1]))).toEqual(g);
     expect(parseRecord(dataOf(ops[3]))).toEqual(tasks[1]);
-    const markers = ops.slice(4).map((op) => decodeMarkerDoc(dataOf(op)));
+    const markers = ops.slice(4, 7).map((op) => decodeMarkerDoc(dataOf(op)));
+    // The count delta of the multi: every record it creates, by type and state.
+    expect(JSON.parse(dataOf(ops[7]).toString())).toEqual({ email: { waiting: 4 } });
     expect(markers.map((m) => m.order)).toEqual([0, 1, 2]);
     expect(markers.map((m) => m.entries.length)).toEqual([50, 50, 20]);
     expect(markers.flatMap((m) => m.entries)).toEqual(entries);
@@ -166,7 +174,7 @@ describe('the producer', () => {
 
   it('submit without entries writes no marker', () => {
     const tx = submitOps(client, [{ rec: record({ id: 'a' }) }], []);
-    expect(shape(tx.operations)).toEqual([`create ${jobPath('a')} mode=${PERSISTENT}`]);
+    expect(shape(tx.operations)).toEqual([`create ${jobPath('a')} mode=${PERSISTENT}`, `create ${DELTA} mode=${SEQ}`]);
   });
 
   it('cancel: the record over its version, and the holder’s signal only when running', () => {
@@ -216,13 +224,25 @@ describe('the consumer', () => {
   });
 
   it('completion: fence; delete at version=token for remove, else setData at token; one retry marker; one retention marker per age', () => {
-    const items = [
-      { next: record({ id: 'a', state: 'completed' }), token: 5, remove: true },
-      { next: record({ id: 'b', state: 'waiting' }), token: 7, remove: false, retry: entry('b', { attemptsMade: 1 }) },
-      { next: record({ id: 'c', state: 'completed' }), token: 9, remove: false, keepFor: 1_000 },
-      { next: record({ id: 'd', state: 'delayed' }), token: 2, remove: false, retry: entry('d', { delay: 50 }) },
-      { next: record({ id: 'e', state: 'dead' }), token: 4, remove: false, keepFor: 2_000 },
-      { next: record({ id: 'f', state: 'failed' }), token: 6, remove: false, keepFor: 1_000 },
+    const items: CompletionItem[] = [
+      { next: record({ id: 'a', state: 'completed' }), token: 5, remove: true, from: 'active' },
+      {
+        next: record({ id: 'b', state: 'waiting' }),
+        token: 7,
+        remove: false,
+        from: 'active',
+        retry: entry('b', { attemptsMade: 1 }),
+      },
+      { next: record({ id: 'c', state: 'completed' }), token: 9, remove: false, from: 'active', keepFor: 1_000 },
+      {
+        next: record({ id: 'd', state: 'delayed' }),
+        token: 2,
+        remove: false,
+        from: 'active',
+        retry: entry('d', { delay: 50 }),
+      },
+      { next: record({ id: 'e', state: 'dead' }), token: 4, remove: false, from: 'active', keepFor: 2_000 },
+      { next: record({ id: 'f', state: 'failed' }), token: 6, remove: false, from: 'active', keepFor: 1_000 },
     ];
     const tx = completionOps(client, 'w-0000000002', items);
     const ops = tx.operations;
@@ -237,18 +257,30 @@ describe('the consumer', () => {
       `create ${pendingMarkerPrefix('b')} mode=${SEQ}`,
       `create ${retentionMarkerPrefix('c')} mode=${SEQ}`,
       `create ${retentionMarkerPrefix('e')} mode=${SEQ}`,
+      `create ${DELTA} mode=${SEQ}`,
     ]);
     expect(parseRecord(dataOf(ops[3]))).toEqual(items[2]!.next);
     expect(decodeMarkerDoc(dataOf(ops[7]))).toEqual({ entries: [items[1]!.retry, items[3]!.retry], order: 0 });
-    expect(decodeRetentionMarker(dataOf(ops[8]))).toEqual({ age: 1_000, ids: ['c', 'f'] });
-    expect(decodeRetentionMarker(dataOf(ops[9]))).toEqual({ age: 2_000, ids: ['e'] });
+    expect(decodeRetentionMarker(dataOf(ops[8]))).toEqual({
+      age: 1_000,
+      ids: ['c', 'f'],
+      states: [
+        ['email', 'completed'],
+        ['email', 'failed'],
+      ],
+    });
+    expect(decodeRetentionMarker(dataOf(ops[9]))).toEqual({ age: 2_000, ids: ['e'], states: [['email', 'dead']] });
   });
 
   it('completion without retries or retention: fence and the record writes only', () => {
     const tx = completionOps(client, 'w-1', [
-      { next: record({ id: 'a', state: 'completed' }), token: 3, remove: false },
+      { next: record({ id: 'a', state: 'completed' }), token: 3, remove: false, from: 'active' },
     ]);
-    expect(shape(tx.operations)).toEqual([...holderFenceShape('w-1'), `setData ${jobPath('a')} v=3`]);
+    expect(shape(tx.operations)).toEqual([
+      ...holderFenceShape('w-1'),
+      `setData ${jobPath('a')} v=3`,
+      `create ${DELTA} mode=${SEQ}`,
+    ]);
   });
 });
 
@@ -382,12 +414,14 @@ describe('the leader', () => {
   });
 
   it('prune: fence, the records, then the retention marker', () => {
-    expect(shape(pruneOps(client, FENCE, ['a', 'b'], '/retention/03/r-0000000001').operations)).toEqual([
-      ...leaderFenceShape,
-      `delete ${jobPath('a')} v=-1`,
-      `delete ${jobPath('b')} v=-1`,
-      `delete /retention/03/r-0000000001 v=-1`,
-    ]);
+    expect(shape(pruneOps(client, FENCE, [{ id: 'a' }, { id: 'b' }], '/retention/03/r-0000000001').operations)).toEqual(
+      [
+        ...leaderFenceShape,
+        `delete ${jobPath('a')} v=-1`,
+        `delete ${jobPath('b')} v=-1`,
+        `delete /retention/03/r-0000000001 v=-1`,
+      ],
+    );
     expect(shape(pruneOps(client, FENCE, [], '/retention/03/r-0000000001').operations)).toEqual([
       ...leaderFenceShape,
       `delete /retention/03/r-0000000001 v=-1`,

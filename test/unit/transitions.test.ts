@@ -24,6 +24,7 @@ import {
   pendingEntry,
   pushHistory,
   requeue,
+  goneHolder,
   requeueKind,
   settle,
   startGang,
@@ -62,6 +63,13 @@ const APPLY: Record<TransitionEvent, (rec: JobRecord) => JobRecord> = {
   dead: (rec) => settle(rec, 5, { kind: 'failed', error: new Error('x') }, NOW).next,
   release: (rec) => settle(rec, 5, { kind: 'failed', error: new WorkerClosingError(100) }, NOW).next,
   requeue: (rec) => requeue(rec, 'w-0000000009@3', NOW),
+  lost: (rec) => {
+    // goneHolder requeues what is not an active claim on its last attempt; only that is `lost`.
+    if (rec.state !== 'active') throw new IllegalTransitionError(rec.id, rec.state, 'lost');
+    const c = goneHolder(rec, 'w-0000000009@3', NOW);
+    if (c.event !== 'lost') throw new IllegalTransitionError(rec.id, rec.state, 'lost');
+    return c.next;
+  },
   cancel: (rec) => cancel(rec, NOW),
   dependencyFailed: (rec) => failDependant(rec, 'parent', 'dead', NOW),
   gangStart: (rec) => startGang(rec),

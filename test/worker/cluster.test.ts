@@ -98,7 +98,10 @@ describeWithServers('worker processes on a 3-node ensemble', () => {
     const ledger = join(dir, 'ledger-kill.jsonl');
     const ws = await start3(namespace, ledger);
     const queue = new Queue(client, { namespace, logger });
-    const jobs = await queue.addBulk(Array.from({ length: 200 }, (_, i) => ({ type: 'work', data: { i, ms: 150 } })));
+    // A run whose worker dies uses an attempt: 3 leave room for the kill.
+    const jobs = await queue.addBulk(
+      Array.from({ length: 200 }, (_, i) => ({ type: 'work', data: { i, ms: 150 }, opts: { attempts: 3 } })),
+    );
     const leaderProc = ws[0]!;
     await leaderProc.waitLine((l) => l.event === 'leader');
     // Wait until the leader's process is running jobs, then kill it.
@@ -125,6 +128,12 @@ describeWithServers('worker processes on a 3-node ensemble', () => {
     await Promise.all(jobs.map((j) => queue.waitUntilFinished(j.id, { timeoutMs: 60_000 })));
     const all = await queue.getJobs();
     expectCompletedOnce(all, 200);
+    // Counted by the multis (claims, completions, the requeue of the killed worker): no scan.
+    expect(await queue.getJobCounts('completed', 'active', 'waiting')).toEqual({
+      completed: 200,
+      active: 0,
+      waiting: 0,
+    });
     // Jobs that started on the killed process and did not end there were re-run elsewhere and
     // carry a "requeued: owner session gone" attempt.
     const lines = readLedger(ledger);

@@ -58,7 +58,10 @@ describe('connection faults', () => {
     const { proxy, queue, proxied } = await setup(2000);
     const stalled: string[] = [];
     proxied.on('stalled', (id) => stalled.push(id));
-    const jobs = await queue.addBulk(Array.from({ length: 200 }, (_, i) => ({ type: 'work', data: { i, ms: 100 } })));
+    // A run whose worker's session ends uses an attempt: 3 leave room for the cut.
+    const jobs = await queue.addBulk(
+      Array.from({ length: 200 }, (_, i) => ({ type: 'work', data: { i, ms: 100 }, opts: { attempts: 3 } })),
+    );
     await sleep(500);
     proxy.cut();
     await sleep(3500);

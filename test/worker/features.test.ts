@@ -14,6 +14,7 @@ import {
   type Job,
   type Processor,
   type WorkerOptions,
+  bucketOf,
 } from '@zkjobs/worker';
 import { fileNamespace, sleep, waitFor, zkConnect } from '../support/zk.js';
 
@@ -96,6 +97,168 @@ describe('retries', () => {
     expect(failures).toEqual([true]);
     expect(retrying).toEqual([]);
     expect(runs).toBe(1);
+  });
+});
+
+describe('waitUntilFinished and retention', () => {
+  it('removeOnComplete: true resolves as completed (without its result); removeOnFail: true rejects as failed', async () => {
+    const { queue, worker } = await setup(
+      { ok: async () => 'gone', bad: async () => Promise.reject(new Error('x')) },
+      {},
+      false,
+    );
+    const ok = await queue.add('ok', {}, { removeOnComplete: true });
+    const bad = await queue.add('bad', {}, { removeOnFail: true });
+    const okDone = queue.waitUntilFinished(ok.id, { timeoutMs: 10_000 });
+    const badDone = queue.waitUntilFinished(bad.id, { timeoutMs: 10_000 });
+    badDone.catch(() => undefined);
+    await sleep(300); // both records seen waiting
+    await worker.start();
+    const done = await okDone;
+    expect(done).toMatchObject({ id: ok.id, state: 'completed' });
+    expect(done.result).toBeUndefined();
+    await expect(badDone).rejects.toThrow(/removed when it ended \(removeOnFail\)/);
+    expect(await queue.getJob(ok.id)).toBeNull();
+  });
+});
+
+describe('stored progress', () => {
+  it('ctx.progress is stored beside the record (its version, the token, does not move) and read by getJob, also after completion; a removed job takes it along', async () => {
+    const gates = new Map<string, () => void>();
+    const opened = new Map<string, Promise<void>>();
+    const gate = (k: string) => {
+      if (!opened.has(k)) opened.set(k, new Promise<void>((r) => gates.set(k, r)));
+      return opened.get(k)!;
+    };
+    const release = () => {
+      void gate('a');
+      gates.get('a')!();
+    };
+    let token = -1;
+    const { queue, namespace } = await setup({
+      p: async (job: Job<{ gate: string }>, ctx) => {
+        token = ctx.token;
+        await ctx.progress({ pct: 50 });
+        await gate(job.data.gate);
+        await ctx.progress({ pct: 100 });
+        return 'done';
+      },
+    });
+    const job = await queue.add('p', { gate: 'a' });
+    const mid = await waitFor(
+      async () => {
+        const j = await queue.getJob(job.id);
+        return j?.state === 'active' && j.progress !== undefined ? j : null;
+      },
+      10_000,
+      20,
+      'progress stored',
+    );
+    expect(mid.progress).toEqual({ pct: 50 });
+    expect(mid.version).toBe(token); // the record was not written since the claim
+    release();
+    const done = await queue.waitUntilFinished(job.id, { timeoutMs: 10_000 });
+    expect(done.result).toBe('done');
+    expect((await queue.getJob(job.id))!.progress).toEqual({ pct: 100 });
+
+    const ns = client.usingNamespace(namespace);
+    const gone = await queue.add('p', { gate: 'b' }, { removeOnComplete: true });
+    await waitFor(async () => (await queue.getJob(gone.id))?.progress !== undefined, 10_000, 20, 'progress of gone');
+    expect(await ns.exists(`/progress/${bucketOf(gone.id)}/${gone.id}`)).not.toBeNull();
+    void gate('b');
+    gates.get('b')!();
+    await waitFor(async () => (await queue.getJob(gone.id)) === null, 10_000, 20, 'record removed');
+    await waitFor(
+      async () => (await ns.exists(`/progress/${bucketOf(gone.id)}/${gone.id}`)) === null,
+      10_000,
+      20,
+      'progress removed with it',
+    );
+  });
+
+  it('a value that is not JSON or too big is refused naming progress', async () => {
+    const errors: unknown[] = [];
+    const { queue } = await setup({
+      big: async (_job, ctx) => {
+        for (const v of [{ blob: 'x'.repeat(70_000) }, 1n]) {
+          try {
+            await ctx.progress(v);
+          } catch (e) {
+            errors.push(e);
+          }
+        }
+      },
+    });
+    await queue.waitUntilFinished((await queue.add('big', {})).id, { timeoutMs: 10_000 });
+    expect(errors).toHaveLength(2);
+    for (const e of errors) expect((e as JobValidationError).field).toBe('progress');
+  });
+});
+
+describe('retry strategy', () => {
+  it("a worker's backoffStrategy sets each retry's delay from (attemptsMade, err, job), and -1 ends the job failed at once", async () => {
+    const calls: { attemptsMade: number; message: string; id: string }[] = [];
+    const runs: number[] = [];
+    const { queue, worker } = await setup(
+      {
+        flaky: async () => {
+          runs.push(Date.now());
+          throw new Error(`boom ${runs.length}`);
+        },
+      },
+      {
+        backoffStrategy: (attemptsMade, err, job) => {
+          calls.push({ attemptsMade, message: err.message, id: job.id });
+          return attemptsMade === 1 ? 300 : -1;
+        },
+      },
+    );
+    const retrying: number[] = [];
+    worker.on('retrying', (_job, _err, delay) => retrying.push(delay));
+    // The job's own backoff (10 ms) is overridden by the strategy.
+    const job = await queue.add('flaky', {}, { attempts: 5, backoff: 10 });
+    await expect(queue.waitUntilFinished(job.id, { timeoutMs: 15_000 })).rejects.toThrow(/ended failed: boom 2/);
+    const final = (await queue.getJob(job.id))!;
+    expect(final.state).toBe('failed');
+    expect(final.attemptsMade).toBe(2);
+    expect(final.history.map((h) => h.outcome)).toEqual(['retrying', 'failed']);
+    expect(final.history[1]!.error).toContain('backoffStrategy made no more attempts');
+    expect(calls).toEqual([
+      { attemptsMade: 1, message: 'boom 1', id: job.id },
+      { attemptsMade: 2, message: 'boom 2', id: job.id },
+    ]);
+    expect(retrying).toEqual([300]);
+    expect(runs[1]! - runs[0]!).toBeGreaterThanOrEqual(280);
+  });
+
+  it("a strategy that answers undefined leaves the job's backoff; one that answers nonsense is reported and the job's backoff is used", async () => {
+    const errors: Error[] = [];
+    const { queue, worker } = await setup(
+      { flaky: async () => Promise.reject(new Error('no')) },
+      { backoffStrategy: (attemptsMade) => (attemptsMade === 1 ? undefined : (1.5 as number)) },
+    );
+    worker.on('error', (e) => errors.push(e));
+    const retrying: number[] = [];
+    worker.on('retrying', (_job, _err, delay) => retrying.push(delay));
+    const job = await queue.add('flaky', {}, { attempts: 3, backoff: { type: 'fixed', delay: 50 } });
+    await expect(queue.waitUntilFinished(job.id, { timeoutMs: 15_000 })).rejects.toThrow(/ended dead/);
+    expect(retrying).toEqual([50, 50]);
+    expect(errors.map((e) => e.message)).toEqual([expect.stringContaining('backoffStrategy returned 1.5')]);
+  });
+
+  it('a backoff without attempts ≥ 2 is refused naming opts.backoff, and nothing is stored', async () => {
+    const { queue } = await setup({ t: async () => 1 }, {}, false);
+    for (const opts of [{ backoff: 100 }, { attempts: 1, backoff: { type: 'fixed' as const, delay: 5 } }]) {
+      const err = await queue.add('t', {}, { jobId: 'b1', ...opts }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(JobValidationError);
+      expect((err as JobValidationError).field).toBe('opts.backoff');
+      expect((err as Error).message).toContain('attempts ≥ 2');
+    }
+    expect(await queue.getJob('b1')).toBeNull();
+    expect(await queue.getJobs()).toEqual([]);
   });
 });
 

@@ -75,7 +75,7 @@ describe('the holder fence', () => {
     // only the holder fence tells that this claim is void.
     await holderRoot.close();
     const s = settle(claimed, token, { kind: 'completed', result: 'stale' }, Date.now());
-    const err = await completionOps(admin, holder, [{ next: s.next, token, remove: false }])
+    const err = await completionOps(admin, holder, [{ next: s.next, token, from: 'active', remove: false }])
       .commit()
       .then(
         () => null,

@@ -49,7 +49,8 @@ describeWithServers('a stopped worker', () => {
     }
     const queue = new Queue(client, { namespace, logger });
     // The handler ignores its signal, so the stopped worker really finishes and tries to complete.
-    const job = await queue.add('work', { ms: 3000, ignoreSignal: true });
+    // Two attempts: the stopped holder's run counts as one.
+    const job = await queue.add('work', { ms: 3000, ignoreSignal: true }, { attempts: 2 });
     const first = (await waitFor(
       async () => {
         const j = await queue.getJob(job.id);

@@ -13,6 +13,8 @@ export interface ZkErrorContext {
   op?: string;
   /** The underlying error (ES2022 `cause`). */
   cause?: unknown;
+  /** The absolute path on the server: the namespace included (a chroot of the connect string excluded). */
+  fullPath?: string;
 }
 
 /** ZooKeeper's error codes (`KeeperException.Code`), by name. */
@@ -57,6 +59,8 @@ export class ZkError extends Error {
   readonly path?: string;
   /** The failed operation (`create`, `getData`, `multi`, …), when known. */
   readonly op?: string;
+  /** The absolute path of the failed call (namespace included), when known; see {@link ZkErrorContext.fullPath}. */
+  readonly fullPath?: string;
 
   /**
    * @param code - ZooKeeper's numeric error code
@@ -70,6 +74,7 @@ export class ZkError extends Error {
     this.code = code;
     if (ctx.path !== undefined) this.path = ctx.path;
     if (ctx.op !== undefined) this.op = ctx.op;
+    if (ctx.fullPath !== undefined) this.fullPath = ctx.fullPath;
   }
 }
 
@@ -208,8 +213,13 @@ export class TransactionError extends ZkError {
     failedOp: TransactionOpRef,
     code: number,
     results: (TransactionOpRef & { err: number })[],
+    fullPath?: string,
   ) {
-    const opError = zkErrorFor(code, { path: failedOp.path, op: failedOp.type });
+    const opError = zkErrorFor(code, {
+      path: failedOp.path,
+      op: failedOp.type,
+      ...(fullPath !== undefined ? { fullPath } : {}),
+    });
     super(
       code,
       `transaction failed at op ${failedIndex} (${failedOp.type} ${failedOp.path}): ${opError.name} [${code}]`,
@@ -217,6 +227,7 @@ export class TransactionError extends ZkError {
         op: 'multi',
         path: failedOp.path,
         cause: opError,
+        ...(fullPath !== undefined ? { fullPath } : {}),
       },
     );
     this.failedIndex = failedIndex;
@@ -258,5 +269,48 @@ export class ConnectTimeoutError extends ZkError {
 export class InvalidPathError extends ZkError {
   constructor(path: string, reason: string) {
     super(-8, `invalid path ${JSON.stringify(path)}: ${reason}`, { path });
+  }
+}
+
+/** What went wrong in a {@link TlsError}. */
+export type TlsErrorKind =
+  /** The server's certificate is not signed by a trusted CA, expired, or otherwise invalid. */
+  | 'untrusted-server'
+  /** The server's certificate does not name the host connected to. */
+  | 'hostname'
+  /** The server refused the client's certificate, or wanted one and got none. */
+  | 'client-certificate'
+  /** The TLS handshake failed otherwise (protocol versions, ciphers, a malformed record). */
+  | 'handshake'
+  /** The server speaks TLS (a `secureClientPort`) and this client connected without TLS. */
+  | 'tls-port'
+  /** The server is a plain port and this client connected with TLS. */
+  | 'plain-port';
+
+/**
+ * {@link ZkClient.connect} could not connect because of TLS on every server of the connect
+ * string: a definite answer (the certificate is not trusted, the server refused the client's,
+ * one side speaks TLS and the other does not), reported at once rather than retried until the
+ * connect timeout. Code -4 (connection loss).
+ */
+export class TlsError extends ZkError {
+  /** What went wrong. */
+  readonly kind: TlsErrorKind;
+  /** The server (`host:port`) the message is about. */
+  readonly server: string;
+  /** Node's or OpenSSL's error code (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `ERR_SSL_…`), when there is one. */
+  readonly reason: string | undefined;
+  /** What happened, without the advice (the message is `<detail>; <hint>`). */
+  readonly detail: string;
+  /** What to change, in terms of the ZkClient `tls` options. */
+  readonly hint: string;
+
+  constructor(kind: TlsErrorKind, server: string, detail: string, hint: string, reason?: string, cause?: unknown) {
+    super(-4, `${detail}; ${hint}`, { op: 'connect', cause });
+    this.kind = kind;
+    this.server = server;
+    this.reason = reason;
+    this.detail = detail;
+    this.hint = hint;
   }
 }

@@ -5,6 +5,7 @@ export {
   ZkClient,
   killSession,
   MAX_DATA_BYTES,
+  parseConnectString,
   type ZkClientOptions,
   type ZkClientEvents,
   type Logger,
@@ -21,7 +22,23 @@ export {
   type ExponentialBackoffRetryOptions,
 } from './client/retry.js';
 export { validatePath, joinPath, parentOf, basename, sequenceOf, compareSequential } from './client/paths.js';
-export { Perms, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, CREATOR_ALL_ACL, digestAcl, type Acl } from './client/acl.js';
+export {
+  Perms,
+  OPEN_ACL_UNSAFE,
+  READ_ACL_UNSAFE,
+  CREATOR_ALL_ACL,
+  DIGEST_ID,
+  digestAcl,
+  digestId,
+  digestAuth,
+  ownerAcl,
+  checkAcl,
+  type Acl,
+  type AclIdentity,
+  type AclProvider,
+} from './client/acl.js';
+export { prepareTls, type ZkTlsOptions, type Pem } from './client/tls.js';
+export { describeValue } from './client/args.js';
 export { Transaction, type OpResult, type TransactionOp } from './client/transaction.js';
 export {
   ZkError,
@@ -57,6 +74,8 @@ export {
   TransactionError,
   ConnectTimeoutError,
   InvalidPathError,
+  TlsError,
+  type TlsErrorKind,
 } from './errors.js';
 
 // --- recipes: election and locks ---

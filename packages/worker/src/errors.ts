@@ -86,6 +86,18 @@ export class LostClaimError extends JobsError {
   }
 }
 
+/** No schedule with this id exists. */
+export class ScheduleNotFoundError extends JobsError {
+  /** The id that was looked up. */
+  readonly scheduleId: string;
+
+  /** @param scheduleId - the id that was looked up */
+  constructor(scheduleId: string) {
+    super('SCHEDULE_NOT_FOUND', `schedule ${scheduleId} not found`);
+    this.scheduleId = scheduleId;
+  }
+}
+
 /** A job ran longer than its `timeout`; the handler's signal is aborted with this error. */
 export class JobTimeoutError extends JobsError {
   /** The timeout that was exceeded, in ms. */

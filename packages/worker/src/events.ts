@@ -25,6 +25,14 @@ export interface WorkerEvents {
    */
   stalled: [jobId: string, error: LostClaimError, claim: EventClaim];
   /**
+   * This worker's ZooKeeper session ended (expired, or no server for the session timeout): its
+   * registration is gone, its running jobs were aborted (`stalled`) and the leader requeues them.
+   * It re-registers with a new session by itself (`re-registered`).
+   */
+  'session-lost': [info: { worker: string | null; session: string }];
+  /** After a lost session: registered again under a new znode and session, consuming its new queue. */
+  're-registered': [info: { worker: string; session: string; previousWorker: string | null; previousSession: string }];
+  /**
    * This worker registered as `name` (`w-…`) with the session `session` (hex): at start, and
    * again after a new session replaced a lost one.
    */

@@ -33,9 +33,37 @@ export {
   JobFailedError,
   WaitTimeoutError,
   WorkerClosingError,
+  ScheduleNotFoundError,
 } from './errors.js';
-export { backoffDelay, JOB_ID_RE, JOB_TYPE_RE, DEFAULT_MAX_PAYLOAD_BYTES } from './options.js';
-export { DEFAULT_NAMESPACE, BUCKETS, bucketOf, jobPath, queueDir, type WorkerInfo, type LeaderInfo } from './layout.js';
+export {
+  backoffDelay,
+  FAIL_NOW,
+  JOB_ID_RE,
+  JOB_TYPE_RE,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  type BackoffStrategy,
+} from './options.js';
+export {
+  DEFAULT_NAMESPACE,
+  BUCKETS,
+  bucketOf,
+  jobPath,
+  queueDir,
+  type WorkerInfo,
+  type LeaderInfo,
+  type PausedDoc,
+  type TypeLimits,
+  type LimitsDoc,
+  type ScheduleDoc,
+} from './layout.js';
+export {
+  SCHEDULE_ID_RE,
+  DEFAULT_MISFIRE_THRESHOLD_MS,
+  nextSlot,
+  type Schedule,
+  type ScheduleSpec,
+  type TimeInput,
+} from './schedules.js';
 export { createLogger, defaultLogger, type Logger } from './logger.js';
 export {
   verify,

@@ -78,7 +78,9 @@ export interface JobOptions {
    */
   attempts?: number;
   /**
-   * Wait between a failed attempt and the next one.
+   * Wait between a failed attempt and the next one. Needs `attempts` ≥ 2 (a backoff without a
+   * next attempt is refused: `JobValidationError` on `opts.backoff`). A worker's
+   * `backoffStrategy` takes precedence for the jobs it runs.
    * @defaultValue 0 (retry at once)
    */
   backoff?: BackoffOptions;
@@ -218,6 +220,11 @@ export interface JobRecord {
   /** For gang tasks: the gang job's id and this task's index. */
   gang?: { parent: string; index: number; size: number };
   /**
+   * A run of the job stored progress (`progress/<bucket>/<id>`), so the node is read with the
+   * record and deleted with it. Set by the holder's outcome (and the leader's requeue).
+   */
+  progressed?: boolean;
+  /**
    * Refused completions and lost claims, oldest first (at most {@link MAX_NOTES}): what a stale
    * holder learnt after its claim had been superseded. Appended only by a compare-and-set on the
    * version the writer has just read, and only once the record is final, so a note never moves the
@@ -289,6 +296,11 @@ export interface Job<D = unknown, R = unknown> {
   readonly finishedAt?: number;
   /** Refused completions and lost claims noted by stale holders, oldest first. */
   readonly notes?: readonly ClaimNote[];
+  /**
+   * The last progress a run reported (`ctx.progress(value)`), as read by `Queue.getJob`; kept
+   * after the job finished, deleted with its record.
+   */
+  readonly progress?: unknown;
   /** The record znode's data version (fencing tokens are versions of this znode). */
   readonly version: number;
   /** zxid of the record's last write, as a decimal string. */

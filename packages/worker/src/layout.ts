@@ -4,6 +4,7 @@
  * is relative to the namespace root (the client is `usingNamespace(root)`). See
  * docs/architecture.md, "Job engine".
  */
+import type { JobState } from './job.js';
 
 /** Number of buckets that `jobs/` and `pending/` are split into, so that no parent gets huge. */
 export const BUCKETS = 64;
@@ -20,6 +21,23 @@ export const QUEUE = '/queue';
 export const BARRIERS = '/barriers';
 export const GANGS = '/gangs';
 export const RETENTION = '/retention';
+/**
+ * `counts/`: its data is the summary of job counts by type and state; its children
+ * `d-NNNNNNNNNN` the changes not folded in yet (see `engine/counts.ts`).
+ */
+export const COUNTS = '/counts';
+/** Name prefix of a count delta, `counts/d-NNNNNNNNNN` (PERSISTENT_SEQUENTIAL). */
+export const COUNT_DELTA_PREFIX = 'd-';
+/** `schedules/<id>`: one document per schedule ({@link ScheduleDoc}), created on first use. */
+export const SCHEDULES = '/schedules';
+/** `progress/<bb>/<jobId>`: a job's stored progress (created on first use). */
+export const PROGRESS = '/progress';
+/** Operators' controls of the scheduler (pause, limits), created on first use. */
+export const CONTROL = '/control';
+/** `control/paused`: the paused job types ({@link PausedDoc}); absent = nothing paused. */
+export const PAUSED = `${CONTROL}/paused`;
+/** `control/limits`: rate limits and cluster-wide concurrency per job type ({@link LimitsDoc}); absent = none. */
+export const LIMITS = `${CONTROL}/limits`;
 
 /** Name prefix of a worker's registration znode, `w-NNNNNNNNNN` (EPHEMERAL_SEQUENTIAL). */
 export const WORKER_PREFIX = 'w-';
@@ -73,17 +91,21 @@ export interface RetentionMarker {
   age: number;
   /** Ids of the finished jobs whose records go then. */
   ids: string[];
+  /** Their `[type, state, progressed?]`, in the same order (for the counts and the progress; absent in older markers). */
+  states?: [string, JobState, 1?][];
 }
 
 export function encodeRetentionMarker(m: RetentionMarker): Buffer {
-  return Buffer.from(JSON.stringify({ age: m.age, ids: m.ids }));
+  return Buffer.from(JSON.stringify(m.states ? { age: m.age, ids: m.ids, s: m.states } : { age: m.age, ids: m.ids }));
 }
 
 /** @throws SyntaxError for data that is not a retention marker's JSON */
 export function decodeRetentionMarker(data: Buffer): RetentionMarker {
-  const doc = JSON.parse(data.toString('utf8')) as Partial<RetentionMarker>;
+  const doc = JSON.parse(data.toString('utf8')) as Partial<RetentionMarker> & { s?: [string, JobState, 1?][] };
   if (typeof doc.age !== 'number' || !Array.isArray(doc.ids)) throw new SyntaxError('not a retention marker');
-  return { age: doc.age, ids: doc.ids };
+  return Array.isArray(doc.s) && doc.s.length === doc.ids.length
+    ? { age: doc.age, ids: doc.ids, states: doc.s }
+    : { age: doc.age, ids: doc.ids };
 }
 
 /** `gangs/<jobId>` — a running gang job's document. */
@@ -146,6 +168,11 @@ export function jobPath(jobId: string): string {
 /** `pending/<bucket>/m-` — prefix of a sequential pending marker in a bucket chosen by `key`. */
 export function pendingMarkerPrefix(key: string): string {
   return `${PENDING}/${bucketOf(key)}/${MARKER_PREFIX}`;
+}
+
+/** `progress/<bucket>/<jobId>` — a job's stored progress `{ value, token, attempt, at }`. */
+export function progressPath(jobId: string): string {
+  return `${PROGRESS}/${bucketOf(jobId)}/${jobId}`;
 }
 
 /** `queue/<worker>` — the assignments of one worker (`w-NNNNNNNNNN`). */
@@ -215,13 +242,105 @@ export function decodeMarkerDoc(data: Buffer): { entries: PendingEntry[]; order:
  */
 export type AssignedJob = [string, number, number?];
 
-export function encodeAssignment(jobs: AssignedJob[], epoch: number): Buffer {
-  return Buffer.from(JSON.stringify({ epoch, j: jobs }));
+/**
+ * An assignment's data: `{ epoch, j: jobs, t? }`. `t` is the job type of an assignment of one
+ * job of a limited type (see {@link LimitsDoc}): the leader counts those assignments per type, a
+ * new leader too, from the queues alone.
+ */
+export function encodeAssignment(jobs: AssignedJob[], epoch: number, type?: string): Buffer {
+  return Buffer.from(JSON.stringify(type === undefined ? { epoch, j: jobs } : { epoch, j: jobs, t: type }));
 }
 
 export function decodeAssignment(data: Buffer): AssignedJob[] {
-  const doc = JSON.parse(data.toString('utf8')) as { j?: AssignedJob[] };
-  return doc.j ?? [];
+  return decodeAssignmentDoc(data).jobs;
+}
+
+/** An assignment's jobs and, for one job of a limited type, its type. */
+export function decodeAssignmentDoc(data: Buffer): { jobs: AssignedJob[]; type?: string } {
+  const doc = JSON.parse(data.toString('utf8')) as { j?: AssignedJob[]; t?: unknown };
+  const jobs = doc.j ?? [];
+  return typeof doc.t === 'string' ? { jobs, type: doc.t } : { jobs };
+}
+
+/**
+ * `control/paused`: `{ all, types }`. While `all` is true no job starts; otherwise no job of a
+ * type in `types` starts. The leader assigns none of them and workers claim none of them
+ * (jobs already claimed run to their end).
+ */
+export interface PausedDoc {
+  /** The whole namespace is paused. */
+  all: boolean;
+  /** Job types paused by name (sorted, distinct). */
+  types: string[];
+}
+
+export function encodePaused(p: PausedDoc): Buffer {
+  return Buffer.from(JSON.stringify({ all: p.all, types: [...new Set(p.types)].sort() }));
+}
+
+/** An absent or unreadable document is "nothing paused". */
+export function decodePaused(data: Buffer | null): PausedDoc {
+  if (!data || data.length === 0) return { all: false, types: [] };
+  try {
+    const doc = JSON.parse(data.toString('utf8')) as Partial<PausedDoc>;
+    return {
+      all: doc.all === true,
+      types: Array.isArray(doc.types) ? doc.types.filter((t): t is string => typeof t === 'string') : [],
+    };
+  } catch {
+    return { all: false, types: [] };
+  }
+}
+
+/** True when jobs of `type` may not start under `p`. */
+export function isTypePaused(p: PausedDoc, type: string): boolean {
+  return p.all || p.types.includes(type);
+}
+
+/**
+ * The limits of one job type, enforced by the leader when it assigns (cluster-wide, whichever
+ * worker leads). Either part may be absent.
+ */
+export interface TypeLimits {
+  /** Rate limit: at most `max` jobs of the type start (are claimed) per `duration` ms. */
+  max?: number;
+  /** The rate limit's window, ms (with `max`). */
+  duration?: number;
+  /** At most this many jobs of the type are active (assigned or running) across all workers. */
+  concurrency?: number;
+}
+
+/** `control/limits`: `{ <type>: TypeLimits }`. */
+export type LimitsDoc = Record<string, TypeLimits>;
+
+export function encodeLimits(l: LimitsDoc): Buffer {
+  return Buffer.from(JSON.stringify(l));
+}
+
+/** An absent document is "no limits"; an entry that is not a limit is dropped. */
+export function decodeLimits(data: Buffer | null): LimitsDoc {
+  if (!data || data.length === 0) return {};
+  let doc: unknown;
+  try {
+    doc = JSON.parse(data.toString('utf8'));
+  } catch {
+    return {};
+  }
+  if (typeof doc !== 'object' || doc === null) return {};
+  const out: LimitsDoc = {};
+  const int = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1;
+  for (const [type, v] of Object.entries(doc as Record<string, unknown>)) {
+    if (typeof v !== 'object' || v === null) continue;
+    const l = v as Record<string, unknown>;
+    const e: TypeLimits = {};
+    if (int(l['max']) && int(l['duration'])) {
+      e.max = l['max'];
+      e.duration = l['duration'];
+    }
+    if (int(l['concurrency'])) e.concurrency = l['concurrency'];
+    if (Object.keys(e).length > 0) out[type] = e;
+  }
+  return out;
 }
 
 /** Data of a worker's registration znode `workers/w-…`. */
@@ -254,4 +373,66 @@ export interface LeaderInfo {
   pid: number;
   /** When it took leadership, ms since the epoch (its clock). */
   since: number;
+}
+
+/** `schedules/<id>` — a schedule's document. */
+export function schedulePath(id: string): string {
+  return `${SCHEDULES}/${id}`;
+}
+
+/**
+ * The id of the job a schedule fires for its slot at `slot` (ms since the epoch):
+ * `<scheduleId>@<slot>`, so one slot can only ever create one job.
+ */
+export function scheduledJobId(scheduleId: string, slot: number): string {
+  return `${scheduleId}@${slot}`;
+}
+
+/** A schedule's document at `schedules/<id>` (JSON); times in ms since the epoch. */
+export interface ScheduleDoc {
+  id: string;
+  /** A cron pattern (5–7 fields, seconds first when 6 or 7), with `tz`. */
+  cron?: string;
+  /** Or a fixed period, ms: slots at `anchor + k × every`. */
+  every?: number;
+  /** IANA time zone of `cron` (default UTC). */
+  tz?: string;
+  /** The first slot of an `every` schedule (inclusive start of both kinds). */
+  anchor?: number;
+  /** No slot before this. */
+  startAt?: number;
+  /** No slot at or after this. */
+  endAt?: number;
+  /** At most this many slots fired in all. */
+  limit?: number;
+  /** Slots older than `misfireThreshold` when the leader gets to them: skipped, or one catch-up job. */
+  misfire: 'skip' | 'run-once';
+  /** How late (ms) a slot may be fired and still count as on time. */
+  misfireThreshold: number;
+  /** The job each slot creates (options validated, normalized). */
+  job: { type: string; data: unknown; opts: Record<string, unknown> };
+  paused: boolean;
+  /** The next slot to fire; null when the schedule has ended (endAt or limit). */
+  next: number | null;
+  /** Slots fired (jobs created; a skipped slot is not counted). */
+  fired: number;
+  /** Slots skipped as misfires. */
+  skipped: number;
+  /** The last slot fired, if any. */
+  lastFired?: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export function encodeSchedule(d: ScheduleDoc): Buffer {
+  return Buffer.from(JSON.stringify(d));
+}
+
+/** @throws SyntaxError for data that is not a schedule's document */
+export function decodeSchedule(data: Buffer): ScheduleDoc {
+  const doc = JSON.parse(data.toString('utf8')) as Partial<ScheduleDoc>;
+  if (typeof doc.id !== 'string' || typeof doc.job !== 'object' || doc.job === null) {
+    throw new SyntaxError('not a schedule document');
+  }
+  return doc as ScheduleDoc;
 }

@@ -15,7 +15,7 @@ export type HistoryEventKind =
   | 'claim'
   /** A worker's completion of the claim `token` was recorded (accepted). */
   | 'complete'
-  /** A worker's failed attempt under `token` was recorded (retrying, failed or dead). */
+  /** A failed attempt under `token` was recorded (retrying, failed or dead; by its worker, or by the leader when the worker was lost). */
   | 'fail'
   /** A worker tried to record the outcome of claim `token` and was refused (lost claim). */
   | 'refuse'
@@ -48,6 +48,8 @@ export const LOG = {
   stalled: 'claim lost: job stalled',
   /** The leader put a dead worker's job back to waiting. */
   requeued: 'job requeued',
+  /** The leader ended a dead worker's job: its worker was lost on its last attempt. */
+  lost: 'job dead: worker lost',
   /** Cancelled by `Queue.cancel`. */
   cancelled: 'job cancelled',
   /** Failed by the leader: a dependency ended failed, dead or cancelled. */
@@ -66,6 +68,7 @@ export const HISTORY_MESSAGES: Readonly<Record<string, HistoryEventKind>> = {
   [LOG.retrying]: 'fail',
   [LOG.failed]: 'fail',
   [LOG.dead]: 'fail',
+  [LOG.lost]: 'fail',
   [LOG.refused]: 'refuse',
   [LOG.stalled]: 'stall',
   [LOG.requeued]: 'requeue',

@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { describeValue } from '@zkjobs/core';
 import { JobValidationError } from './errors.js';
-import type { JobOptions, NormalizedJobOptions } from './job.js';
+import { unfaithfulJson } from './json-value.js';
+import type { Job, JobOptions, NormalizedJobOptions } from './job.js';
 
 /** Job ids and dependency ids: 1–128 characters of `[A-Za-z0-9._:@-]`, not `.` or `..`. */
 export const JOB_ID_RE = /^(?!\.\.?$)[A-Za-z0-9._:@-]{1,128}$/;
@@ -15,11 +17,47 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 262_144;
 
 const ms = (max: number) => z.number().int().min(0).max(max);
 
-const backoffSchema = z.union([
-  ms(86_400_000),
-  z.strictObject({ type: z.enum(['fixed', 'exponential']), delay: ms(86_400_000) }),
-  z.strictObject({ type: z.literal('custom'), delays: z.array(ms(86_400_000)).min(1).max(1000) }),
-]);
+interface UnionIssue {
+  input?: unknown;
+  errors?: { path: PropertyKey[]; message: string }[][];
+}
+
+/**
+ * The message of a union that matched no form: the forms it accepts and what it got, and — when
+ * the value is an object whose `type` (or only key) one form recognised — what is wrong inside.
+ */
+function unionMessage(forms: string) {
+  return (iss: UnionIssue): string => {
+    let inner = '';
+    const input = iss.input;
+    if (input !== null && typeof input === 'object' && !Array.isArray(input) && iss.errors) {
+      const matched = iss.errors.filter(
+        (b) => b.length > 0 && !b.some((e) => e.path.length === 0 || e.path[0] === 'type'),
+      );
+      const issue = matched.length === 1 ? matched[0]![0] : undefined;
+      if (issue) inner = ` (${issue.path.map(String).join('.')}: ${issue.message})`;
+    }
+    return `must be ${forms}; got ${describeValue(input)}${inner}`;
+  };
+}
+
+const backoffSchema = z.union(
+  [
+    ms(86_400_000),
+    z.strictObject({ type: z.enum(['fixed', 'exponential']), delay: ms(86_400_000) }),
+    z.strictObject({ type: z.literal('custom'), delays: z.array(ms(86_400_000)).min(1).max(1000) }),
+  ],
+  {
+    error: unionMessage(
+      "a delay in ms (an integer 0–86400000), { type: 'fixed' | 'exponential', delay: <ms> }, " +
+        "or { type: 'custom', delays: [<ms>, …] } (1–1000 delays)",
+    ),
+  },
+);
+
+const retentionSchema = z.union([z.boolean(), z.strictObject({ age: ms(31_536_000_000) })], {
+  error: unionMessage('true, false, or { age: <ms> } (an integer 0–31536000000; retention by count is not supported)'),
+});
 
 const jobOptionsSchema = z.strictObject({
   jobId: z.string().regex(JOB_ID_RE, 'must be 1-128 characters of [A-Za-z0-9._:@-]').optional(),
@@ -28,8 +66,8 @@ const jobOptionsSchema = z.strictObject({
   attempts: z.number().int().min(1).max(1000).optional(),
   backoff: backoffSchema.optional(),
   timeout: z.number().int().min(1).max(86_400_000).optional(),
-  removeOnComplete: z.union([z.boolean(), z.strictObject({ age: ms(31_536_000_000) })]).optional(),
-  removeOnFail: z.union([z.boolean(), z.strictObject({ age: ms(31_536_000_000) })]).optional(),
+  removeOnComplete: retentionSchema.optional(),
+  removeOnFail: retentionSchema.optional(),
   dependsOn: z.array(z.string().regex(JOB_ID_RE, 'must be a job id')).max(100).optional(),
   parallelism: z.number().int().min(1).max(64).optional(),
 });
@@ -71,6 +109,12 @@ export function normalizeJobOptions(
   };
   if (o.backoff !== undefined) n.backoff = o.backoff;
   if (o.timeout !== undefined) n.timeout = o.timeout;
+  if (n.backoff !== undefined && n.attempts < 2) {
+    throw new JobValidationError(
+      `${field}.backoff`,
+      `a backoff waits between attempts: it needs attempts ≥ 2 (attempts is ${n.attempts})`,
+    );
+  }
   if (n.parallelism > 1 && n.attempts !== 1) {
     throw new JobValidationError(`${field}.attempts`, 'a gang job (parallelism > 1) runs once: attempts must be 1');
   }
@@ -108,9 +152,12 @@ export function validateType(type: unknown, field = 'type'): string {
 
 /**
  * Serialises a payload and checks it against the size cap.
- * @throws JobValidationError (`field`) when it is not JSON-serialisable or larger than `maxBytes`
+ * @throws JobValidationError (`field`) when JSON would not store it as it is (`NaN`, a `Date`, a
+ *   `Map`, `undefined` inside it, a cycle, … — see `json-value.ts`) or it is larger than `maxBytes`
  */
 export function encodePayload(data: unknown, maxBytes: number, field = 'data'): string {
+  const problem = data === undefined ? null : unfaithfulJson(data, field);
+  if (problem) throw new JobValidationError(field, `cannot be stored as it is: ${problem}`);
   let json: string | undefined;
   try {
     json = JSON.stringify(data ?? null);
@@ -160,4 +207,39 @@ export function namespaceProblem(ns: string): string | null {
     return `${JSON.stringify(ns)} has an empty, . or .. segment`;
   if (segs[0] === 'zookeeper') return `${ns} is under /zookeeper, ZooKeeper's reserved tree`;
   return null;
+}
+
+/**
+ * A worker's retry strategy (BullMQ's `backoffStrategy`): called when an attempt of a job this
+ * worker ran failed with attempts left (not for an {@link UnrecoverableError}).
+ * @param attemptsMade - attempts made so far, this one included (1 after the first failure)
+ * @param err - what the handler threw
+ * @param job - the job as claimed
+ * @returns the delay before the next attempt, ms (an integer 0–86,400,000, ZooKeeper's clock);
+ *   {@link FAIL_NOW} (-1) to make no more attempts (the job ends `failed` with this error); or
+ *   undefined to use the job's own `backoff`
+ */
+export type BackoffStrategy = (
+  attemptsMade: number,
+  err: Error,
+  job: Job,
+) => number | undefined | Promise<number | undefined>;
+
+/** What a {@link BackoffStrategy} returns to make no more attempts: -1. */
+export const FAIL_NOW = -1;
+
+/**
+ * Checks a {@link BackoffStrategy}'s answer.
+ * @returns the delay (ms), `'fail'` for {@link FAIL_NOW}, undefined for "use the job's backoff"
+ * @throws TypeError saying what is wrong with the value
+ */
+export function checkStrategyDelay(v: unknown): number | 'fail' | undefined {
+  if (v === undefined) return undefined;
+  if (v === FAIL_NOW) return 'fail';
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 86_400_000) {
+    throw new TypeError(
+      `backoffStrategy returned ${typeof v === 'number' ? v : typeof v}: expected an integer delay 0–86400000 ms, -1 (fail now) or undefined (the job's backoff)`,
+    );
+  }
+  return v;
 }

@@ -4,6 +4,7 @@
  */
 import { UnrecoverableError } from './errors.js';
 import type { Job } from './job.js';
+import { unfaithfulJson } from './json-value.js';
 
 /** What a processor gets besides the job. */
 export interface ProcessorContext {
@@ -17,8 +18,16 @@ export interface ProcessorContext {
    * ({@link LostClaimError}) or shutdown after the grace period ({@link WorkerClosingError}).
    */
   signal: AbortSignal;
-  /** Reports progress: emitted as the Worker's `progress` event and logged at debug (not stored). */
-  progress(value: unknown): void;
+  /**
+   * Reports progress: emitted as the Worker's `progress` event at once and stored in
+   * `progress/<bucket>/<id>` (readable as `Queue.getJob(id).progress`; the latest value wins,
+   * writes in flight are coalesced). A separate znode, fenced by the holder's registration: it
+   * never moves the record's fencing token. Calls after the handler returned are ignored.
+   * @param value - JSON-serialisable, at most 64 KiB as JSON
+   * @returns resolves when the value is stored (or dropped: the claim is gone)
+   * @throws JobValidationError on field `progress` for a value that is not JSON or too big
+   */
+  progress(value: unknown): Promise<void>;
   /** 1-based attempt number. */
   attempt: number;
   /** The worker's znode name (`w-NNNNNNNNNN`). */
@@ -30,35 +39,35 @@ export interface ProcessorContext {
 }
 
 /**
- * A job handler. Its return value is stored as the job's result, as JSON: a result over
- * {@link MAX_RESULT_BYTES} (256 KiB) is stored as `{ truncated: true, reason, bytes }`, and one
- * that cannot be serialised (a cycle, a BigInt) fails the attempt as an UnrecoverableError. A
- * throw fails the attempt ({@link UnrecoverableError}: no more attempts).
+ * A job handler. Its return value is stored as the job's result, as JSON, exactly as returned:
+ * a result that JSON would store as something else (`NaN`, a `Date`, a `Map`, `undefined` inside
+ * it, a cycle, a BigInt, …) or whose JSON is over {@link MAX_RESULT_BYTES} (256 KiB) fails the
+ * attempt as an {@link UnrecoverableError} saying why. A throw fails the attempt
+ * ({@link UnrecoverableError}: no more attempts).
  * @typeParam D - the payload type
  * @typeParam R - the result type
  */
 export type Processor<D = any, R = any> = (job: Job<D>, ctx: ProcessorContext) => Promise<R> | R; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** Results larger than this (bytes of JSON) are stored as a `{ truncated: true }` marker. */
+/** The largest result a handler may return, in bytes of JSON (256 KiB). */
 export const MAX_RESULT_BYTES = 262_144;
 
 /**
- * What a handler's result becomes in the record: itself, or a `{ truncated, reason, bytes }`
- * marker when its JSON is over {@link MAX_RESULT_BYTES}.
- * @throws UnrecoverableError when the result cannot be stored as JSON (a cycle, a BigInt, …):
- *   the attempt fails at once, instead of the worker failing to write its completion.
+ * Checks a handler's result for the record: returned as it is when JSON stores it faithfully and
+ * within {@link MAX_RESULT_BYTES}.
+ * @throws UnrecoverableError naming what JSON would change (`result.at is a Date, …`) or the
+ *   result's size over the cap: the attempt fails at once with that reason, and nothing is changed
+ *   silently
  */
 export function storableResult(result: unknown): unknown {
   if (result === undefined) return undefined;
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(result);
-  } catch (err) {
-    throw new UnrecoverableError(`the handler's result cannot be stored as JSON: ${(err as Error).message}`, {
-      cause: err,
-    });
+  const problem = unfaithfulJson(result, 'result');
+  if (problem) throw new UnrecoverableError(`the handler's result cannot be stored as it is: ${problem}`);
+  const bytes = Buffer.byteLength(JSON.stringify(result));
+  if (bytes > MAX_RESULT_BYTES) {
+    throw new UnrecoverableError(
+      `the handler's result is ${bytes} bytes as JSON, over the cap of ${MAX_RESULT_BYTES} bytes`,
+    );
   }
-  const bytes = Buffer.byteLength(json ?? '');
-  if (bytes > MAX_RESULT_BYTES) return { truncated: true, reason: `result over ${MAX_RESULT_BYTES} bytes`, bytes };
   return result;
 }

@@ -1,20 +1,38 @@
-import { ZkClient, type Stat, BadVersionError, NoNodeError, TransactionError } from '@zkjobs/core';
+import {
+  ZkClient,
+  type ZkClientOptions,
+  type Stat,
+  BadVersionError,
+  NoNodeError,
+  TransactionError,
+} from '@zkjobs/core';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import {
-  cancelOps,
-  isCancelSignalFailure,
-  isIdTaken,
-  submitOps,
-  writeRecordAt,
-  type SubmitItem,
-} from './engine/ops.js';
+import { cancelOps, isCancelSignalFailure, isIdTaken, submitOps, type SubmitItem } from './engine/ops.js';
 import { encodeRecord, jobOf, parseRecord, readRecord, toJob } from './engine/record.js';
 import { cancel, gangTasks, newRecord, submitEntry } from './engine/transitions.js';
 import { ensureTree } from './engine/tree.js';
 import { JobFailedError, JobNotFoundError, JobValidationError, WaitTimeoutError } from './errors.js';
-import { isFinalState, type Job, type JobOptions, type JobState, type SubmittedJob } from './job.js';
-import { BUCKET_NAMES, DEFAULT_NAMESPACE, JOBS, jobPath } from './layout.js';
+import {
+  JOB_STATES,
+  isFinalState,
+  type Job,
+  type JobOptions,
+  type JobRecord,
+  type JobState,
+  type SubmittedJob,
+} from './job.js';
+import { readCounts, type CountsByType } from './engine/counts.js';
+import {
+  BUCKET_NAMES,
+  DEFAULT_NAMESPACE,
+  JOBS,
+  isTypePaused,
+  jobPath,
+  type LimitsDoc,
+  type PausedDoc,
+  type TypeLimits,
+} from './layout.js';
 import { LOG } from './log-events.js';
 import { defaultLogger } from './logger.js';
 import {
@@ -27,6 +45,10 @@ import {
   zodToValidationError,
 } from './options.js';
 import { mapLimit } from './util.js';
+import { readProgress } from './consumer/progress.js';
+import * as controls from './controls.js';
+import * as schedules from './schedules.js';
+import type { Schedule, ScheduleSpec } from './schedules.js';
 
 /** Options of {@link Queue}. */
 export interface QueueOptions {
@@ -48,6 +70,14 @@ export interface QueueOptions {
   knownTypes?: string[];
   /** Session timeout when the Queue makes its own connection, ms. @defaultValue 10000 */
   sessionTimeoutMs?: number;
+  /**
+   * Options of the connection made when given a connect string: credentials (`auth`), the
+   * default ACL of created znodes (`defaultAcl`), `tls`, `connectTimeoutMs`, … (see
+   * `ZkClientOptions`; checked by `ZkClient.connect`, which throws BadArgumentsError naming a bad
+   * one). Ignored when given a ZkClient.
+   * @defaultValue none
+   */
+  zk?: Omit<ZkClientOptions, 'namespace' | 'sessionTimeoutMs'>;
   /** pino logger. @defaultValue {@link defaultLogger} */
   logger?: Logger;
 }
@@ -67,6 +97,7 @@ const queueOptionsSchema = z.strictObject({
   maxPayloadBytes: z.number().int().min(1).max(900_000).optional(),
   knownTypes: z.array(z.string()).optional(),
   sessionTimeoutMs: z.number().int().min(1).optional(),
+  zk: z.record(z.string(), z.unknown()).optional(),
   logger: z.any().optional(),
 });
 
@@ -116,18 +147,27 @@ export class Queue {
     this.ownsClient = typeof connection === 'string';
     this.rootPromise =
       typeof connection === 'string'
-        ? ZkClient.connect(connection, { sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000 })
+        ? ZkClient.connect(connection, { ...opts.zk, sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000 })
         : Promise.resolve(connection);
     this.clientPromise = this.rootPromise.then((c) => c.usingNamespace(this.namespace));
     this.clientPromise.catch(() => undefined);
   }
 
-  /** The namespaced client. @throws the connection error when the Queue made its own connection and it failed */
+  /**
+   * The namespaced client, with the namespace's tree created (the first call writes it when it
+   * is missing).
+   * @throws the connection error when the Queue made its own connection and it failed
+   */
   async client(): Promise<ZkClient> {
-    if (this.closed) throw new Error('Queue is closed');
-    const c = await this.clientPromise;
+    const c = await this.readClient();
     await ensureTree(c);
     return c;
+  }
+
+  /** The namespaced client for reads: a read under a namespace that does not exist writes nothing. */
+  private async readClient(): Promise<ZkClient> {
+    if (this.closed) throw new Error('Queue is closed');
+    return this.clientPromise;
   }
 
   /**
@@ -139,6 +179,9 @@ export class Queue {
    * @returns the job as stored; `created` is false when its `jobId` existed already (nothing
    *   was written, the existing job is returned as it is)
    * @throws JobValidationError naming the field (`type`, `data`, `opts.<option>`) — nothing is written
+   * @throws ConnectionLossError when the connection broke while the submit multi was in flight: it
+   *   may or may not have been written. Retrying with the same `jobId` is safe (the idempotency
+   *   key returns the job if the first try landed); without a `jobId` a retry may submit it twice.
    */
   async add<D = unknown>(type: string, data?: D, opts?: JobOptions): Promise<SubmittedJob<D>> {
     const [job] = await this.addBulkInternal([{ type, data, opts }], false);
@@ -153,6 +196,8 @@ export class Queue {
    * @returns the jobs as stored, in the given order; each one's `created` tells whether this
    *   call wrote it
    * @throws JobValidationError naming the field (`jobs[i].opts.delay`, …) — nothing is written
+   * @throws ConnectionLossError as {@link Queue.add}: each multi is written entirely or not at all,
+   *   and a lost reply leaves it unknown which; retry with `jobId`s to make the retry safe
    */
   async addBulk<D = unknown>(jobs: BulkJob<D>[]): Promise<SubmittedJob<D>[]> {
     return (await this.addBulkInternal(jobs, true)) as SubmittedJob<D>[];
@@ -181,7 +226,8 @@ export class Queue {
       if (tasks.length > 0) p.tasks = tasks;
       prepared.push(p);
     });
-    const client = await this.client();
+    // Everything is read and checked before the first write (the namespace's tree included).
+    const client = await this.readClient();
     // Idempotency keys that exist already: return those jobs, write the rest.
     const existing = new Map<string, Job>();
     const explicit = prepared.filter((p) => p.explicit);
@@ -220,21 +266,31 @@ export class Queue {
       curBytes += b;
     }
     if (cur.length > 0) chunks.push(cur);
+    if (chunks.length > 0) await ensureTree(client);
     const written = new Map<string, Job>();
     await mapLimit(chunks, 4, async (chunk) => {
       try {
         await this.writeChunk(client, chunk, written);
       } catch (err) {
         if (!isIdTaken(err)) throw err;
-        // An idempotency key was taken meanwhile: write one by one, returning the existing ones.
+        // An id was taken meanwhile: write one by one. A given jobId is an idempotency key (the
+        // existing job is returned); a generated id that collided gets a new id.
         for (const p of chunk) {
-          try {
-            await this.writeChunk(client, [p], written);
-          } catch (e) {
-            if (!isIdTaken(e)) throw e;
-            const found = await readRecord(client, p.rec.id);
-            if (!found) throw e;
-            existing.set(p.rec.id, jobOf(found));
+          for (let tries = 0; ; tries++) {
+            try {
+              await this.writeChunk(client, [p], written);
+              break;
+            } catch (e) {
+              if (!isIdTaken(e)) throw e;
+              if (!p.explicit && tries < 5) {
+                renameGenerated(p);
+                continue;
+              }
+              const found = await readRecord(client, p.rec.id);
+              if (!found || !p.explicit) throw e;
+              existing.set(p.rec.id, jobOf(found));
+              break;
+            }
           }
         }
       }
@@ -258,13 +314,17 @@ export class Queue {
   }
 
   /**
-   * Reads a job.
+   * Reads a job, with its stored progress (`progress`) when a run reported some.
    * @returns the job, or null when there is no job with this id
    */
   async getJob<D = unknown, R = unknown>(jobId: string): Promise<Job<D, R> | null> {
-    const client = await this.client();
+    const client = await this.readClient();
     const found = await readRecord(client, jobId);
-    return found ? jobOf<D, R>(found) : null;
+    if (!found) return null;
+    const job = jobOf<D, R>(found);
+    if (found.rec.state !== 'active' && found.rec.progressed !== true) return job;
+    const progress = await readProgress(client, jobId);
+    return progress === undefined ? job : { ...job, progress };
   }
 
   /**
@@ -274,14 +334,20 @@ export class Queue {
    * @param filter.limit - stop after this many jobs @defaultValue unlimited
    */
   async getJobs(filter: { state?: JobState | JobState[]; limit?: number } = {}): Promise<Job[]> {
-    const client = await this.client();
+    const client = await this.readClient();
     const states =
       filter.state === undefined ? undefined : new Set(Array.isArray(filter.state) ? filter.state : [filter.state]);
     const limit = filter.limit ?? Infinity;
     const out: Job[] = [];
     for (const b of BUCKET_NAMES) {
       if (out.length >= limit) break;
-      const { children } = await client.getChildren(`${JOBS}/${b}`);
+      let children: string[];
+      try {
+        ({ children } = await client.getChildren(`${JOBS}/${b}`));
+      } catch (err) {
+        if (err instanceof NoNodeError) break; // no such namespace (or not a zkjobs one): no jobs
+        throw err;
+      }
       const jobs = await mapLimit(children, 64, (id) => readRecord(client, id));
       for (const j of jobs) {
         if (j && (!states || states.has(j.rec.state)) && out.length < limit) out.push(jobOf(j));
@@ -291,19 +357,80 @@ export class Queue {
   }
 
   /**
+   * Counts jobs by state (BullMQ's `getJobCounts`), without reading the records: the summary
+   * that the leader folds from the count deltas every multi writes, plus the deltas not folded
+   * yet (see docs/architecture.md, "Counts"). A namespace whose jobs predate the counts is counted
+   * by a scan of every record instead.
+   * @param states - the states to count @defaultValue every state
+   * @returns `{ [state]: n }` for the states asked for
+   * @throws JobValidationError on `states[i]` for an unknown state
+   */
+  async getJobCounts(...states: JobState[]): Promise<Partial<Record<JobState, number>>> {
+    const wanted = this.checkStates(states);
+    const byType = await this.countsByType();
+    const out = Object.fromEntries(wanted.map((s) => [s, 0])) as Partial<Record<JobState, number>>;
+    for (const t of Object.values(byType)) for (const s of wanted) out[s]! += t[s] ?? 0;
+    return out;
+  }
+
+  /**
+   * Counts jobs by type and state, as {@link getJobCounts} (types with none in these states are
+   * left out).
+   * @param states - the states to count @defaultValue every state
+   * @returns `{ [type]: { [state]: n } }`
+   * @throws JobValidationError on `states[i]` for an unknown state
+   */
+  async getJobCountsByType(...states: JobState[]): Promise<Record<string, Partial<Record<JobState, number>>>> {
+    const wanted = this.checkStates(states);
+    const byType = await this.countsByType();
+    const out: Record<string, Partial<Record<JobState, number>>> = {};
+    for (const type of Object.keys(byType).sort()) {
+      const row = Object.fromEntries(wanted.map((s) => [s, byType[type]![s] ?? 0])) as Partial<
+        Record<JobState, number>
+      >;
+      if (Object.values(row).some((n) => n !== 0)) out[type] = row;
+    }
+    return out;
+  }
+
+  private checkStates(states: JobState[]): JobState[] {
+    states.forEach((s, i) => {
+      if (!(JOB_STATES as readonly string[]).includes(s)) {
+        throw new JobValidationError(
+          `states[${i}]`,
+          `unknown state ${JSON.stringify(s)} (one of ${JOB_STATES.join(', ')})`,
+        );
+      }
+    });
+    return states.length > 0 ? [...new Set(states)] : [...JOB_STATES];
+  }
+
+  private async countsByType(): Promise<CountsByType> {
+    const client = await this.client();
+    const counted = await readCounts(client);
+    if (counted) return counted;
+    const scanned: CountsByType = {};
+    for (const j of await this.getJobs()) {
+      const t = (scanned[j.type] ??= {});
+      t[j.state] = (t[j.state] ?? 0) + 1;
+    }
+    return scanned;
+  }
+
+  /**
    * Cancels a job that has not finished. A waiting or delayed job will not run; a running job's
    * handler gets its signal aborted ({@link JobCancelledError}) and its completion is refused.
    * @returns true if the job was cancelled, false if it had already finished
    * @throws JobNotFoundError when there is no such job
    */
   async cancel(jobId: string): Promise<boolean> {
-    const client = await this.client();
+    const client = await this.readClient();
     for (;;) {
       const found = await readRecord(client, jobId);
       if (!found) throw new JobNotFoundError(jobId);
       const { rec, stat } = found;
       if (isFinalState(rec.state)) return false;
-      const write = { next: cancel(rec, Date.now()), version: stat.version };
+      const write = { next: cancel(rec, Date.now()), version: stat.version, from: rec.state };
       const holder = rec.state === 'active' && rec.claim ? rec.claim.worker : undefined;
       try {
         await cancelOps(client, write, holder).commit();
@@ -314,10 +441,10 @@ export class Queue {
         if (isCancelSignalFailure(err)) {
           // The holder's queue is gone (worker dead) or already signalled: cancel the record alone.
           try {
-            await writeRecordAt(client, write);
+            await cancelOps(client, write, undefined).commit();
             return true;
           } catch (e) {
-            if (e instanceof BadVersionError) continue;
+            if (e instanceof TransactionError && e.code === BadVersionError.CODE) continue;
             throw e;
           }
         }
@@ -331,15 +458,20 @@ export class Queue {
    * @param opts.timeoutMs - give up after this many ms @defaultValue no timeout
    * @param opts.signal - give up when aborted
    * @param opts.pollMs - also re-read the record this often, ms (a guard against a lost watch notification) @defaultValue 1000
-   * @returns the completed job (its `result` holds the handler's return value)
-   * @throws JobFailedError when it ends failed, dead or cancelled; JobNotFoundError when there is
-   *   no such job (or it was removed); WaitTimeoutError; the signal's reason when aborted
+   * @returns the completed job (its `result` holds the handler's return value). A job with
+   *   `removeOnComplete: true` (and not `removeOnFail: true`) seen before its record was deleted
+   *   resolves too, as `completed`, without its result (deleted with the record)
+   * @throws JobFailedError when it ends failed, dead or cancelled (or, with `removeOnFail: true`
+   *   and not `removeOnComplete: true`, its record is deleted once seen); JobNotFoundError when there is
+   *   no such job, or it was removed before it was seen, or removed when both `removeOnComplete`
+   *   and `removeOnFail` are true (the outcome is not kept); WaitTimeoutError; the signal's
+   *   reason when aborted
    */
   async waitUntilFinished<D = unknown, R = unknown>(
     jobId: string,
     opts: { timeoutMs?: number; signal?: AbortSignal; pollMs?: number } = {},
   ): Promise<Job<D, R>> {
-    const client = await this.client();
+    const client = await this.readClient();
     return new Promise<Job<D, R>>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const finish = (fn: () => void) => {
@@ -353,10 +485,30 @@ export class Queue {
       };
       const onAbort = () => finish(() => reject(opts.signal!.reason));
       let done = false;
+      let seen: { rec: JobRecord; version: number; zxid: string } | undefined;
       const onData = (data: Buffer | null, stat: Stat | null) => {
         if (done) return;
-        if (!data || !stat) return finish(() => reject(new JobNotFoundError(jobId)));
+        if (!data || !stat) {
+          // Deleted with its finishing write: with removeOnComplete and not removeOnFail, only a
+          // completion deletes it (its result went with it).
+          const o = seen?.rec.opts;
+          if (seen && o?.removeOnComplete === true && o.removeOnFail !== true) {
+            const { result: _r, ...rec } = seen.rec;
+            void _r;
+            const job = toJob<D, R>({ ...rec, state: 'completed', claim: null }, seen.version + 1, '');
+            return finish(() => resolve(job));
+          }
+          if (seen && o?.removeOnFail === true && o.removeOnComplete !== true) {
+            return finish(() =>
+              reject(
+                new JobFailedError(jobId, 'failed or dead', 'its record was removed when it ended (removeOnFail)'),
+              ),
+            );
+          }
+          return finish(() => reject(new JobNotFoundError(jobId)));
+        }
         const rec = parseRecord(data, jobPath(jobId));
+        seen = { rec, version: stat.version, zxid: stat.mzxid.toString() };
         if (!isFinalState(rec.state)) return;
         const job = toJob<D, R>(rec, stat.version, stat.mzxid.toString());
         if (rec.state === 'completed') finish(() => resolve(job));
@@ -382,6 +534,141 @@ export class Queue {
     });
   }
 
+  /**
+   * Pauses a job type, or every type when `type` is omitted: the leader assigns none of its jobs
+   * and workers claim none (a worker learns of it through a watch, within milliseconds); jobs
+   * already running finish, and nothing is lost — waiting jobs stay waiting until
+   * {@link resume}. Stored in ZooKeeper (`control/paused`), so it holds across leader changes
+   * and restarts. Idempotent.
+   * @param type - a job type, or undefined for the whole namespace
+   * @returns what is paused after the change
+   * @throws JobValidationError on field `type` for a malformed type — nothing is written
+   */
+  async pause(type?: string): Promise<PausedDoc> {
+    if (type !== undefined) validateType(type, 'type');
+    const client = await this.client();
+    const p = await controls.pause(client, type);
+    this.log.info({ type: type ?? '*', paused: p }, 'paused');
+    return p;
+  }
+
+  /**
+   * Resumes a job type paused by name, or — when `type` is omitted — everything (the
+   * namespace-wide pause and every type's); the backlog is scheduled at once. A type stays
+   * paused while the whole namespace is. Idempotent.
+   * @param type - a job type, or undefined for everything
+   * @returns what is still paused after the change
+   * @throws JobValidationError on field `type` for a malformed type — nothing is written
+   */
+  async resume(type?: string): Promise<PausedDoc> {
+    if (type !== undefined) validateType(type, 'type');
+    const client = await this.client();
+    const p = await controls.resume(client, type);
+    this.log.info({ type: type ?? '*', paused: p }, 'resumed');
+    return p;
+  }
+
+  /**
+   * True when jobs of `type` may not start now (the type or the whole namespace is paused);
+   * without `type`, true when the whole namespace is paused.
+   * @throws JobValidationError on field `type` for a malformed type
+   */
+  async isPaused(type?: string): Promise<boolean> {
+    if (type !== undefined) validateType(type, 'type');
+    const p = await controls.readPaused(await this.client());
+    return type === undefined ? p.all : isTypePaused(p, type);
+  }
+
+  /** What is paused: the whole namespace (`all`) and the types paused by name. */
+  async getPaused(): Promise<PausedDoc> {
+    return controls.readPaused(await this.client());
+  }
+
+  /**
+   * Sets the limits of a job type, applied cluster-wide by whichever worker leads (stored in
+   * `control/limits`): `{ max, duration }` — at most `max` jobs of the type start (are claimed)
+   * per `duration` ms; `{ concurrency }` — at most that many are active (assigned to a worker or
+   * running) at once across all workers; or both. Replaces the type's earlier limits; `null`
+   * removes them. Jobs of a limited type are assigned one at a time, only as the limit frees a
+   * slot (see docs/architecture.md, "Limits").
+   * @param type - the job type
+   * @param limits - `max` 1–1,000,000 jobs with `duration` 1–86,400,000 ms, and/or `concurrency`
+   *   1–1,000,000; or null
+   * @returns every type's limits after the change
+   * @throws JobValidationError naming the field (`type`, `limits.max`, `limits.duration`,
+   *   `limits.concurrency`) — nothing is written
+   */
+  async setLimits(type: string, limits: TypeLimits | null): Promise<LimitsDoc> {
+    validateType(type, 'type');
+    const l = limits === null ? null : controls.validateLimits(limits);
+    const client = await this.client();
+    const all = await controls.setLimits(client, type, l);
+    this.log.info({ type, limits: l }, l === null ? 'limits removed' : 'limits set');
+    return all;
+  }
+
+  /** Every job type's limits (see {@link setLimits}). */
+  async getLimits(): Promise<LimitsDoc> {
+    return controls.readLimits(await this.client());
+  }
+
+  /**
+   * Creates or updates a schedule: the leader creates the job `spec.job` at every slot of
+   * `spec.cron` (in `spec.tz`) or `spec.every`, on ZooKeeper's clock, with job id
+   * `<id>@<slot ms>` — a slot fires exactly once, whichever leader gets to it. Updating a schedule
+   * whose timing (`cron`, `every`, `tz`, `startAt`, `endAt`) is unchanged keeps its next slot,
+   * counts and paused state (so re-upserting at every start of an application fires nothing
+   * twice); a changed timing starts again from the first slot at or after now.
+   * @param id - 1–100 characters of `[A-Za-z0-9._:-]`
+   * @param spec - see {@link ScheduleSpec}
+   * @returns the schedule as stored (`next`: its next slot, ms since the epoch)
+   * @throws JobValidationError naming the field (`id`, `schedule.cron`, `schedule.tz`,
+   *   `schedule.job.type`, `schedule.job.opts.attempts`, …) — nothing is written
+   */
+  async upsertSchedule(id: string, spec: ScheduleSpec): Promise<Schedule> {
+    schedules.validateSchedule(id, spec, Date.now());
+    const client = await this.client();
+    const s = await schedules.upsertSchedule(client, id, spec);
+    this.log.info({ schedule: id, next: s.next }, 'schedule upserted');
+    return s;
+  }
+
+  /** Every schedule, by id. */
+  async getSchedules(): Promise<Schedule[]> {
+    return schedules.getSchedules(await this.client());
+  }
+
+  /** One schedule, or null when there is none with this id. @throws JobValidationError for a malformed id */
+  async getSchedule(id: string): Promise<Schedule | null> {
+    return schedules.getSchedule(await this.client(), id);
+  }
+
+  /**
+   * Removes a schedule; the jobs it created stay.
+   * @returns false when there was no such schedule
+   * @throws JobValidationError for a malformed id
+   */
+  async removeSchedule(id: string): Promise<boolean> {
+    return schedules.removeSchedule(await this.client(), id);
+  }
+
+  /**
+   * Pauses a schedule: it fires nothing until resumed. Idempotent.
+   * @throws ScheduleNotFoundError; JobValidationError for a malformed id
+   */
+  async pauseSchedule(id: string): Promise<Schedule> {
+    return schedules.setSchedulePaused(await this.client(), id, true);
+  }
+
+  /**
+   * Resumes a paused schedule from its first slot at or after now (the slots of the pause are
+   * not fired). Idempotent.
+   * @throws ScheduleNotFoundError; JobValidationError for a malformed id
+   */
+  async resumeSchedule(id: string): Promise<Schedule> {
+    return schedules.setSchedulePaused(await this.client(), id, false);
+  }
+
   /** Closes the connection if the Queue made it. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -396,4 +683,13 @@ export class Queue {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** Gives a job whose generated id collided with an existing job a new generated id (its gang tasks too). */
+function renameGenerated(p: SubmitItem & { bytes: Buffer }): void {
+  const rec = { ...p.rec, id: generateJobId() };
+  p.rec = rec;
+  p.bytes = encodeRecord(rec);
+  const tasks = gangTasks(rec);
+  if (tasks.length > 0) p.tasks = tasks;
 }

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { LeaderLatch, ZkClient } from '@zkjobs/core';
+import { LeaderLatch, ZkClient, type ZkClientOptions } from '@zkjobs/core';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { Consumer } from './consumer/consumer.js';
@@ -8,7 +8,7 @@ import { JobValidationError, WorkerClosingError } from './errors.js';
 import { TypedEmitter, type WorkerEvents } from './events.js';
 import { DEFAULT_NAMESPACE, WORKERS, type WorkerInfo } from './layout.js';
 import { defaultLogger } from './logger.js';
-import { namespaceSchema, zodToValidationError } from './options.js';
+import { namespaceSchema, zodToValidationError, type BackoffStrategy } from './options.js';
 import type { Processor } from './processor.js';
 import { DeposedError, PendingWatch, Scheduler } from './scheduler/scheduler.js';
 
@@ -25,6 +25,14 @@ export interface WorkerOptions {
   prefetch?: number;
   /** Session timeout when the Worker makes its own connection, ms (the server clamps it to 2–20 × tickTime). @defaultValue 10000 */
   sessionTimeoutMs?: number;
+  /**
+   * Options of the connection made when given a connect string: credentials (`auth`), the
+   * default ACL of created znodes (`defaultAcl`), `tls`, `connectTimeoutMs`, … (see
+   * `ZkClientOptions`; checked by `ZkClient.connect`, which throws BadArgumentsError naming a bad
+   * one). Ignored when given a ZkClient.
+   * @defaultValue none
+   */
+  zk?: Omit<ZkClientOptions, 'namespace' | 'sessionTimeoutMs'>;
   /** Default grace period of {@link Worker.close}, ms. @defaultValue 10000 */
   graceMs?: number;
   /**
@@ -35,6 +43,16 @@ export interface WorkerOptions {
    * @defaultValue 2000
    */
   safetyPollMs?: number;
+  /**
+   * The retry strategy of the jobs this worker runs (BullMQ's `backoffStrategy`): called with
+   * `(attemptsMade, err, job)` after a failed attempt that has attempts left (never for an
+   * {@link UnrecoverableError}); it returns the delay before the next attempt in ms (an integer
+   * 0–86,400,000, on ZooKeeper's clock), `-1` ({@link FAIL_NOW}) to make no more attempts (the
+   * job ends `failed`), or undefined to use the job's own `backoff`. When it throws or returns
+   * anything else, the job's own backoff is used and an `error` event names it.
+   * @defaultValue none: every job's own `backoff`
+   */
+  backoffStrategy?: BackoffStrategy;
   /** pino logger. @defaultValue {@link defaultLogger} */
   logger?: Logger;
 }
@@ -44,8 +62,10 @@ const workerOptionsSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(10_000).optional(),
   prefetch: z.number().int().min(1).max(100_000).optional(),
   sessionTimeoutMs: z.number().int().min(1).optional(),
+  zk: z.record(z.string(), z.unknown()).optional(),
   graceMs: z.number().int().min(0).optional(),
   safetyPollMs: z.number().int().min(10).optional(),
+  backoffStrategy: z.custom<BackoffStrategy>((v) => typeof v === 'function', 'must be a function').optional(),
   logger: z.any().optional(),
 });
 
@@ -75,7 +95,9 @@ export class Worker extends TypedEmitter<WorkerEvents> {
   private readonly graceMs: number;
   private readonly connection: ZkClient | string;
   private readonly sessionTimeoutMs: number;
+  private readonly zkOptions: Omit<ZkClientOptions, 'namespace' | 'sessionTimeoutMs'>;
   private readonly pollMs: number;
+  private readonly backoffStrategy: BackoffStrategy | undefined;
   private root: ZkClient | null = null;
   private client: ZkClient | null = null;
   private latch: LeaderLatch | null = null;
@@ -88,6 +110,8 @@ export class Worker extends TypedEmitter<WorkerEvents> {
   private leaderGen = 0;
   private rebinding: Promise<void> | null = null;
   private lastName: string | null = null;
+  /** The session the consumer is bound in, hex. */
+  private boundSession = '';
 
   /**
    * @param connection - a {@link ZkClient} (shared; not closed by the worker) or a connect string
@@ -113,8 +137,10 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.concurrency = opts.concurrency ?? 1;
     this.prefetch = opts.prefetch ?? Math.max(4 * this.concurrency, 32);
     this.sessionTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
+    this.zkOptions = opts.zk ?? {};
     this.graceMs = opts.graceMs ?? 10_000;
     this.pollMs = opts.safetyPollMs ?? 2000;
+    this.backoffStrategy = opts.backoffStrategy;
     this.log = opts.logger ?? defaultLogger();
   }
 
@@ -172,7 +198,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.state = 'starting';
     this.root =
       typeof this.connection === 'string'
-        ? await ZkClient.connect(this.connection, { sessionTimeoutMs: this.sessionTimeoutMs })
+        ? await ZkClient.connect(this.connection, { ...this.zkOptions, sessionTimeoutMs: this.sessionTimeoutMs })
         : this.connection;
     const client = this.root.usingNamespace(this.namespace);
     client.setMaxListeners(0); // one re-arming watch per pending bucket and queue
@@ -194,22 +220,34 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       log: this.log,
       events: this,
       pollMs: this.pollMs,
+      ...(this.backoffStrategy ? { backoffStrategy: this.backoffStrategy } : {}),
     });
-    const latch = new LeaderLatch(client, WORKERS, { prefix: 'w-', data: JSON.stringify(info) });
+    // Only a lost session ends leadership: a leader that is suspended and back in the same
+    // session keeps its epoch and its scheduler, watches and view (a round the drop cut short
+    // resynchronises its view, as after any failed write). Safe: every leader write is fenced by
+    // its znode and the epoch, and the client declares `lost` before the server can expire it.
+    const latch = new LeaderLatch(client, WORKERS, {
+      prefix: 'w-',
+      data: JSON.stringify(info),
+      errorPolicy: 'session',
+    });
     this.latch = latch;
     latch.on('isLeader', () => this.onLeader());
     latch.on('notLeader', () => this.onNotLeader('latch: not leader'));
     latch.on('error', (err) => this.log.warn({ err }, 'leader latch error'));
     latch.on('position', (index) => this.onPosition(index));
     client.on('lost', () => {
-      this.log.warn({ worker: this.name, session: client.sessionIdHex }, 'session lost: claims are void');
+      const lost = { worker: this.lastName, session: this.boundSession };
+      this.log.warn(lost, 'session lost: claims are void');
       this.consumer?.lostRegistration('session lost');
+      this.emit('session-lost', lost);
     });
     client.on('session', () => void this.rebind());
     await latch.start();
     await this.waitRegistered();
     this.rememberName();
     await this.consumer.bind(this.name!, client.sessionIdHex);
+    this.boundSession = client.sessionIdHex;
     this.state = 'running';
     this.emit('registered', this.name!, client.sessionIdHex);
     this.log.info(
@@ -234,10 +272,18 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       try {
         await this.waitRegistered();
         if (this.state !== 'running') return;
+        const previousWorker = this.lastName;
+        const previousSession = this.boundSession;
         this.rememberName();
-        await this.consumer!.bind(this.name!, this.client!.sessionIdHex);
-        this.emit('registered', this.name!, this.client!.sessionIdHex);
-        this.log.info({ worker: this.name, session: this.client!.sessionIdHex }, 're-registered with a new session');
+        const session = this.client!.sessionIdHex;
+        await this.consumer!.bind(this.name!, session);
+        this.boundSession = session;
+        this.emit('registered', this.name!, session);
+        this.log.info(
+          { worker: this.name, session, previousWorker, previousSession },
+          're-registered with a new session',
+        );
+        this.emit('re-registered', { worker: this.name!, session, previousWorker, previousSession });
       } catch (err) {
         this.log.warn({ err }, 'could not re-register');
       } finally {

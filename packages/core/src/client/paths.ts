@@ -1,4 +1,5 @@
 import { InvalidPathError } from '../errors.js';
+import { describeValue } from './args.js';
 
 /**
  * Throws {@link InvalidPathError} unless `path` is an absolute znode path: starts with `/`, no
@@ -6,7 +7,9 @@ import { InvalidPathError } from '../errors.js';
  * @returns the path, for chaining
  */
 export function validatePath(path: string): string {
-  if (typeof path !== 'string' || path.length === 0) throw new InvalidPathError(String(path), 'empty');
+  if (typeof path !== 'string')
+    throw new InvalidPathError(String(path), `must be a string, got ${describeValue(path)}`);
+  if (path.length === 0) throw new InvalidPathError(path, 'empty');
   if (path[0] !== '/') throw new InvalidPathError(path, 'must start with /');
   if (path === '/') return path;
   if (path.endsWith('/')) throw new InvalidPathError(path, 'must not end with /');

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import {
   AuthFailedError,
   BadArgumentsError,
+  NoAuthError,
   ConnectionLossError,
   ConnectTimeoutError,
   NodeExistsError,
@@ -18,15 +19,26 @@ import {
   TransactionError,
   ZkError,
   zkErrorFor,
+  TlsError,
   type TransactionOpRef,
 } from '../errors.js';
-import { OPEN_ACL_UNSAFE, type Acl } from './acl.js';
+import { checkAcl, OPEN_ACL_UNSAFE, type Acl, type AclProvider } from './acl.js';
+import { checkBoolean, checkFunction, checkMode, checkOptions, checkVersion, describeValue } from './args.js';
 import { isConnectedState, type ConnectionState } from './connection-state.js';
 import { CreateMode, isEphemeral, isSequential } from './create-mode.js';
 import { basename, joinPath, parentOf, validatePath } from './paths.js';
 import { ExponentialBackoffRetry, type RetryPolicy } from './retry.js';
 import type { Stat } from './stat.js';
 import { Transaction, type OpResult, type TransactionOp } from './transaction.js';
+import {
+  judgeAttempt,
+  mismatchError,
+  prepareTls,
+  speaksPlain,
+  speaksTls,
+  type LibTlsOptions,
+  type ZkTlsOptions,
+} from './tls.js';
 import type { WatchEvent, Watcher, WatchHandle } from './watch.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -140,12 +152,92 @@ export interface ZkClientOptions {
   connectTimeoutMs?: number;
   /** Retry policy for idempotent operations that fail with connection loss. @defaultValue `new ExponentialBackoffRetry()` */
   retry?: RetryPolicy;
-  /** Credentials added to every session, e.g. `{ scheme: 'digest', auth: 'user:pass' }`. */
+  /**
+   * Credentials of every connection, e.g. `[{ scheme: 'digest', auth: 'user:password' }]`: sent
+   * before any request on each connection (after a reconnect too) and on every new session the
+   * client makes after `lost`. Digest credentials are `user:password` (the user without `:`).
+   * See {@link digestAuth} for credentials together with a matching {@link ZkClientOptions.defaultAcl}.
+   */
   auth?: { scheme: string; auth: string }[];
+  /**
+   * The ACL of every node created without an explicit `acl` (Curator's `ACLProvider`): by
+   * `create`, `mkdirp`, the parents `create({ parents: true })` makes, transaction creates, the
+   * namespace and its ancestors — by this client and by its namespace views. A list, or an
+   * {@link AclProvider} asked with each node's absolute path. @defaultValue OPEN_ACL_UNSAFE (world:anyone, all)
+   */
+  defaultAcl?: Acl[] | AclProvider;
+  /**
+   * Connect with TLS, as to ZooKeeper's `secureClientPort` (`true`: TLS verified against Node's
+   * bundled root CAs). The certificates are checked before anything connects. A definite TLS
+   * failure on every server of the connect string (an untrusted certificate, a refused client
+   * certificate, a plain port) fails {@link ZkClient.connect} at once with {@link TlsError}.
+   * @defaultValue none (plain TCP)
+   */
+  tls?: ZkTlsOptions | true;
   /** Root path (chroot-like) all paths are relative to, e.g. `/zkjobs/default`; created on connect. @defaultValue none */
   namespace?: string;
   /** Logger (pino-compatible). @defaultValue silent */
   logger?: Logger;
+}
+
+const CLIENT_OPTION_KEYS = [
+  'sessionTimeoutMs',
+  'connectTimeoutMs',
+  'retry',
+  'auth',
+  'defaultAcl',
+  'tls',
+  'namespace',
+  'logger',
+];
+
+/** Checks a {@link ZkClientOptions} object. @throws BadArgumentsError naming the option */
+function checkClientOptions(opts: ZkClientOptions): void {
+  checkOptions('connect', 1, opts, CLIENT_OPTION_KEYS);
+  for (const k of ['sessionTimeoutMs', 'connectTimeoutMs'] as const) {
+    const v = opts[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 2_147_483_647))
+      throw new BadArgumentsError(`connect: ${k} must be a positive integer (ms), got ${describeValue(v)}`);
+  }
+  if (opts.retry !== undefined && typeof (opts.retry as Partial<RetryPolicy> | null)?.delayFor !== 'function')
+    throw new BadArgumentsError(
+      `connect: retry must be a RetryPolicy (with delayFor), got ${describeValue(opts.retry)}`,
+    );
+  if (opts.auth !== undefined) {
+    if (!Array.isArray(opts.auth))
+      throw new BadArgumentsError(
+        `connect: auth must be an array of { scheme, auth }, got ${describeValue(opts.auth)}`,
+      );
+    opts.auth.forEach((a, i) => checkCredential(a, `connect: auth[${i}]`));
+  }
+  if (opts.defaultAcl !== undefined && typeof opts.defaultAcl !== 'function') checkAcl(opts.defaultAcl, 'defaultAcl');
+  if (opts.namespace !== undefined && typeof opts.namespace !== 'string')
+    throw new BadArgumentsError(`connect: namespace must be a path string, got ${describeValue(opts.namespace)}`);
+  if (opts.logger !== undefined && typeof (opts.logger as Partial<Logger> | null)?.warn !== 'function')
+    throw new BadArgumentsError(
+      `connect: logger must be pino-compatible (debug, info, warn, error), got ${describeValue(opts.logger)}`,
+    );
+}
+
+/** Checks one credential `{ scheme, auth }`. @throws BadArgumentsError */
+function checkCredential(a: unknown, what: string): { scheme: string; auth: string } {
+  if (a === null || typeof a !== 'object' || Array.isArray(a))
+    throw new BadArgumentsError(`${what} must be { scheme, auth }, got ${describeValue(a)}`);
+  const { scheme, auth } = a as { scheme?: unknown; auth?: unknown };
+  if (typeof scheme !== 'string' || scheme === '')
+    throw new BadArgumentsError(
+      `${what}.scheme must be a non-empty string (e.g. digest), got ${describeValue(scheme)}`,
+    );
+  if (typeof auth !== 'string')
+    throw new BadArgumentsError(`${what}.auth must be a string, got ${describeValue(auth)}`);
+  if (scheme === 'digest') {
+    const i = auth.indexOf(':');
+    if (i <= 0)
+      throw new BadArgumentsError(
+        `${what}: digest credentials are user:password (a non-empty user, then ':'), got ${i < 0 ? "no ':'" : 'an empty user'}`,
+      );
+  }
+  return { scheme, auth };
 }
 
 /** Session credentials, from {@link ZkClient.sessionCredentials} (testing hook). */
@@ -212,10 +304,8 @@ function toStat(s: LibStat): Stat {
   };
 }
 
-function toLibAcls(acl: Acl[] | undefined): LibAcl[] {
-  const list = acl ?? OPEN_ACL_UNSAFE;
-  if (list.length === 0) throw new BadArgumentsError('ACL list must not be empty');
-  return list.map((a) => new zk.ACL(a.perms, new zk.Id(a.scheme, a.id)));
+function toLibAcls(acl: Acl[]): LibAcl[] {
+  return acl.map((a) => new zk.ACL(a.perms, new zk.Id(a.scheme, a.id)));
 }
 
 function fromLibAcl(a: LibAcl): Acl {
@@ -306,6 +396,22 @@ interface ConnectionWaiter {
   timer: NodeJS.Timeout;
 }
 
+/** Checks the `{ watch }` options of exists/getData/getChildren. */
+function checkWatchOptions(op: string, opts: unknown, path: string): void {
+  checkOptions(op, 1, opts, ['watch'], path);
+  checkFunction(op, 'watch', (opts as { watch?: unknown } | undefined)?.watch, path);
+}
+
+/** Checks the listener and `{ onError }` of watchData/watchChildren. */
+function checkWatchArgs(op: string, listener: unknown, opts: unknown, path: string): void {
+  if (typeof listener !== 'function')
+    throw new BadArgumentsError(`${op}: the second argument is the listener function, got ${describeValue(listener)}`, {
+      path,
+    });
+  checkOptions(op, 2, opts, ['onError'], path);
+  checkFunction(op, 'onError', (opts as { onError?: unknown } | undefined)?.onError, path);
+}
+
 /** Strips `ns` from a full path. */
 function relPath(ns: string, full: string): string {
   if (ns === '') return full;
@@ -314,9 +420,66 @@ function relPath(ns: string, full: string): string {
   return full;
 }
 
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$/;
+
+/**
+ * Splits a connect string `host[:port][,host[:port]…][/chroot]` into its servers (port 2181 when
+ * left out, as ZooKeeper's) and its chroot.
+ * @throws BadArgumentsError naming the malformed part
+ */
+export function parseConnectString(connectString: string): { servers: string[]; chroot: string } {
+  if (typeof connectString !== 'string')
+    throw new BadArgumentsError(`connect string must be a string (host:port,…), got ${describeValue(connectString)}`);
+  const slash = connectString.indexOf('/');
+  const hosts = slash < 0 ? connectString : connectString.slice(0, slash);
+  let chroot = slash < 0 ? '' : connectString.slice(slash);
+  if (chroot === '/') chroot = '';
+  if (chroot !== '') {
+    try {
+      validatePath(chroot);
+    } catch (e) {
+      throw new BadArgumentsError(
+        `connect string ${JSON.stringify(connectString)}: bad chroot: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
+    }
+  }
+  const parts = hosts.split(',').map((p) => p.trim());
+  if (parts.length === 1 && parts[0] === '')
+    throw new BadArgumentsError(
+      `no servers in connect string ${JSON.stringify(connectString)} (expected host:port[,host:port…][/chroot])`,
+    );
+  const servers = parts.map((p) => {
+    const m = HOST_PORT.exec(p);
+    const port = m?.[2] === undefined ? 2181 : Number(m[2]);
+    if (!m || port < 1 || port > 65535)
+      throw new BadArgumentsError(
+        `connect string ${JSON.stringify(connectString)}: malformed server ${JSON.stringify(p)} (expected host:port, port 1-65535)`,
+      );
+    return `${m[1]!}:${port}`;
+  });
+  return { servers, chroot };
+}
+
 /** Shared by a root client and its namespace views: the session and the connection. */
 class Core {
   readonly servers: string[];
+  /** The chroot of the connect string (`''` for none). */
+  readonly chroot: string;
+  /** The TLS options of every connection, checked; null for plain TCP. */
+  readonly tls: LibTlsOptions | null;
+  private readonly defaultAcl: Acl[] | AclProvider;
+  /** A TLS client certificate is an identity too (ZooKeeper's x509 scheme). */
+  private readonly tlsClientCert: boolean;
+  /** Re-arming watches: run again after every `connected` / `reconnected` (one set per client, not a listener each). */
+  readonly rearms = new Set<{ owner: ZkClient; run(state: 'connected' | 'reconnected'): void }>();
+  /** Per server: the definite TLS failure of its last attempt (cleared when an attempt gets further). */
+  private readonly tlsFailures = new Map<string, TlsError>();
+  private readonly probing = new Set<string>();
+  /** Set while the first session is made: told of a TLS failure that every server gave. */
+  onDefiniteFailure: ((e: TlsError) => void) | null = null;
   readonly requestedTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly retry: RetryPolicy;
@@ -339,18 +502,100 @@ class Core {
     readonly connectString: string,
     opts: ZkClientOptions,
   ) {
-    this.servers = connectString
-      .split('/')[0]!
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '');
-    if (this.servers.length === 0)
-      throw new BadArgumentsError(`no servers in connect string ${JSON.stringify(connectString)}`);
+    checkClientOptions(opts);
+    const parsed = parseConnectString(connectString);
+    this.servers = parsed.servers;
+    this.chroot = parsed.chroot;
+    this.tls = opts.tls === undefined ? null : prepareTls(opts.tls);
+    this.tlsClientCert = typeof opts.tls === 'object' && opts.tls.cert !== undefined;
+    this.defaultAcl = opts.defaultAcl ?? OPEN_ACL_UNSAFE;
     this.requestedTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.retry = opts.retry ?? new ExponentialBackoffRetry();
     this.log = opts.logger ?? silentLogger;
     this.auth = [...(opts.auth ?? [])];
+  }
+
+  /**
+   * The ACL of a node created at `full` (namespace included): `explicit` when given (checked),
+   * else the default ACL (the provider asked with `full`).
+   * @throws BadArgumentsError for an invalid list, naming `acl` or `defaultAcl`
+   */
+  aclFor(full: string, explicit: Acl[] | undefined, rel: string): LibAcl[] {
+    if (explicit !== undefined) return toLibAcls(this.checkAuthScheme(checkAcl(explicit, 'acl', rel), 'acl', rel));
+    const d = this.defaultAcl;
+    if (typeof d !== 'function') return toLibAcls(this.checkAuthScheme(d, 'defaultAcl', rel));
+    let list: Acl[];
+    try {
+      list = d(full);
+    } catch (e) {
+      throw new BadArgumentsError(`defaultAcl: the ACL provider threw for ${full}: ${(e as Error).message}`, {
+        path: rel,
+        cause: e,
+      });
+    }
+    const what = `defaultAcl(${JSON.stringify(full)})`;
+    return toLibAcls(this.checkAuthScheme(checkAcl(list, what, rel), what, rel));
+  }
+
+  /** The `auth` scheme stands for the session's identities: without credentials the server refuses it (InvalidACL). */
+  private checkAuthScheme(acl: Acl[], what: string, rel: string): Acl[] {
+    if (this.auth.length === 0 && !this.tlsClientCert && acl.some((a) => a.scheme === 'auth')) {
+      throw new BadArgumentsError(
+        `${what}: the auth scheme means "the identities this session authenticated as", and this client has no ` +
+          'credentials and no TLS client certificate (give auth, or name the identity, e.g. digestId(user, password))',
+        { path: rel },
+      );
+    }
+    return acl;
+  }
+
+  /**
+   * A connection attempt failed: remember why (for ConnectTimeoutError), and when the reason is
+   * a definite TLS answer from every server, tell the first session's connect at once. A server
+   * that cut the connection off without a word is asked which protocol it speaks.
+   */
+  private onAttemptFailed(server: string, reason: string, phase: string | undefined, error: Error | null): void {
+    this.attemptFailures[server] = reason;
+    const verdict = judgeAttempt(server, phase, error, this.tls !== null);
+    if (verdict === null) {
+      this.tlsFailures.delete(server);
+      return;
+    }
+    if ('definite' in verdict) {
+      this.attemptFailures[server] = verdict.definite.message;
+      this.noteTlsFailure(server, verdict.definite);
+      return;
+    }
+    if (this.probing.has(server) || this.onDefiniteFailure === null) return;
+    this.probing.add(server);
+    const want = verdict.probe;
+    const probeMs = Math.min(2000, this.connectTimeoutMs);
+    void (want === 'tls' ? speaksTls(server, probeMs) : speaksPlain(server, probeMs))
+      .then((yes) => {
+        if (!yes) return;
+        const err = mismatchError(server, want);
+        this.attemptFailures[server] = err.message;
+        this.noteTlsFailure(server, err);
+      })
+      .finally(() => this.probing.delete(server));
+  }
+
+  private noteTlsFailure(server: string, err: TlsError): void {
+    this.tlsFailures.set(server, err);
+    if (this.onDefiniteFailure && this.servers.every((s) => this.tlsFailures.has(s))) {
+      this.log.warn({ server, err: err.message }, 'zk: TLS failure on every server');
+      this.onDefiniteFailure(err);
+    }
+  }
+
+  /** Fails whoever waits for a connection with `err` (the first session's connect). */
+  rejectWaiters(err: Error): void {
+    for (const w of [...this.waiters]) {
+      this.waiters.delete(w);
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
   }
 
   /** The negotiated session timeout (the requested one before the first session). */
@@ -370,9 +615,15 @@ class Core {
 
   private setState(s: ConnectionState): void {
     this.state = s;
+    if (s === 'connected' || s === 'reconnected') this.tlsFailures.clear();
     this.log.info({ state: s, sessionId: this.session ? '0x' + this.session.id.toString(16) : null }, `zk: ${s}`);
     this.emit('state', s);
     this.emit(s);
+    if (s === 'connected' || s === 'reconnected') {
+      for (const r of [...this.rearms]) {
+        if (!r.owner.isClosed) r.run(s);
+      }
+    }
   }
 
   startSession(): void {
@@ -386,15 +637,19 @@ class Core {
       spinDelay: 200,
       retries: 0, // never its own resend: it duplicates sequential creates
       connectTimeout: attemptMs,
+      ...(this.tls ? { tls: this.tls } : {}),
     });
     const session = new Session(lib, this.requestedTimeoutMs, (s, e) => this.dispatch(s, e));
     this.session = session;
     this.sessionsMade += 1;
     for (const a of this.auth) lib.addAuthInfo(a.scheme, Buffer.from(a.auth));
     lib.on('state', (st: LibState) => this.onLibState(session, st));
-    lib.connectionManager.on('attemptFailed', (server: string, reason: string) => {
-      this.attemptFailures[server] = reason;
-    });
+    lib.connectionManager.on(
+      'attemptFailed',
+      (server: string, reason: string, phase: string | undefined, error: Error | null) => {
+        if (session === this.session) this.onAttemptFailed(server, reason, phase, error ?? null);
+      },
+    );
     lib.connectionManager.on('readTimeout', (ms: number) =>
       this.log.warn(
         { silentMs: ms, sessionId: '0x' + session.id.toString(16) },
@@ -602,9 +857,15 @@ class Core {
     });
   }
 
-  convert(e: unknown, ctx: { op: string; rel: string }): Error {
+  convert(e: unknown, ctx: { op: string; rel: string; path?: string }): Error {
     if (e instanceof ZkError) return e;
-    if (isLibException(e)) return zkErrorFor(e.code, { op: ctx.op, path: ctx.rel, cause: e });
+    if (isLibException(e))
+      return zkErrorFor(e.code, {
+        op: ctx.op,
+        path: ctx.rel,
+        cause: e,
+        ...(ctx.path !== undefined ? { fullPath: ctx.path } : {}),
+      });
     if (e instanceof Error && e.name.startsWith('AssertionError')) {
       return new BadArgumentsError(e.message, { op: ctx.op, path: ctx.rel, cause: e });
     }
@@ -747,9 +1008,12 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
   /**
    * Connects and resolves once the first session is established, its credentials (`auth`)
    * accepted and its namespace created.
-   * @param connectString - `host:port[,host:port…]`
+   * @param connectString - `host[:port][,host[:port]…][/chroot]` (port 2181 when left out); a chroot must exist
+   * @throws BadArgumentsError for a malformed connect string or option (named), or TLS material that does not check out
    * @throws ConnectTimeoutError when no session is established within `connectTimeoutMs` (names the servers tried and the timeout)
+   * @throws TlsError when every server gave a definite TLS answer (untrusted certificate, refused client certificate, the other protocol)
    * @throws AuthFailedError when the server rejects the credentials
+   * @throws NoNodeError when the chroot of the connect string does not exist
    */
   static async connect(connectString: string, opts: ZkClientOptions = {}): Promise<ZkClient> {
     const core = new Core(connectString, opts);
@@ -757,33 +1021,52 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     const timeoutMs = core.connectTimeoutMs;
     core.pendingAuth.clear();
     for (const a of core.auth) core.pendingAuth.add(a);
+    let tlsFailure: TlsError | null = null;
+    core.onDefiniteFailure = (e) => {
+      tlsFailure ??= e;
+      core.rejectWaiters(e);
+    };
+    const schemes = [...new Set(core.auth.map((a) => a.scheme))].join(', ');
+    const rejected = (cause?: unknown) => {
+      return new AuthFailedError(`the server rejected the credentials${schemes ? ` (scheme ${schemes})` : ''}`, {
+        op: 'connect',
+        cause,
+      });
+    };
     core.startSession();
     const deadline = Date.now() + timeoutMs;
     try {
       let lastErr: unknown;
       for (;;) {
+        if (tlsFailure) throw tlsFailure;
         if (Date.now() >= deadline)
           throw new ConnectTimeoutError(core.servers, timeoutMs, lastErr, core.attemptFailures);
         try {
           await core.waitForConnection(deadline, { op: 'connect' });
           // A round trip: the credentials were accepted if it succeeds.
+          const rootStat = await client.exists('/');
+          if (core.lastLossReason === 'auth-failed') throw rejected();
+          if (core.chroot !== '' && rootStat === null) {
+            throw new NoNodeError(
+              `the chroot ${core.chroot} of the connect string does not exist (ZooKeeper does not create it: create it first, or use a namespace)`,
+              { op: 'connect', path: '/' },
+            );
+          }
           if (client.ns !== '') await client.ensureNamespace();
-          else await client.exists('/');
-          if (core.lastLossReason === 'auth-failed')
-            throw new AuthFailedError('the server rejected the credentials', { op: 'connect' });
           break;
         } catch (e) {
           lastErr = e;
-          if (e instanceof AuthFailedError) throw e;
-          if (core.lastLossReason === 'auth-failed')
-            throw new AuthFailedError('the server rejected the credentials', { op: 'connect', cause: e });
+          if (e instanceof AuthFailedError || e instanceof TlsError) throw e;
+          if (core.lastLossReason === 'auth-failed') throw rejected(e);
           if (core.state === 'closed') throw e;
           if (!(e instanceof ConnectionLossError || e instanceof SessionExpiredError)) throw e;
         }
       }
+      core.onDefiniteFailure = null;
       core.pendingAuth.clear();
       return client;
     } catch (e) {
+      core.onDefiniteFailure = null;
       await core.close();
       if (e instanceof ConnectionLossError && !(e instanceof ConnectTimeoutError))
         throw new ConnectTimeoutError(core.servers, timeoutMs, e, core.attemptFailures);
@@ -943,7 +1226,10 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     path: string,
     opts: { data?: Buffer | string; mode?: CreateMode; acl?: Acl[]; parents?: boolean; protection?: boolean } = {},
   ): Promise<string> {
-    const mode = opts.mode ?? CreateMode.PERSISTENT;
+    checkOptions('create', 1, opts, ['data', 'mode', 'acl', 'parents', 'protection'], path);
+    const mode = checkMode('create', opts.mode, path);
+    checkBoolean('create', 'parents', opts.parents, path);
+    checkBoolean('create', 'protection', opts.protection, path);
     let target = path;
     let guidPrefix: string | undefined;
     if (opts.protection) {
@@ -953,7 +1239,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     }
     const full = await this.prepare('create', target, { creates: true });
     const data = toData(opts.data, path, 'create');
-    const acls = toLibAcls(opts.acl);
+    const acls = this.core.aclFor(full, opts.acl, path);
     const created = await this.createFull(full, data, acls, mode, opts.parents ?? false, guidPrefix, path);
     return this.rel(created);
   }
@@ -989,6 +1275,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
           await this.mkdirpFull(parent, undefined, relForErrors);
           continue;
         }
+        if (e instanceof NoNodeError && parent === '/') throw this.noRoot(e, relForErrors);
         if (e instanceof NodeExistsError && retries > 0 && !isSequential(mode)) {
           // A retry after connection loss meets the node: ours if protected or owned by us.
           if (guidPrefix !== undefined) return full;
@@ -1070,6 +1357,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
    * @throws NoAuthError, ConnectionLossError, SessionExpiredError
    */
   async exists(path: string, opts: { watch?: Watcher } = {}): Promise<Stat | null> {
+    checkWatchOptions('exists', opts, path);
     const full = await this.prepare('exists', path);
     const watch = opts.watch;
     return this.core.exec('exists', path, true, async (s, deadline) => {
@@ -1092,6 +1380,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
    * @throws NoNodeError, NoAuthError, ConnectionLossError, SessionExpiredError
    */
   async getData(path: string, opts: { watch?: Watcher } = {}): Promise<{ data: Buffer; stat: Stat }> {
+    checkWatchOptions('getData', opts, path);
     const full = await this.prepare('getData', path);
     const watch = opts.watch;
     return this.core.exec('getData', path, true, async (s, deadline) => {
@@ -1117,9 +1406,10 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
    * @throws NoNodeError, BadVersionError, NoAuthError, BadArgumentsError, ConnectionLossError, SessionExpiredError
    */
   async setData(path: string, data: Buffer | string, opts: { version?: number } = {}): Promise<Stat> {
+    checkOptions('setData', 2, opts, ['version'], path);
+    const version = checkVersion('setData', opts.version, path);
     const full = await this.prepare('setData', path);
     const buf = toData(data, path, 'setData') ?? Buffer.alloc(0);
-    const version = opts.version ?? -1;
     const st = await this.core.exec('setData', path, version === -1, (s, deadline) =>
       this.core.call<LibStat>(s, deadline, { op: 'setData', path: full, rel: path }, (lib, cb) =>
         lib.setData(full, buf, version, cb),
@@ -1134,6 +1424,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
    * @throws NoNodeError, NoAuthError, ConnectionLossError, SessionExpiredError
    */
   async getChildren(path: string, opts: { watch?: Watcher } = {}): Promise<{ children: string[]; stat: Stat }> {
+    checkWatchOptions('getChildren', opts, path);
     const full = await this.prepare('getChildren', path);
     const watch = opts.watch;
     return this.core.exec('getChildren', path, true, async (s, deadline) => {
@@ -1158,9 +1449,10 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
    * @throws NoNodeError, BadVersionError, NotEmptyError, NoAuthError, ConnectionLossError, SessionExpiredError
    */
   async delete(path: string, opts: { version?: number } = {}): Promise<void> {
+    checkOptions('delete', 1, opts, ['version'], path);
+    const version = checkVersion('delete', opts.version, path);
     const full = await this.prepare('delete', path);
     if (full === '/') throw new BadArgumentsError('cannot delete the root', { op: 'delete', path });
-    const version = opts.version ?? -1;
     let attempts = 0;
     await this.core.exec('delete', path, version === -1, async (s, deadline) => {
       attempts += 1;
@@ -1205,13 +1497,14 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
    * @throws NoAuthError, NoChildrenForEphemeralsError, ConnectionLossError, SessionExpiredError
    */
   async mkdirp(path: string, opts: { data?: Buffer | string } = {}): Promise<void> {
+    checkOptions('mkdirp', 1, opts, ['data'], path);
     const full = await this.prepare('mkdirp', path, { creates: true });
     await this.mkdirpFull(full, toData(opts.data, path, 'mkdirp'), path);
   }
 
   private async mkdirpFull(full: string, data: Buffer | undefined, rel: string): Promise<void> {
     if (full === '/') return;
-    const acls = toLibAcls(undefined);
+    const acls = this.core.aclFor(full, undefined, rel);
     for (;;) {
       try {
         await this.core.exec('mkdirp', rel, true, (s, deadline) =>
@@ -1222,13 +1515,31 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
         return;
       } catch (e) {
         if (e instanceof NodeExistsError) return;
+        // The server checks the parent's CREATE permission before it looks for the node: a
+        // client that may only read a tree meets NoAuth for a directory that is there.
+        if (e instanceof NoAuthError && (await this.existsFull(full, rel)) !== null) return;
         if (e instanceof NoNodeError) {
-          await this.mkdirpFull(parentOf(full), undefined, rel);
+          const parent = parentOf(full);
+          if (parent === '/') throw this.noRoot(e, rel);
+          await this.mkdirpFull(parent, undefined, rel);
           continue;
         }
         throw e;
       }
     }
+  }
+
+  /** The error for a create whose parent is the root and "does not exist": a missing chroot. */
+  private noRoot(e: NoNodeError, rel: string): NoNodeError {
+    if (this.core.chroot === '') return e;
+    return new NoNodeError(
+      `the chroot ${this.core.chroot} of the connect string does not exist (ZooKeeper does not create it)`,
+      { op: e.op ?? 'create', path: rel, cause: e },
+    );
+  }
+
+  private async existsFull(full: string, rel: string): Promise<Stat | null> {
+    return this.core.exec('exists', rel, true, (s, deadline) => this.statFull(full, s, deadline, rel));
   }
 
   /** Starts a transaction (multi): see {@link Transaction}. Paths are relative to the namespace. */
@@ -1241,11 +1552,26 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     if (ops.length === 0) return [];
     const fulls = ops.map((o) => this.full(o.path));
     if (ops.some((o) => o.type === 'create')) await this.namespaceReady();
-    const prepared = ops.map((o) => {
-      if (o.type === 'create') return { ...o, data: toData(o.data, o.path, 'create'), acls: toLibAcls(o.acl) };
+    const prepared = ops.map((o, i) => {
+      if (o.type === 'create')
+        return { ...o, data: toData(o.data, o.path, 'create'), acls: this.core.aclFor(fulls[i]!, o.acl, o.path) };
       if (o.type === 'setData') return { ...o, data: toData(o.data, o.path, 'setData') ?? Buffer.alloc(0), acls: [] };
       return { ...o, acls: [] };
     });
+    // One request carries the whole multi: the server drops a connection whose packet exceeds
+    // its jute.maxbuffer, so a transaction over the limit is refused here, before anything is sent.
+    let bytes = 0;
+    prepared.forEach((o, i) => {
+      bytes += 16 + Buffer.byteLength(fulls[i]!) + ('data' in o && o.data ? o.data.length : 0);
+      for (const a of o.acls) bytes += 12 + Buffer.byteLength(a.id.scheme) + Buffer.byteLength(a.id.id);
+    });
+    if (bytes > MAX_DATA_BYTES) {
+      throw new BadArgumentsError(
+        `transaction of ${ops.length} operations is ${bytes} bytes, over the limit of ${MAX_DATA_BYTES} bytes of one request ` +
+          "(ZooKeeper's jute.maxbuffer, 1 MiB, less 1 KiB); split it into several",
+        { op: 'multi', path: ops[0]!.path },
+      );
+    }
     const refs: TransactionOpRef[] = ops.map((o) => ({ type: o.type, path: o.path }));
     const results = await this.core.exec(
       'multi',
@@ -1281,6 +1607,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
                         refs[idx]!,
                         errs[idx]!,
                         refs.map((r, i) => ({ ...r, err: errs[i] ?? 0 })),
+                        fulls[idx],
                       ),
                     );
                     return;
@@ -1322,9 +1649,10 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
    * @throws NoNodeError, BadVersionError, NoAuthError, InvalidACLError, ConnectionLossError, SessionExpiredError
    */
   async setACL(path: string, acl: Acl[], opts: { version?: number } = {}): Promise<Stat> {
+    checkOptions('setACL', 2, opts, ['version'], path);
+    const version = checkVersion('setACL', opts.version, path, 'version (the ACL version, aversion)');
     const full = await this.prepare('setACL', path);
-    const acls = toLibAcls(acl);
-    const version = opts.version ?? -1;
+    const acls = toLibAcls(checkAcl(acl, 'setACL: acl', path));
     const st = await this.core.exec('setACL', path, version === -1, (s, deadline) =>
       this.core.call<LibStat>(s, deadline, { op: 'setACL', path: full, rel: path }, (lib, cb) =>
         lib.setACL(full, acls, version, cb),
@@ -1340,7 +1668,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
    */
   async addAuth(scheme: string, auth: string): Promise<void> {
     this.checkOpen('addAuth', '/');
-    const cred = { scheme, auth };
+    const cred = checkCredential({ scheme, auth }, 'addAuth');
     const core = this.core;
     core.auth.push(cred);
     core.pendingAuth.add(cred);
@@ -1366,8 +1694,10 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
 
   /**
    * Watches a node's data: calls `listener` with the current value, then on every change
-   * (`null, null` while the node does not exist). Re-reads after a reconnect and after a new
-   * session. Deliveries are deduplicated by the node's mzxid.
+   * (`null, null` while the node does not exist). Re-reads after a new session, and after a
+   * reconnect only when its last read had not armed the watch: back in the same session the
+   * server restores an armed watch (and fires it for a change made meanwhile). Deliveries are
+   * deduplicated by the node's mzxid.
    * @param opts.onError - errors other than connection loss / session expiry (e.g. NoAuth); default: logged
    */
   watchData(
@@ -1375,6 +1705,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     listener: (data: Buffer | null, stat: Stat | null) => void,
     opts: { onError?(e: Error): void } = {},
   ): WatchHandle {
+    checkWatchArgs('watchData', listener, opts, path);
     let last: string | undefined;
     return this.rearming(
       async (watch) => {
@@ -1409,7 +1740,8 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
 
   /**
    * Watches a node's children: calls `listener` with the current names (sorted), then on every
-   * change (`[]` while the node does not exist). Re-reads after a reconnect and after a new session.
+   * change (`[]` while the node does not exist). Re-reads after a new session, and after a
+   * reconnect only when its last read had not armed the watch (see {@link watchData}).
    * @param opts.onError - errors other than connection loss / session expiry; default: logged
    */
   watchChildren(
@@ -1417,6 +1749,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     listener: (children: string[]) => void,
     opts: { onError?(e: Error): void } = {},
   ): WatchHandle {
+    checkWatchArgs('watchChildren', listener, opts, path);
     let last: string | undefined;
     return this.rearming(
       async (watch) => {
@@ -1451,7 +1784,10 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     let closed = false;
     let running = false;
     let again = false;
+    /** The last read armed the watch on the server: a reconnect in the same session keeps it. */
+    let armed = false;
     const watch: Watcher = (ev) => {
+      armed = false;
       if (ev.type !== 'session-expired') void run();
     };
     const run = async (): Promise<void> => {
@@ -1464,10 +1800,14 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
       try {
         do {
           again = false;
+          armed = false;
           try {
             const deliver = await read(watch);
             if (deliver === 'again') again = true;
-            else if (!closed) deliver();
+            else {
+              armed = true;
+              if (!closed) deliver();
+            }
           } catch (e) {
             if (closed) return;
             if (e instanceof ConnectionLossError || e instanceof SessionExpiredError) {
@@ -1487,16 +1827,23 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
         running = false;
       }
     };
-    const onConnected = () => void run();
-    this.on('connected', onConnected);
-    this.on('reconnected', onConnected);
+    // Read again after every connected (a new session: its watches are gone) and after a
+    // reconnect when the last read had not armed the watch (the server restores armed ones): one
+    // entry in the client's set, not a listener per watch (many watches would pass
+    // EventEmitter's listener limit).
+    const entry = {
+      owner: this as ZkClient,
+      run: (state: 'connected' | 'reconnected') => {
+        if (state === 'connected' || !armed) void run();
+      },
+    };
+    this.core.rearms.add(entry);
     void run();
     return {
       close: () => {
         if (closed) return;
         closed = true;
-        this.off('connected', onConnected);
-        this.off('reconnected', onConnected);
+        this.core.rearms.delete(entry);
       },
     };
   }
@@ -1513,6 +1860,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     if (this.closed) return;
     this.closed = true;
     this.core.clients.delete(this);
+    for (const r of [...this.core.rearms]) if (r.owner === this) this.core.rearms.delete(r);
     if (!this.isView) await this.core.close();
   }
 

@@ -16,7 +16,11 @@
  * node), so a departure wakes exactly one participant (no herd).
  *
  * Sessions: on `suspended` leadership is dropped (`notLeader`); on `reconnected` it is checked
- * again; after `lost` (a new session) the participant rejoins with a new node, at the back.
+ * again; after `lost` (a new session) the participant rejoins with a new node, at the back. With
+ * `errorPolicy: 'session'` (Curator's `SessionConnectionStateErrorPolicy`) only `lost` ends
+ * leadership: a leader stays leader through a suspension that ends in `reconnected`, and a
+ * participant whose predecessor watch survived the suspension (same session: the server
+ * restores it) does not list the participants again.
  *
  * **Other libraries.** A latch never leads beside a Curator or Kazoo leader on its path. For
  * them to see the latch: Curator's `LeaderLatch` sees the default `latch-` nodes (it orders
@@ -52,6 +56,19 @@ export interface LeaderLatchOptions {
    * @defaultValue none (Curator's and Kazoo's election names always count)
    */
   extraPatterns?: readonly string[];
+  /**
+   * Which connection states end leadership, as Curator's `ConnectionStateErrorPolicy`:
+   * - `'standard'`: `suspended` (the session may still be alive, but this client cannot tell),
+   *   `read-only` and `lost` — leadership is dropped at the first sign of trouble and taken
+   *   again on `reconnected`.
+   * - `'session'`: only `lost` (and `read-only`). A leader keeps leading while `suspended`:
+   *   safe only when everything it does as leader is fenced by its session or its node (the
+   *   client declares `lost` at the latest when the server could expire the session, before
+   *   another participant can lead). Back in the same session (`reconnected`) it goes on
+   *   without a `notLeader`/`isLeader` pair.
+   * @defaultValue `'standard'`
+   */
+  errorPolicy?: 'standard' | 'session';
 }
 
 /** Events of {@link LeaderLatch}. */
@@ -88,6 +105,7 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
   readonly prefix: string;
   private readonly data: Buffer;
   private readonly patterns: readonly string[];
+  private readonly errorPolicy: 'standard' | 'session';
   private state: LatchState = 'latent';
   private leader = false;
   private nodePath: string | null = null;
@@ -107,8 +125,8 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
    * @param client - a ZkClient (connected, or connecting)
    * @param path - the election's znode (created with parents on start)
    * @param opts - prefix, payload, id
-   * @throws InvalidPathError for a bad path; RangeError for a prefix with `/`, or an extra
-   *   pattern that is empty or contains `/`
+   * @throws InvalidPathError for a bad path; RangeError for a prefix with `/`, an extra pattern
+   *   that is empty or contains `/`, or an unknown `errorPolicy`
    */
   constructor(
     private readonly client: ZkClient,
@@ -120,6 +138,10 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
     this.prefix = opts.prefix ?? 'latch-';
     if (this.prefix.includes('/')) throw new RangeError(`invalid prefix ${JSON.stringify(this.prefix)}`);
     this.patterns = [...ELECTION_NAMES, ...checkPatterns(`LeaderLatch ${this.path}`, opts.extraPatterns)];
+    this.errorPolicy = opts.errorPolicy ?? 'standard';
+    if (this.errorPolicy !== 'standard' && this.errorPolicy !== 'session') {
+      throw new RangeError(`invalid errorPolicy ${JSON.stringify(this.errorPolicy)}`);
+    }
     this.id = opts.id ?? randomUUID();
     this.data = opts.data === undefined ? Buffer.from(this.id) : Buffer.from(opts.data);
   }
@@ -172,7 +194,10 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
     await this.close();
   }
 
-  /** True while this participant leads (its node is lowest and owned by the current session, connected). */
+  /**
+   * True while this participant leads: its node is lowest and owned by the current session, and
+   * the client is connected (with `errorPolicy: 'session'`, also while it is suspended).
+   */
   hasLeadership(): boolean {
     return this.leader;
   }
@@ -271,9 +296,22 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
 
   private handleState(s: ConnectionState): void {
     if (this.state !== 'started') return;
-    if (s === 'suspended' || s === 'lost' || s === 'read-only') this.setLeadership(false);
+    if (s === 'lost' || s === 'read-only' || (s === 'suspended' && this.errorPolicy === 'standard')) {
+      this.setLeadership(false);
+    }
     if (s === 'lost') this.watched = null;
-    if (s === 'connected' || s === 'reconnected') this.kick();
+    if (s === 'connected') this.kick();
+    if (s === 'reconnected') {
+      // Same session: a standby's predecessor watch was restored by the server (and fires if
+      // the predecessor went meanwhile), so there is nothing to list again.
+      const covered =
+        this.errorPolicy === 'session' &&
+        !this.leader &&
+        this.watched !== null &&
+        this.watchedSession === this.client.sessionId &&
+        this.nodeSession === this.client.sessionId;
+      if (!covered) this.kick();
+    }
   }
 
   /** Runs a check in the background; errors are retried. */
@@ -324,7 +362,8 @@ export class LeaderLatch extends EventEmitter<LeaderLatchEvents> {
   private async check(): Promise<void> {
     if (this.state !== 'started') return;
     if (!isConnectedState(this.client.state)) {
-      this.setLeadership(false);
+      // Suspended under the session policy: still leading until `lost` says otherwise.
+      if (this.client.state !== 'suspended' || this.errorPolicy === 'standard') this.setLeadership(false);
       return; // the next 'connected'/'reconnected' kicks again
     }
     const session = this.client.sessionId;

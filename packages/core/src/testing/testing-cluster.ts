@@ -1,11 +1,18 @@
 import { rm } from 'node:fs/promises';
-import { makeMembers, type TestingServerOptions } from './testing-server.js';
+import { makeMembers, type MemberPlacement, type TestingServerOptions, type TestingTls } from './testing-server.js';
 import type { ZkServerProcess } from './zk-server-process.js';
 
 /** Options for {@link TestingCluster.start}. */
 export interface TestingClusterOptions extends TestingServerOptions {
   /** Number of members; default 3. */
   size?: number;
+  /**
+   * One placement per member, in `myid` order: the address it listens on (client, quorum and
+   * election ports; `server.N=<address>:P1:P2`) and the network namespace it runs in — e.g. the
+   * hosts of a `TestingNetwork`. Its length must be `size`.
+   * @defaultValue every member on 127.0.0.1 in this process's namespace
+   */
+  hosts?: readonly MemberPlacement[];
 }
 
 /**
@@ -21,17 +28,20 @@ export class TestingCluster {
     readonly members: ZkServerProcess[],
     private readonly root: string,
     private readonly ownsRoot: boolean,
+    /** The TLS material (CA, server and client certificates), when started with `tls`; else null. */
+    readonly tls: TestingTls | null,
   ) {}
 
   /**
    * Starts every member and waits until all serve.
-   * @throws Error when ZooKeeper is not installed or the ensemble does not form within `startTimeoutMs`.
+   * @throws Error when ZooKeeper is not installed or the ensemble does not form within `startTimeoutMs`;
+   *   RangeError for a bad `size` or `hosts`.
    */
   static async start(opts: TestingClusterOptions = {}): Promise<TestingCluster> {
     const size = opts.size ?? 3;
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`size must be a positive integer, got ${size}`);
-    const { root, ownsRoot, members } = await makeMembers(size, opts);
-    const cluster = new TestingCluster(members, root, ownsRoot);
+    const { root, ownsRoot, members, tls } = await makeMembers(size, opts);
+    const cluster = new TestingCluster(members, root, ownsRoot, tls);
     try {
       await Promise.all(members.map((m) => m.start()));
       await cluster.waitForQuorum(opts.startTimeoutMs);
@@ -42,9 +52,18 @@ export class TestingCluster {
     return cluster;
   }
 
-  /** `127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3`. */
+  /**
+   * `127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3` (each member's own address when placed on hosts; the
+   * TLS ports when the ensemble is TLS-only).
+   */
   get connectString(): string {
     return this.members.map((m) => m.address).join(',');
+  }
+
+  /** The members' TLS ports when started with `tls`, else null. */
+  get secureConnectString(): string | null {
+    const a = this.members.map((m) => m.secureAddress);
+    return a.every((x) => x !== null) ? a.join(',') : null;
   }
 
   /** The directory holding every member's data and logs. */

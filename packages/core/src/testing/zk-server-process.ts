@@ -1,12 +1,24 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { serverMode, type ServerMode } from './four-letter-word.js';
+import type { ConnectionOptions } from 'node:tls';
+import { fourLetterWord, serverMode, type ServerMode } from './four-letter-word.js';
+import { netnsCommand } from './testing-network.js';
 
 /** Where Debian's `zookeeper` package puts its jars; override with `ZK_CLASSPATH_DIR`. */
 const JAVA_DIR = process.env['ZK_CLASSPATH_DIR'] ?? '/usr/share/java';
-const CLASSPATH_JARS = ['zookeeper.jar', 'slf4j-api.jar', 'slf4j-log4j12.jar', 'log4j-1.2.jar'];
+// netty-codec and netty-resolver are missing from zookeeper.jar's manifest Class-Path and are
+// needed by NettyServerCnxnFactory's TLS (SslHandler is a ByteToMessageDecoder).
+const CLASSPATH_JARS = [
+  'zookeeper.jar',
+  'slf4j-api.jar',
+  'slf4j-log4j12.jar',
+  'log4j-1.2.jar',
+  'netty-codec.jar',
+  'netty-resolver.jar',
+];
 
 /** Every JVM this process started and has not yet seen exit; killed on process exit. */
 const live = new Set<ZkServerProcess>();
@@ -37,11 +49,21 @@ function javaBinary(): string | null {
 export interface MemberSpec {
   /** `myid`, 1-based. */
   id: number;
+  /** The plain client port (not opened when the ensemble is TLS-only: see {@link ServerTlsConfig.plainPort}). */
   clientPort: number;
+  /** The TLS client port (`secureClientPort`), when the ensemble has TLS. */
+  secureClientPort?: number;
   /** Quorum (follower ↔ leader) port. */
   quorumPort: number;
   /** Leader-election port. */
   electionPort: number;
+  /** The address it listens on (client, quorum and election ports). @defaultValue `'127.0.0.1'` */
+  host?: string;
+  /**
+   * A network namespace to run in (`ip netns exec`), e.g. a `NetworkHost`'s `netns` from
+   * `TestingNetwork`; `host` is then that namespace's address. @defaultValue none (this process's)
+   */
+  netns?: string;
 }
 
 /** Configuration shared by every member of one harness-made ensemble. */
@@ -60,11 +82,45 @@ export interface ServerConfig {
   extra: Record<string, string | number>;
   /** Extra JVM flags. */
   jvmFlags: string[];
+  /** TLS for clients (`secureClientPort` with Netty); none when absent. */
+  tls?: ServerTlsConfig;
+}
+
+/** Client TLS of a harness-made server: ZooKeeper's `ssl.*` settings and what the harness probes with. */
+export interface ServerTlsConfig {
+  /** PEM file with the server's private key and certificate (`ssl.keyStore.location`, type PEM). */
+  keyStoreFile: string;
+  /** PEM file with the CA certificate(s) client certificates must chain to (`ssl.trustStore.location`). */
+  trustStoreFile: string;
+  /** `ssl.clientAuth`: `need` (ZooKeeper's default) refuses clients without a trusted certificate. */
+  clientAuth: 'need' | 'want' | 'none';
+  /** Also open the plain `clientPort`. False: TLS only. */
+  plainPort: boolean;
+  /** `tls.connect` options the harness's own probes (`srvr`, `conf`) use on the TLS port. */
+  probe: ConnectionOptions;
+}
+
+/** Resolves when nothing listens on 127.0.0.1:`port`, rejects naming the port when something does. */
+function checkPortFree(port: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        new Error(
+          err.code === 'EADDRINUSE'
+            ? `port ${port} on 127.0.0.1 (${what}) is in use by another process`
+            : `port ${port} on 127.0.0.1 (${what}) cannot be bound: ${err.message}`,
+          { cause: err },
+        ),
+      );
+    });
+    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve()));
+  });
 }
 
 /**
- * One ZooKeeper server JVM (`QuorumPeerMain`) on 127.0.0.1 with its own data directory and
- * generated `zoo.cfg`. It can be started, stopped (SIGTERM), killed (SIGKILL), paused
+ * One ZooKeeper server JVM (`QuorumPeerMain`) on 127.0.0.1 — or on its spec's `host` inside its
+ * `netns` (a `TestingNetwork` host) — with its own data directory and generated `zoo.cfg`. It can be started, stopped (SIGTERM), killed (SIGKILL), paused
  * (SIGSTOP), resumed (SIGCONT) and restarted on the same ports and data.
  *
  * The JVM runs under a small `sh` watchdog that holds a pipe from this process: when this
@@ -84,9 +140,43 @@ export class ZkServerProcess {
     private readonly config: ServerConfig,
   ) {}
 
-  /** `127.0.0.1:<clientPort>`. */
+  /**
+   * Where clients connect: `<host>:<clientPort>` (host `127.0.0.1` unless the spec names one), or
+   * the TLS port when the server is TLS-only.
+   */
   get address(): string {
-    return `127.0.0.1:${this.spec.clientPort}`;
+    return `${this.host}:${this.port}`;
+  }
+
+  /** The address it listens on: the spec's `host`, default `127.0.0.1`. */
+  get host(): string {
+    return this.spec.host ?? '127.0.0.1';
+  }
+
+  /** The port of {@link address}. */
+  get port(): number {
+    const tls = this.config.tls;
+    return tls && !tls.plainPort ? this.spec.secureClientPort! : this.spec.clientPort;
+  }
+
+  /** `<host>:<secureClientPort>` when the server has TLS, else null. */
+  get secureAddress(): string | null {
+    return this.spec.secureClientPort !== undefined && this.config.tls
+      ? `${this.host}:${this.spec.secureClientPort}`
+      : null;
+  }
+
+  /** Resolves when the JVM started last exits (at once when none runs). */
+  whenExited(): Promise<void> {
+    return this.exited;
+  }
+
+  /** How the harness talks four-letter words to this server: the plain port, else TLS. */
+  private probeTarget(): { port: number; tls?: ConnectionOptions } {
+    const tls = this.config.tls;
+    return tls && !tls.plainPort
+      ? { port: this.spec.secureClientPort!, tls: tls.probe }
+      : { port: this.spec.clientPort };
   }
 
   /** The JVM's pid while running, else null. */
@@ -101,7 +191,17 @@ export class ZkServerProcess {
 
   /** The member's mode from `srvr`, or null when it does not serve. */
   mode(timeoutMs = 1000): Promise<ServerMode | null> {
-    return this.running ? serverMode('127.0.0.1', this.spec.clientPort, timeoutMs) : Promise.resolve(null);
+    const t = this.probeTarget();
+    return this.running ? serverMode(this.host, t.port, timeoutMs, t.tls) : Promise.resolve(null);
+  }
+
+  /**
+   * Sends a four-letter word (`srvr`, `mntr`, `conf`, …) to this server, over TLS when it is
+   * TLS-only. @throws Error when it does not answer within `timeoutMs`
+   */
+  fourLetterWord(command: string, timeoutMs = 1000): Promise<string> {
+    const t = this.probeTarget();
+    return fourLetterWord(this.host, t.port, command, timeoutMs, t.tls);
   }
 
   private async writeConfig(): Promise<string> {
@@ -113,8 +213,19 @@ export class ZkServerProcess {
       `initLimit=${c.initLimit}`,
       `syncLimit=${c.syncLimit}`,
       `dataDir=${dataDir}`,
-      `clientPort=${this.spec.clientPort}`,
-      `clientPortAddress=127.0.0.1`,
+      ...(c.tls && !c.tls.plainPort ? [] : [`clientPort=${this.spec.clientPort}`, `clientPortAddress=${this.host}`]),
+      ...(c.tls
+        ? [
+            `secureClientPort=${this.spec.secureClientPort}`,
+            `secureClientPortAddress=${this.host}`,
+            'serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory',
+            `ssl.keyStore.location=${c.tls.keyStoreFile}`,
+            'ssl.keyStore.type=PEM',
+            `ssl.trustStore.location=${c.tls.trustStoreFile}`,
+            'ssl.trustStore.type=PEM',
+            `ssl.clientAuth=${c.tls.clientAuth}`,
+          ]
+        : []),
       `4lw.commands.whitelist=*`,
       `admin.enableServer=false`,
       `maxClientCnxns=0`,
@@ -122,7 +233,8 @@ export class ZkServerProcess {
       `autopurge.purgeInterval=0`,
     ];
     if (c.members.length > 1) {
-      for (const m of c.members) lines.push(`server.${m.id}=127.0.0.1:${m.quorumPort}:${m.electionPort}`);
+      for (const m of c.members)
+        lines.push(`server.${m.id}=${m.host ?? '127.0.0.1'}:${m.quorumPort}:${m.electionPort}`);
       await writeFile(join(dataDir, 'myid'), `${this.spec.id}\n`);
     }
     for (const [k, v] of Object.entries(c.extra)) lines.push(`${k}=${v}`);
@@ -156,6 +268,18 @@ export class ZkServerProcess {
           `(run scripts/setup.sh, or apt-get install zookeeper)`,
       );
     }
+    const c = this.config;
+    const ports: [number, string][] = [];
+    if (!(c.tls && !c.tls.plainPort)) ports.push([this.spec.clientPort, `client port of member ${this.spec.id}`]);
+    if (c.tls && this.spec.secureClientPort !== undefined)
+      ports.push([this.spec.secureClientPort, `TLS client port of member ${this.spec.id}`]);
+    if (c.members.length > 1) {
+      ports.push([this.spec.quorumPort, `quorum port of member ${this.spec.id}`]);
+      ports.push([this.spec.electionPort, `election port of member ${this.spec.id}`]);
+    }
+    // A busy port would make the JVM exit while another server answered our probes. (A member
+    // in a host of its own has that host's ports to itself: nothing else runs there.)
+    if (this.spec.netns === undefined) for (const [port, what] of ports) await checkPortFree(port, what);
     const cfg = await this.writeConfig();
     const classpath = [this.dir, ...CLASSPATH_JARS.map((j) => join(JAVA_DIR, j))].join(':');
     const args = [
@@ -179,7 +303,9 @@ export class ZkServerProcess {
     const script =
       'exec 3<&0; "$@" </dev/null >/dev/null 2>&1 & pid=$!; echo $pid; ' +
       '(read _ignored <&3; kill -9 $pid 2>/dev/null) & wait $pid; exit 0';
-    const child = spawn('/bin/sh', ['-c', script, 'zk-watchdog', java, ...args], {
+    // In a network namespace: `ip netns exec <ns> java …` (it execs java, so $pid is java's).
+    const command = this.spec.netns ? netnsCommand(this.spec.netns, java, args).flat() : [java, ...args];
+    const child = spawn('/bin/sh', ['-c', script, 'zk-watchdog', ...command], {
       stdio: ['pipe', 'pipe', 'ignore'],
       detached: false,
     });
@@ -213,9 +339,22 @@ export class ZkServerProcess {
    */
   async waitForMode(timeoutMs = 30_000): Promise<ServerMode> {
     const deadline = Date.now() + timeoutMs;
+    let owned = false;
     for (;;) {
       const mode = await this.mode(500);
-      if (mode) return mode;
+      if (mode && !owned) {
+        // The server answering must be ours: its `conf` names our data directory.
+        const conf = await this.fourLetterWord('conf', 1000).catch(() => '');
+        const dataDir = /^dataDir=(.*)$/m.exec(conf)?.[1];
+        if (dataDir !== undefined && dataDir.startsWith(join(this.dir, 'data'))) owned = true;
+        else if (dataDir !== undefined || !this.running) {
+          throw new Error(
+            `another server answers on ${this.address} (its dataDir is ${dataDir ?? 'unknown'}), not ZooKeeper member ${this.spec.id}; ` +
+              `see ${join(this.dir, 'zookeeper.log')}`,
+          );
+        }
+      }
+      if (mode && owned) return mode;
       if (!this.running)
         throw new Error(`ZooKeeper member ${this.spec.id} exited; see ${join(this.dir, 'zookeeper.log')}`);
       if (Date.now() > deadline) {

@@ -6,10 +6,12 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Logger } from 'pino';
 import { InvalidPathError, ZkClient, validatePath, type ConnectionState } from '@zkjobs/core';
 import { OperationError, UsageError } from './errors.js';
+import { isStdoutClosed, onStdoutClosed } from './pipes.js';
+import { clientSecurity, type ClientSecurity, type SecurityOptions } from './security.js';
 
 /** The options every command inherits from the root program. */
-export interface GlobalOptions {
-  /** ZooKeeper connect string `host:port[,host:port…]`. */
+export interface GlobalOptions extends SecurityOptions {
+  /** ZooKeeper connect string `host:port[,host:port…][/chroot]`. */
   connect: string;
   /** Root znode of the zkjobs cluster (job commands only). */
   namespace: string;
@@ -49,13 +51,28 @@ export function intArg(min: number, max = Number.MAX_SAFE_INTEGER, unit = ''): (
 const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
 /**
- * Checks a connect string `host:port[,host:port…]` (an optional `/chroot` suffix is refused:
- * use `--namespace` for job commands).
+ * Checks a connect string `host:port[,host:port…][/chroot]`. A chroot is a path every other
+ * path is under, on the server (it must exist; ZooKeeper does not create it).
  * @throws UsageError naming the malformed part
  */
 export function validateConnectString(s: string): string {
-  if (s.trim() === '') throw new UsageError('--connect: empty connect string (expected host:port[,host:port…])');
-  for (const part of s.split(',')) {
+  if (s.trim() === '')
+    throw new UsageError('--connect: empty connect string (expected host:port[,host:port…][/chroot])');
+  const slash = s.indexOf('/');
+  const hosts = slash < 0 ? s : s.slice(0, slash);
+  if (slash >= 0 && s.slice(slash) !== '/') {
+    const chroot = s.slice(slash);
+    try {
+      validatePath(chroot);
+    } catch (err) {
+      const reason = (err as Error).message.replace(/^invalid path "[^"]*": /, '').replace(/ \([^()]*\)$/, '');
+      throw new UsageError(`--connect: invalid chroot ${JSON.stringify(chroot)} in ${JSON.stringify(s)}: ${reason}`, {
+        cause: err,
+      });
+    }
+  }
+  if (hosts.trim() === '') throw new UsageError(`--connect: no servers before the chroot in ${JSON.stringify(s)}`);
+  for (const part of hosts.split(',')) {
     const m = HOST_PORT.exec(part.trim());
     const port = m ? Number(m[2]) : NaN;
     if (!m || port < 1 || port > 65535) {
@@ -87,7 +104,12 @@ export function checkPath(path: string, what: string): string {
 /** A pino logger writing JSON lines to stderr (stdout is for results). */
 export async function cliLogger(g: GlobalOptions, fallback: string): Promise<Logger> {
   const { pino } = await import('pino'); // loaded only by the commands that log
-  return pino({ name: 'zkjobs', level: g.logLevel ?? fallback }, pino.destination({ fd: 2, sync: true }));
+  const dest = pino.destination({ fd: 2, sync: true });
+  // stderr's reader may go away too (`2>&1 | head`): a log line that cannot be written is dropped.
+  dest.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') process.stderr.write(`zkjobs: cannot write the log: ${err.message}\n`);
+  });
+  return pino({ name: 'zkjobs', level: g.logLevel ?? fallback }, dest);
 }
 
 /**
@@ -99,13 +121,28 @@ export async function connectZk(
   opts: { sessionTimeoutMs?: number; logger?: Logger } = {},
 ): Promise<ZkClient> {
   validateConnectString(g.connect);
-  const client = await ZkClient.connect(g.connect, {
+  const sec = await security(g);
+  return ZkClient.connect(g.connect, {
     connectTimeoutMs: g.connectTimeout,
     sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000,
+    ...sec.options,
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
-  client.setMaxListeners(0); // one listener pair per re-arming watch (job wait on many ids)
-  return client;
+}
+
+const securityOf = new WeakMap<GlobalOptions, Promise<ClientSecurity>>();
+
+/**
+ * The connection's credentials, default ACL and TLS from the global options, read once per
+ * command. @throws UsageError naming the option whose value or file is wrong
+ */
+export function security(g: GlobalOptions): Promise<ClientSecurity> {
+  let p = securityOf.get(g);
+  if (!p) {
+    p = clientSecurity(g);
+    securityOf.set(g, p);
+  }
+  return p;
 }
 
 /** Connects, runs `fn`, and closes the connection whatever happens. */
@@ -221,8 +258,9 @@ export function reportConnection(client: ZkClient, opts: ConnectionReportOptions
 export class Output {
   constructor(readonly json: boolean) {}
 
-  /** Prints one result: `doc` as a JSON line with `--json`, else `human` (a line or lines). */
+  /** Prints one result: `doc` as a JSON line with `--json`, else `human` (a line or lines). Nothing once stdout's reader has gone. */
   result(doc: unknown, human: string | (() => string)): void {
+    if (isStdoutClosed()) return;
     if (this.json) process.stdout.write(JSON.stringify(doc) + '\n');
     else {
       const text = typeof human === 'function' ? human() : human;
@@ -232,6 +270,7 @@ export class Output {
 
   /** Prints human text only (nothing with `--json`). */
   human(text: string): void {
+    if (isStdoutClosed()) return;
     if (!this.json) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
   }
 }
@@ -268,16 +307,22 @@ export async function progressBar(total: number, label: string, json: boolean): 
   };
 }
 
-/** Resolves with the name of the first SIGINT or SIGTERM received. */
+/**
+ * Resolves with the name of the first SIGINT or SIGTERM received, or `SIGPIPE` when the reader
+ * of stdout went away (a long-running command then stops as if interrupted).
+ */
 export function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    let stopPipe = (): void => undefined;
     const on = (sig: NodeJS.Signals): void => {
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
+      stopPipe();
       resolve(sig);
     };
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
+    stopPipe = onStdoutClosed(() => on('SIGPIPE'));
   });
 }
 

@@ -8,7 +8,7 @@ import { CorruptRecordError } from '../errors.js';
 import { claimOps, isHolderFenceFailure } from '../engine/ops.js';
 import { readRecord, type ReadRecord } from '../engine/record.js';
 import { claim, isClaimable, isHeldBy } from '../engine/transitions.js';
-import type { JobRecord } from '../job.js';
+import type { JobRecord, JobState } from '../job.js';
 import { mapLimit, retrying } from '../util.js';
 import type { BufferedJob, ConsumerContext } from './context.js';
 
@@ -18,6 +18,10 @@ export interface ClaimHooks {
   hasHandler(type: string): boolean;
   /** The job will not be claimed here (stale, unknown type, taken meanwhile): its assignment entry is settled. */
   skip(job: BufferedJob): void;
+  /** True while jobs of `type` may not start (paused). */
+  isPaused(type: string): boolean;
+  /** Its type is paused: keep it, unclaimed, until the type is resumed. */
+  hold(job: BufferedJob): void;
   /** Its record could not be read now (connection trouble): put it back for a later try. */
   retryLater(job: BufferedJob): void;
   /** Claimed: run it. `zxid` is the claim write's. */
@@ -28,6 +32,7 @@ interface Claim {
   b: BufferedJob;
   next: JobRecord;
   version: number;
+  from: JobState;
 }
 
 /** The holder: its registration and session. */
@@ -78,6 +83,10 @@ export async function claimBatch(
       hooks.skip(b);
       continue;
     }
+    if (hooks.isPaused(rec.type)) {
+      hooks.hold(b);
+      continue;
+    }
     if (!hooks.hasHandler(rec.type)) {
       ctx.log.error({ jobId: b.id, type: rec.type }, 'no handler for job type (assignment skipped)');
       hooks.skip(b);
@@ -89,7 +98,7 @@ export async function claimBatch(
       r.found.stat.version,
       Date.now(),
     );
-    claims.push({ b, next, version: r.found.stat.version });
+    claims.push({ b, next, version: r.found.stat.version, from: rec.state });
   }
   if (claims.length === 0) return;
   const commit = async (cs: readonly Claim[]): Promise<string[]> => {

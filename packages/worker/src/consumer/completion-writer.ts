@@ -109,6 +109,7 @@ export class CompletionWriter {
       cs.map((c) => ({
         next: c.s.next,
         token: c.a.token,
+        from: c.a.rec.state,
         remove: c.s.remove,
         ...(c.s.retry ? { retry: c.s.retry } : {}),
         ...(c.s.keepFor !== undefined ? { keepFor: c.s.keepFor } : {}),

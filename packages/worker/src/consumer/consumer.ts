@@ -9,19 +9,31 @@ import type { WatchHandle, ZkClient } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import { JobCancelledError, LostClaimError } from '../errors.js';
+import { JobCancelledError, LostClaimError, UnrecoverableError, WorkerClosingError } from '../errors.js';
 import { toJob } from '../engine/record.js';
-import { settle } from '../engine/transitions.js';
+import { settle, type RunOutcome } from '../engine/transitions.js';
 import type { TypedEmitter, WorkerEvents } from '../events.js';
 import type { Job, JobRecord } from '../job.js';
-import { cancelledJobOf, decodeAssignment, isAssignmentNode, queueDir, type AssignedJob } from '../layout.js';
+import {
+  PAUSED,
+  cancelledJobOf,
+  decodeAssignment,
+  decodePaused,
+  isAssignmentNode,
+  isTypePaused,
+  queueDir,
+  type AssignedJob,
+  type PausedDoc,
+} from '../layout.js';
 import { LOG } from '../log-events.js';
+import { checkStrategyDelay, type BackoffStrategy } from '../options.js';
 import type { Processor } from '../processor.js';
 import { createIfMissing } from '../util.js';
 import { claimBatch } from './claim.js';
 import { ClaimNotes } from './claim-notes.js';
 import { CompletionWriter } from './completion-writer.js';
 import { claimOf, type ActiveJob, type BufferedJob, type ConsumerContext, type ConsumerCounters } from './context.js';
+import { deleteProgress } from './progress.js';
 import { runHandler } from './run.js';
 
 /** Options of {@link Consumer}. */
@@ -37,6 +49,8 @@ export interface ConsumerOptions {
   events: TypedEmitter<WorkerEvents>;
   /** The safety re-listing of the queue runs at most this often, ms. */
   pollMs: number;
+  /** The worker's retry strategy, if any. */
+  backoffStrategy?: BackoffStrategy;
 }
 
 interface Assignment {
@@ -58,6 +72,10 @@ export class Consumer {
   private readonly loading = new Set<string>();
   /** Assigned jobs not yet claimed, lowest priority number first, then in order of arrival. */
   private buffer: BufferedJob[] = [];
+  /** Assigned jobs of paused types, kept unclaimed until their type is resumed. */
+  private held: BufferedJob[] = [];
+  private paused: PausedDoc = { all: false, types: [] };
+  private pausedWatch: WatchHandle | null = null;
   private readonly active = new Map<string, ActiveJob>();
   private claiming = 0;
   /** Handlers running now (≤ concurrency). */
@@ -77,6 +95,7 @@ export class Consumer {
   private readonly log: Logger;
   private readonly events: TypedEmitter<WorkerEvents>;
   private readonly pollMs: number;
+  private readonly backoffStrategy: BackoffStrategy | undefined;
   /** Claims, completions, refusals so far (for tests and metrics). */
   readonly counters: ConsumerCounters = {
     claimed: 0,
@@ -96,6 +115,7 @@ export class Consumer {
     this.log = opts.log;
     this.events = opts.events;
     this.pollMs = opts.pollMs;
+    this.backoffStrategy = opts.backoffStrategy;
     this.pq = new PQueue({ concurrency: opts.concurrency });
     this.ctx = {
       client: opts.client,
@@ -182,6 +202,21 @@ export class Consumer {
       Math.min(250, this.pollMs),
     );
     this.poll.unref();
+    // Paused types: their assigned jobs are held, not claimed, until resumed.
+    this.pausedWatch = this.client.watchData(
+      PAUSED,
+      (data) => {
+        this.paused = decodePaused(data);
+        if (this.paused.all || this.held.length === 0) return;
+        // Held jobs are read again when claimed: those whose type is still paused are held again.
+        const free = this.held;
+        this.held = [];
+        this.buffer.push(...free);
+        this.sortBuffer();
+        this.pump();
+      },
+      { onError: (e) => this.ctx.reportError(e, 'paused watch error', { worker: name }) },
+    );
     this.log.info({ worker: name, session }, 'consumer bound');
   }
 
@@ -198,8 +233,11 @@ export class Consumer {
     this.retryTimer = null;
     this.watch?.close();
     this.watch = null;
+    this.pausedWatch?.close();
+    this.pausedWatch = null;
     this.assignments.clear();
     this.buffer = [];
+    this.held = [];
   }
 
   /**
@@ -353,6 +391,8 @@ export class Consumer {
           try {
             await claimBatch(this.ctx, { name, session }, batch, {
               hasHandler: (type) => this.handlers[type] !== undefined,
+              isPaused: (type) => isTypePaused(this.paused, type),
+              hold: (b) => this.held.push(b),
               skip: (b) => this.settleAssigned(name, b.node, b.id),
               retryLater: (b) => retry.push(b),
               start: (b, rec, zxid) => this.start(name, session, b.node, rec, zxid),
@@ -427,8 +467,35 @@ export class Consumer {
     // The handler is done: its slot is free for the next job while the outcome is written
     // (writes in flight stay bounded by the prefetch: nothing new is assigned before they land).
     this.handlerDone(a);
-    await this.writer.write(a, settle(a.rec, a.token, outcome, Date.now()), outcome);
+    const retryDelay = await this.strategyDelay(a, job, outcome);
+    // A run that stored progress says so in the record: the node is read and deleted with it.
+    await a.progress?.drain();
+    const rec = a.progress?.wrote ? { ...a.rec, progressed: true } : a.rec;
+    const s = settle(rec, a.token, outcome, Date.now(), retryDelay);
+    const applied = await this.writer.write(a, s, outcome);
+    if (applied && s.remove && rec.progressed) void deleteProgress(this.client, a.id);
     this.finish(a);
+  }
+
+  /**
+   * The worker's backoff strategy's answer for a failed attempt with attempts left; undefined
+   * (the job's own backoff) without a strategy, or when it throws or answers what is not a delay
+   * (reported as an `error` naming it).
+   */
+  private async strategyDelay(a: ActiveJob, job: Job, outcome: RunOutcome): Promise<number | 'fail' | undefined> {
+    const strategy = this.backoffStrategy;
+    if (!strategy || outcome.kind !== 'failed') return undefined;
+    const err = outcome.error;
+    if (err instanceof UnrecoverableError || err instanceof WorkerClosingError) return undefined;
+    if (a.rec.attemptsMade >= a.rec.opts.attempts) return undefined;
+    try {
+      return checkStrategyDelay(
+        await strategy(a.rec.attemptsMade, err instanceof Error ? err : new Error(String(err)), job),
+      );
+    } catch (e) {
+      this.ctx.reportError(e, "backoffStrategy failed; the job's own backoff is used", { jobId: a.id });
+      return undefined;
+    }
   }
 
   private handlerDone(a: ActiveJob): void {

@@ -8,6 +8,7 @@ import type { ZkClient } from '@zkjobs/core';
 import type { Logger } from 'pino';
 import type { TypedEmitter, WorkerEvents } from '../events.js';
 import type { EventClaim, JobRecord } from '../job.js';
+import type { ProgressWriter } from './progress.js';
 
 /** Counts of one consumer, for tests and metrics (`Worker.stats()`). */
 export interface ConsumerCounters {
@@ -67,6 +68,8 @@ export interface ActiveJob {
   stalled?: boolean;
   /** Its handler settled (its slot is free). */
   handlerDone?: boolean;
+  /** Its stored progress, once reported. */
+  progress?: ProgressWriter;
 }
 
 /** The claim of an active job, as events carry it. */

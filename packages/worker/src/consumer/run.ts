@@ -9,6 +9,7 @@ import type { Job } from '../job.js';
 import { gangBarrierPath } from '../layout.js';
 import { storableResult, type Processor, type ProcessorContext } from '../processor.js';
 import type { ActiveJob, ConsumerContext } from './context.js';
+import { ProgressWriter, encodeProgress } from './progress.js';
 
 /** A gang task waits at most this long for its siblings, at the start and at the end, ms. */
 const GANG_BARRIER_TIMEOUT_MS = 60_000;
@@ -42,8 +43,11 @@ export async function runHandler(
       worker: a.worker,
       session: a.session,
       progress: (value: unknown) => {
+        const data = encodeProgress({ value, token: a.token, attempt: rec.attemptsMade, at: Date.now() });
         ctx.log.debug({ jobId: a.id, progress: value }, 'job progress');
         ctx.events.emit('progress', job, value);
+        a.progress ??= new ProgressWriter(ctx, a);
+        return a.progress.write(data);
       },
     };
     let barrier: DoubleBarrier | undefined;
@@ -63,5 +67,6 @@ export async function runHandler(
     outcome = { kind: 'failed', error: err };
   }
   if (a.timer) clearTimeout(a.timer);
+  if (a.progress) a.progress.closed = true;
   return t0 >= 0 ? { outcome, handlerMs: performance.now() - t0 } : { outcome };
 }

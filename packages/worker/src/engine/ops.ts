@@ -18,18 +18,24 @@
  * | {@link claimOps}   | consumer  | holder | `setData(record, version)` per job                                          |
  * | {@link completionOps} | consumer | holder | `setData`/`delete(record, version=token)` per job, a retry marker, retention markers |
  * | {@link assignOps}  | leader    | leader | `create` assignments, marker rewrites/deletes, gang parents and documents   |
- * | {@link requeueOps} | leader    | leader | `setData` each record, a marker, `delete` the dead worker's queue           |
+ * | {@link requeueOps} | leader    | leader | `setData`/`delete` each record, a marker, retention markers, `delete` the dead worker's queue |
  * | {@link failDependantOps} | leader | leader | `setData(record, version)`, marker rewrite/delete                      |
  * | {@link finishGangOps} | leader | leader | `setData(parent, version)`, `delete(gangs/<id>)`                          |
  * | {@link pruneOps}   | leader    | leader | `delete` finished records and their retention marker                        |
+ * | {@link fireScheduleOps} | leader | leader | `setData(schedules/<id>, version)`, `create` each slot's record, one marker |
+ * | {@link foldCountsOps} | leader | leader | `setData(counts, version)`, `delete` the folded deltas                 |
  *
- * Plain writes guarded by a version sit beside them: {@link writeRecordAt} (a stale holder's
- * note; a cancel whose holder's queue is gone).
+ * Every multi that creates, changes the state of, or deletes job records ends with one count
+ * delta `counts/d-…` (`counts.ts`; the leader's {@link foldCountsOps} folds them). A plain write
+ * guarded by a version sits beside them: {@link writeRecordAt} (a stale holder's note, which
+ * changes no state).
  */
 import type { OpResult, Transaction, ZkClient } from '@zkjobs/core';
 import { CreateMode, NodeExistsError, NoNodeError, TransactionError } from '@zkjobs/core';
-import type { JobRecord } from '../job.js';
+import type { JobRecord, JobState } from '../job.js';
+import { appendTally, Tally } from './counts.js';
 import {
+  COUNTS,
   LEADER,
   assignmentPrefix,
   cancelSignalPath,
@@ -42,10 +48,13 @@ import {
   pendingMarkerPrefix,
   queueDir,
   retentionMarkerPrefix,
+  schedulePath,
   workerPath,
   type AssignedJob,
   type LeaderInfo,
   type PendingEntry,
+  type ScheduleDoc,
+  encodeSchedule,
 } from '../layout.js';
 import { encodeRecord } from './record.js';
 
@@ -113,6 +122,15 @@ export interface RecordWrite {
   next: JobRecord;
   /** The version it must have (the version read). */
   version: number;
+  /** Its state as read (for the counts; absent: the write changes no state). */
+  from?: JobState;
+}
+
+/** The count delta of record writes. */
+function tallyOf(writes: readonly (RecordWrite & { remove?: boolean })[]): Tally {
+  const t = new Tally();
+  for (const w of writes) if (w.from !== undefined) t.move(w.next.type, w.from, w.remove ? null : w.next.state);
+  return t;
 }
 
 // ----- the epoch ------------------------------------------------------------------------------
@@ -149,14 +167,19 @@ export function submitOps(
   entries: readonly PendingEntry[],
 ): Transaction {
   const tx = client.transaction();
+  const tally = new Tally();
   for (const p of items) {
     tx.create(jobPath(p.rec.id), { data: p.bytes ?? encodeRecord(p.rec) });
-    for (const t of p.tasks ?? []) tx.create(jobPath(t.id), { data: encodeRecord(t) });
+    tally.add(p.rec.type, p.rec.state);
+    for (const t of p.tasks ?? []) {
+      tx.create(jobPath(t.id), { data: encodeRecord(t) });
+      tally.add(t.type, t.state);
+    }
   }
   for (let i = 0; i < entries.length; i += MARKER_ENTRIES) {
     createMarker(tx, entries.slice(i, i + MARKER_ENTRIES), i / MARKER_ENTRIES);
   }
-  return tx;
+  return appendTally(tx, tally);
 }
 
 /** True when a submit failed because one of its records exists already. */
@@ -171,12 +194,13 @@ export function isIdTaken(err: unknown): err is TransactionError {
 export function cancelOps(client: ZkClient, write: RecordWrite, holder: string | undefined): Transaction {
   const tx = client.transaction().setData(jobPath(write.next.id), encodeRecord(write.next), { version: write.version });
   if (holder !== undefined) tx.create(cancelSignalPath(holder, write.next.id));
-  return tx;
+  return appendTally(tx, tallyOf([write]));
 }
 
 /**
  * True when a cancel failed at the holder's signal only: its queue is gone (the holder died) or
- * it was signalled already — the record may then be cancelled alone ({@link writeRecordAt}).
+ * it was signalled already — the record may then be cancelled alone ({@link cancelOps} without
+ * a holder).
  */
 export function isCancelSignalFailure(err: unknown): err is TransactionError {
   return (
@@ -204,6 +228,7 @@ export function claimOps(
 ): { tx: Transaction; zxids(res: readonly OpResult[]): string[] } {
   const tx = holderFence(client.transaction(), holder);
   for (const c of claims) tx.setData(jobPath(c.next.id), encodeRecord(c.next), { version: c.version });
+  appendTally(tx, tallyOf(claims));
   return {
     tx,
     zxids: (res) => claims.map((_, i) => res[HOLDER_FENCE_OPS + i]?.stat?.mzxid.toString() ?? ''),
@@ -216,6 +241,8 @@ export interface CompletionItem {
   next: JobRecord;
   /** The claim's fencing token: the version the record must have. */
   token: number;
+  /** Its state as claimed (`active`), for the counts. */
+  from: JobState;
   /** Delete the record instead (retention `true`). */
   remove: boolean;
   /** A pending entry for the next run. */
@@ -238,12 +265,24 @@ export function completionOps(client: ZkClient, holder: string, items: readonly 
     if (c.retry) retries.push(c.retry);
   }
   if (retries.length > 0) createMarker(tx, retries);
-  const byAge = new Map<number, string[]>();
-  for (const c of items)
-    if (c.keepFor !== undefined) byAge.set(c.keepFor, [...(byAge.get(c.keepFor) ?? []), c.next.id]);
-  for (const [age, ids] of byAge) {
-    tx.create(retentionMarkerPrefix(ids[0]!), {
-      data: encodeRetentionMarker({ age, ids }),
+  retentionMarkers(tx, items);
+  return appendTally(
+    tx,
+    tallyOf(items.map((c) => ({ next: c.next, version: c.token, from: c.from, remove: c.remove }))),
+  );
+}
+
+/** One retention marker per distinct `keepFor` of `items` (its ctime starts the age, ZooKeeper's clock). */
+function retentionMarkers(tx: Transaction, items: readonly { next: JobRecord; keepFor?: number }[]): Transaction {
+  const byAge = new Map<number, JobRecord[]>();
+  for (const c of items) if (c.keepFor !== undefined) byAge.set(c.keepFor, [...(byAge.get(c.keepFor) ?? []), c.next]);
+  for (const [age, recs] of byAge) {
+    tx.create(retentionMarkerPrefix(recs[0]!.id), {
+      data: encodeRetentionMarker({
+        age,
+        ids: recs.map((r) => r.id),
+        states: recs.map((r): [string, JobState, 1?] => (r.progressed ? [r.type, r.state, 1] : [r.type, r.state])),
+      }),
       mode: CreateMode.PERSISTENT_SEQUENTIAL,
     });
   }
@@ -275,6 +314,8 @@ export interface AssignmentCreate {
   worker: string;
   /** Its jobs: `[id, attemptsMade, priority]`. */
   jobs: readonly AssignedJob[];
+  /** The job type of an assignment of one job of a limited type. */
+  type?: string;
 }
 
 /** A gang job started by an assign multi. */
@@ -302,7 +343,7 @@ export function assignOps(
   const tx = leaderFence(client.transaction(), fence);
   for (const a of assignments) {
     tx.create(assignmentPrefix(a.worker), {
-      data: encodeAssignment([...a.jobs], fence.epoch),
+      data: encodeAssignment([...a.jobs], fence.epoch, a.type),
       mode: CreateMode.PERSISTENT_SEQUENTIAL,
     });
   }
@@ -311,27 +352,43 @@ export function assignOps(
     if (g.parent) tx.setData(jobPath(g.id), encodeRecord(g.parent.next), { version: g.parent.version });
     tx.create(gangPath(g.id), { data: encodeGangDoc({ tasks: [...g.tasks], epoch: fence.epoch }) });
   }
+  appendTally(tx, tallyOf(gangs.flatMap((g) => (g.parent ? [g.parent] : []))));
   return {
     tx,
     createdNodes: (res) => assignments.map((_, i) => res[LEADER_FENCE_OPS + i]?.createdPath?.split('/').pop()),
   };
 }
 
+/** A gone holder's job as the requeue writes it (see `transitions.goneHolder`). */
+export interface GoneHolderWrite extends RecordWrite {
+  /** Delete the record (a `lost` job with `removeOnFail: true`). */
+  remove?: boolean;
+  /** Retention by age of a `lost` job, ms. */
+  keepFor?: number;
+}
+
 /**
- * A dead worker's queue: leader fence; each job it held back to waiting over its version; one
- * marker of `entries`; every child of its queue and the queue deleted.
+ * A dead worker's queue: leader fence; each job it held written over its version (back to
+ * waiting, or dead when its attempts are used up: written, or deleted by its retention); one
+ * marker of `entries`; retention markers of the dead ones kept by age; every child of its queue
+ * and the queue deleted.
  */
 export function requeueOps(
   client: ZkClient,
   fence: LeaderFence,
   worker: string,
-  writes: readonly RecordWrite[],
+  writes: readonly GoneHolderWrite[],
   entries: readonly PendingEntry[],
   children: readonly string[],
 ): Transaction {
   const tx = leaderFence(client.transaction(), fence);
-  for (const w of writes) tx.setData(jobPath(w.next.id), encodeRecord(w.next), { version: w.version });
+  for (const w of writes) {
+    if (w.remove) tx.delete(jobPath(w.next.id), { version: w.version });
+    else tx.setData(jobPath(w.next.id), encodeRecord(w.next), { version: w.version });
+  }
   if (entries.length > 0) createMarker(tx, entries);
+  retentionMarkers(tx, writes);
+  appendTally(tx, tallyOf(writes));
   const dir = queueDir(worker);
   for (const c of children) tx.delete(`${dir}/${c}`);
   tx.delete(dir);
@@ -347,7 +404,8 @@ export function failDependantOps(
 ): Transaction {
   const tx = leaderFence(client.transaction(), fence);
   if (write) tx.setData(jobPath(write.next.id), encodeRecord(write.next), { version: write.version });
-  return markerOps(tx, markers);
+  markerOps(tx, markers);
+  return appendTally(tx, tallyOf(write ? [write] : []));
 }
 
 /** A finished gang: leader fence; the parent's outcome (when not final yet); its document deleted. */
@@ -359,22 +417,76 @@ export function finishGangOps(
 ): Transaction {
   const tx = leaderFence(client.transaction(), fence);
   if (write) tx.setData(jobPath(parentId), encodeRecord(write.next), { version: write.version });
-  return tx.delete(gangPath(parentId));
+  tx.delete(gangPath(parentId));
+  return appendTally(tx, tallyOf(write ? [write] : []));
+}
+
+/** A finished record to delete, with its type and state when known (for the counts). */
+export interface PruneItem {
+  id: string;
+  type?: string;
+  state?: JobState;
+  /** It has stored progress (deleted beside the prune). */
+  progressed?: boolean;
 }
 
 /**
- * Retention: leader fence; the records `ids` and then the retention marker at `markerPath`
+ * Retention: leader fence; the records `items` and then the retention marker at `markerPath`
  * deleted (either may be left out). A failure past the fence ({@link isOpFailure}) means a record
  * was deleted already.
  */
 export function pruneOps(
   client: ZkClient,
   fence: LeaderFence,
-  ids: readonly string[],
+  items: readonly PruneItem[],
   markerPath: string | undefined,
 ): Transaction {
   const tx = leaderFence(client.transaction(), fence);
-  for (const id of ids) tx.delete(jobPath(id));
+  const tally = new Tally();
+  for (const it of items) {
+    tx.delete(jobPath(it.id));
+    if (it.type !== undefined && it.state !== undefined) tally.add(it.type, it.state, -1);
+  }
   if (markerPath !== undefined) tx.delete(markerPath);
+  return appendTally(tx, tally);
+}
+
+/**
+ * Folds count deltas into the summary: leader fence; `counts/` set to the new summary over the
+ * version read; each folded delta deleted.
+ */
+export function foldCountsOps(
+  client: ZkClient,
+  fence: LeaderFence,
+  summary: Buffer,
+  version: number,
+  deltas: readonly string[],
+): Transaction {
+  const tx = leaderFence(client.transaction(), fence).setData(COUNTS, summary, { version });
+  for (const d of deltas) tx.delete(`${COUNTS}/${d}`);
   return tx;
+}
+
+/**
+ * A schedule's due slots fired: leader fence; the schedule's document (its `next` advanced) over
+ * the version read; each slot's job record (`<id>@<slot>`) created; one marker of their entries.
+ * A version failure means the schedule changed meanwhile (read it again); a `NodeExists` that a
+ * slot's job exists already.
+ */
+export function fireScheduleOps(
+  client: ZkClient,
+  fence: LeaderFence,
+  doc: ScheduleDoc,
+  version: number,
+  records: readonly JobRecord[],
+  entries: readonly PendingEntry[],
+): Transaction {
+  const tx = leaderFence(client.transaction(), fence).setData(schedulePath(doc.id), encodeSchedule(doc), { version });
+  const tally = new Tally();
+  for (const r of records) {
+    tx.create(jobPath(r.id), { data: encodeRecord(r) });
+    tally.add(r.type, r.state);
+  }
+  if (entries.length > 0) createMarker(tx, entries);
+  return appendTally(tx, tally);
 }

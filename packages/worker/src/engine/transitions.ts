@@ -5,14 +5,15 @@
  *
  * | event              | from                      | to                     | written by                    |
  * | ------------------ | ------------------------- | ---------------------- | ----------------------------- |
- * | `submit`           | (none)                    | waiting, delayed       | Queue (submit multi)          |
+ * | `submit`           | (none)                    | waiting, delayed       | Queue (submit multi); leader (a schedule's slot) |
  * | `claim`            | waiting, delayed          | active                 | consumer (claim multi)        |
  * | `complete`         | active                    | completed              | consumer (completion multi)   |
- * | `fail`             | active                    | failed                 | consumer: UnrecoverableError  |
+ * | `fail`             | active                    | failed                 | consumer: UnrecoverableError, or the worker's backoff strategy said fail now |
  * | `retry`            | active                    | waiting, delayed       | consumer: attempts left       |
  * | `dead`             | active                    | dead                   | consumer: attempts used up    |
  * | `release`          | active                    | waiting                | consumer: worker closing      |
  * | `requeue`          | waiting, delayed, active  | waiting                | leader: holder's session gone |
+ * | `lost`             | active                    | dead                   | leader: holder's session gone, attempts used up |
  * | `cancel`           | waiting, delayed, active  | cancelled              | Queue.cancel                  |
  * | `dependencyFailed` | waiting, delayed          | failed                 | leader: a parent did not complete |
  * | `gangStart`        | waiting, delayed, active  | active                 | leader: a gang's tasks assigned |
@@ -20,12 +21,16 @@
  * | `note`             | completed, failed, dead, cancelled | (unchanged)   | a stale holder's note         |
  *
  * What each change resets is decided here, once:
- * - leaving `active` (complete, fail, retry, dead, release, requeue, cancel) clears `claim` and
- *   closes the claim's `running` attempt with the change's outcome;
- * - reaching a final state sets `finishedAt`; `fail`, `dead`, `retry`, `dependencyFailed` and a
- *   failed gang set `error`; `complete` and a completed gang set `result`;
+ * - leaving `active` (complete, fail, retry, dead, release, requeue, lost, cancel) clears `claim`
+ *   and closes the claim's `running` attempt with the change's outcome;
+ * - reaching a final state sets `finishedAt`; `fail`, `dead`, `lost`, `retry`, `dependencyFailed`
+ *   and a failed gang set `error`; `complete` and a completed gang set `result`;
  * - `claim` counts the attempt (`attemptsMade + 1`), names the holder and its fencing token (the
- *   record's version after the claim's write), and appends a `running` attempt record.
+ *   record's version after the claim's write), and appends a `running` attempt record. So a run
+ *   whose holder is lost (its session ended: the process died, hung or was cut off) has used an
+ *   attempt: the leader's `requeue` of it leaves `attemptsMade` as it is, and when no attempt is
+ *   left it is `lost` instead (dead, `WorkerLostError` saying how often the worker was lost) — a
+ *   handler that kills its process is not re-run forever.
  *
  * A change asked for from a state not in its row throws {@link IllegalTransitionError}: that is
  * an engine bug, never a race (races are settled by the version checks of the multis).
@@ -56,6 +61,7 @@ export type TransitionEvent =
   | 'dead'
   | 'release'
   | 'requeue'
+  | 'lost'
   | 'cancel'
   | 'dependencyFailed'
   | 'gangStart'
@@ -78,6 +84,7 @@ export const TRANSITIONS: Readonly<
   dead: { from: ['active'], to: ['dead'] },
   release: { from: ['active'], to: ['waiting'] },
   requeue: { from: LIVE, to: ['waiting'] },
+  lost: { from: ['active'], to: ['dead'] },
   cancel: { from: LIVE, to: ['cancelled'] },
   dependencyFailed: { from: WAITING, to: ['failed'] },
   gangStart: { from: LIVE, to: ['active'] },
@@ -224,6 +231,9 @@ export function claim(rec: JobRecord, by: Claimer, version: number, now: number)
 
 // ----- settle: the holder's outcome -----------------------------------------------------------
 
+/** What a failed attempt's record adds when the worker's backoff strategy ended the job. */
+export const STRATEGY_FAIL = "the worker's backoffStrategy made no more attempts";
+
 /** How a handler run ended. */
 export type RunOutcome = { kind: 'completed'; result: unknown } | { kind: 'failed'; error: unknown };
 
@@ -245,11 +255,19 @@ export interface Settlement {
 
 /**
  * The holder's outcome of claim `token`: `complete`; on a failure `release` (the worker is
- * closing: no backoff, never dead), `fail` ({@link UnrecoverableError}), `dead` (attempts used
- * up) or `retry` (after the backoff; `delayed` when it is over 0 ms). Retention
- * (`removeOnComplete` / `removeOnFail`) decides `remove` and `keepFor` of final outcomes.
+ * closing: no backoff, never dead), `fail` ({@link UnrecoverableError}, or `retryDelay` is
+ * `'fail'`), `dead` (attempts used up) or `retry` (after `retryDelay` when given, else the
+ * job's backoff; `delayed` when it is over 0 ms). Retention (`removeOnComplete` /
+ * `removeOnFail`) decides `remove` and `keepFor` of final outcomes.
+ * @param retryDelay - the worker's backoff strategy's answer for a retry, when it has one
  */
-export function settle(rec: JobRecord, token: number, run: RunOutcome, now: number): Settlement {
+export function settle(
+  rec: JobRecord,
+  token: number,
+  run: RunOutcome,
+  now: number,
+  retryDelay?: number | 'fail',
+): Settlement {
   if (run.kind === 'completed') {
     legal(rec, 'complete');
     return withRetention(
@@ -286,8 +304,9 @@ export function settle(rec: JobRecord, token: number, run: RunOutcome, now: numb
       retry: pendingEntry(rec, 0),
     };
   }
-  if (err instanceof UnrecoverableError || rec.attemptsMade >= rec.opts.attempts) {
-    const event = err instanceof UnrecoverableError ? 'fail' : 'dead';
+  const failNow = err instanceof UnrecoverableError || (retryDelay === 'fail' && rec.attemptsMade < rec.opts.attempts);
+  if (failNow || rec.attemptsMade >= rec.opts.attempts) {
+    const event = failNow ? 'fail' : 'dead';
     legal(rec, event);
     const state = event === 'fail' ? 'failed' : 'dead';
     return withRetention(
@@ -301,14 +320,22 @@ export function settle(rec: JobRecord, token: number, run: RunOutcome, now: numb
           claim: null,
           error: storeError(err),
           finishedAt: now,
-          history: closeAttempt(rec.history, token, { outcome: state, error: msg }, now),
+          history: closeAttempt(
+            rec.history,
+            token,
+            {
+              outcome: state,
+              error: failNow && !(err instanceof UnrecoverableError) ? `${msg} (${STRATEGY_FAIL})` : msg,
+            },
+            now,
+          ),
         },
       },
       rec.opts.removeOnFail,
     );
   }
   legal(rec, 'retry');
-  const delay = backoffDelay(rec.opts.backoff, rec.attemptsMade);
+  const delay = typeof retryDelay === 'number' ? retryDelay : backoffDelay(rec.opts.backoff, rec.attemptsMade);
   return {
     event: 'retry',
     outcome: 'retrying',
@@ -364,6 +391,7 @@ export function requeueKind(rec: JobRecord, worker: string, assignedAttempts: nu
 /**
  * `requeue`: back to `waiting` because the holder's session is gone. A claimed job's attempt is
  * closed as `requeued` (`by` = the leader, `w-…@epoch`); an unclaimed one keeps its history.
+ * The attempt stays counted (see {@link goneHolder} for a claimed job whose attempts are used up).
  */
 export function requeue(rec: JobRecord, by: string, now: number): JobRecord {
   legal(rec, 'requeue');
@@ -373,8 +401,67 @@ export function requeue(rec: JobRecord, by: string, now: number): JobRecord {
     claim: null,
     history:
       rec.state === 'active'
-        ? closeAttempt(rec.history, rec.claim?.token, { outcome: 'requeued', error: 'owner session gone', by }, now)
+        ? closeAttempt(rec.history, rec.claim?.token, { outcome: 'requeued', error: OWNER_GONE, by }, now)
         : rec.history,
+  };
+}
+
+/** The reason a gone holder's attempt records. */
+export const OWNER_GONE = 'owner session gone';
+
+/** The stored error's name of a job that ended dead because its worker was lost once too often. */
+export const WORKER_LOST_ERROR = 'WorkerLostError';
+
+/** How many of the record's attempts ended because their worker was lost (requeued or lost). */
+export function workerLosses(history: readonly AttemptRecord[]): number {
+  return history.filter((a) => a.outcome === 'requeued' || (a.outcome === 'dead' && a.by !== undefined)).length;
+}
+
+/** What the leader writes for a gone holder's job (see {@link goneHolder}). */
+export interface GoneHolderChange {
+  /** `requeue`: back to waiting; `lost`: attempts used up, dead. */
+  event: 'requeue' | 'lost';
+  next: JobRecord;
+  /** Delete the record instead of writing it (`removeOnFail: true`). */
+  remove: boolean;
+  /** Retention by age of a `lost` record, ms. */
+  keepFor?: number;
+}
+
+/**
+ * The leader's change of a job whose holder's session is gone: a claimed job with attempts left,
+ * or one never claimed, is `requeue`d; a claimed job that has used its last attempt is `lost`:
+ * dead, its attempt closed as `dead` (`by` the leader), its error a {@link WORKER_LOST_ERROR}
+ * saying how many times its worker was lost, retention by `removeOnFail`.
+ */
+export function goneHolder(rec: JobRecord, by: string, now: number): GoneHolderChange {
+  if (rec.state !== 'active' || rec.attemptsMade < rec.opts.attempts) {
+    return { event: 'requeue', next: requeue(rec, by, now), remove: false };
+  }
+  legal(rec, 'lost');
+  const n = workerLosses(rec.history) + 1;
+  const message =
+    `its worker was lost ${n} time${n === 1 ? '' : 's'} while it ran (the holder's session ended); ` +
+    `attempts (${rec.opts.attempts}) used up`;
+  const s: Settlement = {
+    event: 'dead',
+    outcome: 'dead',
+    remove: false,
+    next: {
+      ...rec,
+      state: 'dead',
+      claim: null,
+      error: { name: WORKER_LOST_ERROR, message },
+      finishedAt: now,
+      history: closeAttempt(rec.history, rec.claim?.token, { outcome: 'dead', error: OWNER_GONE, by }, now),
+    },
+  };
+  withRetention(s, rec.opts.removeOnFail);
+  return {
+    event: 'lost',
+    next: s.next,
+    remove: s.remove,
+    ...(s.keepFor !== undefined ? { keepFor: s.keepFor } : {}),
   };
 }
 

@@ -2,8 +2,10 @@
  * The assignment plan of a scheduling round (pure: no I/O). Entries are taken in ready order
  * among the types that a worker with room handles, each to the worker with the most room that
  * handles its type, in assignments of at most `prefetch / 4` jobs; a gang job takes one slot on
- * `parallelism` distinct workers at once, or waits. The plan stops before its multi would pass
- * {@link MAX_OPS} ops.
+ * `parallelism` distinct workers at once, or waits. A type with limits (`limits`: its free
+ * slots, see `limits.ts`) is taken only while it has a free slot, one job per assignment (whose
+ * data then names the type), so the leader can count its jobs in flight; gang jobs are not
+ * limited. The plan stops before its multi would pass {@link MAX_OPS} ops.
  */
 import { gangTaskId } from '../layout.js';
 import type { Heap } from './heap.js';
@@ -33,6 +35,8 @@ export interface Plan {
   touched: Set<Marker>;
   /** Entries popped but not planned (a gang without enough workers): push them back. */
   held: ReadyEntry[];
+  /** The assignments (of one job each) of limited types. */
+  limited: Set<ReadyEntry[]>;
 }
 
 /** Jobs per assignment for a worker: a quarter of its prefetch. */
@@ -44,8 +48,14 @@ export function chunkSize(w: Pick<PlanWorker, 'prefetch'>): number {
  * Plans a round: pops entries from `ready` (one heap per type) and marks them taken in their
  * markers. The caller pushes `held` back and, when the multi fails, clears the markers' `taken`.
  */
-export function plan(workers: readonly PlanWorker[], ready: Map<string, Heap<ReadyEntry>>, maxOps = MAX_OPS): Plan {
-  const out: Plan = { assignments: new Map(), gangs: [], touched: new Set(), held: [] };
+export function plan(
+  workers: readonly PlanWorker[],
+  ready: Map<string, Heap<ReadyEntry>>,
+  maxOps = MAX_OPS,
+  limits: ReadonlyMap<string, number> = new Map(),
+): Plan {
+  const out: Plan = { assignments: new Map(), gangs: [], touched: new Set(), held: [], limited: new Set() };
+  const slots = new Map(limits);
   if (workers.length === 0 || ready.size === 0) return out;
   const cap = new Map<PlanWorker, number>();
   for (const w of workers) cap.set(w, Math.max(0, w.prefetch - w.assigned));
@@ -58,6 +68,7 @@ export function plan(workers: readonly PlanWorker[], ready: Map<string, Heap<Rea
     for (const [type, h] of ready) {
       const top = h.peek();
       if (!top || (best && !before(top, best.peek()!))) continue;
+      if ((slots.get(type) ?? 1) <= 0 && (top.entry.parallelism ?? 1) <= 1) continue;
       if (workers.some((w) => handles(w, type))) best = h;
     }
     return best?.pop();
@@ -111,12 +122,22 @@ export function plan(workers: readonly PlanWorker[], ready: Map<string, Heap<Rea
       continue;
     }
     cap.set(best, bestCap - 1);
-    const chunks = out.assignments.get(best);
-    const last = chunks?.[chunks.length - 1];
-    if (last && last.length < chunkSize(best)) last.push(r);
-    else {
-      add(best, [r]);
+    const slot = slots.get(r.entry.type);
+    if (slot !== undefined) {
+      // A limited type: one job per assignment, counted against its slots.
+      slots.set(r.entry.type, slot - 1);
+      const chunk = [r];
+      add(best, chunk);
+      out.limited.add(chunk);
       ops++;
+    } else {
+      const chunks = out.assignments.get(best);
+      const last = chunks?.[chunks.length - 1];
+      if (last && last.length < chunkSize(best) && !out.limited.has(last)) last.push(r);
+      else {
+        add(best, [r]);
+        ops++;
+      }
     }
     if (!out.touched.has(r.marker)) ops++;
     out.touched.add(r.marker);

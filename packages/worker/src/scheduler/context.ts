@@ -15,6 +15,8 @@ export interface SchedulerCounters {
   assigned: number;
   /** Jobs requeued from dead workers. */
   requeued: number;
+  /** Jobs of dead workers that had used their last attempt, ended dead. */
+  lost: number;
   /** Scheduling multis committed. */
   multis: number;
 }

@@ -83,7 +83,7 @@ export class GangTracker {
       const found = await readForLeader(this.ctx, parent);
       const write =
         found && !isFinalState(found.rec.state)
-          ? { next: finishGang(found.rec, tasks, Date.now()), version: found.stat.version }
+          ? { next: finishGang(found.rec, tasks, Date.now()), version: found.stat.version, from: found.rec.state }
           : undefined;
       await finishGangOps(client, fence, parent, write).commit();
       for (const w of g.watches) w.close();

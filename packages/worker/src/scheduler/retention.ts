@@ -5,8 +5,9 @@
  */
 import type { WatchHandle } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
-import { isOpFailure, LEADER_FENCE_OPS, pruneOps } from '../engine/ops.js';
+import { isOpFailure, LEADER_FENCE_OPS, pruneOps, type PruneItem } from '../engine/ops.js';
 import { BUCKET_NAMES, RETENTION, decodeRetentionMarker } from '../layout.js';
+import { deleteProgress } from '../consumer/progress.js';
 import { mapLimit } from '../util.js';
 import type { LeaderContext } from './context.js';
 import { Heap } from './heap.js';
@@ -16,7 +17,7 @@ export class Retention {
   /** Each bucket's listing not read yet. */
   private readonly children = new Map<string, string[]>();
   private readonly known = new Set<string>();
-  private readonly heap = new Heap<{ due: number; path: string; ids: string[] }>((x, y) => x.due < y.due);
+  private readonly heap = new Heap<{ due: number; path: string; items: PruneItem[] }>((x, y) => x.due < y.due);
   private readonly watches: WatchHandle[] = [];
   private watched = false;
 
@@ -68,7 +69,14 @@ export class Retention {
       try {
         const { data, stat } = await this.ctx.client.getData(p);
         const doc = decodeRetentionMarker(data);
-        this.heap.push({ due: stat.ctime + doc.age, path: p, ids: doc.ids });
+        this.heap.push({
+          due: stat.ctime + doc.age,
+          path: p,
+          items: doc.ids.map((id, i) => {
+            const ts = doc.states?.[i];
+            return ts ? { id, type: ts[0], state: ts[1], ...(ts[2] === 1 ? { progressed: true } : {}) } : { id };
+          }),
+        });
       } catch (err) {
         if (err instanceof NoNodeError) return;
         if (err instanceof SyntaxError) {
@@ -88,13 +96,13 @@ export class Retention {
     while (this.heap.size > 0 && this.heap.peek()!.due <= now) {
       const m = this.heap.peek()!;
       try {
-        await pruneOps(client, fence, m.ids, m.path).commit();
+        await pruneOps(client, fence, m.items, m.path).commit();
       } catch (err) {
         if (!isOpFailure(err, LEADER_FENCE_OPS)) throw err;
         // A record was deleted already: delete the others one by one.
-        for (const id of m.ids) {
+        for (const it of m.items) {
           try {
-            await pruneOps(client, fence, [id], undefined).commit();
+            await pruneOps(client, fence, [it], undefined).commit();
           } catch (e) {
             if (!isOpFailure(e, LEADER_FENCE_OPS)) throw e;
           }
@@ -103,7 +111,8 @@ export class Retention {
       }
       this.heap.pop();
       this.known.delete(m.path);
-      log.info({ jobs: m.ids.length, epoch: fence.epoch }, 'finished jobs removed (retention)');
+      for (const it of m.items) if (it.progressed) void deleteProgress(client, it.id);
+      log.info({ jobs: m.items.length, epoch: fence.epoch }, 'finished jobs removed (retention)');
     }
   }
 

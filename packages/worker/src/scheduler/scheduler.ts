@@ -26,12 +26,17 @@ import {
   RETENTION,
   WORKERS,
   gangTaskId,
+  isTypePaused,
   type AssignedJob,
   type LeaderInfo,
 } from '../layout.js';
 import { LOG } from '../log-events.js';
 import { mapLimit } from '../util.js';
 import { plan, type PlanWorker } from './assign.js';
+import { ControlWatch } from './controls.js';
+import { LimitTracker } from './limits.js';
+import { ScheduleFirer } from './schedules.js';
+import { CountFolder } from './counts.js';
 import { DeposedError, readForLeader, type LeaderContext, type SchedulerCounters } from './context.js';
 import { GangTracker } from './gangs.js';
 import { PendingWatch } from './pending-watch.js';
@@ -48,6 +53,8 @@ const RELIST_SLICES = 8;
 const RETENTION_WATCH_DELAY_MS = 500;
 /** A scheduling round waits at most this long (ms), so far due times never overflow a timer. */
 const MAX_TIMER_MS = 60_000;
+/** The count deltas are folded into the summary this often, ms. */
+const COUNT_FOLD_MS = 1000;
 /** ZooKeeper's clock is learnt again when the last reading is older than this, ms. */
 const CLOCK_MAX_AGE_MS = 30_000;
 
@@ -80,7 +87,7 @@ export interface SchedulerOptions {
 /** Internal: the leader's scheduler. */
 export class Scheduler {
   /** Counts of this leader, for tests and metrics. */
-  readonly counters: SchedulerCounters = { assigned: 0, requeued: 0, multis: 0 };
+  readonly counters: SchedulerCounters = { assigned: 0, requeued: 0, lost: 0, multis: 0 };
   private state: SchedulerState = 'latent';
   private round: RoundState = 'idle';
   /** The fence of every write; its epoch is set once taken. */
@@ -100,6 +107,10 @@ export class Scheduler {
   private readonly pool: WorkerPool;
   private readonly gangs: GangTracker;
   private readonly retention: Retention;
+  private readonly limiter: LimitTracker;
+  private readonly schedules: ScheduleFirer;
+  private readonly counts: CountFolder;
+  private controls: ControlWatch | null = null;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.fenceState = { self: opts.self, epoch: -1 };
@@ -123,6 +134,9 @@ export class Scheduler {
     this.pool = new WorkerPool(this.ctx);
     this.gangs = new GangTracker(this.ctx);
     this.retention = new Retention(this.ctx);
+    this.limiter = new LimitTracker(this.ctx);
+    this.schedules = new ScheduleFirer(this.ctx);
+    this.counts = new CountFolder(this.ctx);
   }
 
   /** The epoch taken by {@link start}, -1 before. */
@@ -174,6 +188,11 @@ export class Scheduler {
     await clock;
     if (this.state !== 'taking-epoch') return this.epoch; // stopped meanwhile
     this.state = 'leading';
+    this.limiter.begin(this.ctx.serverNow());
+    // Pause and limits are read before the first assignment (runRound waits for them).
+    this.controls = new ControlWatch(this.ctx);
+    this.schedules.watch().catch((err: unknown) => this.ctx.reportError(err, 'could not watch the schedules'));
+    this.counts.start(COUNT_FOLD_MS);
     this.watches.push(
       client.watchChildren(WORKERS, (children) => {
         this.pool.onListing(children);
@@ -214,6 +233,10 @@ export class Scheduler {
     this.ready.close();
     this.gangs.close();
     this.retention.close();
+    this.limiter.close();
+    this.controls?.close();
+    this.schedules.close();
+    this.counts.close();
   }
 
   private async relist(): Promise<void> {
@@ -321,12 +344,19 @@ export class Scheduler {
     await this.gangs.load();
     await this.gangs.finish();
     await this.failDependants();
+    await this.schedules.fire();
+    await this.controls?.ready;
     await this.assign();
     await this.pool.scanStaleDirs();
     this.pool.requeueGone();
     await this.retention.sync();
     await this.retention.prune();
-    const dues = [this.ready.nextDue(), this.retention.nextDue()].filter((d): d is number => d !== undefined);
+    const dues = [
+      this.ready.nextDue(),
+      this.retention.nextDue(),
+      this.schedules.nextDue(),
+      this.controls ? this.limiter.nextDue(this.controls.limits, this.ctx.serverNow()) : undefined,
+    ].filter((d): d is number => d !== undefined);
     if (dues.length > 0) this.later(Math.min(...dues) - this.ctx.serverNow() + 5);
   }
 
@@ -337,7 +367,11 @@ export class Scheduler {
       const found = await readForLeader(this.ctx, d.id);
       const write =
         found && isDependantCurrent(found.rec, d.ready.entry.attemptsMade)
-          ? { next: failDependant(found.rec, d.dep, d.depState, Date.now()), version: found.stat.version }
+          ? {
+              next: failDependant(found.rec, d.dep, d.depState, Date.now()),
+              version: found.stat.version,
+              from: found.rec.state,
+            }
           : undefined;
       d.ready.marker.taken.add(d.ready.entry.id);
       const touched = [d.ready.marker];
@@ -362,15 +396,21 @@ export class Scheduler {
         w,
       ]),
     );
-    const p = plan([...planned.keys()], this.ready.ready);
+    // Paused types are not offered to the plan; limited ones only as far as their slots allow.
+    const controls = this.controls!;
+    const ready = new Map([...this.ready.ready].filter(([type]) => !isTypePaused(controls.paused, type)));
+    this.limiter.sync(this.pool.typedAssignments(), controls.limits);
+    const slots = this.limiter.slots(controls.limits, this.ctx.serverNow());
+    const p = plan([...planned.keys()], ready, undefined, slots);
     for (const r of p.held) this.ready.pushReady(r);
     if (p.assignments.size === 0) return;
-    const created: { w: LiveWorker; jobs: AssignedJob[] }[] = [];
+    const created: { w: LiveWorker; jobs: AssignedJob[]; type?: string }[] = [];
     for (const [pw, chunks] of p.assignments) {
       for (const c of chunks) {
         created.push({
           w: planned.get(pw)!,
           jobs: c.map((r) => [r.entry.id, r.entry.attemptsMade, r.entry.priority] as AssignedJob),
+          ...(p.limited.has(c) ? { type: c[0]!.entry.type } : {}),
         });
       }
     }
@@ -382,14 +422,14 @@ export class Scheduler {
         id: g.entry.id,
         tasks,
         ...(found && !isFinalState(found.rec.state)
-          ? { parent: { next: startGang(found.rec), version: found.stat.version } }
+          ? { parent: { next: startGang(found.rec), version: found.stat.version, from: found.rec.state } }
           : {}),
       });
     }
     const { tx, createdNodes } = assignOps(
       client,
       this.ctx.fence,
-      created.map((c) => ({ worker: c.w.name, jobs: c.jobs })),
+      created.map((c) => ({ worker: c.w.name, jobs: c.jobs, ...(c.type !== undefined ? { type: c.type } : {}) })),
       this.ready.rewrites(p.touched),
       gangs,
     );
@@ -403,7 +443,12 @@ export class Scheduler {
     this.counters.multis++;
     createdNodes(res).forEach((node, i) => {
       const c = created[i]!;
-      if (node && !c.w.assignments.has(node)) c.w.assignments.set(node, c.jobs.length);
+      if (node && !c.w.assignments.has(node)) {
+        c.w.assignments.set(node, c.jobs.length);
+        if (c.type !== undefined) {
+          c.w.typed.set(node, { id: c.jobs[0]![0], type: c.type, attemptsMade: c.jobs[0]![1] });
+        }
+      }
       this.counters.assigned += c.jobs.length;
       if (node && c.w.name === self) this.opts.onLocalAssignment?.(node, c.jobs);
     });

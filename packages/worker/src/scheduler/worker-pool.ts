@@ -5,20 +5,23 @@
  */
 import type { WatchHandle } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
-import { isLeaderFenceFailure, requeueOps, type RecordWrite } from '../engine/ops.js';
-import { pendingEntry, requeue, requeueKind } from '../engine/transitions.js';
+import { isLeaderFenceFailure, requeueOps, type GoneHolderWrite } from '../engine/ops.js';
+import { OWNER_GONE, goneHolder, pendingEntry, requeueKind } from '../engine/transitions.js';
 import type { PendingEntry } from '../layout.js';
 import {
   QUEUE,
   decodeAssignment,
+  decodeAssignmentDoc,
   isAssignmentNode,
   isWorkerNode,
+  progressPath,
   queueDir,
   workerPath,
   type AssignedJob,
   type WorkerInfo,
 } from '../layout.js';
 import { LOG } from '../log-events.js';
+import { deleteProgress } from '../consumer/progress.js';
 import { createIfMissing, mapLimit } from '../util.js';
 import { DeposedError, readForLeader, type LeaderContext } from './context.js';
 
@@ -30,9 +33,18 @@ export interface LiveWorker {
   dirReady: boolean;
   /** Assignment node → number of jobs. */
   assignments: Map<string, number>;
+  /** Assignment node → its one job, for the assignments of a limited type (`t` in the data). */
+  typed: Map<string, TypedAssignment>;
   /** Its queue changed (watch or safety poll): re-list it in the next round. */
   dirty: boolean;
   watch: WatchHandle | null;
+}
+
+/** The one job of an assignment of a limited type. */
+export interface TypedAssignment {
+  id: string;
+  type: string;
+  attemptsMade: number;
 }
 
 /** Jobs in a live worker's queue now. */
@@ -66,7 +78,10 @@ export class WorkerPool {
 
   /** Forgets the assignment sizes (re-read with the queues). */
   resync(): void {
-    for (const w of this.live.values()) w.assignments.clear();
+    for (const w of this.live.values()) {
+      w.assignments.clear();
+      w.typed.clear();
+    }
   }
 
   /** The workers whose queue is known: those a plan may assign to. */
@@ -101,7 +116,15 @@ export class WorkerPool {
           if (err instanceof NoNodeError) return;
           throw err;
         }
-        const w: LiveWorker = { name: n, info, dirReady: false, assignments: new Map(), dirty: true, watch: null };
+        const w: LiveWorker = {
+          name: n,
+          info,
+          dirReady: false,
+          assignments: new Map(),
+          typed: new Map(),
+          dirty: true,
+          watch: null,
+        };
         this.live.set(n, w);
         // The consumer creates its queue when it binds; create it only if missing (a read, not a write).
         if ((await dirStat) === null) await createIfMissing(client, queueDir(n));
@@ -147,14 +170,22 @@ export class WorkerPool {
     }
     w.dirReady = true;
     const present = new Set(children.filter(isAssignmentNode));
-    for (const k of [...w.assignments.keys()]) if (!present.has(k)) w.assignments.delete(k);
+    for (const k of [...w.assignments.keys()]) {
+      if (present.has(k)) continue;
+      w.assignments.delete(k);
+      w.typed.delete(k);
+    }
     await mapLimit(
       [...present].filter((c) => !w.assignments.has(c)),
       16,
       async (c) => {
         try {
           const { data } = await client.getData(`${queueDir(w.name)}/${c}`);
-          w.assignments.set(c, decodeAssignment(data).length);
+          const { jobs, type } = decodeAssignmentDoc(data);
+          w.assignments.set(c, jobs.length);
+          if (type !== undefined && jobs.length === 1) {
+            w.typed.set(c, { id: jobs[0]![0], type, attemptsMade: jobs[0]![1] });
+          }
         } catch (err) {
           if (!(err instanceof NoNodeError)) throw err;
         }
@@ -212,7 +243,8 @@ export class WorkerPool {
   /**
    * Requeues the unfinished jobs of a worker whose znode (session) is gone: each job still
    * assigned to it (not claimed, or claimed by it) goes back to waiting with a history entry
-   * "requeued: owner session gone", in a fenced multi that also deletes the worker's queue.
+   * "requeued: owner session gone" — or, claimed on its last attempt, ends dead
+   * (`transitions.goneHolder`) — in a fenced multi that also deletes the worker's queue.
    */
   private async requeueWorker(worker: string): Promise<void> {
     const { client, log, fence, self, counters } = this.ctx;
@@ -234,38 +266,67 @@ export class WorkerPool {
       }
     }
     const reads = await mapLimit(jobs, 64, async ([id, a]) => ({ id, a, found: await readForLeader(this.ctx, id) }));
-    const writes: RecordWrite[] = [];
+    const writes: GoneHolderWrite[] = [];
     const entries: PendingEntry[] = [];
-    const logs: object[] = [];
+    const logs: { fields: object; msg: string }[] = [];
+    const gone: string[] = [];
     const now = Date.now();
     for (const { id, a, found } of reads) {
       if (!found) continue;
       const { rec, stat } = found;
       const kind = requeueKind(rec, worker, a);
       if (kind === null) continue;
-      const next = requeue(rec, `${self}@${fence.epoch}`, now);
-      writes.push({ next, version: stat.version });
-      entries.push(pendingEntry(next, 0));
+      // The lost run may have stored progress: the record says so from now on.
+      const progressed =
+        rec.progressed === true || (kind === 'claimed' && (await client.exists(progressPath(id))) !== null);
+      const change = goneHolder(progressed ? { ...rec, progressed } : rec, `${self}@${fence.epoch}`, now);
+      if (change.remove && progressed) gone.push(id);
+      const { next } = change;
+      writes.push({
+        next,
+        version: stat.version,
+        from: rec.state,
+        remove: change.remove,
+        ...(change.keepFor !== undefined ? { keepFor: change.keepFor } : {}),
+      });
+      if (change.event === 'requeue') entries.push(pendingEntry(next, 0));
       // A claimed job's log names the claim's token; an assignment that was never claimed has none
       // (no token was handed out): its log names the record version it was requeued at instead.
       logs.push({
-        jobId: id,
-        state: next.state,
-        attempt: rec.attemptsMade,
-        ...(kind === 'claimed' && rec.claim
-          ? { token: rec.claim.token, session: rec.claim.session }
-          : { version: stat.version }),
-        worker: rec.claim?.worker ?? worker,
-        wasClaimed: kind === 'claimed',
+        msg: change.event === 'requeue' ? LOG.requeued : LOG.lost,
+        fields: {
+          jobId: id,
+          type: rec.type,
+          state: change.remove ? `${next.state} (removed)` : next.state,
+          attempt: rec.attemptsMade,
+          ...(kind === 'claimed' && rec.claim
+            ? { token: rec.claim.token, session: rec.claim.session }
+            : { version: stat.version }),
+          worker: rec.claim?.worker ?? worker,
+          wasClaimed: kind === 'claimed',
+          ...(change.event === 'lost' ? { error: next.error?.message } : {}),
+        },
       });
     }
     await requeueOps(client, fence, worker, writes, entries, children).commit();
     counters.multis++;
     counters.requeued += entries.length;
-    for (const l of logs) log.info({ ...l, epoch: fence.epoch, reason: 'owner session gone' }, LOG.requeued);
-    if (entries.length > 0 || children.length > 0) {
-      log.info({ worker, requeued: entries.length, epoch: fence.epoch }, 'dead worker queue requeued');
+    counters.lost += writes.length - entries.length;
+    for (const id of gone) void deleteProgress(client, id);
+    for (const l of logs) log.info({ ...l.fields, epoch: fence.epoch, reason: OWNER_GONE }, l.msg);
+    if (writes.length > 0 || children.length > 0) {
+      log.info(
+        { worker, requeued: entries.length, dead: writes.length - entries.length, epoch: fence.epoch },
+        'dead worker queue requeued',
+      );
     }
+  }
+
+  /** The jobs of limited types in the live workers' queues (assigned, running, or being completed). */
+  typedAssignments(): TypedAssignment[] {
+    const out: TypedAssignment[] = [];
+    for (const w of this.live.values()) out.push(...w.typed.values());
+    return out;
   }
 
   /** Closes the queues' watches. */

@@ -1,29 +1,40 @@
 import { emptyStateCounts, liveWorkers, queueDepths, readLeader } from '../cluster-info.js';
 import { fmtDuration, fmtTime, Output, table, type GlobalOptions } from '../context.js';
 import { withQueue } from '../jobs-common.js';
+import { describeAcl } from './acl.js';
 
 /** `zkjobs cluster status`. */
 export async function clusterStatus(g: GlobalOptions): Promise<void> {
   await withQueue(
     g,
-    async ({ queue, ns, namespace }) => {
+    async ({ queue, client, ns, namespace }) => {
+      // Whether the namespace is protected: its ACL (reading it needs READ or ADMIN on it).
+      const { acl } = await client.getACL(namespace);
+      const protection = describeAcl(acl);
       const workers = await liveWorkers(ns);
       const leader = await readLeader(ns, workers);
       const depths = await queueDepths(ns);
-      const jobs = emptyStateCounts();
-      for (const j of await queue.getJobs()) jobs[j.state]++;
+      const jobs = { ...emptyStateCounts(), ...(await queue.getJobCounts()) };
+      const jobsByType = await queue.getJobCountsByType();
       const now = Date.now();
       const doc = {
         namespace,
         at: now,
+        protected: !protection.open,
+        acl: acl.map((a) => ({ scheme: a.scheme, id: a.id, perms: a.perms })),
         leader,
         workers: workers.map((w) => ({ ...w, leader: leader?.alive === true && leader.worker === w.name })),
         jobs,
+        jobsByType,
         pendingMarkers: depths.pendingMarkers,
         assigned: depths.assigned,
       };
       new Output(g.json).result(doc, () => {
         const lines: string[] = [`cluster ${namespace}`];
+        lines.push(
+          `acl      ${protection.text}` +
+            (protection.open ? ' — protect it with zkjobs acl apply --auth digest:<user>:<password>' : ''),
+        );
         if (!leader) lines.push('leader   none elected yet');
         else {
           const who = `${leader.worker}${leader.host ? ` (${leader.host}:${leader.pid ?? '?'})` : ''}`;
@@ -57,6 +68,10 @@ export async function clusterStatus(g: GlobalOptions): Promise<void> {
             .map(([s, n]) => `${s} ${n}`)
             .join(', ')}`,
         );
+        for (const [type, c] of Object.entries(jobsByType)) {
+          const nonZero = Object.entries(c).filter(([, n]) => n !== 0);
+          lines.push(`  ${type}: ${nonZero.map(([st, n]) => `${st} ${n}`).join(', ')}`);
+        }
         lines.push(`pending  ${depths.pendingMarkers} marker(s) waiting for the scheduler`);
         return lines.join('\n');
       });

@@ -191,7 +191,9 @@ export async function explainJob(g: GlobalOptions, id: string): Promise<void> {
       const doc = jobExplainJson(j);
       const attempts = attemptsJson(j);
       new Output(g.json).result(doc, () => {
-        const head = `job ${j.id} (type ${j.type}): ${j.state} after ${j.attemptsMade} of at most ${j.opts.attempts} attempt(s)`;
+        const why =
+          j.error && (j.state === 'dead' || j.state === 'failed') ? `\n${j.error.name}: ${j.error.message}` : '';
+        const head = `job ${j.id} (type ${j.type}): ${j.state} after ${j.attemptsMade} of at most ${j.opts.attempts} attempt(s)${why}`;
         if (j.history.length === 0) return `${head}\nno attempts yet (never claimed)`;
         const rows = table([
           ['#', 'WORKER', 'PROCESS', 'SESSION', 'TOKEN', 'STARTED', 'TOOK', 'OUTCOME'],
@@ -221,7 +223,13 @@ function failUnlessCompleted(outcomes: WaitOutcome[]): void {
 export async function submitJob(g: GlobalOptions, type: string, o: SubmitOptions): Promise<void> {
   if (!JOB_TYPE_RE.test(type))
     throw new UsageError(`<type>: ${JSON.stringify(type)} must be 1-100 characters of [A-Za-z0-9._:@/-]`);
-  if (o.id !== undefined) checkJobId(o.count > 1 ? `${o.id}-${o.count}` : o.id);
+  if (o.id !== undefined) {
+    try {
+      checkJobId(o.count > 1 ? `${o.id}-${o.count}` : o.id);
+    } catch (err) {
+      throw new UsageError(`--id: ${(err as Error).message}`, { cause: err });
+    }
+  }
   if (o.waitTimeout !== undefined && !o.wait) throw new UsageError('--wait-timeout needs --wait');
   const data = await parseJsonArg(o.data ?? 'null', '--data');
   const jobOpts: JobOptions = {

@@ -7,6 +7,7 @@ import { JOB_TYPE_RE, Worker, type Processor } from '../../index.js';
 import { isConnectedState, type ConnectionState, type ZkClient } from '@zkjobs/core';
 import { connectZk, fmtDuration, jobNamespace, Output, type GlobalOptions } from '../context.js';
 import { UsageError } from '../errors.js';
+import { onStdoutClosed } from '../pipes.js';
 import { commandLogger, type LogFormat } from '../log-format.js';
 
 /**
@@ -147,6 +148,14 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The reader of stdout went away (`| head`, or `| tee` stopped by the same Ctrl-C): a stop
+  // request like SIGTERM unless one came already; the close goes on, its lines dropped.
+  const stopOnPipe = onStdoutClosed(() => {
+    if (signalled) return;
+    process.stderr.write('zkjobs: stdout was closed by its reader: closing the worker\n');
+    signalled = 'SIGPIPE';
+    wake?.();
+  });
 
   const client = await connectZk(g, { sessionTimeoutMs: opts.sessionTimeout, logger: log });
   let metricsServer: { url: string; close(): Promise<void> } | null = null;
@@ -180,6 +189,23 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
       leadingEpoch = null;
       event({ event: 'leader-lost', ...who(), epoch }, `${name ?? w.name} is no longer the leader (epoch ${epoch})`);
     });
+    w.on('session-lost', (info) =>
+      event(
+        { event: 'session-lost', ...who(), session: info.session },
+        `session ${info.session} of ${info.worker ?? 'this worker'} lost: its running jobs were aborted and are requeued; registering again`,
+      ),
+    );
+    w.on('re-registered', (info) =>
+      event(
+        {
+          event: 're-registered',
+          ...who(),
+          previousWorker: info.previousWorker,
+          previousSession: info.previousSession,
+        },
+        `re-registered as ${info.worker} (session ${info.session}; was ${info.previousWorker ?? '?'}, session ${info.previousSession})`,
+      ),
+    );
     w.on('active', (job, token) => {
       running.set(job.id, { type: job.type, since: Date.now() });
       event({ event: 'active', ...who(), jobId: job.id, type: job.type, token, attempt: job.attemptsMade });
@@ -275,6 +301,7 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    stopOnPipe();
     await metricsServer?.close();
     await client.close().catch(() => undefined);
   }

@@ -3,8 +3,8 @@ import { globalOptions } from '../context.js';
 
 /**
  * `zkjobs cluster status`: the live workers, which one leads and since when, the leader epoch,
- * and the queue depths (jobs by state from a scan of every record, pending markers, and the
- * assignments waiting in each worker's queue).
+ * and the queue depths (jobs by state and by type from the counts — `Queue.getJobCounts`, no
+ * scan — pending markers, and the assignments waiting in each worker's queue).
  */
 export function registerClusterCommands(program: Command): void {
   const cluster = program.command('cluster').description('the cluster under --namespace');

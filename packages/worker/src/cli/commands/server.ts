@@ -1,6 +1,9 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { TestingCluster, TestingServer } from '@zkjobs/core/testing';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TestingCluster, TestingServer, type ZkServerProcess } from '@zkjobs/core/testing';
 import { globalOptions } from '../context.js';
+import { OperationError } from '../errors.js';
 
 function parsePort(v: string): number {
   const n = Number(v);
@@ -48,8 +51,21 @@ export function registerServerCommands(program: Command): void {
         ...(opts.basePort !== undefined ? { port: opts.basePort } : {}),
         ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
       };
-      const ensemble =
-        opts.nodes === 3 ? await TestingCluster.start({ ...common, size: 3 }) : await TestingServer.start(common);
+      let ensemble: TestingServer | TestingCluster;
+      try {
+        ensemble =
+          opts.nodes === 3 ? await TestingCluster.start({ ...common, size: 3 }) : await TestingServer.start(common);
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (/is in use by another process|another server answers/.test(msg) && opts.basePort !== undefined) {
+          throw new OperationError(
+            `--base-port ${opts.basePort}: ${msg.replace(/; see \S+$/, '')}; choose other ports, or leave --base-port out for free ones`,
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+      const members: ZkServerProcess[] = ensemble instanceof TestingServer ? [ensemble.member] : ensemble.members;
       const connectString = ensemble.connectString;
       if (g.json) {
         process.stdout.write(
@@ -61,11 +77,35 @@ export function registerServerCommands(program: Command): void {
         );
         process.stdout.write(`  export ZK_CONNECT=${connectString}\n  data: ${ensemble.dir}\n  stop with Ctrl-C\n`);
       }
-      await new Promise<void>((resolve) => {
-        const stop = (): void => resolve();
+      // Serve until a signal, or until a server exits on its own (then say why, and clean up).
+      let stop = (): void => undefined;
+      const signalled = new Promise<null>((resolve) => {
+        stop = () => resolve(null);
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      const died = await Promise.race([signalled, ...members.map((m) => m.whenExited().then(() => m))]);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      if (died !== null) {
+        const log = join(died.dir, 'zookeeper.log');
+        const errors = await readFile(log, 'utf8')
+          .then((t) =>
+            t
+              .split('\n')
+              .filter((l) => / (ERROR|FATAL) /.test(l))
+              .slice(-3),
+          )
+          .catch(() => [] as string[]);
+        await ensemble.close(); // removes the temp dir, log included: its errors are quoted here
+        const where = opts.dir !== undefined ? `; see ${log}` : '';
+        throw new OperationError(
+          `ZooKeeper member ${died.spec.id} (${died.address}) exited on its own` +
+            (errors.length > 0
+              ? `${where}; its last errors:\n  ${errors.join('\n  ')}`
+              : `${where} (no ERROR in its log)`),
+        );
+      }
       await ensemble.close();
       if (!g.json) process.stdout.write('ZooKeeper stopped\n');
     });
