@@ -117,6 +117,7 @@ describe('zkjobs dashboard', () => {
       expect(await text(count('active'))).toBe('2');
       expect(await text(count('all'))).toBe('6');
       expect(await text('[data-type=echo]')).toContain('3');
+      expect(await text('[data-testid=counts-source]')).toContain("from the namespace's counter (no job record read)");
       await page.screenshot({ path: join(shots, 'dashboard.png'), fullPage: true });
 
       // The list of active jobs, newest first: the two gate jobs.
@@ -178,6 +179,9 @@ describe('zkjobs dashboard', () => {
       expect(m.value('zkjobs_cluster_jobs', { type: 'gate', state: 'cancelled' })).toBe(1);
       expect(m.value('zkjobs_cluster_workers')).toBe(2);
       expect(m.value('zkjobs_cluster_leader_epoch')).toBe(leader.epoch);
+      // Counts from the counter: no watch on the 64 job and 64 pending buckets.
+      expect(m.value('zkjobs_dashboard_watches')).toBeLessThan(64);
+      expect(m.value('zkjobs_dashboard_scans_total')).toBeGreaterThan(0); // the lists
     } finally {
       await browser.close();
       d.child.kill('SIGTERM');
