@@ -117,6 +117,7 @@ describe('zkjobs dashboard', () => {
       expect(await text(count('active'))).toBe('2');
       expect(await text(count('all'))).toBe('6');
       expect(await text('[data-type=echo]')).toContain('3');
+      expect(await text('[data-testid=counts-source]')).toContain("from the namespace's counter (no job record read)");
       await page.screenshot({ path: join(shots, 'dashboard.png'), fullPage: true });
 
       // The list of active jobs, newest first: the two gate jobs.
@@ -163,11 +164,24 @@ describe('zkjobs dashboard', () => {
       await eventually(count('cancelled'), '1');
       expect(await text(count('active'))).toBe('0');
 
+      // A worker joins and leaves: the page follows the workers' znodes without a reload.
+      const extra = new Worker(zkConnect, handlers, { namespace, logger, sessionTimeoutMs: 4000 });
+      await extra.start();
+      await page.locator(`[data-testid=worker-row][data-worker="${extra.name}"]`).waitFor({ timeout: 30_000 });
+      await extra.close();
+      await page
+        .locator(`[data-testid=worker-row][data-worker="${extra.name}"]`)
+        .waitFor({ state: 'detached', timeout: 30_000 });
+      expect(await page.locator('[data-testid=worker-row]').count()).toBe(2);
+
       const m = await scrape(`${url}metrics`);
       expect(m.value('zkjobs_cluster_jobs', { type: 'echo', state: 'completed' })).toBe(3);
       expect(m.value('zkjobs_cluster_jobs', { type: 'gate', state: 'cancelled' })).toBe(1);
       expect(m.value('zkjobs_cluster_workers')).toBe(2);
       expect(m.value('zkjobs_cluster_leader_epoch')).toBe(leader.epoch);
+      // Counts from the counter: no watch on the 64 job and 64 pending buckets.
+      expect(m.value('zkjobs_dashboard_watches')).toBeLessThan(64);
+      expect(m.value('zkjobs_dashboard_scans_total')).toBeGreaterThan(0); // the lists
     } finally {
       await browser.close();
       d.child.kill('SIGTERM');
@@ -200,6 +214,22 @@ describe('zkjobs dashboard', () => {
         req.end();
       });
       expect(rebound).toBe(421);
+      // Pages of the list: disjoint, in order, adding up to the total.
+      type Page = { total: number; jobs: { id: string; createdAt: number }[] };
+      const page = (q: string) => fetch(`${url}api/jobs?${q}`).then((r) => r.json() as Promise<Page>);
+      const [p1, p2, all] = await Promise.all([
+        page('order=oldest&limit=4&offset=0'),
+        page('order=oldest&limit=4&offset=4'),
+        page('order=newest&limit=500'),
+      ]);
+      expect(p1.total).toBe(all.total);
+      expect(all.total).toBeGreaterThan(4);
+      expect([...p1.jobs, ...p2.jobs].map((j) => j.id)).toEqual(
+        all.jobs
+          .map((j) => j.id)
+          .reverse()
+          .slice(0, p1.jobs.length + p2.jobs.length),
+      );
       const bad = await fetch(`${url}api/jobs?state=finished`);
       expect(bad.status).toBe(400);
       expect(await fetch(`${url}api/jobs/no-such-job`).then((r) => r.status)).toBe(404);

@@ -882,8 +882,7 @@ class Core {
     idempotent: boolean,
     attempt: (s: Session, deadline: number) => Promise<T>,
   ): Promise<T> {
-    if (![...this.clients].some((c) => c.listenerCount('request') > 0))
-      return this.execRetrying(op, rel, idempotent, attempt);
+    if (!this.requestObserved()) return this.execRetrying(op, rel, idempotent, attempt);
     const t0 = performance.now();
     try {
       const v = await this.execRetrying(op, rel, idempotent, attempt);
@@ -893,6 +892,12 @@ class Core {
       this.emit('request', { op, ms: performance.now() - t0, error: e instanceof Error ? e.name : 'Error' });
       throw e;
     }
+  }
+
+  /** True when some view of this connection listens to `request` (checked per call, without allocating). */
+  private requestObserved(): boolean {
+    for (const c of this.clients) if (c.listenerCount('request') > 0) return true;
+    return false;
   }
 
   private async execRetrying<T>(

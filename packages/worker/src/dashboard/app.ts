@@ -37,7 +37,7 @@ export interface DashboardOptions {
    * Without it, actions are off (the API answers 403). At least 16 characters.
    */
   actionToken?: string;
-  /** At most one scan per this many ms while the job tree keeps changing. @defaultValue 1000 */
+  /** At most one read of the counts, and one scan for the lists, per this many ms while jobs change. @defaultValue 1000 */
   debounceMs?: number;
   /** Logger. */
   log: Logger;
@@ -83,7 +83,8 @@ function digest(s: string): Buffer {
 }
 
 /**
- * Starts the dashboard: reads the cluster and scans the jobs once, arms the watches, and listens.
+ * Starts the dashboard: reads the cluster and the counts once, arms the watches, and listens (the
+ * job lists are scanned when a page first asks for one).
  * @throws the listen error (`EADDRINUSE`, …); errors of the first reads
  */
 export async function startDashboard(opts: DashboardOptions): Promise<Dashboard> {
@@ -98,7 +99,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   const registers = [registry];
   new Gauge({
     name: 'zkjobs_cluster_jobs',
-    help: 'Jobs in the namespace by type and state, as of the last scan',
+    help: "Jobs in the namespace by type and state, from the namespace's counter",
     labelNames: ['type', 'state'] as const,
     registers,
     collect() {
@@ -147,7 +148,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers,
   });
-  watch.on('counts', (c) => scanSeconds.observe(c.scanMs / 1000));
+  watch.on('scan', (ms) => scanSeconds.observe(ms / 1000));
   const streams = new Set<SSEStreamingApi>();
   new Gauge({
     name: 'zkjobs_dashboard_event_streams',
@@ -186,7 +187,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   app.get('/api/config', (c) => c.json({ namespace, actions: expected !== null, states: JOB_STATES }));
   app.get('/api/cluster', (c) => c.json(watch.cluster()));
   app.get('/api/counts', (c) => c.json(watch.counts()));
-  app.get('/api/jobs', (c) => {
+  app.get('/api/jobs', async (c) => {
     const state = c.req.query('state');
     const order = c.req.query('order') ?? 'newest';
     const offset = Number(c.req.query('offset') ?? '0');
@@ -201,7 +202,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     }
     const type = c.req.query('type');
     return c.json(
-      watch.page({
+      await watch.page({
         ...(state ? { state: state as JobState } : {}),
         ...(type ? { type } : {}),
         order,
@@ -259,13 +260,16 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       const send = (event: string, data: unknown): void => void stream.writeSSE({ event, data: JSON.stringify(data) });
       const onCluster = (v: unknown): void => send('cluster', v);
       const onCounts = (v: unknown): void => send('counts', v);
+      const onJobs = (at: number): void => send('jobs', { at });
       watch.on('cluster', onCluster);
       watch.on('counts', onCounts);
+      watch.on('jobs', onJobs);
       send('cluster', watch.cluster());
       send('counts', watch.counts());
       return () => {
         watch.off('cluster', onCluster);
         watch.off('counts', onCounts);
+        watch.off('jobs', onJobs);
       };
     }),
   );

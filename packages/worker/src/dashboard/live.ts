@@ -3,19 +3,23 @@
  *
  * - the cluster (workers, the leader and its epoch, assignments per worker, the connection):
  *   re-read when `workers/`, `leader` or a worker's `queue/` changes (children / data watches);
- * - the jobs (counts by state and type, the lists): a **scan** — one `getChildren` per job bucket
- *   (64) and one `getData` per record — re-run when the job tree's structure changes (a record
- *   created or deleted, a pending marker written or taken, an assignment created or settled), at
- *   most once per `debounceMs`. Nothing polls: with no change, nothing is read.
+ * - the counts by state and type: the namespace's counter (`counts/`: the summary the leader
+ *   folds, plus the deltas not folded yet; no job record is read), re-read when `counts/` or its
+ *   deltas change, at most once per `debounceMs`;
+ * - the job lists: a **scan** — one `getChildren` per job bucket (64) and one `getData` per record
+ *   — made when a list is asked for and the jobs changed since the last one (every multi that
+ *   changes job records writes a count delta), at most once per `debounceMs`. With no page
+ *   asking, nothing is scanned; with no change, nothing is read.
  *
- * A state change that changes no structure (a waiting job cancelled, whose marker the leader has
- * not taken yet) shows at the next structural change or {@link NamespaceWatch.rescan}.
+ * A namespace older than the counter (`counts/` marked `{scan: true}`) is counted by the scan,
+ * and its changes are seen in the structure of the job and pending buckets (128 more watches).
  */
 import { EventEmitter } from 'node:events';
 import type { ConnectionState, WatchHandle, ZkClient } from '@zkjobs/core';
 import { JOB_STATES, type JobState } from '../job.js';
 import { jobSummaryJson, type JobSummaryJson } from '../cli/job-json.js';
-import { BUCKET_NAMES, JOBS, LEADER, PENDING, QUEUE, WORKERS } from '../layout.js';
+import { BUCKET_NAMES, COUNTS, JOBS, LEADER, PENDING, QUEUE, WORKERS } from '../layout.js';
+import { readCounts } from '../engine/counts.js';
 import type { Queue } from '../queue.js';
 import {
   emptyStateCounts,
@@ -52,14 +56,14 @@ export interface ClusterView {
 /** One job in a list: the job commands' summary (`job list --json`). */
 export type JobSummary = JobSummaryJson;
 
-/** Counts from the last scan. */
+/** Counts of jobs by state and type. */
 export interface CountsView {
-  /** When the scan ended, ms since the epoch. */
+  /** When they were read, ms since the epoch (the dashboard's clock). */
   at: number;
-  /** How long it took, ms. */
-  scanMs: number;
-  /** ZooKeeper reads it made: 64 `getChildren` + one `getData` per record. */
-  reads: number;
+  /** `counter`: from `counts/`, no record read; `scan`: a namespace older than the counter, counted by the scan. */
+  source: 'counter' | 'scan';
+  /** How long the read took, ms. */
+  readMs: number;
   total: number;
   byState: Record<JobState, number>;
   /** Per job type, per state. */
@@ -75,6 +79,8 @@ export interface JobPage {
   order: 'newest' | 'oldest';
   /** When the scan the page comes from ended. */
   at: number;
+  /** ZooKeeper reads that scan made: 64 `getChildren` + one `getData` per record. */
+  reads: number;
   jobs: JobSummary[];
 }
 
@@ -82,6 +88,10 @@ export interface JobPage {
 export interface NamespaceWatchEvents {
   cluster: [view: ClusterView];
   counts: [view: CountsView];
+  /** The job tree's structure changed: a list asked for now is scanned again. */
+  jobs: [at: number];
+  /** A scan of the records ended, after this many ms. */
+  scan: [ms: number];
   /** A read failed (it is retried on the next change). */
   error: [err: Error];
 }
@@ -92,7 +102,7 @@ export interface NamespaceWatchOptions {
   namespace: string;
   /** A Queue on the namespace: its `getJobs()` is the scan. */
   queue: Queue;
-  /** At most one scan per this many ms while changes keep coming. @defaultValue 1000 */
+  /** At most one read of the counts, and one scan, per this many ms while changes keep coming. @defaultValue 1000 */
   debounceMs?: number;
 }
 
@@ -108,12 +118,21 @@ export class NamespaceWatch extends EventEmitter<NamespaceWatchEvents> {
   private countsView: CountsView | null = null;
   /** The last scan's jobs, oldest first. */
   private jobs: JobSummary[] = [];
+  private scanAt = 0;
+  private scanReads = 0;
+  /** The structure changed since the last scan began (or nothing was scanned yet). */
+  private listDirty = true;
+  /** The counter says this namespace predates it: counts come from the scan. */
+  private countsByScan = false;
   private clusterTimer: NodeJS.Timeout | null = null;
   private clusterRunning: Promise<void> | null = null;
   private clusterAgain = false;
-  private scanTimer: NodeJS.Timeout | null = null;
+  private countsTimer: NodeJS.Timeout | null = null;
+  private countsRunning: Promise<void> | null = null;
+  private countsAgain = false;
+  private lastCountsAt = 0;
+  private jobsTimer: NodeJS.Timeout | null = null;
   private scanRunning: Promise<void> | null = null;
-  private scanAgain = false;
   private lastScanAt = 0;
   private closed = false;
   private readonly onState = (): void => this.clusterChanged();
@@ -136,10 +155,18 @@ export class NamespaceWatch extends EventEmitter<NamespaceWatchEvents> {
     this.debounceMs = opts.debounceMs ?? 1000;
   }
 
-  /** Reads the cluster and scans the jobs once, then arms the watches. */
+  /** Reads the cluster and the counts once, then arms the watches. */
   async start(): Promise<void> {
-    await Promise.all([this.readCluster(), this.scan()]);
+    await Promise.all([this.readCluster(), this.readCounts()]);
     const onError = (err: Error): void => void this.emit('error', err);
+    // Every multi that creates, changes or deletes job records writes a count delta: a change of
+    // `counts/` (a delta written, or folded by the leader) is the sign that the jobs changed.
+    const onCounts = (): void => {
+      this.countsChanged();
+      this.jobsChanged();
+    };
+    this.watches.push(this.ns.watchData(COUNTS, onCounts, { onError }));
+    this.watches.push(this.ns.watchChildren(COUNTS, onCounts, { onError }));
     this.watches.push(this.ns.watchChildren(WORKERS, () => this.clusterChanged(), { onError }));
     this.watches.push(this.ns.watchData(LEADER, () => this.clusterChanged(), { onError }));
     this.watches.push(
@@ -148,14 +175,16 @@ export class NamespaceWatch extends EventEmitter<NamespaceWatchEvents> {
         (queues) => {
           this.syncQueueWatches(queues, onError);
           this.clusterChanged();
-          this.jobsChanged();
         },
         { onError },
       ),
     );
-    for (const b of BUCKET_NAMES) {
-      this.watches.push(this.ns.watchChildren(`${JOBS}/${b}`, () => this.jobsChanged(), { onError }));
-      this.watches.push(this.ns.watchChildren(`${PENDING}/${b}`, () => this.jobsChanged(), { onError }));
+    if (this.countsByScan) {
+      // Older than the counter: no deltas to tell of changes; the buckets' structure does.
+      for (const b of BUCKET_NAMES) {
+        this.watches.push(this.ns.watchChildren(`${JOBS}/${b}`, () => this.jobsChanged(), { onError }));
+        this.watches.push(this.ns.watchChildren(`${PENDING}/${b}`, () => this.jobsChanged(), { onError }));
+      }
     }
     this.root.on('state', this.onState);
   }
@@ -171,14 +200,7 @@ export class NamespaceWatch extends EventEmitter<NamespaceWatchEvents> {
       if (this.queueWatches.has(q)) continue;
       this.queueWatches.set(
         q,
-        this.ns.watchChildren(
-          `${QUEUE}/${q}`,
-          () => {
-            this.clusterChanged();
-            this.jobsChanged();
-          },
-          { onError },
-        ),
+        this.ns.watchChildren(`${QUEUE}/${q}`, () => this.clusterChanged(), { onError }),
       );
     }
   }
@@ -199,12 +221,21 @@ export class NamespaceWatch extends EventEmitter<NamespaceWatchEvents> {
   }
 
   /**
-   * A page of the last scan's jobs, filtered by state and type.
+   * A page of the jobs, filtered by state and type, from a scan no older than the last structural
+   * change (scanning first when there was one, at most once per `debounceMs`).
    * @param q.order - `newest` (default) or `oldest` first, by submit time
    * @param q.offset - jobs to skip @defaultValue 0
    * @param q.limit - page size, 1–500 @defaultValue 50
    */
-  page(q: { state?: JobState; type?: string; order?: 'newest' | 'oldest'; offset?: number; limit?: number }): JobPage {
+  async page(q: {
+    state?: JobState;
+    type?: string;
+    order?: 'newest' | 'oldest';
+    offset?: number;
+    limit?: number;
+  }): Promise<JobPage> {
+    if (this.listDirty) await this.scanSoon();
+    else if (this.scanRunning) await this.scanRunning; // a scan asked for by another page
     const order = q.order ?? 'newest';
     const offset = q.offset ?? 0;
     const limit = q.limit ?? 50;
@@ -215,16 +246,16 @@ export class NamespaceWatch extends EventEmitter<NamespaceWatchEvents> {
       offset,
       limit,
       order,
-      at: this.countsView?.at ?? 0,
+      at: this.scanAt,
+      reads: this.scanReads,
       jobs: list.slice(offset, offset + limit),
     };
   }
 
-  /** Scans now (after the scan that runs, if one does). Resolves when it is done. */
+  /** After a change made here (an action): reads the counts now; the next list asked for is scanned. */
   async rescan(): Promise<void> {
-    if (this.scanTimer) clearTimeout(this.scanTimer);
-    this.scanTimer = null;
-    await this.scan();
+    this.jobsChanged();
+    await this.readCounts();
   }
 
   private clusterChanged(): void {
@@ -236,11 +267,23 @@ export class NamespaceWatch extends EventEmitter<NamespaceWatchEvents> {
   }
 
   private jobsChanged(): void {
-    if (this.closed || this.scanTimer) return;
-    const wait = Math.max(0, this.lastScanAt + this.debounceMs - Date.now());
-    this.scanTimer = setTimeout(() => {
-      this.scanTimer = null;
-      void this.scan();
+    if (this.closed) return;
+    this.listDirty = true;
+    if (this.countsByScan) this.countsChanged();
+    if (this.jobsTimer) return;
+    // Tell the pages (at most once per debounce): they ask for their list again.
+    this.jobsTimer = setTimeout(() => {
+      this.jobsTimer = null;
+      this.emit('jobs', Date.now());
+    }, this.debounceMs);
+  }
+
+  private countsChanged(): void {
+    if (this.closed || this.countsTimer) return;
+    const wait = Math.max(0, this.lastCountsAt + this.debounceMs - Date.now());
+    this.countsTimer = setTimeout(() => {
+      this.countsTimer = null;
+      void this.readCounts();
     }, wait);
   }
 
@@ -289,44 +332,90 @@ export class NamespaceWatch extends EventEmitter<NamespaceWatchEvents> {
     return this.clusterRunning;
   }
 
-  private scan(): Promise<void> {
-    if (this.scanRunning) {
-      this.scanAgain = true;
-      return this.scanRunning;
+  private readCounts(): Promise<void> {
+    if (this.countsRunning) {
+      this.countsAgain = true;
+      return this.countsRunning;
     }
-    this.scanRunning = (async () => {
+    this.countsRunning = (async () => {
       do {
-        this.scanAgain = false;
+        this.countsAgain = false;
         const t0 = Date.now();
         try {
-          const jobs = await this.queue.getJobs();
+          const counted = await readCounts(this.ns);
           if (this.closed) return;
-          jobs.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+          this.lastCountsAt = Date.now();
+          if (counted === null) {
+            // Older than the counter: count what a scan finds.
+            this.countsByScan = true;
+            await this.scan();
+            continue;
+          }
+          this.countsByScan = false;
+          const byState = emptyStateCounts();
+          const byType: Record<string, Record<JobState, number>> = {};
+          for (const [type, states] of Object.entries(counted)) {
+            const row = emptyStateCounts();
+            for (const s of JOB_STATES) row[s] = states[s] ?? 0;
+            if (JOB_STATES.every((s) => row[s] === 0)) continue;
+            byType[type] = row;
+            for (const s of JOB_STATES) byState[s] += row[s];
+          }
+          this.publishCounts({ source: 'counter', readMs: Date.now() - t0, byState, byType });
+        } catch (err) {
+          if (this.closed) return;
+          this.lastCountsAt = Date.now();
+          this.emit('error', err instanceof Error ? err : new Error(String(err)));
+        }
+      } while (this.countsAgain && !this.closed);
+    })().finally(() => {
+      this.countsRunning = null;
+    });
+    return this.countsRunning;
+  }
+
+  private publishCounts(c: Omit<CountsView, 'at' | 'total'>): void {
+    const total = JOB_STATES.reduce((n, s) => n + c.byState[s], 0);
+    this.countsView = { at: Date.now(), total, ...c };
+    this.emit('counts', this.countsView);
+  }
+
+  /** A scan, after waiting out the debounce since the last one. */
+  private async scanSoon(): Promise<void> {
+    const wait = this.lastScanAt + this.debounceMs - Date.now();
+    if (wait > 0 && !this.scanRunning) await new Promise((r) => setTimeout(r, wait));
+    await this.scan();
+  }
+
+  private scan(): Promise<void> {
+    if (this.scanRunning) return this.scanRunning.then(() => (this.listDirty ? this.scan() : undefined));
+    this.scanRunning = (async () => {
+      this.listDirty = false;
+      const t0 = Date.now();
+      try {
+        const jobs = await this.queue.getJobs();
+        if (this.closed) return;
+        jobs.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+        this.jobs = jobs.map(jobSummaryJson);
+        this.scans++;
+        this.scanAt = Date.now();
+        this.scanReads = BUCKET_NAMES.length + jobs.length;
+        this.lastScanAt = this.scanAt;
+        this.emit('scan', this.scanAt - t0);
+        if (this.countsByScan) {
           const byState = emptyStateCounts();
           const byType: Record<string, Record<JobState, number>> = {};
           for (const j of jobs) {
             byState[j.state]++;
             (byType[j.type] ??= emptyStateCounts())[j.state]++;
           }
-          this.jobs = jobs.map(jobSummaryJson);
-          this.scans++;
-          const at = Date.now();
-          this.lastScanAt = at;
-          this.countsView = {
-            at,
-            scanMs: at - t0,
-            reads: BUCKET_NAMES.length + jobs.length,
-            total: jobs.length,
-            byState,
-            byType,
-          };
-          this.emit('counts', this.countsView);
-        } catch (err) {
-          if (this.closed) return;
-          this.lastScanAt = Date.now();
-          this.emit('error', err instanceof Error ? err : new Error(String(err)));
+          this.publishCounts({ source: 'scan', readMs: this.scanAt - t0, byState, byType });
         }
-      } while (this.scanAgain && !this.closed);
+      } catch (err) {
+        this.listDirty = true;
+        this.lastScanAt = Date.now();
+        if (!this.closed) this.emit('error', err instanceof Error ? err : new Error(String(err)));
+      }
     })().finally(() => {
       this.scanRunning = null;
     });
@@ -341,7 +430,8 @@ export class NamespaceWatch extends EventEmitter<NamespaceWatchEvents> {
     for (const w of this.queueWatches.values()) w.close();
     this.queueWatches.clear();
     if (this.clusterTimer) clearTimeout(this.clusterTimer);
-    if (this.scanTimer) clearTimeout(this.scanTimer);
+    if (this.countsTimer) clearTimeout(this.countsTimer);
+    if (this.jobsTimer) clearTimeout(this.jobsTimer);
     this.root.off('state', this.onState);
   }
 }

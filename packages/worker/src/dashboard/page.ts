@@ -153,7 +153,7 @@ export const DASHBOARD_PAGE = String.raw`<!doctype html>
           STATES.map(function (s) { return h('td', { text: k.byType[t][s] || '' }); }));
       })));
     return h('section', { id: 'counts' }, h('h2', { text: 'Jobs' }), h('div', { 'class': 'cards' }, cards), byType,
-      k ? h('p', { 'class': 'muted', text: 'from a scan at ' + time(k.at) + ': ' + k.reads + ' ZooKeeper reads in ' + dur(k.scanMs) + '; re-run when the job tree changes' }) : null);
+      k ? h('p', { 'class': 'muted', 'data-testid': 'counts-source', text: (k.source === 'counter' ? "from the namespace's counter (no job record read)" : 'from a scan of every record (the namespace predates the counter)') + ', read at ' + time(k.at) + ' in ' + dur(k.readMs) }) : null);
   }
   function select(s) { state.filter = s; state.offset = 0; renderHome(); }
   function listSection() {
@@ -166,7 +166,8 @@ export const DASHBOARD_PAGE = String.raw`<!doctype html>
         h('button', { id: 'next', 'data-testid': 'next', onclick: function () { state.offset += state.limit; loadPage(); }, text: 'next ›' }),
         h('span', { id: 'range', 'class': 'muted', 'data-testid': 'range' })),
       h('table', null, h('thead', null, h('tr', null, ['id', 'type', 'state', 'attempts', 'created', 'finished'].map(function (t) { return h('th', { text: t }); }))),
-        h('tbody', { id: 'rows' })));
+        h('tbody', { id: 'rows' })),
+      h('p', { id: 'scan', 'class': 'muted' }));
   }
   function loadPage() {
     var q = '/api/jobs?order=' + state.order + '&offset=' + state.offset + '&limit=' + state.limit + (state.filter ? '&state=' + state.filter : '');
@@ -181,6 +182,7 @@ export const DASHBOARD_PAGE = String.raw`<!doctype html>
       }));
       document.getElementById('range').textContent = p.total === 0 ? 'no jobs' :
         (p.offset + 1) + '–' + Math.min(p.total, p.offset + p.jobs.length) + ' of ' + p.total;
+      document.getElementById('scan').textContent = 'from a scan at ' + time(p.at) + ': ' + p.reads + ' ZooKeeper reads (64 bucket listings, one per record); scanned again when jobs change';
       document.getElementById('prev').disabled = p.offset === 0;
       document.getElementById('next').disabled = p.offset + p.jobs.length >= p.total;
     }).catch(showError);
@@ -253,8 +255,9 @@ export const DASHBOARD_PAGE = String.raw`<!doctype html>
     });
     es.addEventListener('counts', function (e) {
       state.counts = JSON.parse(e.data);
-      if (route().home) { var c = document.getElementById('counts'); if (c) c.replaceWith(countsSection()); loadPage(); }
+      if (route().home) { var c = document.getElementById('counts'); if (c) c.replaceWith(countsSection()); }
     });
+    es.addEventListener('jobs', function () { if (route().home) loadPage(); });
     render();
   }).catch(showError);
 })();

@@ -21,7 +21,7 @@ export function registerDashboardCommands(program: Command): void {
     .option('--token-file <path>', 'read the action token (16 characters or more) from this file')
     .option(
       '--debounce <ms>',
-      'at most one scan of the job records per this many ms while the job tree changes',
+      'at most one read of the counts, and one scan of the records for the lists, per this many ms while jobs change',
       intArg(0, 600_000, 'ms'),
       1000,
     )
