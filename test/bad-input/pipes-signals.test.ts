@@ -105,20 +105,20 @@ describe('stdout whose reader goes away', () => {
     );
     let done = false;
     void pending.then(() => (done = true));
-    await waitFor(
-      async () => ((await root.exists(`${wns}/workers`))?.numChildren ?? 0) === 1,
-      30_000,
-      50,
-      'the worker',
-    );
-    // Nothing notices a closed pipe until it writes: each job makes the worker print a line.
+    // Nothing notices a closed pipe until it writes: its own second line (leader-elected) may
+    // do, else each job makes the worker print one. (Its registration may come and go between two
+    // looks at the tree, so the test does not wait for it: the `started` line names it.)
     const q = new Queue(root, { namespace: wns, logger: createLogger('silent') });
-    while (!done) {
+    const deadline = Date.now() + 60_000;
+    while (!done && Date.now() < deadline) {
       await q.add('echo', 1);
       await new Promise((r) => setTimeout(r, 200));
     }
     const r = await pending;
-    expect(JSON.parse(r.stdout) as { event: string }).toMatchObject({ event: 'started' });
+    expect(JSON.parse(r.stdout) as { event: string; worker: string }).toMatchObject({
+      event: 'started',
+      worker: expect.stringMatching(/^w-\d{10}$/) as string,
+    });
     expect(r.stderr).toContain('zkjobs: stdout was closed by its reader: closing the worker');
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.code).toBe(0);
