@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LockLostError, Mutex, ZkClient } from '@zkjobs/core';
 import { TcpProxy, TestingCluster } from '@zkjobs/core/testing';
-import { fileNamespace, itWithServers, sleep, waitFor, zkConnect } from '../support/zk.js';
+import { fileNamespace, itWithServers, recordWatches, sleep, waitFor, zkConnect } from '../support/zk.js';
 import { Child } from './fixtures/child.js';
 
 const namespace = fileNamespace(import.meta.filename);
@@ -77,8 +77,16 @@ describe('Mutex', () => {
       expect(await m1.acquire({ timeoutMs: 0 })).toBe(true); // re-entrant: counted
       expect(await m2.acquire({ timeoutMs: 300 })).toBe(false);
       expect(await m1.getParticipantNodes()).toEqual([m1.lockPath]);
+      const recorder = recordWatches(c2);
       const waiting = m2.acquire({ timeoutMs: 10_000 });
       await waitFor(async () => (await m1.getParticipantNodes()).length === 2, 5000, 10, 'm2 to line up');
+      // …and to sit on its watch of m1's node (else the release could come before the watch).
+      await waitFor(
+        () => recorder.armed.some((w) => w.op === 'getData' && w.path === m1.lockPath && w.found),
+        10_000,
+        10,
+        "m2 watching m1's node",
+      );
       await m1.release(); // still held once: its node stays, so m2 keeps waiting
       expect(m1.isAcquired()).toBe(true);
       expect(await admin.exists(m1.lockPath!)).not.toBeNull();
@@ -92,6 +100,7 @@ describe('Mutex', () => {
       expect(await waiting).toBe(true);
       expect(m2.isAcquired()).toBe(true);
       expect(m2.watchDeliveries).toBe(1);
+      recorder.restore();
       await expect(m1.release()).rejects.toThrow(/not held/);
       await m2.release();
       expect(await m2.getParticipantNodes()).toEqual([]);
