@@ -1,3 +1,4 @@
+import type { RequestStats } from '@zkjobs/core';
 import { fork, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,7 @@ export type ChildMsg =
   | { ev: 'active'; tag: string | null; t: number }
   | { ev: 'done'; tag: string | null; t: number }
   | { ev: 'count'; n: number; last: number }
+  | { ev: 'stats'; stats: RequestStats | null }
   | { ev: 'closing'; t: number }
   | { ev: 'closed'; t: number }
   | { ev: 'error'; message: string };
@@ -124,6 +126,14 @@ export class WorkerChild {
 
   send(msg: { cmd: string }): void {
     if (!this.exited && this.proc.connected) this.proc.send(msg);
+  }
+
+  /** The zkjobs worker's ZooKeeper request counters (`ZkClient.requestStats`); null for BullMQ. */
+  async requestStats(): Promise<RequestStats | null> {
+    const reply = this.waitFor((m) => m.ev === 'stats', 10_000, 'request stats');
+    this.send({ cmd: 'stats' });
+    const m = await reply;
+    return m.ev === 'stats' ? m.stats : null;
   }
 
   /** SIGKILL, now. Returns the time of the kill. */

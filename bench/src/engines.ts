@@ -3,6 +3,7 @@
  * (single jobs one at a time). zkjobs and BullMQ workers are child processes
  * (worker-child.ts); Kazoo consumers are python processes (peers/kazoo_queue.py).
  */
+import type { RequestStats } from '@zkjobs/core';
 import { Queue, createLogger } from '@zkjobs/worker';
 import { Queue as BullQueue } from 'bullmq';
 import { availableParallelism } from 'node:os';
@@ -25,6 +26,12 @@ export interface ThroughputRun {
   totalMs: number;
   /** ZooKeeper client packets (all members) per job, zkjobs and Kazoo only. */
   requestsPerJob?: number;
+  /**
+   * zkjobs: what its clients (workers and submitter) sent, per job, counted by the client
+   * (`ZkClient.requestStats`): requests (a multi is one) and znode writes (creates, sets and
+   * deletes, inside and outside multis), with both by operation.
+   */
+  client?: ClientPerJob;
   /** The run hit its time cap: the rate is over the jobs done by then. */
   capped?: boolean;
   /**
@@ -35,6 +42,41 @@ export interface ThroughputRun {
 }
 
 const CORES = availableParallelism();
+
+/** Client-counted requests and znode writes per job (see {@link ThroughputRun.client}). */
+export interface ClientPerJob {
+  requests: number;
+  writes: number;
+  requestsByOp: Record<string, number>;
+  writesByKind: Record<string, number>;
+}
+
+/** The sum of `after − before` over the clients, per job. */
+export function clientPerJob(
+  before: readonly (RequestStats | null)[],
+  after: readonly (RequestStats | null)[],
+  jobs: number,
+): ClientPerJob {
+  const requestsByOp: Record<string, number> = {};
+  const writesByKind: Record<string, number> = {};
+  after.forEach((a, i) => {
+    const b = before[i];
+    if (!a) return;
+    for (const [op, n] of Object.entries(a.requests))
+      requestsByOp[op] = (requestsByOp[op] ?? 0) + n - (b?.requests[op] ?? 0);
+    for (const [k, n] of Object.entries(a.writes))
+      writesByKind[k] = (writesByKind[k] ?? 0) + n - ((b?.writes as Record<string, number> | undefined)?.[k] ?? 0);
+  });
+  const per = (m: Record<string, number>): Record<string, number> =>
+    Object.fromEntries(Object.entries(m).map(([k, n]) => [k, n / Math.max(1, jobs)]));
+  const sum = (m: Record<string, number>): number => Object.values(m).reduce((x, y) => x + y, 0) / Math.max(1, jobs);
+  return {
+    requests: sum(requestsByOp),
+    writes: sum(writesByKind),
+    requestsByOp: per(requestsByOp),
+    writesByKind: per(writesByKind),
+  };
+}
 const zkPids = (ctx: Ctx) => ctx.cluster.members.map((m) => m.pid);
 
 export interface LatencyRun {
@@ -131,11 +173,22 @@ export async function zkjobsThroughput(ctx: Ctx, workers: number, jobs: number):
     const queue = new Queue(ctx.client, { namespace: ns, logger: quiet });
     await queue.client();
     const list = Array.from({ length: jobs }, () => ({ type: 'noop', data: {} }));
+    const stats = async (): Promise<(RequestStats | null)[]> => [
+      ctx.client.requestStats(),
+      ...(await Promise.all(children.map((c) => c.requestStats()))),
+    ];
+    const s0 = await stats();
     const p0 = await packetsReceived(ctx.cluster);
     const { run, finished } = await runBulk(ctx, children, zkPids(ctx), jobs, () => queue.addBulk(list), 'zkjobs');
     const p1 = await packetsReceived(ctx.cluster);
+    const s1 = await stats();
     await queue.close();
-    return { ...run, workers, requestsPerJob: (p1 - p0) / Math.max(1, finished) };
+    return {
+      ...run,
+      workers,
+      requestsPerJob: (p1 - p0) / Math.max(1, finished),
+      client: clientPerJob(s0, s1, finished),
+    };
   });
 }
 

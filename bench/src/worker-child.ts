@@ -4,6 +4,7 @@
  * parent goes away (IPC disconnect), on `{cmd:'close'}` after a graceful close, and by itself
  * after 30 minutes at the latest.
  */
+import type { RequestStats } from '@zkjobs/core';
 import type { ChildMsg, WorkerChildConfig } from './children.js';
 import { now } from './util.js';
 
@@ -44,8 +45,10 @@ function started(data: unknown): void {
 }
 
 let close: () => Promise<void> = async () => undefined;
+let requestStats: () => RequestStats | null = () => null;
 
 process.on('message', (m: { cmd?: string }) => {
+  if (m.cmd === 'stats') send({ ev: 'stats', stats: requestStats() });
   if (m.cmd === 'close') {
     send({ ev: 'closing', t: now() });
     void close().then(
@@ -81,6 +84,7 @@ async function main(): Promise<void> {
     worker.on('error', (err) => send({ ev: 'error', message: String(err) }));
     close = () => worker.close({ graceMs: 2_000 });
     await worker.start();
+    requestStats = () => worker.zk?.requestStats() ?? null;
     send({ ev: 'ready', pid: process.pid, name: worker.name, sessionTimeoutMs: worker.zk?.sessionTimeoutMs ?? null });
   } else {
     const { Worker } = await import('bullmq');

@@ -323,3 +323,32 @@ describe('unknown server error codes', () => {
     expect(await c.exists('/after-unknown')).not.toBeNull();
   });
 });
+
+describe('requestStats', () => {
+  it('counts requests by operation and znode writes inside and outside multis, shared by views', async () => {
+    await c.mkdirp('/stats');
+    const view = c.usingNamespace(`${ns}/stats`);
+    const before = c.requestStats();
+    await c.create('/stats/a', { data: 'x' });
+    await c.setData('/stats/a', 'y');
+    await c.getData('/stats/a');
+    await view.getChildren('/');
+    await c
+      .transaction()
+      .check('/stats/a', 1)
+      .create('/stats/b')
+      .setData('/stats/a', 'z', { version: 1 })
+      .delete('/stats/b', { version: 0 })
+      .commit();
+    await c.delete('/stats/a');
+    const after = view.requestStats();
+    const d = (k: string): number => (after.requests[k] ?? 0) - (before.requests[k] ?? 0);
+    expect([d('create'), d('setData'), d('getData'), d('getChildren'), d('multi'), d('delete')]).toEqual([
+      1, 1, 1, 1, 1, 1,
+    ]);
+    expect(after.writes.create - before.writes.create).toBe(2);
+    expect(after.writes.setData - before.writes.setData).toBe(2);
+    expect(after.writes.delete - before.writes.delete).toBe(2);
+    expect(after.multiOps - before.multiOps).toBe(4);
+  });
+});

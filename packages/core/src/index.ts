@@ -10,6 +10,7 @@ export {
   type ZkClientEvents,
   type Logger,
   type SessionCredentials,
+  type RequestStats,
 } from './client/zk-client.js';
 export { CreateMode, isEphemeral, isSequential } from './client/create-mode.js';
 export type { Stat } from './client/stat.js';

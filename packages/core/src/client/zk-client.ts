@@ -241,6 +241,21 @@ function checkCredential(a: unknown, what: string): { scheme: string; auth: stri
 }
 
 /** Session credentials, from {@link ZkClient.sessionCredentials} (testing hook). */
+/**
+ * What one connection has sent, counted by the client (all views of the connection together):
+ * every request handed to the server, retries included (`requests`, by operation; a `multi`
+ * counts once), and every znode write — `create`, `setData`, `delete`, alone or inside a
+ * `multi` (`writes`, by kind). Pings and the handshake are not requests here.
+ */
+export interface RequestStats {
+  /** Requests by operation (`getData`, `getChildren`, `exists`, `create`, `setData`, `delete`, `multi`, …). */
+  requests: Record<string, number>;
+  /** Znode writes by kind, inside and outside multis. */
+  writes: { create: number; setData: number; delete: number };
+  /** Operations inside multis (checks included). */
+  multiOps: number;
+}
+
 export interface SessionCredentials {
   /** The session id. */
   sessionId: bigint;
@@ -497,6 +512,8 @@ class Core {
   private readonly waiters = new Set<ConnectionWaiter>();
   private sessionsMade = 0;
   private lastSessionId: bigint | null = null;
+  /** What this connection has sent ({@link RequestStats}). */
+  readonly stats: RequestStats = { requests: {}, writes: { create: 0, setData: 0, delete: 0 }, multiOps: 0 };
 
   constructor(
     readonly connectString: string,
@@ -831,6 +848,10 @@ class Core {
     ctx: { op: string; path: string; rel: string },
     fn: (lib: LibClient, cb: (e: LibException | null, v?: T) => void) => void,
   ): Promise<T> {
+    const st = this.stats;
+    st.requests[ctx.op] = (st.requests[ctx.op] ?? 0) + 1;
+    if (ctx.op === 'create' || ctx.op === 'setData' || ctx.op === 'delete') st.writes[ctx.op]++;
+    else if (ctx.op === 'mkdirp') st.writes.create++;
     return new Promise<T>((resolve, reject) => {
       let done = false;
       const timer = setTimeout(
@@ -1075,6 +1096,15 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
   }
 
   /** The connect string given to {@link ZkClient.connect}. */
+  /**
+   * What this connection has sent so far (all its views together): requests by operation and
+   * znode writes by kind, multis' operations included. A copy; counters start at 0 on connect.
+   */
+  requestStats(): RequestStats {
+    const st = this.core.stats;
+    return { requests: { ...st.requests }, writes: { ...st.writes }, multiOps: st.multiOps };
+  }
+
   get connectString(): string {
     return this.core.connectString;
   }
@@ -1585,6 +1615,11 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
               deadline,
               { op: 'multi', path: fulls[0]!, rel: refs[0]!.path },
               (lib, cb) => {
+                const st = this.core.stats;
+                st.multiOps += prepared.length;
+                for (const o of prepared)
+                  if (o.type === 'create' || o.type === 'setData') st.writes[o.type]++;
+                  else if (o.type === 'delete') st.writes.delete++;
                 let tx = lib.transaction();
                 prepared.forEach((o, i) => {
                   const f = fulls[i]!;
