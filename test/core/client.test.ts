@@ -352,3 +352,53 @@ describe('requestStats', () => {
     expect(after.multiOps - before.multiOps).toBe(4);
   });
 });
+
+describe('multiRead', () => {
+  it('reads data and children of several znodes in one request; a missing one fails alone', async () => {
+    await c.create('/mr', { data: 'parent' });
+    await c.create('/mr/a', { data: 'alpha' });
+    await c.create('/mr/b', { data: Buffer.alloc(0) });
+    await c.setData('/mr/a', 'alpha2');
+    const before = c.requestStats();
+    const res = await c.multiRead([
+      { type: 'getData', path: '/mr/a' },
+      { type: 'getData', path: '/mr/missing' },
+      { type: 'getChildren', path: '/mr' },
+      { type: 'getData', path: '/mr/b' },
+    ]);
+    const after = c.requestStats();
+    expect((after.requests['multiRead'] ?? 0) - (before.requests['multiRead'] ?? 0)).toBe(1);
+    expect((after.requests['getData'] ?? 0) - (before.requests['getData'] ?? 0)).toBe(0);
+    expect(res).toHaveLength(4);
+    const [a, missing, children, b] = res;
+    expect(a).toMatchObject({ type: 'getData' });
+    if (a?.type !== 'getData') throw new Error('unreachable');
+    expect(a.data.toString()).toBe('alpha2');
+    const single = await c.getData('/mr/a');
+    expect(a.stat).toEqual(single.stat);
+    expect(missing?.type).toBe('error');
+    if (missing?.type !== 'error') throw new Error('unreachable');
+    expect(missing.error).toBeInstanceOf(NoNodeError);
+    expect(missing.error.path).toBe('/mr/missing');
+    expect(children).toEqual({ type: 'getChildren', children: expect.arrayContaining(['a', 'b']) });
+    if (children?.type !== 'getChildren') throw new Error('unreachable');
+    expect(children.children).toHaveLength(2);
+    expect(b?.type === 'getData' && b.data.length).toBe(0);
+  });
+
+  it('works under a chroot and a namespace view; refuses an over-long list before sending', async () => {
+    await c.mkdirp('/mr-root/inner');
+    await c.create('/mr-root/inner/x', { data: 'in-chroot' });
+    const chrooted = await ZkClient.connect(`${zkConnect}${ns}/mr-root`, { sessionTimeoutMs: 4000 });
+    try {
+      const view = chrooted.usingNamespace('/inner');
+      const [x] = await view.multiRead([{ type: 'getData', path: '/x' }]);
+      expect(x?.type === 'getData' && x.data.toString()).toBe('in-chroot');
+      const many = Array.from({ length: 1001 }, () => ({ type: 'getData' as const, path: '/x' }));
+      await expect(view.multiRead(many)).rejects.toMatchObject({ name: 'BadArgumentsError' });
+      expect(await view.multiRead([])).toEqual([]);
+    } finally {
+      await chrooted.close();
+    }
+  });
+});

@@ -11,6 +11,9 @@ export {
   type Logger,
   type SessionCredentials,
   type RequestStats,
+  type ReadOp,
+  type ReadResult,
+  MULTI_READ_MAX_OPS,
 } from './client/zk-client.js';
 export { CreateMode, isEphemeral, isSequential } from './client/create-mode.js';
 export type { Stat } from './client/stat.js';

@@ -121,9 +121,32 @@ interface LibModule {
   Id: new (scheme: string, id: string) => unknown;
   State: Record<'DISCONNECTED' | 'SYNC_CONNECTED' | 'AUTH_FAILED' | 'CONNECTED_READ_ONLY' | 'EXPIRED', LibState>;
 }
+/** A jute record of the library: sized, written and read at an offset. */
+interface LibRecord {
+  byteLength(): number;
+  serialize(buf: Buffer, offset: number): number;
+  deserialize(buf: Buffer, offset: number): number;
+  setChrootPath(path: string | undefined): void;
+}
 interface LibJute {
-  protocol: { RequestHeader: new (xid?: number, type?: number) => unknown };
-  Request: new (header: unknown, payload: unknown) => unknown;
+  protocol: {
+    RequestHeader: new (xid?: number, type?: number) => unknown;
+    MultiHeader: new (
+      type?: number,
+      done?: boolean,
+      err?: number,
+    ) => LibRecord & {
+      type: number;
+      done: boolean;
+      err: number;
+    };
+    GetDataRequest: new () => LibRecord & { path: string; watch: boolean };
+    /** Same fields as GetChildrenRequest (`path`, `watch`). */
+    GetChildren2Request: new () => LibRecord & { path: string; watch: boolean };
+    GetDataResponse: new () => LibRecord & { data: Buffer | undefined | null; stat: LibStat };
+    ErrorResponse: new () => LibRecord & { err: number };
+  };
+  Request: new (header: unknown, payload: unknown) => { responseRecord?: unknown };
 }
 
 const requireCjs = createRequire(import.meta.url);
@@ -256,6 +279,15 @@ export interface RequestStats {
   multiOps: number;
 }
 
+/** One read of {@link ZkClient.multiRead}. Paths are relative to the namespace. */
+export type ReadOp = { type: 'getData'; path: string } | { type: 'getChildren'; path: string };
+
+/** The result of one {@link ReadOp}, in order: its data and Stat, its children, or its own error. */
+export type ReadResult =
+  | { type: 'getData'; data: Buffer; stat: Stat }
+  | { type: 'getChildren'; children: string[] }
+  | { type: 'error'; error: ZkError };
+
 export interface SessionCredentials {
   /** The session id. */
   sessionId: bigint;
@@ -317,6 +349,59 @@ function toStat(s: LibStat): Stat {
     dataLength: s.dataLength,
     numChildren: s.numChildren,
   };
+}
+
+/** Reads in one {@link ZkClient.multiRead} request, at most. */
+export const MULTI_READ_MAX_OPS = 1000;
+const OP_GET_DATA = 4;
+const OP_GET_CHILDREN = 8;
+const OP_MULTI_READ = 22;
+/** ZooKeeper's MarshallingError code. */
+const MARSHALLING_ERROR = -5;
+
+/** One result of a multiRead reply as read off the wire. */
+interface RawRead {
+  data?: Buffer | null | undefined;
+  stat?: LibStat;
+  children?: string[];
+  err?: number;
+}
+
+/**
+ * Reads a multiRead reply (Java's `MultiResponse`): per op a `MultiHeader {type, done, err}` then
+ * a `GetDataResponse`, a `GetChildrenResponse {children: vector<ustring>}` or an
+ * `ErrorResponse {err}`; a header with `done` ends it. Returns the bytes read.
+ */
+function readMultiReadReply(buf: Buffer, off: number, out: RawRead[]): number {
+  const P = jute.protocol;
+  let n = 0;
+  for (;;) {
+    const h = new P.MultiHeader();
+    n += h.deserialize(buf, off + n);
+    if (h.done) return n;
+    if (h.type === OP_GET_DATA) {
+      const r = new P.GetDataResponse();
+      n += r.deserialize(buf, off + n);
+      out.push({ data: r.data, stat: r.stat });
+    } else if (h.type === OP_GET_CHILDREN) {
+      const count = buf.readInt32BE(off + n);
+      n += 4;
+      const children: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const len = buf.readInt32BE(off + n);
+        n += 4;
+        children.push(buf.toString('utf8', off + n, off + n + len));
+        n += len;
+      }
+      out.push({ children });
+    } else if (h.type === -1) {
+      const r = new P.ErrorResponse();
+      n += r.deserialize(buf, off + n);
+      out.push({ err: r.err });
+    } else {
+      throw new Error(`multiRead reply: unknown result type ${h.type}`);
+    }
+  }
 }
 
 function toLibAcls(acl: Acl[]): LibAcl[] {
@@ -1570,6 +1655,81 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
 
   private async existsFull(full: string, rel: string): Promise<Stat | null> {
     return this.core.exec('exists', rel, true, (s, deadline) => this.statFull(full, s, deadline, rel));
+  }
+
+  /**
+   * Reads several znodes in one request (ZooKeeper 3.6+ `multiRead`, opcode 22: the Java
+   * client's `multi()` of `Op.getData` / `Op.getChildren`). Unlike a transaction it is not
+   * atomic: each read is served on its own, in order, from the same server state at the moment
+   * the request is processed, and a read that fails (NoNode, NoAuth) gives its own `error`
+   * result while the others succeed. No watch is left. Retried on connection loss (reads are
+   * idempotent).
+   * @param ops - at most {@link MULTI_READ_MAX_OPS} reads; the reply has no size limit of its own,
+   *   so a caller reading big znodes reads fewer at once
+   * @returns one {@link ReadResult} per op, in order
+   * @throws BadArgumentsError for an empty path list over the limit or a malformed path (named)
+   * @throws ConnectionLossError, SessionExpiredError as any read
+   */
+  async multiRead(ops: readonly ReadOp[]): Promise<ReadResult[]> {
+    this.checkOpen('multiRead', ops[0]?.path ?? '/');
+    if (ops.length === 0) return [];
+    if (ops.length > MULTI_READ_MAX_OPS) {
+      throw new BadArgumentsError(`multiRead of ${ops.length} reads: at most ${MULTI_READ_MAX_OPS} in one request`, {
+        op: 'multiRead',
+        path: ops[0]!.path,
+      });
+    }
+    for (const o of ops) {
+      if (o.type !== 'getData' && o.type !== 'getChildren') {
+        throw new BadArgumentsError(`multiRead: unknown read type ${String((o as { type: unknown }).type)}`, {
+          op: 'multiRead',
+          path: (o as { path: string }).path,
+        });
+      }
+    }
+    const fulls = ops.map((o) => this.full(o.path));
+    const P = jute.protocol;
+    const raw = await this.core.exec('multiRead', ops[0]!.path, true, (s, deadline) =>
+      this.core.call<RawRead[]>(s, deadline, { op: 'multiRead', path: fulls[0]!, rel: ops[0]!.path }, (lib, cb) => {
+        const records: LibRecord[] = [];
+        ops.forEach((o, i) => {
+          records.push(new P.MultiHeader(o.type === 'getData' ? OP_GET_DATA : OP_GET_CHILDREN, false, -1));
+          const r = o.type === 'getData' ? new P.GetDataRequest() : new P.GetChildren2Request();
+          r.path = fulls[i]!;
+          r.watch = false;
+          records.push(r);
+        });
+        records.push(new P.MultiHeader(-1, true, -1));
+        const payload = {
+          byteLength: () => records.reduce((n, r) => n + r.byteLength(), 0),
+          serialize: (buf: Buffer, off: number) => records.reduce((n, r) => n + r.serialize(buf, off + n), 0),
+          setChrootPath: (c: string | undefined) => records.forEach((r) => r.setChrootPath(c)),
+        };
+        const results: RawRead[] = [];
+        const reply = {
+          setChrootPath: () => undefined,
+          deserialize: (buf: Buffer, off: number): number => readMultiReadReply(buf, off, results),
+        };
+        const request = new jute.Request(new P.RequestHeader(0, OP_MULTI_READ), payload);
+        request.responseRecord = reply;
+        lib.connectionManager.queue(request, (e) => cb(e, results));
+      }),
+    );
+    if (raw.length !== ops.length) {
+      throw new ZkError(MARSHALLING_ERROR, `multiRead: ${raw.length} results for ${ops.length} reads`, {
+        op: 'multiRead',
+        path: ops[0]!.path,
+      });
+    }
+    return raw.map((r, i): ReadResult => {
+      if (r.err !== undefined)
+        return {
+          type: 'error',
+          error: zkErrorFor(r.err, { op: ops[i]!.type, path: ops[i]!.path, fullPath: fulls[i]! }),
+        };
+      if (r.children !== undefined) return { type: 'getChildren', children: r.children };
+      return { type: 'getData', data: r.data ?? Buffer.alloc(0), stat: toStat(r.stat!) };
+    });
   }
 
   /** Starts a transaction (multi): see {@link Transaction}. Paths are relative to the namespace. */
