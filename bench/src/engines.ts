@@ -182,6 +182,10 @@ export async function zkjobsThroughput(ctx: Ctx, workers: number, jobs: number):
     const { run, finished } = await runBulk(ctx, children, zkPids(ctx), jobs, () => queue.addBulk(list), 'zkjobs');
     const p1 = await packetsReceived(ctx.cluster);
     const s1 = await stats();
+    ['submitter', ...children.map((c) => `${c.label}${c.leaderAt !== null ? ' (leader)' : ''}`)].forEach((who, i) => {
+      const per = clientPerJob([s0[i] ?? null], [s1[i] ?? null], finished);
+      log(`zkjobs client ${who}: ${JSON.stringify({ requests: per.requestsByOp, writes: per.writesByKind })}`);
+    });
     await queue.close();
     return {
       ...run,

@@ -6,10 +6,10 @@
 import { TransactionError } from '@zkjobs/core';
 import { CorruptRecordError } from '../errors.js';
 import { claimOps, isHolderFenceFailure } from '../engine/ops.js';
-import { readRecord, type ReadRecord } from '../engine/record.js';
+import { readRecord, readRecords, type ReadRecord } from '../engine/record.js';
 import { claim, isClaimable, isHeldBy } from '../engine/transitions.js';
 import type { JobRecord, JobState } from '../job.js';
-import { mapLimit, retrying } from '../util.js';
+import { retrying } from '../util.js';
 import type { BufferedJob, ConsumerContext } from './context.js';
 
 /** What {@link claimBatch} reports back to the consumer. */
@@ -27,6 +27,9 @@ export interface ClaimHooks {
   /** Claimed: run it. `zxid` is the claim write's. */
   start(job: BufferedJob, rec: JobRecord, zxid: string): void;
 }
+
+/** The largest record read by claims lately (sizes the multiRead chunks); records of one namespace are alike. */
+const readHint = { maxBytes: 0 };
 
 interface Claim {
   b: BufferedJob;
@@ -53,12 +56,14 @@ export async function claimBatch(
   hooks: ClaimHooks,
 ): Promise<void> {
   ctx.counters.recordReads += batch.length;
-  const reads = await mapLimit(batch, 64, async (b) => {
-    try {
-      return { b, found: await readRecord(ctx.client, b.id) };
-    } catch (err) {
-      return { b, err };
-    }
+  const found = await readRecords(
+    ctx.client,
+    batch.map((b) => b.id),
+    readHint,
+  );
+  const reads = batch.map((b, i) => {
+    const f = found[i];
+    return f instanceof Error ? { b, err: f as unknown } : { b, found: f ?? null };
   });
   const claims: Claim[] = [];
   for (const r of reads) {

@@ -26,6 +26,14 @@ interface Completion {
   resolve: (applied: boolean) => void;
 }
 
+/** How the writer learns which assignments a batch finishes (their deletes go in its multi). */
+export interface AssignmentHooks {
+  /** The assignments of `worker` that are done once `jobIds` are settled (node names). */
+  doneBy(worker: string, jobIds: readonly string[]): string[];
+  /** These assignments of `worker` were deleted by a committed completion multi. */
+  deleted(worker: string, nodes: readonly string[]): void;
+}
+
 /** The completion writer of one consumer. */
 export class CompletionWriter {
   private queue: Completion[] = [];
@@ -34,6 +42,7 @@ export class CompletionWriter {
   constructor(
     private readonly ctx: ConsumerContext,
     private readonly notes: ClaimNotes,
+    private readonly assignments: AssignmentHooks = { doneBy: () => [], deleted: () => undefined },
   ) {}
 
   /** True while completions wait or are being written. */
@@ -88,8 +97,13 @@ export class CompletionWriter {
     for (const c of batch) byWorker.set(c.a.worker, [...(byWorker.get(c.a.worker) ?? []), c]);
     for (const [worker, cs] of byWorker) {
       let zxid: string | undefined;
+      const done = this.assignments.doneBy(
+        worker,
+        cs.map((c) => c.a.id),
+      );
       try {
-        zxid = await this.commit(worker, cs);
+        zxid = await this.commit(worker, cs, done);
+        if (done.length > 0) this.assignments.deleted(worker, done);
       } catch (err) {
         if (isHolderFenceFailure(err)) {
           for (const c of cs) this.refused(c, 'registration gone (session expired)');
@@ -102,7 +116,11 @@ export class CompletionWriter {
     }
   }
 
-  private async commit(worker: string, cs: readonly Completion[]): Promise<string | undefined> {
+  private async commit(
+    worker: string,
+    cs: readonly Completion[],
+    doneAssignments: readonly string[] = [],
+  ): Promise<string | undefined> {
     const tx = completionOps(
       this.ctx.client,
       worker,
@@ -114,6 +132,7 @@ export class CompletionWriter {
         ...(c.s.retry ? { retry: c.s.retry } : {}),
         ...(c.s.keepFor !== undefined ? { keepFor: c.s.keepFor } : {}),
       })),
+      doneAssignments,
     );
     this.ctx.counters.completionMultis++;
     return zxidOf(await tx.commit());

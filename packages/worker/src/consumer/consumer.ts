@@ -56,6 +56,8 @@ export interface ConsumerOptions {
 interface Assignment {
   jobs: AssignedJob[];
   outstanding: Set<string>;
+  /** Its znode was deleted by the completion multi of its last jobs (no delete of its own). */
+  deleted: boolean;
 }
 
 /** A claim's read is retried this long after a failure, ms. */
@@ -132,7 +134,16 @@ export class Consumer {
       },
     };
     this.notes = new ClaimNotes(this.ctx);
-    this.writer = new CompletionWriter(this.ctx, this.notes);
+    this.writer = new CompletionWriter(this.ctx, this.notes, {
+      doneBy: (worker, ids) => this.assignmentsDoneBy(worker, ids),
+      deleted: (worker, nodes) => {
+        if (this.name !== worker) return;
+        for (const n of nodes) {
+          const asg = this.assignments.get(n);
+          if (asg) asg.deleted = true;
+        }
+      },
+    });
   }
 
   get workerName(): string | null {
@@ -340,7 +351,7 @@ export class Consumer {
 
   private accept(name: string, node: string, jobs: AssignedJob[]): void {
     if (this.name !== name || this.stopped || this.assignments.has(node)) return;
-    this.assignments.set(node, { jobs, outstanding: new Set(jobs.map((j) => j[0])) });
+    this.assignments.set(node, { jobs, outstanding: new Set(jobs.map((j) => j[0])), deleted: false });
     for (const [id, attemptsMade, priority] of jobs)
       this.buffer.push({ id, attemptsMade, priority: priority ?? 0, node });
     this.sortBuffer();
@@ -357,8 +368,28 @@ export class Consumer {
     this.buffer.sort((x, y) => x.priority - y.priority);
   }
 
+  /** The assignments of `worker` whose outstanding jobs are all among `ids` (none when it is not bound). */
+  private assignmentsDoneBy(worker: string, ids: readonly string[]): string[] {
+    if (this.name !== worker) return [];
+    const settling = new Set(ids);
+    const nodes = new Set<string>();
+    for (const id of ids) {
+      const node = this.active.get(id)?.node;
+      if (node !== undefined) nodes.add(node);
+    }
+    return [...nodes].filter((n) => {
+      const asg = this.assignments.get(n);
+      return asg !== undefined && !asg.deleted && [...asg.outstanding].every((j) => settling.has(j));
+    });
+  }
+
   private deleteAssignment(name: string, node: string): void {
+    const deleted = this.assignments.get(node)?.deleted === true;
     this.assignments.delete(node);
+    if (deleted) {
+      this.log.debug({ worker: name, node }, 'assignment done (deleted with its completions)');
+      return;
+    }
     this.log.debug({ worker: name, node }, 'assignment done');
     this.client.delete(`${queueDir(name)}/${node}`).catch((err: unknown) => {
       if (!(err instanceof NoNodeError)) this.log.warn({ err, node }, 'could not delete assignment');

@@ -8,7 +8,6 @@
 import { CreateMode, NoNodeError, type Transaction, type ZkClient } from '@zkjobs/core';
 import { JOB_STATES, type JobState } from '../job.js';
 import { COUNTS, COUNT_DELTA_PREFIX } from '../layout.js';
-import { mapLimit } from '../util.js';
 
 /** Counts (or changes of counts) by job type, then state. */
 export type CountsByType = Record<string, Partial<Record<JobState, number>>>;
@@ -51,6 +50,9 @@ export function appendTally(tx: Transaction, tally: Tally): Transaction {
     mode: CreateMode.PERSISTENT_SEQUENTIAL,
   });
 }
+
+/** Deltas read in one multiRead. */
+const DELTAS_PER_READ = 100;
 
 /** Adds `b` into `a` (mutates `a`). */
 export function addCounts(a: CountsByType, b: CountsByType): CountsByType {
@@ -96,15 +98,19 @@ export async function readDeltas(
   names?: readonly string[],
 ): Promise<{ name: string; counts: CountsByType }[]> {
   const list = names ?? (await client.getChildren(COUNTS)).children.filter((c) => c.startsWith(COUNT_DELTA_PREFIX));
-  const read = await mapLimit([...list].sort(), 32, async (name) => {
-    try {
-      return { name, counts: parseCounts((await client.getData(`${COUNTS}/${name}`)).data) };
-    } catch (err) {
-      if (err instanceof NoNodeError) return null;
-      throw err;
-    }
-  });
-  return read.filter((d): d is { name: string; counts: CountsByType } => d !== null);
+  // A delta is small (a few types × states): many go in one request (multiRead).
+  const sorted = [...list].sort();
+  const out: { name: string; counts: CountsByType }[] = [];
+  for (let i = 0; i < sorted.length; i += DELTAS_PER_READ) {
+    const names = sorted.slice(i, i + DELTAS_PER_READ);
+    const res = await client.multiRead(names.map((name) => ({ type: 'getData' as const, path: `${COUNTS}/${name}` })));
+    res.forEach((r, k) => {
+      if (r.type === 'getData') out.push({ name: names[k]!, counts: parseCounts(r.data) });
+      else if (r.type === 'error' && !(r.error instanceof NoNodeError)) throw r.error;
+      // NoNode: folded meanwhile.
+    });
+  }
+  return out;
 }
 
 /**

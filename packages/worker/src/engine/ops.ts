@@ -16,7 +16,7 @@
  * | {@link submitOps}  | Queue     | none   | `create` each record (and gang tasks), `create` markers of ≤ 50 entries     |
  * | {@link cancelOps}  | Queue     | none   | `setData(record, version)`, `create(queue/<holder>/x-<id>)` when running    |
  * | {@link claimOps}   | consumer  | holder | `setData(record, version)` per job                                          |
- * | {@link completionOps} | consumer | holder | `setData`/`delete(record, version=token)` per job, a retry marker, retention markers |
+ * | {@link completionOps} | consumer | holder | `delete` the assignments it finishes, `setData`/`delete(record, version=token)` per job, a retry marker, retention markers |
  * | {@link assignOps}  | leader    | leader | `create` assignments, marker rewrites/deletes, gang parents and documents   |
  * | {@link requeueOps} | leader    | leader | `setData`/`delete` each record, a marker, retention markers, `delete` the dead worker's queue |
  * | {@link failDependantOps} | leader | leader | `setData(record, version)`, marker rewrite/delete                      |
@@ -269,12 +269,21 @@ export interface CompletionItem {
 }
 
 /**
- * Completions of one holder: holder fence; each record written (or deleted) over its claim's
- * token; one marker with every retry; one retention marker per distinct age (its ctime is the
- * finish time on ZooKeeper's clock; the leader deletes the records when due).
+ * Completions of one holder: holder fence; the delete of each of its assignments that these
+ * outcomes finish (`doneAssignments`, node names); each record written (or deleted) over its
+ * claim's token; one marker with every retry; one retention marker per distinct age (its ctime
+ * is the finish time on ZooKeeper's clock; the leader deletes the records when due).
  */
-export function completionOps(client: ZkClient, holder: string, items: readonly CompletionItem[]): Transaction {
+export function completionOps(
+  client: ZkClient,
+  holder: string,
+  items: readonly CompletionItem[],
+  doneAssignments: readonly string[] = [],
+): Transaction {
   const tx = holderFence(client.transaction(), holder);
+  // Assignments every job of which is settled with this multi: deleted in it (the leader's watch
+  // sees the room once the outcomes are in), not by a request of their own.
+  for (const node of doneAssignments) tx.delete(`${queueDir(holder)}/${node}`);
   const retries: PendingEntry[] = [];
   for (const c of items) {
     if (c.remove) tx.delete(jobPath(c.next.id), { version: c.token });

@@ -2,7 +2,7 @@
  * The job record's codec: the JSON document at `jobs/<bucket>/<jobId>`, read and written only
  * through here, and its public view {@link Job}.
  */
-import type { Stat, ZkClient } from '@zkjobs/core';
+import type { ReadResult, Stat, ZkClient } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
 import { CorruptRecordError } from '../errors.js';
 import { JOB_STATES, type Job, type JobRecord, type StoredError } from '../job.js';
@@ -99,4 +99,56 @@ export function storeError(err: unknown): StoredError {
     return e;
   }
   return { name: 'Error', message: String(err) };
+}
+
+/** Records read in one multiRead at most (and fewer when records are big: see {@link readRecords}). */
+export const RECORDS_PER_READ = 32;
+/** What one multiRead of records may bring back, about: 1 MiB. */
+const READ_BUDGET_BYTES = 1 << 20;
+
+/**
+ * Reads many records in as few requests as possible (`multiRead`, up to
+ * {@link RECORDS_PER_READ} at once, fewer when the records read so far are big, so a reply stays
+ * near 1 MiB), in order.
+ * @param hint - the largest record size seen recently (bytes), updated here; one per reader
+ * @returns per id: the record, null when it does not exist, or the error that read met
+ *   (`CorruptRecordError`, a ZkError); a failed request fails every id of its chunk with its error
+ */
+export async function readRecords(
+  client: ZkClient,
+  ids: readonly string[],
+  hint: { maxBytes: number } = { maxBytes: 0 },
+): Promise<(ReadRecord | null | Error)[]> {
+  const out: (ReadRecord | null | Error)[] = [];
+  for (let i = 0; i < ids.length;) {
+    const n = Math.max(1, Math.min(RECORDS_PER_READ, Math.floor(READ_BUDGET_BYTES / Math.max(hint.maxBytes, 1024))));
+    const chunk = ids.slice(i, i + n);
+    i += chunk.length;
+    let res: ReadResult[];
+    try {
+      res = await client.multiRead(chunk.map((id) => ({ type: 'getData', path: jobPath(id) })));
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      for (let k = 0; k < chunk.length; k++) out.push(e);
+      continue;
+    }
+    res.forEach((r, k) => {
+      const path = jobPath(chunk[k]!);
+      if (r.type === 'error') {
+        out.push(r.error instanceof NoNodeError ? null : r.error);
+        return;
+      }
+      if (r.type !== 'getData') {
+        out.push(new CorruptRecordError(path, 'not read as data'));
+        return;
+      }
+      hint.maxBytes = Math.max(hint.maxBytes * 0.9, r.data.length);
+      try {
+        out.push({ rec: parseRecord(r.data, path), stat: r.stat });
+      } catch (err) {
+        out.push(err as Error);
+      }
+    });
+  }
+  return out;
 }

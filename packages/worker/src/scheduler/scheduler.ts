@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os';
 import type { WatchHandle, ZkClient } from '@zkjobs/core';
-import { TransactionError } from '@zkjobs/core';
+import { NoNodeError, TransactionError } from '@zkjobs/core';
 import type { Logger } from 'pino';
 import {
   assignOps,
@@ -31,7 +31,6 @@ import {
   type LeaderInfo,
 } from '../layout.js';
 import { LOG } from '../log-events.js';
-import { mapLimit } from '../util.js';
 import { plan, type PlanWorker } from './assign.js';
 import { ControlWatch } from './controls.js';
 import { LimitTracker } from './limits.js';
@@ -247,13 +246,36 @@ export class Scheduler {
     const per = Math.ceil(BUCKET_NAMES.length / RELIST_SLICES);
     const { client } = this.opts;
     try {
-      if (slice === 0) this.pool.onListing((await client.getChildren(WORKERS)).children);
-      await mapLimit(BUCKET_NAMES.slice(slice * per, (slice + 1) * per), 16, async (b) => {
-        this.ready.onListing(b, (await client.getChildren(`${PENDING}/${b}`)).children);
-        if (this.retention.isWatching) {
-          this.retention.onListing(b, (await client.getChildren(`${RETENTION}/${b}`)).children);
+      // One request per slice (multiRead): the listings of its buckets, and the workers once a turn.
+      const buckets = BUCKET_NAMES.slice(slice * per, (slice + 1) * per);
+      const retention = this.retention.isWatching;
+      const paths = [
+        ...(slice === 0 ? [WORKERS] : []),
+        ...buckets.map((b) => `${PENDING}/${b}`),
+        ...(retention ? buckets.map((b) => `${RETENTION}/${b}`) : []),
+      ];
+      const res = await client.multiRead(paths.map((path) => ({ type: 'getChildren' as const, path })));
+      const children = (i: number): string[] | null => {
+        const r = res[i];
+        if (r?.type === 'getChildren') return r.children;
+        if (r?.type === 'error' && !(r.error instanceof NoNodeError)) throw r.error;
+        return null;
+      };
+      let i = 0;
+      if (slice === 0) {
+        const w = children(i++);
+        if (w) this.pool.onListing(w);
+      }
+      for (const b of buckets) {
+        const c = children(i++);
+        if (c) this.ready.onListing(b, c);
+      }
+      if (retention) {
+        for (const b of buckets) {
+          const c = children(i++);
+          if (c) this.retention.onListing(b, c);
         }
-      });
+      }
       if (slice === 0) this.pool.markAllDirty();
       this.kick();
     } catch (err) {

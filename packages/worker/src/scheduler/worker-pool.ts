@@ -3,7 +3,7 @@
  * (`queue/<w-…>`, watched, with each assignment's size), and the requeue of the queues of
  * workers whose session is gone (`ops.requeueOps`).
  */
-import type { WatchHandle } from '@zkjobs/core';
+import type { ReadOp, ReadResult, WatchHandle, ZkClient } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
 import { isLeaderFenceFailure, requeueOps, type GoneHolderWrite } from '../engine/ops.js';
 import { OWNER_GONE, goneHolder, pendingEntry, requeueKind } from '../engine/transitions.js';
@@ -24,6 +24,13 @@ import { LOG } from '../log-events.js';
 import { deleteProgress } from '../consumer/progress.js';
 import { createIfMissing, mapLimit } from '../util.js';
 import { DeposedError, readForLeader, type LeaderContext } from './context.js';
+
+/** Reads `ops` in multiReads of at most 64 (queue listings and assignments are small). */
+async function multiReadChunked(client: ZkClient, ops: readonly ReadOp[]): Promise<ReadResult[]> {
+  const out: ReadResult[] = [];
+  for (let i = 0; i < ops.length; i += 64) out.push(...(await client.multiRead(ops.slice(i, i + 64))));
+  return out;
+}
 
 /** A live worker as the leader tracks it. */
 export interface LiveWorker {
@@ -147,50 +154,71 @@ export class WorkerPool {
     this.needStaleScan = true;
   }
 
-  /** Lists every dirty live worker's queue. */
+  /**
+   * Brings the assignment sizes of every dirty live worker up to date by listing its queue — all
+   * of them in one request (multiRead), then the assignments not known yet in another. The
+   * listing is requested here, in the round, after every assignment we know of was committed, so
+   * a node missing from it is really gone (a listing handed over by a watch could predate our own
+   * create).
+   */
   async readQueues(): Promise<void> {
-    await mapLimit([...this.live.values()], 16, (w) => this.readQueue(w));
+    const { client } = this.ctx;
+    const dirty = [...this.live.values()].filter((w) => w.dirty);
+    if (dirty.length === 0) return;
+    for (const w of dirty) w.dirty = false;
+    const listings = await multiReadChunked(
+      client,
+      dirty.map((w) => ({ type: 'getChildren' as const, path: queueDir(w.name) })),
+    );
+    const unknown: { w: LiveWorker; c: string }[] = [];
+    let failure: Error | null = null;
+    dirty.forEach((w, i) => {
+      const r = listings[i]!;
+      if (this.live.get(w.name) !== w) return;
+      if (r.type === 'error') {
+        if (r.error instanceof NoNodeError) return; // not created yet, or being requeued
+        w.dirty = true; // listed again by the next round
+        failure ??= r.error;
+        return;
+      }
+      if (r.type !== 'getChildren') return;
+      w.dirReady = true;
+      const present = new Set(r.children.filter(isAssignmentNode));
+      for (const k of [...w.assignments.keys()]) {
+        if (present.has(k)) continue;
+        w.assignments.delete(k);
+        w.typed.delete(k);
+      }
+      for (const c of present) if (!w.assignments.has(c)) unknown.push({ w, c });
+    });
+    if (unknown.length > 0) await this.readAssignments(unknown);
+    if (failure) throw failure;
   }
 
-  /**
-   * Brings a worker's assignment sizes up to date by listing its queue. The listing is requested
-   * here, in the round, after every assignment we know of was committed, so a node missing from
-   * it is really gone (a listing handed over by a watch could predate our own create).
-   */
-  private async readQueue(w: LiveWorker): Promise<void> {
-    if (!w.dirty || this.live.get(w.name) !== w) return;
-    w.dirty = false;
+  /** Reads assignments found in a listing and not known yet (made by an earlier leader). */
+  private async readAssignments(unknown: readonly { w: LiveWorker; c: string }[]): Promise<void> {
     const { client } = this.ctx;
-    let children: string[];
-    try {
-      children = (await client.getChildren(queueDir(w.name))).children;
-    } catch (err) {
-      if (err instanceof NoNodeError) return; // not created yet, or being requeued
-      throw err;
-    }
-    w.dirReady = true;
-    const present = new Set(children.filter(isAssignmentNode));
-    for (const k of [...w.assignments.keys()]) {
-      if (present.has(k)) continue;
-      w.assignments.delete(k);
-      w.typed.delete(k);
-    }
-    await mapLimit(
-      [...present].filter((c) => !w.assignments.has(c)),
-      16,
-      async (c) => {
-        try {
-          const { data } = await client.getData(`${queueDir(w.name)}/${c}`);
-          const { jobs, type } = decodeAssignmentDoc(data);
-          w.assignments.set(c, jobs.length);
-          if (type !== undefined && jobs.length === 1) {
-            w.typed.set(c, { id: jobs[0]![0], type, attemptsMade: jobs[0]![1] });
-          }
-        } catch (err) {
-          if (!(err instanceof NoNodeError)) throw err;
-        }
-      },
+    let failure: Error | null = null;
+    const docs = await multiReadChunked(
+      client,
+      unknown.map(({ w, c }) => ({ type: 'getData' as const, path: `${queueDir(w.name)}/${c}` })),
     );
+    unknown.forEach(({ w, c }, i) => {
+      const r = docs[i]!;
+      if (r.type === 'error') {
+        if (r.error instanceof NoNodeError) return;
+        w.dirty = true; // read again by the next round
+        failure ??= r.error;
+        return;
+      }
+      if (r.type !== 'getData') return;
+      const { jobs, type } = decodeAssignmentDoc(r.data);
+      w.assignments.set(c, jobs.length);
+      if (type !== undefined && jobs.length === 1) {
+        w.typed.set(c, { id: jobs[0]![0], type, attemptsMade: jobs[0]![1] });
+      }
+    });
+    if (failure) throw failure;
   }
 
   /**

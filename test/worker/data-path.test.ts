@@ -1,0 +1,51 @@
+/**
+ * What the data path sends per job: claims read their records in multiReads, and an assignment
+ * whose jobs are all settled is deleted inside the completion multi of its last jobs. Counted by
+ * the worker's own client (`ZkClient.requestStats`), so these are facts about requests, not
+ * timings.
+ */
+import { describe, expect, it } from 'vitest';
+import { Queue, Worker } from '@zkjobs/worker';
+import { fileNamespace, waitFor, zkConnect } from '../support/zk.js';
+import { cleanupAfterAll, sharedClient, testLogger } from '../support/fixtures.js';
+
+describe('data path requests', () => {
+  const cleanup = cleanupAfterAll();
+
+  it('a worker reads no record per job and sends no delete of its own per assignment', async () => {
+    const namespace = fileNamespace(import.meta.filename);
+    const client = await sharedClient(cleanup);
+    const runs = new Map<string, number>();
+    const worker = new Worker(
+      zkConnect,
+      {
+        noop: async (job: { id: string }) => {
+          runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+        },
+      },
+      { namespace, concurrency: 4, logger: testLogger, sessionTimeoutMs: 4000 },
+    );
+    cleanup(() => worker.close({ graceMs: 100 }));
+    await worker.start();
+    await waitFor(() => worker.isLeader(), 5000, 25, 'leader');
+    const queue = new Queue(client, { namespace, logger: testLogger });
+    const before = worker.zk!.requestStats();
+    const n = 300;
+    await queue.addBulk(Array.from({ length: n }, () => ({ type: 'noop', data: {} })));
+    await waitFor(async () => (await queue.getJobCounts('completed')).completed === n, 20_000, 50, 'all completed');
+    const after = worker.zk!.requestStats();
+    const sent = (op: string): number => (after.requests[op] ?? 0) - (before.requests[op] ?? 0);
+    expect(runs.size).toBe(n);
+    expect([...runs.values()].every((v) => v === 1)).toBe(true);
+    // Records come in multiReads of many: far fewer requests than jobs.
+    expect(sent('multiRead')).toBeGreaterThan(0);
+    expect(sent('getData')).toBeLessThan(n / 4);
+    // Every assignment znode is gone, and none was deleted by a request of its own.
+    expect(sent('delete')).toBe(0);
+    const queues = (await client.getChildren(`${namespace}/queue`)).children;
+    for (const q of queues) {
+      const left = (await client.getChildren(`${namespace}/queue/${q}`)).children;
+      expect(left.filter((c) => c.startsWith('a-') /* assignments (docs/architecture.md, Tree) */)).toEqual([]);
+    }
+  });
+});
