@@ -307,7 +307,8 @@ describe('namespaces', () => {
 describe('unknown server error codes', () => {
   it('become a ZkError keeping the number, and the client keeps working', async () => {
     // checkWatches (op 17) on a path without a watcher: the server answers -121 (NoWatcher),
-    // a code node-zookeeper-client 1.1.3 does not know (it used to throw in its socket handler).
+    // a code node-zookeeper-client 1.1.3 does not know (it used to throw in its socket handler);
+    // ours maps it to NoWatcherError, a ZkError with the number.
     const path = `${ns}`;
     const len = Buffer.byteLength(path);
     const payload = Buffer.alloc(4 + len + 4);
@@ -317,7 +318,7 @@ describe('unknown server error codes', () => {
     const err = await c.sendRawRequestForTesting(17, payload).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ZkError);
     expect((err as ZkError).code).toBe(-121);
-    expect((err as ZkError).name).toBe('ZkError');
+    expect((err as ZkError).name).toBe('NoWatcherError');
     expect(c.state).toBe('connected');
     await c.create('/after-unknown');
     expect(await c.exists('/after-unknown')).not.toBeNull();

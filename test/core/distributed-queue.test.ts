@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DistributedQueue, ItemLockLostError, QueueFullError, ZkClient } from '@zkjobs/core';
+import { DistributedQueue, ItemLockLostError, QueueFullError, sortQueueItems, ZkClient } from '@zkjobs/core';
 import { TcpProxy } from '@zkjobs/core/testing';
 import { fileNamespace, recordWatches, waitFor, zkConnect } from '../support/zk.js';
 
@@ -30,12 +30,14 @@ describe('DistributedQueue', () => {
 
   it('serves by priority, then in offer order; names sort into that order', async () => {
     const q = new DistributedQueue(a, '/order');
-    await q.offer('a');
-    await q.offer('b', { priority: 100 });
-    await q.offer('c', { priority: 5 });
-    await q.offer('d', { priority: 999 });
-    await q.offer('e', { priority: 5 });
-    const names = (await a.getChildren('/order/items')).children.sort();
+    const offered = [
+      await q.offer('a'),
+      await q.offer('b', { priority: 100 }),
+      await q.offer('c', { priority: 5 }),
+      await q.offer('d', { priority: 999 }),
+      await q.offer('e', { priority: 5 }),
+    ];
+    const names = sortQueueItems(offered);
     const inOrder: string[] = [];
     for (let i = 0; i < names.length; i++) {
       const item = await q.poll();

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, inject, it } from 'vitest';
 import type { WatchEvent, Watcher, ZkClient } from '@zkjobs/core';
-import { opensslInstalled, zookeeperInstalled } from '@zkjobs/core/testing';
+import { fourLetterWord, opensslInstalled, zookeeperInstalled } from '@zkjobs/core/testing';
 
 /** Connect string of the run's shared ZooKeeper server. */
 export const zkConnect: string = inject('zkConnect');
@@ -222,4 +222,24 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(intervalMs);
   }
+}
+
+/**
+ * The paths of the data watches the server holds for a session (`wchc`: per session, its
+ * watched paths, each on a tab-indented line; ZooKeeper 3.8 lists data and exists watches only).
+ */
+export async function serverWatches(client: ZkClient): Promise<string[]> {
+  const first = zkConnect.split(',')[0]!;
+  const host = first.slice(0, first.lastIndexOf(':'));
+  const port = Number(first.slice(first.lastIndexOf(':') + 1));
+  // Every request sent before this round trip has been served (a session's requests are served in order).
+  await client.exists('/');
+  const out = await fourLetterWord(host, port, 'wchc', 5000);
+  const paths: string[] = [];
+  let mine = false;
+  for (const line of out.split('\n')) {
+    if (/^0x[0-9a-f]+/i.test(line)) mine = BigInt(line.trim()) === client.sessionId;
+    else if (mine && line.startsWith('\t')) paths.push(line.trim());
+  }
+  return paths;
 }

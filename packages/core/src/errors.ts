@@ -137,6 +137,11 @@ export class SessionMovedError extends defineCode(-118, 'session moved') {}
 export class NotReadOnlyError extends defineCode(-119, 'server is read-only') {}
 /** -120: an ephemeral node was requested on a local session. */
 export class EphemeralOnLocalSessionError extends defineCode(-120, 'ephemeral on local session') {}
+/**
+ * -121: no such watch. {@link ZkClient.removeWatches} throws it when this client holds no watch
+ * of the given type on the path (nothing is sent to the server then).
+ */
+export class NoWatcherError extends defineCode(-121, 'no watcher') {}
 /** -122: the request timed out on the server. */
 export class RequestTimeoutError extends defineCode(-122, 'request timed out') {}
 /** -125: a quota was exceeded. */
@@ -167,10 +172,44 @@ const byCode: ReadonlyMap<number, ZkErrorClass> = new Map<number, ZkErrorClass>(
   [-118, SessionMovedError],
   [-119, NotReadOnlyError],
   [-120, EphemeralOnLocalSessionError],
+  [-121, NoWatcherError],
   [-122, RequestTimeoutError],
   [-125, QuotaExceededError],
   [-127, ThrottledOpError],
 ]);
+
+/**
+ * A reply was longer than the client's packet limit ({@link ZkClientOptions.maxReplyBytes},
+ * by default ZooKeeper's `jute.maxbuffer`, 1,048,575 bytes): the request fails with this error
+ * instead of the connection being dropped (ZooKeeper's Java client drops it: "Packet len … is
+ * out of range"). The reply was read and discarded; the session and connection are kept.
+ * `code` is -5 (marshalling error). A `getChildren` gets the subclass {@link ListingTooLargeError}.
+ */
+export class ReplyTooLargeError extends ZkError {
+  /** The reply's length in bytes (its 4-byte length prefix excluded). */
+  readonly bytes: number;
+  /** The limit it passed, in bytes. */
+  readonly limit: number;
+  constructor(what: string, bytes: number, limit: number, ctx: ZkErrorContext = {}) {
+    super(
+      -5,
+      `${what} is ${bytes} bytes, over the client's packet limit of ${limit} bytes (jute.maxbuffer); nothing was lost, the reply was discarded`,
+      ctx,
+    );
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}
+
+/**
+ * A `getChildren` reply passed the client's packet limit: the node has too many children (or
+ * too long names) to be listed in one reply. `path` names the node, `bytes` the reply's size.
+ */
+export class ListingTooLargeError extends ReplyTooLargeError {
+  constructor(path: string, bytes: number, limit: number, ctx: ZkErrorContext = {}) {
+    super(`the listing of ${path}`, bytes, limit, { ...ctx, path });
+  }
+}
 
 /**
  * The error for a ZooKeeper code: an instance of the code's subclass, or a plain

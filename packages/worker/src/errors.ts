@@ -118,6 +118,35 @@ export class JobCancelledError extends JobsError {
   }
 }
 
+/**
+ * {@link Queue.add} / {@link Queue.addBulk} refused: the namespace's backlog (jobs `waiting` or
+ * `delayed`) plus the jobs of this call would pass {@link QueueOptions.maxBacklog}. Nothing was
+ * written.
+ */
+export class QueueFullError extends JobsError {
+  /** Jobs waiting or delayed in the namespace when the call read the counts. */
+  readonly backlog: number;
+  /** The bound ({@link QueueOptions.maxBacklog}). */
+  readonly maxBacklog: number;
+  /** Jobs this call would have added. */
+  readonly adding: number;
+
+  /**
+   * @param backlog - jobs waiting or delayed, as read
+   * @param maxBacklog - the bound
+   * @param adding - jobs of the refused call
+   */
+  constructor(backlog: number, maxBacklog: number, adding: number) {
+    super(
+      'QUEUE_FULL',
+      `queue full: ${backlog} jobs waiting or delayed, and ${adding} more would pass maxBacklog ${maxBacklog}; nothing was added`,
+    );
+    this.backlog = backlog;
+    this.maxBacklog = maxBacklog;
+    this.adding = adding;
+  }
+}
+
 /** {@link Queue.waitUntilFinished} gave up before the job reached a final state. */
 export class WaitTimeoutError extends JobsError {
   /**

@@ -32,6 +32,7 @@ export {
   JobCancelledError,
   JobFailedError,
   WaitTimeoutError,
+  QueueFullError,
   WorkerClosingError,
   ScheduleNotFoundError,
 } from './errors.js';

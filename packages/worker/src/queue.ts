@@ -12,7 +12,7 @@ import { cancelOps, isCancelSignalFailure, isIdTaken, submitOps, type SubmitItem
 import { encodeRecord, jobOf, parseRecord, readRecord, toJob } from './engine/record.js';
 import { cancel, gangTasks, newRecord, removedOnCompletion, submitEntry } from './engine/transitions.js';
 import { ensureTree } from './engine/tree.js';
-import { JobFailedError, JobNotFoundError, JobValidationError, WaitTimeoutError } from './errors.js';
+import { JobFailedError, JobNotFoundError, JobValidationError, QueueFullError, WaitTimeoutError } from './errors.js';
 import {
   JOB_STATES,
   isFinalState,
@@ -68,6 +68,18 @@ export interface QueueOptions {
    * @defaultValue any well-formed type
    */
   knownTypes?: string[];
+  /**
+   * Most jobs `waiting` or `delayed` in the namespace (all types, all producers): an `add` or
+   * `addBulk` whose jobs would pass it rejects with {@link QueueFullError} and writes nothing.
+   * Each call reads the namespace's counts once (the summary and the deltas not folded yet, no
+   * record). The bound is approximate by the adds in flight at once: calls that read the
+   * counts before each other's multis commit all pass, so the backlog can pass the bound by at
+   * most the jobs of the other adds running at the same time (by nothing with one producer
+   * awaiting its adds). Jobs whose `jobId` exists already are not counted (they write nothing).
+   * Integer ≥ 1.
+   * @defaultValue no bound
+   */
+  maxBacklog?: number;
   /** Session timeout when the Queue makes its own connection, ms. @defaultValue 10000 */
   sessionTimeoutMs?: number;
   /**
@@ -96,6 +108,7 @@ const queueOptionsSchema = z.strictObject({
   namespace: namespaceSchema.optional(),
   maxPayloadBytes: z.number().int().min(1).max(900_000).optional(),
   knownTypes: z.array(z.string()).optional(),
+  maxBacklog: z.number().int().min(1).optional(),
   sessionTimeoutMs: z.number().int().min(1).optional(),
   zk: z.record(z.string(), z.unknown()).optional(),
   logger: z.any().optional(),
@@ -124,6 +137,7 @@ export class Queue {
   readonly namespace: string;
   private readonly maxPayloadBytes: number;
   private readonly knownTypes: Set<string> | undefined;
+  private readonly maxBacklog: number | undefined;
   private readonly log: Logger;
   private readonly clientPromise: Promise<ZkClient>;
   private readonly rootPromise: Promise<ZkClient>;
@@ -143,6 +157,7 @@ export class Queue {
     this.namespace = opts.namespace ?? DEFAULT_NAMESPACE;
     this.maxPayloadBytes = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     this.knownTypes = opts.knownTypes ? new Set(opts.knownTypes) : undefined;
+    this.maxBacklog = opts.maxBacklog;
     this.log = opts.logger ?? defaultLogger();
     this.ownsClient = typeof connection === 'string';
     this.rootPromise =
@@ -266,6 +281,11 @@ export class Queue {
       curBytes += b;
     }
     if (cur.length > 0) chunks.push(cur);
+    if (this.maxBacklog !== undefined && toWrite.length > 0) {
+      const backlog = await this.backlog(client);
+      if (backlog + toWrite.length > this.maxBacklog)
+        throw new QueueFullError(backlog, this.maxBacklog, toWrite.length);
+    }
     if (chunks.length > 0) await ensureTree(client);
     const written = new Map<string, Job>();
     await mapLimit(chunks, 4, async (chunk) => {
@@ -403,6 +423,22 @@ export class Queue {
       }
     });
     return states.length > 0 ? [...new Set(states)] : [...JOB_STATES];
+  }
+
+  /** Jobs waiting or delayed in the namespace (one read of the counts; 0 before its tree exists). */
+  private async backlog(client: ZkClient): Promise<number> {
+    let counts: CountsByType | null;
+    try {
+      counts = await readCounts(client);
+    } catch (err) {
+      if (err instanceof NoNodeError) return 0;
+      throw err;
+    }
+    // A namespace older than the counts is counted by a scan (see countsByType).
+    counts ??= await this.countsByType();
+    let n = 0;
+    for (const t of Object.values(counts)) n += (t.waiting ?? 0) + (t.delayed ?? 0);
+    return n;
   }
 
   private async countsByType(): Promise<CountsByType> {

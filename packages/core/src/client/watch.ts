@@ -18,6 +18,9 @@ export type Watcher = (event: WatchEvent) => void;
 
 /** A re-arming watch from {@link ZkClient.watchData} / {@link ZkClient.watchChildren}. */
 export interface WatchHandle {
-  /** Stops delivering; idempotent. */
+  /**
+   * Stops delivering, and removes the watch it left on the server (removeWatches, in the
+   * background) unless another watcher of this session needs it; idempotent.
+   */
   close(): void;
 }

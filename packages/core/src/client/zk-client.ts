@@ -15,6 +15,9 @@ import {
   NodeExistsError,
   NoNodeError,
   NotEmptyError,
+  NoWatcherError,
+  ListingTooLargeError,
+  ReplyTooLargeError,
   SessionExpiredError,
   TransactionError,
   ZkError,
@@ -86,6 +89,13 @@ interface LibTransaction {
 interface LibConnectionManager extends EventEmitter {
   /** ms epoch of the last bytes read from a server (set by our patch). */
   lastRecv?: number;
+  watcherManager: {
+    /** Forgets the library's watchers of `path` (type 1 children, 2 data/exists, 3 all; our patch). */
+    removeWatchers(path: string, type: number): boolean;
+    getDataWatcherPaths(): string[];
+    getExistenceWatcherPaths(): string[];
+    getChildWatcherPaths(): string[];
+  };
   forceClose(): void;
   queue(request: unknown, cb: (error: LibException | null, response?: { payload: unknown }) => void): void;
 }
@@ -112,6 +122,8 @@ interface LibClient extends EventEmitter {
     cb: (e: LibException | null, children?: string[], stat?: LibStat) => void,
   ): void;
   getACL(path: string, cb: (e: LibException | null, acls?: LibAcl[], stat?: LibStat) => void): void;
+  /** ZooKeeper's removeWatches (opcode 18; our patch). */
+  removeWatches(path: string, type: number, cb: Cb<void>): void;
   setACL(path: string, acls: LibAcl[], version: number, cb: Cb<LibStat>): void;
   transaction(): LibTransaction;
 }
@@ -201,7 +213,17 @@ export interface ZkClientOptions {
   namespace?: string;
   /** Logger (pino-compatible). @defaultValue silent */
   logger?: Logger;
+  /**
+   * Longest reply accepted, in bytes (its 4-byte length prefix excluded), as the Java client's
+   * `jute.maxbuffer`: a longer one fails its request with {@link ReplyTooLargeError} (for
+   * `getChildren`, {@link ListingTooLargeError}) and the connection is kept. Integer ≥ 1024.
+   * @defaultValue 1048575 (ZooKeeper's default jute.maxbuffer, 0xfffff)
+   */
+  maxReplyBytes?: number;
 }
+
+/** ZooKeeper's default `jute.maxbuffer` (0xfffff bytes): the default of {@link ZkClientOptions.maxReplyBytes}. */
+export const DEFAULT_MAX_REPLY_BYTES = 0xfffff;
 
 const CLIENT_OPTION_KEYS = [
   'sessionTimeoutMs',
@@ -212,6 +234,7 @@ const CLIENT_OPTION_KEYS = [
   'tls',
   'namespace',
   'logger',
+  'maxReplyBytes',
 ];
 
 /** Checks a {@link ZkClientOptions} object. @throws BadArgumentsError naming the option */
@@ -236,6 +259,11 @@ function checkClientOptions(opts: ZkClientOptions): void {
   if (opts.defaultAcl !== undefined && typeof opts.defaultAcl !== 'function') checkAcl(opts.defaultAcl, 'defaultAcl');
   if (opts.namespace !== undefined && typeof opts.namespace !== 'string')
     throw new BadArgumentsError(`connect: namespace must be a path string, got ${describeValue(opts.namespace)}`);
+  const mr = opts.maxReplyBytes;
+  if (mr !== undefined && (typeof mr !== 'number' || !Number.isInteger(mr) || mr < 1024 || mr > 2_147_483_647))
+    throw new BadArgumentsError(
+      `connect: maxReplyBytes must be an integer from 1024 (bytes), got ${describeValue(mr)}`,
+    );
   if (opts.logger !== undefined && typeof (opts.logger as Partial<Logger> | null)?.warn !== 'function')
     throw new BadArgumentsError(
       `connect: logger must be pino-compatible (debug, info, warn, error), got ${describeValue(opts.logger)}`,
@@ -476,6 +504,39 @@ class Session {
     m.set(watcher, ns);
   }
 
+  /**
+   * Drops `watcher` (or every watcher, when undefined) of `kinds` on `fullPath`. Returns how many
+   * went, and the server's WatcherType (1 children, 2 data, 3 both; 0 none) of the watches no
+   * local watcher needs any more — a server watch of a path serves every local watcher of its kind.
+   */
+  removeWatchers(
+    kinds: WatchKind[],
+    fullPath: string,
+    watcher: Watcher | undefined,
+  ): { removed: number; type: number } {
+    let removed = 0;
+    let fromData = false;
+    let fromChild = false;
+    for (const k of kinds) {
+      const m = this.watchers[k].get(fullPath);
+      if (!m) continue;
+      const before = m.size;
+      if (watcher) m.delete(watcher);
+      else m.clear();
+      if (m.size === 0) this.watchers[k].delete(fullPath);
+      const n = before - m.size;
+      removed += n;
+      if (n > 0 && k === 'child') fromChild = true;
+      else if (n > 0) fromData = true;
+    }
+    let type = 0;
+    if (fromChild && !this.watchers.child.has(fullPath)) type |= 1;
+    if (fromData && !this.watchers.data.has(fullPath) && !this.watchers.exist.has(fullPath)) type |= 2;
+    // The library's own registry: without this, a reconnect's SetWatches would restore the watch.
+    if (type !== 0) this.lib.connectionManager.watcherManager.removeWatchers(fullPath, type);
+    return { removed, type };
+  }
+
   takeWatchers(kinds: WatchKind[], fullPath: string): [Watcher, string][] {
     const out: [Watcher, string][] = [];
     for (const k of kinds) {
@@ -582,6 +643,7 @@ class Core {
   onDefiniteFailure: ((e: TlsError) => void) | null = null;
   readonly requestedTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  readonly maxReplyBytes: number;
   readonly retry: RetryPolicy;
   readonly log: Logger;
   readonly auth: { scheme: string; auth: string }[];
@@ -613,6 +675,7 @@ class Core {
     this.defaultAcl = opts.defaultAcl ?? OPEN_ACL_UNSAFE;
     this.requestedTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.maxReplyBytes = opts.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
     this.retry = opts.retry ?? new ExponentialBackoffRetry();
     this.log = opts.logger ?? silentLogger;
     this.auth = [...(opts.auth ?? [])];
@@ -739,6 +802,7 @@ class Core {
       spinDelay: 200,
       retries: 0, // never its own resend: it duplicates sequential creates
       connectTimeout: attemptMs,
+      maxReplyBytes: this.maxReplyBytes,
       ...(this.tls ? { tls: this.tls } : {}),
     });
     const session = new Session(lib, this.requestedTimeoutMs, (s, e) => this.dispatch(s, e));
@@ -965,6 +1029,16 @@ class Core {
 
   convert(e: unknown, ctx: { op: string; rel: string; path?: string }): Error {
     if (e instanceof ZkError) return e;
+    const replyBytes = (e as { replyBytes?: unknown } | null)?.replyBytes;
+    if (isLibException(e) && typeof replyBytes === 'number') {
+      const c = { op: ctx.op, cause: e, ...(ctx.path !== undefined ? { fullPath: ctx.path } : {}) };
+      return ctx.op === 'getChildren'
+        ? new ListingTooLargeError(ctx.rel, replyBytes, this.maxReplyBytes, c)
+        : new ReplyTooLargeError(`the reply of ${ctx.op} ${ctx.rel}`, replyBytes, this.maxReplyBytes, {
+            ...c,
+            path: ctx.rel,
+          });
+    }
     if (isLibException(e))
       return zkErrorFor(e.code, {
         op: ctx.op,
@@ -1885,6 +1959,113 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Removing watches
+
+  /**
+   * Removes this client's one-shot watches on `path` (ZooKeeper 3.5+ `removeWatches`, opcode 18):
+   * the removed watchers are never called (not even with `session-expired`), and the watch is
+   * removed from the server once no watcher of this session needs it — a server holds one watch
+   * per path and kind for a session, whatever the number of local watchers. A reconnect no
+   * longer restores it.
+   *
+   * - `type` `'data'` covers the watches of `getData` and `exists`, `'children'` those of
+   *   `getChildren`, `'any'` (default) both (ZooKeeper's WatcherType Data, Children, Any).
+   * - `watcher`: only that watcher (the server's watch goes when it was the last one of its kind
+   *   on the path); default: every watcher of `type` on the path, of this client and its views.
+   * - A watch that fired, or went with its connection, while the request was on its way counts
+   *   as removed (the server's NoWatcher answer is not an error then).
+   *
+   * @throws NoWatcherError when this client holds no such watch on the path: nothing is sent
+   * @throws BadArgumentsError for a bad path, type or watcher; NoAuthError, SessionExpiredError
+   */
+  async removeWatches(
+    path: string,
+    opts: { type?: 'data' | 'children' | 'any'; watcher?: Watcher } = {},
+  ): Promise<void> {
+    checkOptions('removeWatches', 1, opts, ['type', 'watcher'], path);
+    checkFunction('removeWatches', 'watcher', opts.watcher, path);
+    const type = opts.type ?? 'any';
+    if (type !== 'data' && type !== 'children' && type !== 'any')
+      throw new BadArgumentsError(
+        `removeWatches: type must be 'data', 'children' or 'any', got ${describeValue(opts.type)}`,
+        { op: 'removeWatches', path },
+      );
+    const full = await this.prepare('removeWatches', path);
+    const kinds: WatchKind[] =
+      type === 'data' ? ['data', 'exist'] : type === 'children' ? ['child'] : ['data', 'exist', 'child'];
+    const s = this.core.session;
+    const r = s && !s.dead ? s.removeWatchers(kinds, full, opts.watcher) : { removed: 0, type: 0 };
+    if (r.removed === 0)
+      throw new NoWatcherError(
+        `this client holds no ${type} watch${opts.watcher ? ' by that watcher' : ''} on ${path}`,
+        {
+          op: 'removeWatches',
+          path,
+        },
+      );
+    if (r.type !== 0 && s) await this.sendRemoveWatches(s, full, path, r.type);
+  }
+
+  /**
+   * Sends removeWatches for a watch no local watcher needs. Resolves when the server has none any
+   * more: removed now, fired meanwhile (NoWatcher), or gone with the connection or the session.
+   */
+  private async sendRemoveWatches(session: Session, full: string, rel: string, type: number): Promise<void> {
+    try {
+      await this.core.exec('removeWatches', rel, false, (s, deadline) => {
+        // Another session never had this watch.
+        if (s !== session) return Promise.resolve();
+        return this.core.call<void>(s, deadline, { op: 'removeWatches', path: full, rel }, (lib, cb) =>
+          lib.removeWatches(full, type, cb),
+        );
+      });
+    } catch (e) {
+      // The server drops a connection's watches with it, and SetWatches no longer names this one.
+      if (e instanceof NoWatcherError || e instanceof ConnectionLossError || e instanceof SessionExpiredError) return;
+      throw e;
+    }
+  }
+
+  /** Drops a re-arming watch's watcher when its handle closes, and the server's watch with it (in the background). */
+  private releaseWatcher(path: string, watcher: Watcher, kinds: WatchKind[]): void {
+    const s = this.core.session;
+    if (!s || s.dead || this.closed) return;
+    const full = this.full(path);
+    const r = s.removeWatchers(kinds, full, watcher);
+    if (r.type === 0) return;
+    this.sendRemoveWatches(s, full, path, r.type).catch((err: unknown) =>
+      this.core.log.debug({ err, path }, 'zk: removing a watch failed'),
+    );
+  }
+
+  /**
+   * Testing hook: the paths (absolute, namespace included) this connection's current session
+   * holds one-shot watchers on, by kind — in this client's map and in the library's registry
+   * (what a reconnect restores with SetWatches). Every list is empty when no watch is pending.
+   */
+  watchersForTesting(): {
+    client: Record<WatchKind, string[]>;
+    library: { data: string[]; exist: string[]; child: string[] };
+  } {
+    const s = this.core.session;
+    const empty = { data: [], exist: [], child: [] };
+    if (!s || s.dead) return { client: { ...empty }, library: { ...empty } };
+    const wm = s.lib.connectionManager.watcherManager;
+    return {
+      client: {
+        data: [...s.watchers.data.keys()],
+        exist: [...s.watchers.exist.keys()],
+        child: [...s.watchers.child.keys()],
+      },
+      library: {
+        data: wm.getDataWatcherPaths(),
+        exist: wm.getExistenceWatcherPaths(),
+        child: wm.getChildWatcherPaths(),
+      },
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Re-arming watches
 
   /**
@@ -1930,6 +2111,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
       },
       opts.onError,
       path,
+      ['data', 'exist'],
     );
   }
 
@@ -1968,6 +2150,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
       },
       opts.onError,
       path,
+      ['child', 'exist'],
     );
   }
 
@@ -1975,6 +2158,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     read: (watch: Watcher) => Promise<(() => void) | 'again'>,
     onError: ((e: Error) => void) | undefined,
     path: string,
+    kinds: WatchKind[],
   ): WatchHandle {
     let closed = false;
     let running = false;
@@ -1998,6 +2182,8 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
           armed = false;
           try {
             const deliver = await read(watch);
+            // Closed while the read was out: the watch it armed is not wanted.
+            if (closed) return this.releaseWatcher(path, watch, kinds);
             if (deliver === 'again') again = true;
             else {
               armed = true;
@@ -2039,6 +2225,8 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
         if (closed) return;
         closed = true;
         this.core.rearms.delete(entry);
+        // The watch of the last read stays on the server until its node changes: remove it.
+        this.releaseWatcher(path, watch, kinds);
       },
     };
   }

@@ -3,7 +3,7 @@
  * through here, and its public view {@link Job}.
  */
 import type { ReadResult, Stat, ZkClient } from '@zkjobs/core';
-import { NoNodeError } from '@zkjobs/core';
+import { NoNodeError, ReplyTooLargeError } from '@zkjobs/core';
 import { CorruptRecordError } from '../errors.js';
 import { JOB_STATES, type Job, type JobRecord, type StoredError } from '../job.js';
 import { jobPath } from '../layout.js';
@@ -128,6 +128,17 @@ export async function readRecords(
     try {
       res = await client.multiRead(chunk.map((id) => ({ type: 'getData', path: jobPath(id) })));
     } catch (err) {
+      if (err instanceof ReplyTooLargeError && chunk.length > 1) {
+        // Bigger records than the hint said: read this chunk again in smaller ones.
+        // (at most half as many per request from now on, so this ends)
+        hint.maxBytes = Math.max(
+          hint.maxBytes,
+          Math.ceil(err.bytes / chunk.length),
+          Math.ceil(READ_BUDGET_BYTES / Math.floor(chunk.length / 2)),
+        );
+        i -= chunk.length;
+        continue;
+      }
       const e = err instanceof Error ? err : new Error(String(err));
       for (let k = 0; k < chunk.length; k++) out.push(e);
       continue;
