@@ -48,4 +48,29 @@ describe('data path requests', () => {
       expect(left.filter((c) => c.startsWith('a-') /* assignments (docs/architecture.md, Tree) */)).toEqual([]);
     }
   });
+
+  it('records too big to read together are read in smaller multiReads (the reply limit is 1 MiB)', async () => {
+    const namespace = `${fileNamespace(import.meta.filename)}-big`;
+    const client = await sharedClient(cleanup);
+    const done = new Set<string>();
+    const worker = new Worker(
+      zkConnect,
+      {
+        big: async (job: { id: string; data: { blob: string } }) => {
+          done.add(job.id);
+          return job.data.blob.length;
+        },
+      },
+      { namespace, concurrency: 8, logger: testLogger, sessionTimeoutMs: 4000 },
+    );
+    cleanup(() => worker.close({ graceMs: 100 }));
+    const queue = new Queue(client, { namespace, logger: testLogger });
+    // Submitted before the worker starts, so its first claim takes all eight (1.6 MB of records) at once.
+    const jobs = await queue.addBulk(
+      Array.from({ length: 8 }, (_, n) => ({ type: 'big', data: { blob: String(n).repeat(200_000) } })),
+    );
+    await worker.start();
+    await waitFor(() => done.size === 8, 20_000, 50, 'all eight ran');
+    for (const j of jobs) expect((await queue.waitUntilFinished(j.id, { timeoutMs: 10_000 })).result).toBe(200_000);
+  });
 });
