@@ -11,6 +11,7 @@
  *   --concurrency N      handlers per worker, every system (default 8)
  *   --prefetch N         zkjobs Worker prefetch (default: the Worker's, max(4 × concurrency, 32))
  *   --latency-jobs N     single jobs per latency round (default 200)
+ *   --warmup-jobs N      jobs through each system once before the throughput rounds, not counted (default 5000)
  *   --footprint-jobs N   waiting jobs of the footprint section (default 100000)
  *   --session-ms N       requested session timeout of the failover workers (default 2000)
  *   --no-bullmq, --no-kazoo   leave a peer out
@@ -67,6 +68,7 @@ const { values: a } = parseArgs({
     concurrency: { type: 'string' },
     prefetch: { type: 'string' },
     'latency-jobs': { type: 'string' },
+    'warmup-jobs': { type: 'string' },
     'footprint-jobs': { type: 'string' },
     'session-ms': { type: 'string' },
     'tick-ms': { type: 'string' },
@@ -118,6 +120,9 @@ const settings = {
   concurrency: int(a.concurrency, 8, 'concurrency'),
   prefetch: a.prefetch === undefined ? null : int(a.prefetch, 1, 'prefetch'),
   latencyJobs: int(a['latency-jobs'], quick ? 30 : 200, 'latency-jobs'),
+  // One unmeasured throughput run of each system first: the ZooKeeper JVMs start cold (their JIT
+  // compilers take a third of their CPU for the first ~20 s), Redis does not.
+  warmupJobs: int(a['warmup-jobs'], quick ? 1000 : 5000, 'warmup-jobs'),
   footprintJobs: int(a['footprint-jobs'], quick ? 5000 : 100_000, 'footprint-jobs'),
   failoverSessionMs: int(a['session-ms'], 2000, 'session-ms'),
   failoverRounds: Math.max(quick ? 1 : 5, rounds),
@@ -268,6 +273,15 @@ async function main(): Promise<void> {
     logFile: join(logDir, 'children.log'),
   };
   const R = results;
+
+  if (only.has('throughput') && settings.warmupJobs > 0) {
+    log(`warm-up: ${settings.warmupJobs} jobs through each system, not counted`);
+    await attempt('warm-up zkjobs', () => zkjobsThroughput(ctx, ctx.workers, settings.warmupJobs));
+    if (redis.none)
+      await attempt('warm-up BullMQ', () => bullmqThroughput(ctx, redis.none!, ctx.workers, settings.warmupJobs));
+    if (redis.aof)
+      await attempt('warm-up BullMQ (AOF)', () => bullmqThroughput(ctx, redis.aof!, ctx.workers, settings.warmupJobs));
+  }
 
   // Raw limit and throughput, alternated round by round (the order rotates each round).
   if (only.has('raw') || only.has('throughput')) {

@@ -5,7 +5,8 @@
  */
 import { TransactionError } from '@zkjobs/core';
 import { CorruptRecordError } from '../errors.js';
-import { claimOps, isHolderFenceFailure } from '../engine/ops.js';
+import { claimAndCompleteOps, claimOps, isHolderFenceFailure, zxidOf } from '../engine/ops.js';
+import type { TakenCompletions } from './completion-writer.js';
 import { readRecord, readRecords, type ReadRecord } from '../engine/record.js';
 import { claim, isClaimable, isHeldBy } from '../engine/transitions.js';
 import type { JobRecord, JobState } from '../job.js';
@@ -26,6 +27,8 @@ export interface ClaimHooks {
   retryLater(job: BufferedJob): void;
   /** Claimed: run it. `zxid` is the claim write's. */
   start(job: BufferedJob, rec: JobRecord, zxid: string): void;
+  /** Completions of `holder` waiting to be written, for the claim multi to carry (or null). */
+  takeCompletions?(holder: string): TakenCompletions | null;
 }
 
 /** The largest record read by claims lately (sizes the multiRead chunks); records of one namespace are alike. */
@@ -112,10 +115,24 @@ export async function claimBatch(
     return zxids(await tx.commit());
   };
   const ok: { c: Claim; zxid: string }[] = [];
+  // Outcomes waiting to be written ride on this multi, so a batch costs one write request.
+  const riding = hooks.takeCompletions?.(holder.name) ?? null;
+  let ridden: string | undefined | null = null; // the zxid, once the multi carrying them committed
   try {
-    const z = await commit(claims);
+    let z: string[];
+    if (riding) {
+      const { tx, zxids } = claimAndCompleteOps(ctx.client, holder.name, claims, riding.items, riding.done);
+      ctx.counters.claimMultis++;
+      const res = await tx.commit();
+      ridden = zxidOf(res);
+      z = zxids(res);
+    } else {
+      z = await commit(claims);
+    }
     claims.forEach((c, i) => ok.push({ c, zxid: z[i]! }));
   } catch (err) {
+    // The completions it carried are written on their own (which tells applied from refused).
+    riding?.failed();
     if (isHolderFenceFailure(err)) {
       ctx.log.warn({ worker: holder.name }, 'claim refused: registration gone');
       return;
@@ -131,6 +148,7 @@ export async function claimBatch(
       }
     }
   }
+  if (riding && ridden !== null) riding.applied(ridden);
   for (const { c, zxid } of ok) hooks.start(c.b, c.next, zxid);
 }
 

@@ -5,7 +5,7 @@
  * refused (the claim was lost: `stalled`, a note).
  */
 import { LostClaimError, WorkerClosingError, CorruptRecordError } from '../errors.js';
-import { completionOps, isHolderFenceFailure, zxidOf } from '../engine/ops.js';
+import { completionOps, isHolderFenceFailure, zxidOf, type CompletionItem } from '../engine/ops.js';
 import { readRecord, toJob, type ReadRecord } from '../engine/record.js';
 import { isSettledBy, type RunOutcome, type Settlement } from '../engine/transitions.js';
 import { failureMessage, LOG } from '../log-events.js';
@@ -16,6 +16,19 @@ import { TransactionError } from '@zkjobs/core';
 
 /** Completions per multi. */
 const BATCH = 200;
+/** Completions carried by one claim multi, at most. */
+const RIDE_MAX = 64;
+
+/** Completions taken by a claim multi (see {@link CompletionWriter.take}). */
+export interface TakenCompletions {
+  items: CompletionItem[];
+  /** Assignments these completions finish (deleted in the same multi). */
+  done: string[];
+  /** The multi committed (its zxid). */
+  applied(zxid: string | undefined): void;
+  /** The multi failed: they are written on their own. */
+  failed(): void;
+}
 /** How long the verdict read after a lost registration is retried, ms. */
 const VERDICT_READ_MS = 15_000;
 
@@ -80,8 +93,48 @@ export class CompletionWriter {
     this.notes.note(a, 'refused', reason);
   }
 
+  /**
+   * While this says true (a claim of the next batch is being prepared), completions wait for that
+   * claim to carry them ({@link take}) instead of taking a multi of their own.
+   */
+  deferWhile: () => boolean = () => false;
+
+  /**
+   * Takes the completions of `worker` waiting to be written (at most {@link RIDE_MAX}), for a
+   * claim multi to carry: their ops, the assignments they finish, and what to do once that multi
+   * committed (`applied`) or failed (`failed`: they go back to be written on their own).
+   */
+  take(worker: string): TakenCompletions | null {
+    const mine = this.queue.filter((c) => c.a.worker === worker).slice(0, RIDE_MAX);
+    if (mine.length === 0) return null;
+    const set = new Set(mine);
+    this.queue = this.queue.filter((c) => !set.has(c));
+    const done = this.assignments.doneBy(
+      worker,
+      mine.map((c) => c.a.id),
+    );
+    return {
+      items: mine.map((c) => this.itemOf(c)),
+      done,
+      applied: (zxid) => {
+        this.ctx.counters.completionMultis++;
+        if (done.length > 0) this.assignments.deleted(worker, done);
+        for (const c of mine) this.applied(c, zxid);
+      },
+      failed: () => {
+        this.queue.unshift(...mine);
+        this.schedule();
+      },
+    };
+  }
+
+  /** A claim that could carry completions is over: write what still waits. */
+  resume(): void {
+    if (this.queue.length > 0) this.schedule();
+  }
+
   private schedule(): void {
-    if (this.flushing) return;
+    if (this.flushing || this.deferWhile()) return;
     this.flushing = (async () => {
       try {
         while (this.queue.length > 0) await this.flush(this.queue.splice(0, BATCH));
@@ -124,18 +177,22 @@ export class CompletionWriter {
     const tx = completionOps(
       this.ctx.client,
       worker,
-      cs.map((c) => ({
-        next: c.s.next,
-        token: c.a.token,
-        from: c.a.rec.state,
-        remove: c.s.remove,
-        ...(c.s.retry ? { retry: c.s.retry } : {}),
-        ...(c.s.keepFor !== undefined ? { keepFor: c.s.keepFor } : {}),
-      })),
+      cs.map((c) => this.itemOf(c)),
       doneAssignments,
     );
     this.ctx.counters.completionMultis++;
     return zxidOf(await tx.commit());
+  }
+
+  private itemOf(c: Completion): CompletionItem {
+    return {
+      next: c.s.next,
+      token: c.a.token,
+      from: c.a.rec.state,
+      remove: c.s.remove,
+      ...(c.s.retry ? { retry: c.s.retry } : {}),
+      ...(c.s.keepFor !== undefined ? { keepFor: c.s.keepFor } : {}),
+    };
   }
 
   /** Reads a record while `worker` is still the bound registration; undefined once it is not. */

@@ -144,6 +144,8 @@ export class Consumer {
         }
       },
     });
+    // While the next batch's claim is being prepared, outcomes wait to ride on its multi.
+    this.writer.deferWhile = () => this.claiming > 0 && !this.stopped;
   }
 
   get workerName(): string | null {
@@ -427,6 +429,7 @@ export class Consumer {
               skip: (b) => this.settleAssigned(name, b.node, b.id),
               retryLater: (b) => retry.push(b),
               start: (b, rec, zxid) => this.start(name, session, b.node, rec, zxid),
+              takeCompletions: (holder) => this.writer.take(holder),
             });
           } catch (err) {
             // Not reached by a record's read (those come back through retryLater): a bug or an
@@ -435,6 +438,8 @@ export class Consumer {
             this.ctx.reportError(err, 'claim failed');
           } finally {
             this.claiming -= batch.length;
+            // Outcomes that waited for this claim to carry them and were not taken: written now.
+            this.writer.resume();
           }
           if (retry.length > 0) {
             // Reads are failing (connection trouble): pause the intake instead of spinning.

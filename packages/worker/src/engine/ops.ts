@@ -17,6 +17,7 @@
  * | {@link cancelOps}  | Queue     | none   | `setData(record, version)`, `create(queue/<holder>/x-<id>)` when running    |
  * | {@link claimOps}   | consumer  | holder | `setData(record, version)` per job                                          |
  * | {@link completionOps} | consumer | holder | `delete` the assignments it finishes, `setData`/`delete(record, version=token)` per job, a retry marker, retention markers |
+ * | {@link claimAndCompleteOps} | consumer | holder | a claim multi's ops, then a completion multi's (the outcomes waiting meanwhile) |
  * | {@link assignOps}  | leader    | leader | `create` assignments, marker rewrites/deletes, gang parents and documents   |
  * | {@link requeueOps} | leader    | leader | `setData`/`delete` each record, a marker, retention markers, `delete` the dead worker's queue |
  * | {@link failDependantOps} | leader | leader | `setData(record, version)`, marker rewrite/delete                      |
@@ -143,9 +144,8 @@ export interface RecordWrite {
   from?: JobState;
 }
 
-/** The count delta of record writes. */
-function tallyOf(writes: readonly (RecordWrite & { remove?: boolean })[]): Tally {
-  const t = new Tally();
+/** The count delta of record writes (added to `t` when given). */
+function tallyOf(writes: readonly (RecordWrite & { remove?: boolean })[], t = new Tally()): Tally {
   for (const w of writes) if (w.from !== undefined) t.move(w.next.type, w.from, w.remove ? null : w.next.state);
   return t;
 }
@@ -281,6 +281,39 @@ export function completionOps(
   doneAssignments: readonly string[] = [],
 ): Transaction {
   const tx = holderFence(client.transaction(), holder);
+  return appendTally(tx, appendCompletions(tx, holder, items, doneAssignments));
+}
+
+/**
+ * Claims of the next batch and the completions waiting to be written, in one multi of the
+ * holder: holder fence; each claim as in {@link claimOps} (their results first, so `zxids`
+ * reads them as there); then the completions as in {@link completionOps}; one count delta for
+ * both. Any failure after the fence fails both; the caller then writes each part alone.
+ */
+export function claimAndCompleteOps(
+  client: ZkClient,
+  holder: string,
+  claims: readonly RecordWrite[],
+  items: readonly CompletionItem[],
+  doneAssignments: readonly string[],
+): { tx: Transaction; zxids(res: readonly OpResult[]): string[] } {
+  const tx = holderFence(client.transaction(), holder);
+  for (const c of claims) tx.setData(jobPath(c.next.id), encodeRecord(c.next), { version: c.version });
+  appendTally(tx, appendCompletions(tx, holder, items, doneAssignments, tallyOf(claims)));
+  return {
+    tx,
+    zxids: (res) => claims.map((_, i) => res[HOLDER_FENCE_OPS + i]?.stat?.mzxid.toString() ?? ''),
+  };
+}
+
+/** A completion multi's ops after its fence (see {@link completionOps}); returns their count delta. */
+function appendCompletions(
+  tx: Transaction,
+  holder: string,
+  items: readonly CompletionItem[],
+  doneAssignments: readonly string[],
+  tally = new Tally(),
+): Tally {
   // Assignments every job of which is settled with this multi: deleted in it (the leader's watch
   // sees the room once the outcomes are in), not by a request of their own.
   for (const node of doneAssignments) tx.delete(`${queueDir(holder)}/${node}`);
@@ -292,9 +325,9 @@ export function completionOps(
   }
   if (retries.length > 0) createMarker(tx, retries);
   retentionMarkers(tx, items);
-  return appendTally(
-    tx,
-    tallyOf(items.map((c) => ({ next: c.next, version: c.token, from: c.from, remove: c.remove }))),
+  return tallyOf(
+    items.map((c) => ({ next: c.next, version: c.token, from: c.from, remove: c.remove })),
+    tally,
   );
 }
 
