@@ -19,6 +19,7 @@ import {
   Worker,
   type Processor,
 } from '@zkjobs/worker';
+import { start, run } from '../e2e/cli.js';
 import { testLogger as logger } from '../support/fixtures.js';
 import { fileNamespace, waitFor, withDeadline, zkConnect } from '../support/zk.js';
 
@@ -329,6 +330,37 @@ describe('QueueEvents', () => {
     expect(mine[2]).toMatchObject({ prev: 'active', attemptsMade: 1 });
     expect(mine[4]).toMatchObject({ prev: 'active', attemptsMade: 2 });
     expect(String(mine[4]!['failedReason'])).toMatch(/worker was lost/);
+  }, 60_000);
+
+  it('zkjobs events follows the stream: one line per event, --json one object per line; a bad --from is a usage error', async () => {
+    const namespace = fileNamespace(import.meta.filename);
+    const client = await connect();
+    const queue = new Queue(client, { namespace, logger });
+    await startWorker(client, namespace, { n: async () => ({ ok: true }) });
+    const base = ['--connect', zkConnect, '--namespace', namespace];
+    const json = start([...base, '--json', 'events']);
+    const human = start([...base, 'events', '--from', 'earliest']);
+    cleanup.push(async () => {
+      json.child.kill('SIGKILL');
+      human.child.kill('SIGKILL');
+    });
+    await waitFor(() => json.stderr.includes('"following"'), 15_000, 20, `json ready: ${json.stderr}`);
+    await waitFor(() => human.stderr.includes('following'), 15_000, 20, `human ready: ${human.stderr}`);
+    const [id] = await runJobs(queue, 1);
+    await json.waitForLine((l) => l.includes('"completed"'), 15_000, 'a completed line');
+    const docs = json.docs().filter((d) => d['jobId'] === id);
+    expect(docs.map((d) => d['event'])).toEqual(['waiting', 'active', 'completed']);
+    expect(docs[2]).toMatchObject({ type: 'n', attemptsMade: 1, prev: 'active', returnvalue: { ok: true } });
+    expect(String(docs[2]!['id'])).toMatch(/^\d+-\d+$/);
+    const line = await human.waitForLine((l) => l.includes(` completed ${id} n`), 15_000, 'a human line');
+    expect(line).toMatch(/attempt 1, from active, returnvalue: \{"ok":true\}/);
+    json.child.kill('SIGTERM');
+    human.child.kill('SIGTERM');
+    expect(await json.exited).toBe(0);
+    expect(await human.exited).toBe(0);
+    const bad = await run([...base, 'events', '--from', 'yesterday']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--from.*expected now, earliest or a cursor/);
   }, 60_000);
 
   it('resumes after a saved cursor; from earliest starts at the oldest delta kept; bad options are refused', async () => {
