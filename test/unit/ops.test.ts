@@ -36,6 +36,7 @@ import {
   type LeaderFence,
 } from '../../packages/worker/src/engine/ops.js';
 import { parseRecord } from '../../packages/worker/src/engine/record.js';
+import { decodeDelta } from '../../packages/worker/src/engine/counts.js';
 import {
   COUNTS,
   COUNT_DELTA_PREFIX,
@@ -166,7 +167,15 @@ describe('the producer', () => {
     expect(parseRecord(dataOf(ops[3]))).toEqual(tasks[1]);
     const markers = ops.slice(4, 7).map((op) => decodeMarkerDoc(dataOf(op)));
     // The count delta of the multi: every record it creates, by type and state.
-    expect(JSON.parse(dataOf(ops[7]).toString())).toEqual({ email: { waiting: 4 } });
+    const delta = decodeDelta(dataOf(ops[7]));
+    expect(delta.counts).toEqual({ email: { waiting: 4 } });
+    // … and its events, in the order of the records.
+    expect(delta.events.map((e) => [e.event, e.jobId, e.prev])).toEqual([
+      ['waiting', 'a', undefined],
+      ['waiting', 'g', undefined],
+      ['waiting', 'g~0', undefined],
+      ['waiting', 'g~1', undefined],
+    ]);
     expect(markers.map((m) => m.order)).toEqual([0, 1, 2]);
     expect(markers.map((m) => m.entries.length)).toEqual([50, 50, 20]);
     expect(markers.flatMap((m) => m.entries)).toEqual(entries);
@@ -413,15 +422,24 @@ describe('the leader', () => {
     ]);
   });
 
-  it('prune: fence, the records, then the retention marker', () => {
+  it('prune: fence, the records, then the retention marker, then the delta', () => {
     expect(shape(pruneOps(client, FENCE, [{ id: 'a' }, { id: 'b' }], '/retention/03/r-0000000001').operations)).toEqual(
       [
         ...leaderFenceShape,
         `delete ${jobPath('a')} v=-1`,
         `delete ${jobPath('b')} v=-1`,
         `delete /retention/03/r-0000000001 v=-1`,
+        `create ${DELTA} mode=${SEQ}`,
       ],
     );
+    // A record deleted is a `removed` event, even when its type and state are not known (no count change).
+    const tx = pruneOps(client, FENCE, [{ id: 'a' }, { id: 'b', type: 'email', state: 'completed' }], undefined);
+    const delta = decodeDelta(dataOf(tx.operations.at(-1)));
+    expect(delta.counts).toEqual({ email: { completed: -1 } });
+    expect(delta.events).toEqual([
+      { event: 'removed', jobId: 'a', type: '', attemptsMade: null },
+      { event: 'removed', jobId: 'b', type: 'email', attemptsMade: null, prev: 'completed' },
+    ]);
     expect(shape(pruneOps(client, FENCE, [], '/retention/03/r-0000000001').operations)).toEqual([
       ...leaderFenceShape,
       `delete /retention/03/r-0000000001 v=-1`,

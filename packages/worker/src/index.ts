@@ -1,6 +1,23 @@
 /** @zkjobs/worker: distributed jobs coordinated through ZooKeeper. @packageDocumentation */
 export { Queue, type QueueOptions, type BulkJob } from './queue.js';
 export { Worker, type WorkerOptions } from './worker.js';
+export {
+  QueueEvents,
+  QUEUE_EVENT_NAMES,
+  EVENT_VALUE_MAX_BYTES,
+  type QueueEventsOptions,
+  type QueueEventsFrom,
+  type QueueEventsEvents,
+  type QueueEvent,
+  type CompletedEvent,
+  type FailedEvent,
+  type RetryingEvent,
+  type DelayedEvent,
+  type ProgressEvent,
+  type RemovedEvent,
+  type GapEvent,
+} from './queue-events.js';
+export type { JobEventName } from './engine/event-log.js';
 export type { Processor, ProcessorContext } from './processor.js';
 export type { WorkerEvents } from './events.js';
 export {

@@ -22,8 +22,9 @@ export const BARRIERS = '/barriers';
 export const GANGS = '/gangs';
 export const RETENTION = '/retention';
 /**
- * `counts/`: its data is the summary of job counts by type and state; its children
- * `d-NNNNNNNNNN` the changes not folded in yet (see `engine/counts.ts`).
+ * `counts/`: its data is the summary of job counts by type and state (with the sequences folded
+ * and pruned through); its children `d-NNNNNNNNNN` the count changes and events of one multi
+ * each, kept after they are folded as the event log (see `engine/counts.ts`, `engine/event-log.ts`).
  */
 export const COUNTS = '/counts';
 /** Name prefix of a count delta, `counts/d-NNNNNNNNNN` (PERSISTENT_SEQUENTIAL). */

@@ -53,6 +53,16 @@ export interface WorkerOptions {
    * @defaultValue none: every job's own `backoff`
    */
   backoffStrategy?: BackoffStrategy;
+  /**
+   * The event log's length while this worker leads: count deltas (each holding one multi's
+   * count changes and events, see `QueueEvents`) kept after the leader folded them, the newest
+   * first; older ones are deleted by the fold (about once a second). A `QueueEvents` that falls
+   * further behind than this is told of the gap. Integer 0–100,000 (0: deleted once folded).
+   * Costs ZooKeeper memory: a delta is ~40 bytes per job event of its multi (a completion
+   * multi of 200 jobs: ~8 KB).
+   * @defaultValue 1000
+   */
+  maxEventDeltas?: number;
   /** pino logger. @defaultValue {@link defaultLogger} */
   logger?: Logger;
 }
@@ -65,6 +75,7 @@ const workerOptionsSchema = z.strictObject({
   zk: z.record(z.string(), z.unknown()).optional(),
   graceMs: z.number().int().min(0).optional(),
   safetyPollMs: z.number().int().min(10).optional(),
+  maxEventDeltas: z.number().int().min(0).max(100_000).optional(),
   backoffStrategy: z.custom<BackoffStrategy>((v) => typeof v === 'function', 'must be a function').optional(),
   logger: z.any().optional(),
 });
@@ -97,6 +108,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
   private readonly sessionTimeoutMs: number;
   private readonly zkOptions: Omit<ZkClientOptions, 'namespace' | 'sessionTimeoutMs'>;
   private readonly pollMs: number;
+  private readonly maxEventDeltas: number | undefined;
   private readonly backoffStrategy: BackoffStrategy | undefined;
   private root: ZkClient | null = null;
   private client: ZkClient | null = null;
@@ -140,6 +152,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.zkOptions = opts.zk ?? {};
     this.graceMs = opts.graceMs ?? 10_000;
     this.pollMs = opts.safetyPollMs ?? 2000;
+    this.maxEventDeltas = opts.maxEventDeltas;
     this.backoffStrategy = opts.backoffStrategy;
     this.log = opts.logger ?? defaultLogger();
   }
@@ -318,6 +331,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       self: name,
       log: this.log,
       pollMs: this.pollMs,
+      ...(this.maxEventDeltas !== undefined ? { maxEventDeltas: this.maxEventDeltas } : {}),
       onDeposed: (reason) => {
         if (this.leaderGen !== gen) return;
         this.onNotLeader(reason);

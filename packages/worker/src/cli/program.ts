@@ -3,6 +3,7 @@ import { registerAclCommands } from './commands/acl.js';
 import { registerClusterCommands } from './commands/cluster.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerDashboardCommands } from './commands/dashboard.js';
+import { registerEventsCommands } from './commands/events.js';
 import { registerJobCommands } from './commands/job.js';
 import { registerLimitsCommands, registerQueueCommands } from './commands/queue.js';
 import { registerScheduleCommands } from './commands/schedule.js';
@@ -81,6 +82,7 @@ export function buildProgram(): Command {
   registerVerifyCommands(program);
   registerAclCommands(program);
   registerDashboardCommands(program);
+  registerEventsCommands(program);
   // Subcommands inherit exitOverride only when set before they are added: set it everywhere.
   const override = (cmd: Command): void => {
     cmd.exitOverride();

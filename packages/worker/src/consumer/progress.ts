@@ -1,7 +1,8 @@
 /**
  * Stored progress: `ctx.progress(value)` writes `progress/<bucket>/<jobId>` — a znode of its own,
  * so the record's version (the fencing token) never moves while the job runs — fenced by the
- * holder's znode (a holder whose session is gone writes nothing). Writes of one run are
+ * holder's znode (a holder whose session is gone writes nothing), with a `progress` event in the
+ * same multi (`engine/event-log.ts`). Writes of one run are
  * serialised and coalesced (the latest value wins); none is made once the handler returned.
  */
 import { NoNodeError, TransactionError, type ZkClient } from '@zkjobs/core';
@@ -87,7 +88,12 @@ export class ProgressWriter {
           known.add(b);
         }
         for (let tries = 0; tries < 2; tries++) {
-          const tx = progressOps(client, this.a.worker, path, data, this.exists);
+          const tx = progressOps(client, this.a.worker, path, data, this.exists, {
+            id: this.a.id,
+            type: this.a.rec.type,
+            attemptsMade: this.a.rec.attemptsMade,
+            value: (JSON.parse(data.toString('utf8')) as StoredProgress).value,
+          });
           try {
             await tx.commit();
             this.exists = true;

@@ -1,20 +1,29 @@
 /**
  * Job counts by type and state without a scan: every multi that creates, changes the state of,
- * or deletes job records also creates one delta znode `counts/d-NNNNNNNNNN` (`{type: {state:
- * ±n}}`), and the leader folds the deltas into the summary (the data of `counts/`) now and then,
- * in a fenced multi that deletes the deltas it folded. A reader adds the summary and the
- * deltas not folded yet (at most about one fold interval's worth of multis).
+ * or deletes job records also creates one delta znode `counts/d-NNNNNNNNNN` (`{c: {type: {state:
+ * ±n}}, e: [event, …]}`: its count changes and its events, `event-log.ts`), and the leader folds
+ * the deltas into the summary (the data of `counts/`) now and then, in a fenced multi that
+ * records the sequence it folded through. Folded deltas stay, as the event log, until the
+ * newest `maxEventDeltas` are all that is left of them; the summary records the highest
+ * sequence ever deleted (`pruned`). A reader adds the summary and the deltas after its folded
+ * mark (at most about one fold interval's worth of multis).
+ *
+ * The summary: `{c: counts, through: seq, pruned: seq}` (`through`/`pruned` -1, or absent in a
+ * summary written before they existed: nothing folded is kept, every delta present is unfolded),
+ * or `{scan: true}`. A delta written before the events: the bare `{type: {state: ±n}}`.
  */
-import { CreateMode, NoNodeError, type Transaction, type ZkClient } from '@zkjobs/core';
-import { JOB_STATES, type JobState } from '../job.js';
+import { CreateMode, NoNodeError, ReplyTooLargeError, type Transaction, type ZkClient } from '@zkjobs/core';
+import { JOB_STATES, type JobRecord, type JobState } from '../job.js';
 import { COUNTS, COUNT_DELTA_PREFIX } from '../layout.js';
+import { decodeEvent, encodeEvent, eventOfWrite, type EventEntry, type JobEvent } from './event-log.js';
 
 /** Counts (or changes of counts) by job type, then state. */
 export type CountsByType = Record<string, Partial<Record<JobState, number>>>;
 
-/** A change of counts being built for one multi. */
+/** A change of counts, and the events that go with it, being built for one multi. */
 export class Tally {
   private readonly m: CountsByType = {};
+  private readonly e: EventEntry[] = [];
 
   /** Adds `n` jobs of `type` in `state` (negative: removes). */
   add(type: string, state: JobState, n = 1): this {
@@ -33,26 +42,80 @@ export class Tally {
     return this;
   }
 
-  isEmpty(): boolean {
-    return Object.keys(this.m).length === 0;
+  /** Records an event of this multi (in the order of the calls). */
+  event(e: JobEvent): this {
+    this.e.push(encodeEvent(e));
+    return this;
   }
 
+  /**
+   * One record written: `next` over a record in state `from` (null: created), or deleted when
+   * `removed` — its count move and its event (`eventOfWrite`).
+   * @param delay - the delay of a retry, ms
+   */
+  write(next: JobRecord, from: JobState | null, removed = false, delay?: number): this {
+    this.move(next.type, from, removed ? null : next.state);
+    const ev = eventOfWrite(next, from, removed, delay);
+    if (ev) this.event(ev);
+    return this;
+  }
+
+  isEmpty(): boolean {
+    return Object.keys(this.m).length === 0 && this.e.length === 0;
+  }
+
+  /** The counts part. */
   toDoc(): CountsByType {
     return this.m;
   }
+
+  /** The delta znode's data. */
+  encode(): Buffer {
+    return encodeDelta(this.m, this.e);
+  }
 }
 
-/** Adds the delta znode of `tally` to `tx` (nothing when it is empty). */
+/** A delta's data: `{c: counts, e?: entries}`. */
+export function encodeDelta(c: CountsByType, e: readonly EventEntry[]): Buffer {
+  return Buffer.from(JSON.stringify(e.length > 0 ? { c, e } : { c }));
+}
+
+/** A delta read back: its count changes and its events (unknown entries left out). */
+export interface DecodedDelta {
+  counts: CountsByType;
+  events: JobEvent[];
+}
+
+/** True for counts by type: an object of objects (a bare delta whose type is `c` has numbers in it). */
+function isCountsByType(v: unknown): v is CountsByType {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.values(v).every((s) => typeof s === 'object' && s !== null)
+  );
+}
+
+/** Decodes a delta's data, new (`{c, e}`) or old (bare counts). */
+export function decodeDelta(data: Buffer): DecodedDelta {
+  if (data.length === 0) return { counts: {}, events: [] };
+  const doc = JSON.parse(data.toString('utf8')) as { c?: unknown; e?: unknown };
+  if (!isCountsByType(doc.c)) return { counts: doc as CountsByType, events: [] };
+  const events = Array.isArray(doc.e) ? doc.e.map(decodeEvent).filter((x): x is JobEvent => x !== null) : [];
+  return { counts: doc.c, events };
+}
+
+/** Adds the delta znode of `tally` to `tx` (nothing when it has no count change and no event). */
 export function appendTally(tx: Transaction, tally: Tally): Transaction {
   if (tally.isEmpty()) return tx;
   return tx.create(`${COUNTS}/${COUNT_DELTA_PREFIX}`, {
-    data: Buffer.from(JSON.stringify(tally.toDoc())),
+    data: tally.encode(),
     mode: CreateMode.PERSISTENT_SEQUENTIAL,
   });
 }
 
 /** Deltas read in one multiRead. */
-const DELTAS_PER_READ = 100;
+const DELTAS_PER_READ = 32;
 
 /** Adds `b` into `a` (mutates `a`). */
 export function addCounts(a: CountsByType, b: CountsByType): CountsByType {
@@ -63,69 +126,126 @@ export function addCounts(a: CountsByType, b: CountsByType): CountsByType {
   return a;
 }
 
-function parseCounts(data: Buffer): CountsByType {
-  if (data.length === 0) return {};
-  const doc = JSON.parse(data.toString('utf8')) as { c?: CountsByType } & CountsByType;
-  return (doc.c ?? doc) as CountsByType;
+/** The sequence number of a delta's name, or null for a name that is not a delta. */
+export function deltaSeq(name: string): number | null {
+  if (!name.startsWith(COUNT_DELTA_PREFIX)) return null;
+  const n = Number(name.slice(COUNT_DELTA_PREFIX.length));
+  return Number.isInteger(n) ? n : null;
 }
 
-/** The summary document: `{ c: counts }`, or `{ scan: true }` for a namespace older than the counts. */
+/** The deltas among `children`, oldest (lowest sequence) first. */
+export function deltasOf(children: readonly string[]): { name: string; seq: number }[] {
+  const out: { name: string; seq: number }[] = [];
+  for (const name of children) {
+    const seq = deltaSeq(name);
+    if (seq !== null) out.push({ name, seq });
+  }
+  return out.sort((a, b) => a.seq - b.seq);
+}
+
+/** The summary document: `{ c, through, pruned }`, or `{ scan: true }` for a namespace older than the counts. */
 export interface CountsSummary {
   counts: CountsByType;
   /** The namespace had jobs before it had counts: they are read by a scan. */
   scan: boolean;
+  /** The data version of `counts/`. */
   version: number;
+  /** The highest delta sequence folded into `counts` (-1: none kept). */
+  through: number;
+  /** The highest delta sequence deleted (-1: none recorded). */
+  pruned: number;
 }
 
-/** Reads the summary (the data of `counts/`). */
+/**
+ * Reads the summary (the data of `counts/`).
+ * @throws NoNodeError when `counts/` does not exist
+ */
 export async function readSummary(client: ZkClient): Promise<CountsSummary> {
   const { data, stat } = await client.getData(COUNTS);
-  if (data.length > 0) {
-    const doc = JSON.parse(data.toString('utf8')) as { scan?: boolean; c?: CountsByType };
-    if (doc.scan === true) return { counts: {}, scan: true, version: stat.version };
-    return { counts: doc.c ?? {}, scan: false, version: stat.version };
-  }
-  return { counts: {}, scan: false, version: stat.version };
+  return decodeSummary(data, stat.version);
 }
 
-export function encodeSummary(c: CountsByType): Buffer {
-  return Buffer.from(JSON.stringify({ c }));
+/** Decodes the summary's data (read at `version`). */
+export function decodeSummary(data: Buffer, version: number): CountsSummary {
+  const base = { counts: {}, scan: false, version, through: -1, pruned: -1 };
+  if (data.length === 0) return base;
+  const doc = JSON.parse(data.toString('utf8')) as {
+    scan?: boolean;
+    c?: CountsByType;
+    through?: number;
+    pruned?: number;
+  };
+  if (doc.scan === true) return { ...base, scan: true };
+  return {
+    ...base,
+    counts: doc.c ?? {},
+    through: typeof doc.through === 'number' ? doc.through : -1,
+    pruned: typeof doc.pruned === 'number' ? doc.pruned : -1,
+  };
 }
 
-/** The deltas not folded yet: their names and data (a delta folded meanwhile is left out). */
-export async function readDeltas(
-  client: ZkClient,
-  names?: readonly string[],
-): Promise<{ name: string; counts: CountsByType }[]> {
-  const list = names ?? (await client.getChildren(COUNTS)).children.filter((c) => c.startsWith(COUNT_DELTA_PREFIX));
-  // A delta is small (a few types × states): many go in one request (multiRead).
-  const sorted = [...list].sort();
-  const out: { name: string; counts: CountsByType }[] = [];
-  for (let i = 0; i < sorted.length; i += DELTAS_PER_READ) {
-    const names = sorted.slice(i, i + DELTAS_PER_READ);
-    const res = await client.multiRead(names.map((name) => ({ type: 'getData' as const, path: `${COUNTS}/${name}` })));
+/** The summary's data: the counts, folded through `through`, deleted through `pruned`. */
+export function encodeSummary(c: CountsByType, through = -1, pruned = -1): Buffer {
+  return Buffer.from(JSON.stringify({ c, through, pruned }));
+}
+
+/** A delta read: its name, sequence, count changes and events. */
+export interface ReadDelta extends DecodedDelta {
+  name: string;
+  seq: number;
+}
+
+/**
+ * Reads the deltas `names` (default: every delta listed now), oldest first; a delta deleted
+ * meanwhile is left out.
+ */
+export async function readDeltas(client: ZkClient, names?: readonly string[]): Promise<ReadDelta[]> {
+  const list = deltasOf(names ?? (await client.getChildren(COUNTS)).children);
+  // A delta is small (a few types × states and its events): many go in one request (multiRead).
+  const out: ReadDelta[] = [];
+  let per = DELTAS_PER_READ;
+  for (let i = 0; i < list.length;) {
+    const chunk = list.slice(i, i + per);
+    let res;
+    try {
+      res = await client.multiRead(chunk.map(({ name }) => ({ type: 'getData' as const, path: `${COUNTS}/${name}` })));
+    } catch (err) {
+      // Deltas with many or big events: read fewer at once.
+      if (err instanceof ReplyTooLargeError && chunk.length > 1) {
+        per = Math.max(1, Math.floor(chunk.length / 2));
+        continue;
+      }
+      throw err;
+    }
+    i += chunk.length;
     res.forEach((r, k) => {
-      if (r.type === 'getData') out.push({ name: names[k]!, counts: parseCounts(r.data) });
+      const { name, seq } = chunk[k]!;
+      if (r.type === 'getData') out.push({ name, seq, ...decodeDelta(r.data) });
       else if (r.type === 'error' && !(r.error instanceof NoNodeError)) throw r.error;
-      // NoNode: folded meanwhile.
+      // NoNode: deleted meanwhile.
     });
   }
   return out;
 }
 
 /**
- * The counts now: the summary plus the deltas not folded yet, read so that a fold between the
- * reads is noticed (and the reads done again).
+ * The counts now: the summary plus the deltas after its folded mark, read so that a fold between
+ * the reads is noticed (and the reads done again). Reads the listing, the summary, and only the
+ * deltas not folded yet.
  * @returns null for a namespace whose summary says it needs a scan
  */
 export async function readCounts(client: ZkClient): Promise<CountsByType | null> {
   for (;;) {
-    const names = (await client.getChildren(COUNTS)).children.filter((c) => c.startsWith(COUNT_DELTA_PREFIX));
+    const children = (await client.getChildren(COUNTS)).children;
     const summary = await readSummary(client);
     if (summary.scan) return null;
-    const deltas = await readDeltas(client, names);
+    const unfolded = deltasOf(children).filter((d) => d.seq > summary.through);
+    const deltas = await readDeltas(
+      client,
+      unfolded.map((d) => d.name),
+    );
     // A delta gone since the listing was folded into a summary newer than the one read.
-    if (deltas.length < names.length && (await client.exists(COUNTS))?.version !== summary.version) continue;
+    if (deltas.length < unfolded.length && (await client.exists(COUNTS))?.version !== summary.version) continue;
     const total = addCounts({}, summary.counts);
     for (const d of deltas) addCounts(total, d.counts);
     return total;

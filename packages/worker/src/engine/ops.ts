@@ -24,10 +24,14 @@
  * | {@link finishGangOps} | leader | leader | `setData(parent, version)`, `delete(gangs/<id>)`                          |
  * | {@link pruneOps}   | leader    | leader | `delete` finished records and their retention marker                        |
  * | {@link fireScheduleOps} | leader | leader | `setData(schedules/<id>, version)`, `create` each slot's record, one marker |
- * | {@link foldCountsOps} | leader | leader | `setData(counts, version)`, `delete` the folded deltas                 |
+ * | {@link foldCountsOps} | leader | leader | `setData(counts, version)`, `delete` the deltas past the event retention |
+ * | {@link progressOps} | consumer | holder | `setData`/`create(progress/<bb>/<id>)`, a delta with the `progress` event |
  *
  * Every multi that creates, changes the state of, or deletes job records ends with one count
- * delta `counts/d-…` (`counts.ts`; the leader's {@link foldCountsOps} folds them). A plain write
+ * delta `counts/d-…` (`counts.ts`; the leader's {@link foldCountsOps} folds them), which also
+ * carries the multi's events (`event-log.ts`, built by `Tally.write`/`Tally.event` where the
+ * count changes are built); {@link progressOps} ends with one too, with no count change and
+ * its `progress` event. A plain write
  * guarded by a version sits beside them: {@link writeRecordAt} (a stale holder's note, which
  * changes no state).
  */
@@ -35,6 +39,7 @@ import type { OpResult, Transaction, ZkClient } from '@zkjobs/core';
 import { CreateMode, NodeExistsError, NoNodeError, TransactionError } from '@zkjobs/core';
 import type { JobRecord, JobState } from '../job.js';
 import { appendTally, Tally } from './counts.js';
+import { boundedValue } from './event-log.js';
 import {
   COUNTS,
   LEADER,
@@ -84,9 +89,19 @@ export function leaderFence(tx: Transaction, f: LeaderFence): Transaction {
   return tx.check(workerPath(f.self), -1).check(LEADER, f.epoch);
 }
 
+/** The job a progress write is about (for its event). */
+export interface ProgressJob {
+  id: string;
+  type: string;
+  attemptsMade: number;
+  /** The value reported. */
+  value: unknown;
+}
+
 /**
  * A running job's stored progress: holder fence, then the progress znode written (`exists`) or
- * created. The record is not touched, so its version (the fencing token) does not move.
+ * created, then a delta with no count change and the `progress` event (its value when small,
+ * `event-log.ts`). The record is not touched, so its version (the fencing token) does not move.
  */
 export function progressOps(
   client: ZkClient,
@@ -94,11 +109,21 @@ export function progressOps(
   path: string,
   data: Buffer,
   exists: boolean,
+  job: ProgressJob,
 ): Transaction {
   const tx = holderFence(client.transaction(), holder);
   if (exists) tx.setData(path, data);
   else tx.create(path, { data });
-  return tx;
+  return appendTally(
+    tx,
+    new Tally().event({
+      event: 'progress',
+      jobId: job.id,
+      type: job.type,
+      attemptsMade: job.attemptsMade,
+      ...boundedValue(job.value),
+    }),
+  );
 }
 
 /** True when a multi failed at one of its first `fenceOps` ops (the writer no longer qualifies). */
@@ -144,9 +169,9 @@ export interface RecordWrite {
   from?: JobState;
 }
 
-/** The count delta of record writes (added to `t` when given). */
-function tallyOf(writes: readonly (RecordWrite & { remove?: boolean })[], t = new Tally()): Tally {
-  for (const w of writes) if (w.from !== undefined) t.move(w.next.type, w.from, w.remove ? null : w.next.state);
+/** The count delta of record writes, with their events (`Tally.write`; added to `t` when given). */
+function tallyOf(writes: readonly (RecordWrite & { remove?: boolean; delay?: number })[], t = new Tally()): Tally {
+  for (const w of writes) if (w.from !== undefined) t.write(w.next, w.from, w.remove ?? false, w.delay);
   return t;
 }
 
@@ -187,10 +212,10 @@ export function submitOps(
   const tally = new Tally();
   for (const p of items) {
     tx.create(jobPath(p.rec.id), { data: p.bytes ?? encodeRecord(p.rec) });
-    tally.add(p.rec.type, p.rec.state);
+    tally.write(p.rec, null);
     for (const t of p.tasks ?? []) {
       tx.create(jobPath(t.id), { data: encodeRecord(t) });
-      tally.add(t.type, t.state);
+      tally.write(t, null);
     }
   }
   for (let i = 0; i < entries.length; i += MARKER_ENTRIES) {
@@ -326,7 +351,13 @@ function appendCompletions(
   if (retries.length > 0) createMarker(tx, retries);
   retentionMarkers(tx, items);
   return tallyOf(
-    items.map((c) => ({ next: c.next, version: c.token, from: c.from, remove: c.remove })),
+    items.map((c) => ({
+      next: c.next,
+      version: c.token,
+      from: c.from,
+      remove: c.remove,
+      ...(c.retry ? { delay: c.retry.delay } : {}),
+    })),
     tally,
   );
 }
@@ -505,14 +536,22 @@ export function pruneOps(
   for (const it of items) {
     tx.delete(jobPath(it.id));
     if (it.type !== undefined && it.state !== undefined) tally.add(it.type, it.state, -1);
+    tally.event({
+      event: 'removed',
+      jobId: it.id,
+      type: it.type ?? '',
+      attemptsMade: null,
+      ...(it.state ? { prev: it.state } : {}),
+    });
   }
   if (markerPath !== undefined) tx.delete(markerPath);
   return appendTally(tx, tally);
 }
 
 /**
- * Folds count deltas into the summary: leader fence; `counts/` set to the new summary over the
- * version read; each folded delta deleted.
+ * Folds count deltas into the summary: leader fence; `counts/` set to the new summary (folded
+ * through, pruned through) over the version read; each delta pruned by the event retention
+ * deleted (only folded ones, oldest first).
  */
 export function foldCountsOps(
   client: ZkClient,
@@ -544,7 +583,7 @@ export function fireScheduleOps(
   const tally = new Tally();
   for (const r of records) {
     tx.create(jobPath(r.id), { data: encodeRecord(r) });
-    tally.add(r.type, r.state);
+    tally.write(r, null);
   }
   if (entries.length > 0) createMarker(tx, entries);
   return appendTally(tx, tally);

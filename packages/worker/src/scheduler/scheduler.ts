@@ -81,6 +81,8 @@ export interface SchedulerOptions {
   onLocalAssignment?: (node: string, jobs: AssignedJob[]) => void;
   /** Called for background failures it retries (the worker's `error` event). */
   onError?: (err: Error) => void;
+  /** Count deltas kept after they are folded (the event log's length). @defaultValue 1000 */
+  maxEventDeltas?: number;
 }
 
 /** Internal: the leader's scheduler. */
@@ -135,7 +137,7 @@ export class Scheduler {
     this.retention = new Retention(this.ctx);
     this.limiter = new LimitTracker(this.ctx);
     this.schedules = new ScheduleFirer(this.ctx);
-    this.counts = new CountFolder(this.ctx);
+    this.counts = new CountFolder(this.ctx, opts.maxEventDeltas);
   }
 
   /** The epoch taken by {@link start}, -1 before. */
