@@ -6,6 +6,7 @@ export type { WorkerEvents } from './events.js';
 export {
   JOB_STATES,
   isFinalState,
+  isClaimEntry,
   type Job,
   type JobState,
   type JobOptions,
@@ -34,6 +35,8 @@ export {
   WaitTimeoutError,
   WorkerClosingError,
   ScheduleNotFoundError,
+  JobStateError,
+  LiveWorkersError,
 } from './errors.js';
 export {
   backoffDelay,
@@ -41,6 +44,7 @@ export {
   JOB_ID_RE,
   JOB_TYPE_RE,
   DEFAULT_MAX_PAYLOAD_BYTES,
+  MAX_RETENTION_COUNT,
   type BackoffStrategy,
 } from './options.js';
 export {
