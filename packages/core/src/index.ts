@@ -73,6 +73,7 @@ export {
   ThrottledOpError,
   TransactionError,
   ConnectTimeoutError,
+  ConnectionRefusedError,
   InvalidPathError,
   TlsError,
   type TlsErrorKind,

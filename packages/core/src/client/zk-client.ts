@@ -12,6 +12,7 @@ import {
   NoAuthError,
   ConnectionLossError,
   ConnectTimeoutError,
+  ConnectionRefusedError,
   NodeExistsError,
   NoNodeError,
   NotEmptyError,
@@ -150,6 +151,14 @@ export interface ZkClientOptions {
   sessionTimeoutMs?: number;
   /** `connect()` rejects with {@link ConnectTimeoutError} when no session is established within this, ms. @defaultValue 10000 */
   connectTimeoutMs?: number;
+  /**
+   * `connect()` rejects at once with {@link ConnectionRefusedError} when every server refused the
+   * TCP connection (ECONNREFUSED), instead of trying again until `connectTimeoutMs`. For
+   * command-line tools, where nothing listening is a mistake to report; a library leaves it off,
+   * since a server that is still starting refuses too.
+   * @defaultValue false
+   */
+  failFastWhenRefused?: boolean;
   /** Retry policy for idempotent operations that fail with connection loss. @defaultValue `new ExponentialBackoffRetry()` */
   retry?: RetryPolicy;
   /**
@@ -183,6 +192,7 @@ export interface ZkClientOptions {
 const CLIENT_OPTION_KEYS = [
   'sessionTimeoutMs',
   'connectTimeoutMs',
+  'failFastWhenRefused',
   'retry',
   'auth',
   'defaultAcl',
@@ -199,6 +209,10 @@ function checkClientOptions(opts: ZkClientOptions): void {
     if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 2_147_483_647))
       throw new BadArgumentsError(`connect: ${k} must be a positive integer (ms), got ${describeValue(v)}`);
   }
+  if (opts.failFastWhenRefused !== undefined && typeof opts.failFastWhenRefused !== 'boolean')
+    throw new BadArgumentsError(
+      `connect: failFastWhenRefused must be a boolean, got ${describeValue(opts.failFastWhenRefused)}`,
+    );
   if (opts.retry !== undefined && typeof (opts.retry as Partial<RetryPolicy> | null)?.delayFor !== 'function')
     throw new BadArgumentsError(
       `connect: retry must be a RetryPolicy (with delayFor), got ${describeValue(opts.retry)}`,
@@ -478,8 +492,11 @@ class Core {
   /** Per server: the definite TLS failure of its last attempt (cleared when an attempt gets further). */
   private readonly tlsFailures = new Map<string, TlsError>();
   private readonly probing = new Set<string>();
-  /** Set while the first session is made: told of a TLS failure that every server gave. */
-  onDefiniteFailure: ((e: TlsError) => void) | null = null;
+  /** Set while the first session is made: told of a TLS failure (or, with `failFastWhenRefused`, a refusal) that every server gave. */
+  onDefiniteFailure: ((e: Error) => void) | null = null;
+  /** `failFastWhenRefused`: the servers whose last attempt was refused (ECONNREFUSED). */
+  private readonly refused = new Set<string>();
+  private readonly failFastRefused: boolean;
   readonly requestedTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly retry: RetryPolicy;
@@ -511,6 +528,7 @@ class Core {
     this.defaultAcl = opts.defaultAcl ?? OPEN_ACL_UNSAFE;
     this.requestedTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.failFastRefused = opts.failFastWhenRefused === true;
     this.retry = opts.retry ?? new ExponentialBackoffRetry();
     this.log = opts.logger ?? silentLogger;
     this.auth = [...(opts.auth ?? [])];
@@ -557,6 +575,14 @@ class Core {
    */
   private onAttemptFailed(server: string, reason: string, phase: string | undefined, error: Error | null): void {
     this.attemptFailures[server] = reason;
+    if (this.failFastRefused) {
+      if (reason.includes('ECONNREFUSED')) this.refused.add(server);
+      else this.refused.delete(server);
+      if (this.onDefiniteFailure && this.servers.every((s) => this.refused.has(s))) {
+        this.onDefiniteFailure(new ConnectionRefusedError(this.servers));
+        return;
+      }
+    }
     const verdict = judgeAttempt(server, phase, error, this.tls !== null);
     if (verdict === null) {
       this.tlsFailures.delete(server);
@@ -1021,7 +1047,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     const timeoutMs = core.connectTimeoutMs;
     core.pendingAuth.clear();
     for (const a of core.auth) core.pendingAuth.add(a);
-    let tlsFailure: TlsError | null = null;
+    let tlsFailure: Error | null = null;
     core.onDefiniteFailure = (e) => {
       tlsFailure ??= e;
       core.rejectWaiters(e);
@@ -1056,7 +1082,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
           break;
         } catch (e) {
           lastErr = e;
-          if (e instanceof AuthFailedError || e instanceof TlsError) throw e;
+          if (e instanceof AuthFailedError || e instanceof TlsError || e instanceof ConnectionRefusedError) throw e;
           if (core.lastLossReason === 'auth-failed') throw rejected(e);
           if (core.state === 'closed') throw e;
           if (!(e instanceof ConnectionLossError || e instanceof SessionExpiredError)) throw e;
