@@ -20,7 +20,7 @@ describe('zkjobs --version, --help and usage errors', () => {
     ]);
     expect(afterCommand.code).toBe(1);
     expect(afterCommand.stdout).toBe('');
-    expect(afterCommand.stderr).toMatch(/could not connect to ZooKeeper/);
+    expect(afterCommand.stderr).toMatch(/no ZooKeeper server at 127\.0\.0\.1:1 \(connection refused\)/);
     expect(version.code).toBe(0);
     expect(version.stdout).toBe(`${pkg.version}\n`);
     expect(short.stdout).toBe(`${pkg.version}\n`);

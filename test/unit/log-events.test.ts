@@ -41,7 +41,15 @@ describe('HISTORY_MESSAGES', () => {
       [LOG.requeued]: 'requeue',
       [LOG.lost]: 'fail',
     });
-    expect(unmapped.map(([k]) => k).sort()).toEqual(['cancelled', 'dependencyFailed', 'released']);
+    expect(unmapped.map(([k]) => k).sort()).toEqual([
+      'cancelled',
+      'cleaned',
+      'dependencyFailed',
+      'obliterated',
+      'released',
+      'removed',
+      'retried',
+    ]);
   });
 
   it('messages are distinct', () => {

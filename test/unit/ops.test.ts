@@ -277,8 +277,18 @@ describe('the consumer', () => {
         ['email', 'completed'],
         ['email', 'failed'],
       ],
+      // The versions after the finishing writes (token + 1) and the attempts made.
+      versions: [
+        [10, 0],
+        [7, 0],
+      ],
     });
-    expect(decodeRetentionMarker(dataOf(ops[9]))).toEqual({ age: 2_000, ids: ['e'], states: [['email', 'dead']] });
+    expect(decodeRetentionMarker(dataOf(ops[9]))).toEqual({
+      age: 2_000,
+      ids: ['e'],
+      states: [['email', 'dead']],
+      versions: [[5, 0]],
+    });
   });
 
   it('completion without retries or retention: fence and the record writes only', () => {

@@ -21,6 +21,7 @@ import {
   isLegal,
   isSettledBy,
   newRecord,
+  operatorRetry,
   pendingEntry,
   pushHistory,
   requeue,
@@ -75,6 +76,7 @@ const APPLY: Record<TransitionEvent, (rec: JobRecord) => JobRecord> = {
   gangStart: (rec) => startGang(rec),
   gangFinish: (rec) => finishGang(rec, [record({ id: 'g~0', state: 'completed', result: 1 })], NOW),
   note: (rec) => addNote(rec, note, 9),
+  operatorRetry: (rec) => operatorRetry(rec, { process: 'host:9', session: 's9' }, 7, NOW),
 };
 
 const EVENTS = Object.keys(TRANSITIONS) as TransitionEvent[];

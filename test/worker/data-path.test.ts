@@ -61,7 +61,7 @@ describe('data path requests', () => {
           return job.data.blob.length;
         },
       },
-      { namespace, concurrency: 8, logger: testLogger, sessionTimeoutMs: 4000 },
+      { namespace, concurrency: 8, logger: testLogger, sessionTimeoutMs: 4000, autorun: false },
     );
     cleanup(() => worker.close({ graceMs: 100 }));
     const queue = new Queue(client, { namespace, logger: testLogger });

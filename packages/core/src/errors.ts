@@ -304,6 +304,23 @@ export class ConnectTimeoutError extends ZkError {
   }
 }
 
+/**
+ * {@link ZkClient.connect} with `failFastWhenRefused`: every server refused the TCP connection
+ * (ECONNREFUSED: nothing listens on its port), so the connect fails at once instead of waiting
+ * out `connectTimeoutMs`. Code -4 (connection loss).
+ */
+export class ConnectionRefusedError extends ZkError {
+  /** The servers that were tried (`host:port`). */
+  readonly servers: string[];
+
+  constructor(servers: string[]) {
+    super(-4, `connection refused by every ZooKeeper server (${servers.join(',')}): nothing listens there`, {
+      op: 'connect',
+    });
+    this.servers = servers;
+  }
+}
+
 /** A znode path was rejected before it was sent (relative, trailing slash, empty segment, `.`, `..`, NUL). Code -8. */
 export class InvalidPathError extends ZkError {
   constructor(path: string, reason: string) {

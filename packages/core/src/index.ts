@@ -81,6 +81,7 @@ export {
   ThrottledOpError,
   TransactionError,
   ConnectTimeoutError,
+  ConnectionRefusedError,
   InvalidPathError,
   TlsError,
   type TlsErrorKind,

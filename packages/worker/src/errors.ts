@@ -228,3 +228,52 @@ export class IllegalTransitionError extends JobsError {
     this.event = event;
   }
 }
+
+/**
+ * An operator's request that the job's state does not allow: {@link Queue.retryJob} of a job
+ * that is not failed or dead, {@link Queue.remove} of an active (running) job — as BullMQ
+ * refuses to remove a locked job. Nothing is written.
+ */
+export class JobStateError extends JobsError {
+  /** The job. */
+  readonly jobId: string;
+  /** Its state when the request was made. */
+  readonly state: string;
+  /** The request: `retry` or `remove`. */
+  readonly operation: string;
+
+  /**
+   * @param jobId - the job
+   * @param state - its state
+   * @param operation - what was asked (`retry`, `remove`)
+   * @param why - why that state does not allow it
+   */
+  constructor(jobId: string, state: string, operation: string, why: string) {
+    super('JOB_STATE', `cannot ${operation} job ${jobId}: it is ${state}; ${why}`);
+    this.jobId = jobId;
+    this.state = state;
+    this.operation = operation;
+  }
+}
+
+/**
+ * {@link Queue.obliterate} refused: workers are registered under the namespace (their
+ * `workers/w-…` znodes are live). Stop them first, or pass `force: true`. Nothing is deleted.
+ */
+export class LiveWorkersError extends JobsError {
+  /** The live workers' znode names (`w-…`). */
+  readonly workers: string[];
+
+  /**
+   * @param namespace - the namespace root
+   * @param workers - the live workers' znode names
+   */
+  constructor(namespace: string, workers: string[]) {
+    super(
+      'LIVE_WORKERS',
+      `cannot obliterate ${namespace}: ${workers.length} worker${workers.length === 1 ? ' is' : 's are'} live ` +
+        `(${workers.slice(0, 5).join(', ')}${workers.length > 5 ? ', …' : ''}); stop them or pass force`,
+    );
+    this.workers = workers;
+  }
+}

@@ -23,6 +23,7 @@ export type { WorkerEvents } from './events.js';
 export {
   JOB_STATES,
   isFinalState,
+  isClaimEntry,
   type Job,
   type JobState,
   type JobOptions,
@@ -52,6 +53,8 @@ export {
   QueueFullError,
   WorkerClosingError,
   ScheduleNotFoundError,
+  JobStateError,
+  LiveWorkersError,
 } from './errors.js';
 export {
   backoffDelay,
@@ -59,6 +62,7 @@ export {
   JOB_ID_RE,
   JOB_TYPE_RE,
   DEFAULT_MAX_PAYLOAD_BYTES,
+  MAX_RETENTION_COUNT,
   type BackoffStrategy,
 } from './options.js';
 export {

@@ -48,9 +48,13 @@ export type BackoffOptions =
 
 /**
  * How long a finished job's record is kept: `true` = deleted with the finishing write, `false` =
- * kept, `{ age }` = deleted `age` ms after it finished (ZooKeeper's clock).
+ * kept; an object keeps it until either of its bounds says it goes:
+ * - `age`: deleted `age` ms after it finished (ZooKeeper's clock);
+ * - `count`: deleted once `count` newer records of its kind finished (BullMQ's `{ count }`): of
+ *   the records kept by count, only the newest `count` completed ones (`removeOnComplete`) or
+ *   the newest `count` failed and dead ones (`removeOnFail`) of the namespace stay.
  */
-export type Retention = boolean | { age: number };
+export type Retention = boolean | { age: number; count?: number } | { age?: number; count: number };
 
 /** Options of one job, as given to {@link Queue.add}. All times in ms. */
 export interface JobOptions {
@@ -142,11 +146,24 @@ export interface NormalizedJobOptions {
 
 /** How an attempt ended. `running` while it runs. */
 export type AttemptOutcome =
-  'running' | 'completed' | 'failed' | 'retrying' | 'dead' | 'released' | 'requeued' | 'cancelled';
+  'running' | 'completed' | 'failed' | 'retrying' | 'dead' | 'released' | 'requeued' | 'cancelled' | 'retried';
+
+/**
+ * True for a history entry that records a claim (a run of the handler); false for an operator's
+ * retry (`retried`, see {@link Queue.retryJob}), which records no run.
+ */
+export function isClaimEntry(a: Pick<AttemptRecord, 'outcome'>): boolean {
+  return a.outcome !== 'retried';
+}
 
 /**
  * One attempt of a job: who ran it, under which session and fencing token, when, and how it
  * ended. The answer to "why did this run twice?".
+ *
+ * An operator's retry ({@link Queue.retryJob}) adds an entry of its own, outcome `retried`: no
+ * run, `attempt` = the attempts made before it, `token` = the record's version after the retry's
+ * write, `worker` = `operator`, `process`/`session` = the retrying process and session,
+ * `error` = the state it was retried from.
  */
 export interface AttemptRecord {
   /** 1-based attempt number (the job's `attemptsMade` after the claim). */
@@ -205,6 +222,11 @@ export interface JobRecord {
   state: JobState;
   /** Number of claims so far (attempts started). */
   attemptsMade: number;
+  /**
+   * `attemptsMade` at the operator's last retry ({@link Queue.retryJob}): the budget of
+   * `opts.attempts` counts the attempts made after it. Absent = 0 (never retried).
+   */
+  attemptsBase?: number;
   /** Submit time, ms since the epoch (submitter's clock; informative only). */
   createdAt: number;
   /** Attempt records, oldest first (at most {@link MAX_HISTORY}). */
@@ -284,6 +306,11 @@ export interface Job<D = unknown, R = unknown> {
   readonly state: JobState;
   /** Number of attempts started so far. */
   readonly attemptsMade: number;
+  /**
+   * Attempts made before the operator's last retry ({@link Queue.retryJob}); `opts.attempts`
+   * counts from here. Absent when never retried.
+   */
+  readonly attemptsBase?: number;
   /** Submit time, ms since the epoch (submitter's clock). */
   readonly createdAt: number;
   /** The attempt history, oldest first. */

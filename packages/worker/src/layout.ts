@@ -81,32 +81,73 @@ export function assignmentPrefix(worker: string): string {
   return `${queueDir(worker)}/${ASSIGNMENT_PREFIX}`;
 }
 
-/** `retention/<bucket>/r-` — prefix of a sequential retention marker `{ age, ids }`. */
+/** `retention/<bucket>/r-` — prefix of a sequential retention marker `{ age | count, ids }`. */
 export function retentionMarkerPrefix(key: string): string {
   return `${RETENTION}/${bucketOf(key)}/${RETENTION_PREFIX}`;
 }
 
-/** A retention marker's data: the records `ids` are deleted `age` ms after the marker's ctime. */
+/**
+ * The kind of finished record a retention by count keeps the newest of: `completed`
+ * (`removeOnComplete`), or `failed` (`removeOnFail`: failed and dead records).
+ */
+export type RetentionKind = 'completed' | 'failed';
+
+/**
+ * A retention marker's data, written with the finishing writes. By age: the records `ids` are
+ * deleted `age` ms after the marker's ctime. By count: they are deleted once `count` newer
+ * records of `kind` kept by count finished (newer: a later marker czxid, or later in `ids`).
+ */
 export interface RetentionMarker {
-  /** ms after the marker's ctime (ZooKeeper's clock). */
-  age: number;
+  /** ms after the marker's ctime (ZooKeeper's clock); absent in a marker by count. */
+  age?: number;
+  /** How many newer records of `kind` may finish before these go; absent in a marker by age. */
+  count?: number;
+  /** With `count`: the kind counted. */
+  kind?: RetentionKind;
   /** Ids of the finished jobs whose records go then. */
   ids: string[];
   /** Their `[type, state, progressed?]`, in the same order (for the counts and the progress; absent in older markers). */
   states?: [string, JobState, 1?][];
+  /**
+   * Their `[version, attemptsMade]` after the finishing write, in the same order: the prune
+   * deletes a record only at that version, or — when a note moved it — while it is still that
+   * finish (same state and `attemptsMade`), so a record retried since is never deleted. Absent
+   * in older markers.
+   */
+  versions?: [number, number][];
 }
 
 export function encodeRetentionMarker(m: RetentionMarker): Buffer {
-  return Buffer.from(JSON.stringify(m.states ? { age: m.age, ids: m.ids, s: m.states } : { age: m.age, ids: m.ids }));
+  const doc: Record<string, unknown> = {};
+  if (m.age !== undefined) doc['age'] = m.age;
+  if (m.count !== undefined) {
+    doc['count'] = m.count;
+    doc['kind'] = m.kind ?? 'completed';
+  }
+  doc['ids'] = m.ids;
+  if (m.states) doc['s'] = m.states;
+  if (m.versions) doc['v'] = m.versions;
+  return Buffer.from(JSON.stringify(doc));
 }
 
 /** @throws SyntaxError for data that is not a retention marker's JSON */
 export function decodeRetentionMarker(data: Buffer): RetentionMarker {
-  const doc = JSON.parse(data.toString('utf8')) as Partial<RetentionMarker> & { s?: [string, JobState, 1?][] };
-  if (typeof doc.age !== 'number' || !Array.isArray(doc.ids)) throw new SyntaxError('not a retention marker');
-  return Array.isArray(doc.s) && doc.s.length === doc.ids.length
-    ? { age: doc.age, ids: doc.ids, states: doc.s }
-    : { age: doc.age, ids: doc.ids };
+  const doc = JSON.parse(data.toString('utf8')) as Partial<RetentionMarker> & {
+    s?: [string, JobState, 1?][];
+    v?: [number, number][];
+  };
+  const hasAge = typeof doc.age === 'number';
+  const hasCount = typeof doc.count === 'number';
+  if ((!hasAge && !hasCount) || !Array.isArray(doc.ids)) throw new SyntaxError('not a retention marker');
+  const m: RetentionMarker = { ids: doc.ids };
+  if (hasAge) m.age = doc.age!;
+  if (hasCount) {
+    m.count = doc.count!;
+    m.kind = doc.kind === 'failed' ? 'failed' : 'completed';
+  }
+  if (Array.isArray(doc.s) && doc.s.length === doc.ids.length) m.states = doc.s;
+  if (Array.isArray(doc.v) && doc.v.length === doc.ids.length) m.versions = doc.v;
+  return m;
 }
 
 /** `gangs/<jobId>` — a running gang job's document. */

@@ -54,6 +54,14 @@ export const LOG = {
   cancelled: 'job cancelled',
   /** Failed by the leader: a dependency ended failed, dead or cancelled. */
   dependencyFailed: 'job failed: dependency did not complete',
+  /** Run again by `Queue.retryJob` (a fresh budget of attempts; not a history event: the record holds it). */
+  retried: 'job retried by the operator',
+  /** Deleted by `Queue.remove`. */
+  removed: 'job removed',
+  /** Finished jobs deleted by `Queue.clean`. */
+  cleaned: 'finished jobs removed (clean)',
+  /** A namespace deleted by `Queue.obliterate`. */
+  obliterated: 'namespace obliterated',
 } as const;
 
 /** The log message of a recorded failed attempt, by the record's next state. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { describeValue } from '@zkjobs/core';
 import { JobValidationError } from './errors.js';
 import { unfaithfulJson } from './json-value.js';
-import type { Job, JobOptions, NormalizedJobOptions } from './job.js';
+import type { Job, JobOptions, NormalizedJobOptions, Retention } from './job.js';
 
 /** Job ids and dependency ids: 1–128 characters of `[A-Za-z0-9._:@-]`, not `.` or `..`. */
 export const JOB_ID_RE = /^(?!\.\.?$)[A-Za-z0-9._:@-]{1,128}$/;
@@ -55,9 +55,26 @@ const backoffSchema = z.union(
   },
 );
 
-const retentionSchema = z.union([z.boolean(), z.strictObject({ age: ms(31_536_000_000) })], {
-  error: unionMessage('true, false, or { age: <ms> } (an integer 0–31536000000; retention by count is not supported)'),
-});
+/** The largest `{ count }` of a retention: the leader keeps the ids of the records kept by count in memory. */
+export const MAX_RETENTION_COUNT = 100_000;
+
+const retentionSchema = z.union(
+  [
+    z.boolean(),
+    z
+      .strictObject({
+        age: ms(31_536_000_000).optional(),
+        count: z.number().int().min(1).max(MAX_RETENTION_COUNT).optional(),
+      })
+      .refine((r) => r.age !== undefined || r.count !== undefined, 'needs age or count (or both)'),
+  ],
+  {
+    error: unionMessage(
+      `true, false, or { age?: <ms>, count?: <n> } with at least one (age an integer 0–31536000000 ms, ` +
+        `count an integer 1–${MAX_RETENTION_COUNT})`,
+    ),
+  },
+);
 
 const jobOptionsSchema = z.strictObject({
   jobId: z.string().regex(JOB_ID_RE, 'must be 1-128 characters of [A-Za-z0-9._:@-]').optional(),
@@ -102,8 +119,8 @@ export function normalizeJobOptions(
     priority: o.priority ?? 0,
     delay: o.delay ?? 0,
     attempts: o.attempts ?? 1,
-    removeOnComplete: o.removeOnComplete ?? false,
-    removeOnFail: o.removeOnFail ?? false,
+    removeOnComplete: (o.removeOnComplete ?? false) as Retention,
+    removeOnFail: (o.removeOnFail ?? false) as Retention,
     dependsOn: o.dependsOn ?? [],
     parallelism: o.parallelism ?? 1,
   };

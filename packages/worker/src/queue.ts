@@ -11,7 +11,8 @@ import { z } from 'zod';
 import { cancelOps, isCancelSignalFailure, isIdTaken, submitOps, type SubmitItem } from './engine/ops.js';
 import { encodeRecord, jobOf, parseRecord, readRecord, toJob } from './engine/record.js';
 import { cancel, gangTasks, newRecord, removedOnCompletion, submitEntry } from './engine/transitions.js';
-import { ensureTree } from './engine/tree.js';
+import { ensureTree, forgetTree } from './engine/tree.js';
+import * as housekeeping from './housekeeping.js';
 import { JobFailedError, JobNotFoundError, JobValidationError, QueueFullError, WaitTimeoutError } from './errors.js';
 import {
   JOB_STATES,
@@ -486,6 +487,88 @@ export class Queue {
         }
         throw err;
       }
+    }
+  }
+
+  /**
+   * Runs a `failed` or `dead` job again (BullMQ's `job.retry()` of a failed job): back to
+   * `waiting` with a fresh budget of `opts.attempts` — the attempts are counted from here
+   * (`attemptsBase`), its backoff starts again from the first retry — and a pending entry due at
+   * once (without its `dependsOn`: the operator asked for it to run). The history keeps its
+   * attempts and gains a `retried` entry naming the operator; `error` and `finishedAt` are
+   * cleared. One multi: the record over the version read, the entry, the count delta; a
+   * concurrent change makes it fail as a whole, and the record is read and decided again.
+   *
+   * Refused, with nothing written: `completed` (its completion is recorded once; submit a new
+   * job — BullMQ retries completed jobs only when asked, and zkjobs not at all), `cancelled` (a
+   * cancel is final), a job that has not finished, and gang jobs (they run once).
+   * @returns the job as written
+   * @throws JobNotFoundError when there is no such job; JobStateError for any other state
+   */
+  async retryJob(jobId: string): Promise<Job> {
+    return housekeeping.retryJob(await this.client(), jobId, this.log);
+  }
+
+  /**
+   * Removes a job that is not running (BullMQ's `queue.remove`): its record, its stored progress
+   * and its count, in one multi over the version read. A waiting or delayed job never runs: the
+   * pending entries and assignments that name it become stale and are skipped (the engine checks
+   * every entry against the record). A gang job's task records go with it. Jobs that depend on
+   * a removed job see it gone, as after retention, and are scheduled (as if it completed).
+   * @returns true when removed, false when there was no such job
+   * @throws JobStateError for an active (running) job — cancel it first — or a gang task (remove
+   *   its gang job); nothing is written
+   */
+  async remove(jobId: string): Promise<boolean> {
+    return housekeeping.removeJob(await this.client(), jobId, this.log);
+  }
+
+  /**
+   * Removes up to `limit` jobs in a final `state` that finished more than `olderThanMs` ago,
+   * by ZooKeeper's clock: the record's mtime (its last write — the finishing one, or a stale
+   * holder's note after it) against the mtime of a write to the namespace's `clock` znode
+   * (BullMQ's `queue.clean(grace, limit, type)`). Gang tasks go with their gang job.
+   *
+   * Cost: a scan — one `getChildren` per job bucket (64) and one `getData` per record, read a
+   * page of 200 at a time — plus one multi per 100 records removed. Meant for operators, not a
+   * hot path; retention (`removeOnComplete`/`removeOnFail`) costs no scan.
+   * @param state - `completed`, `failed`, `dead` or `cancelled`
+   * @param olderThanMs - only jobs finished more than this many ms ago (0: all of them)
+   * @param limit - remove at most this many @defaultValue no limit
+   * @returns the ids removed
+   * @throws JobValidationError naming `state`, `olderThanMs` or `limit` — nothing is written
+   */
+  async clean(state: JobState, olderThanMs: number, limit?: number): Promise<string[]> {
+    housekeeping.checkCleanArgs(state, olderThanMs, limit);
+    return housekeeping.clean(await this.client(), state, olderThanMs, limit ?? Infinity, this.log);
+  }
+
+  /**
+   * Deletes the whole namespace — every job, marker, queue, schedule, control and count, and
+   * the namespace znode itself (BullMQ's `queue.obliterate`). Refused while a worker is
+   * registered (`workers/w-…` live), unless `force`. Children are deleted before their parents,
+   * up to 500 per multi, walking the tree depth first (a listing is held only while its subtree
+   * is walked), so a namespace of any size is deleted.
+   *
+   * Not atomic: a concurrent writer can leave znodes behind or make new ones — a submit landing
+   * meanwhile re-creates what it writes (its record and marker, under re-created parents), and
+   * with `force` a live worker re-creates its registration and queue and may go on writing
+   * records it holds. Stop the workers and producers first. Other `Queue`s on the namespace
+   * re-create its tree on their next write.
+   * @param opts.force - delete even while workers are live @defaultValue false
+   * @returns how many znodes were deleted (0: there was no such namespace)
+   * @throws LiveWorkersError naming the live workers (nothing is deleted)
+   */
+  async obliterate(opts: { force?: boolean } = {}): Promise<number> {
+    if (opts.force !== undefined && typeof opts.force !== 'boolean') {
+      throw new JobValidationError('opts.force', 'must be a boolean');
+    }
+    const client = await this.readClient();
+    const root = (await this.rootPromise).usingNamespace('/');
+    try {
+      return await housekeeping.obliterate(root, this.namespace, opts.force === true, this.log);
+    } finally {
+      forgetTree(client);
     }
   }
 

@@ -24,7 +24,15 @@
 import { readFile } from 'node:fs/promises';
 import type { ZkClient } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
-import { JOB_STATES, MAX_HISTORY, isFinalState, type AttemptRecord, type JobRecord, type JobState } from './job.js';
+import {
+  JOB_STATES,
+  MAX_HISTORY,
+  isClaimEntry,
+  isFinalState,
+  type AttemptRecord,
+  type JobRecord,
+  type JobState,
+} from './job.js';
 import {
   BUCKET_NAMES,
   GANGS,
@@ -374,6 +382,14 @@ function eventSummary(e: HistoryEvent): Record<string, unknown> {
   return o;
 }
 
+/**
+ * The claims of a record's history: every entry but an operator's retry (`retried`, no run;
+ * the attempt before it ended failed or dead, which explains the run after it).
+ */
+function claimsOf(rec: JobRecord | undefined): AttemptRecord[] {
+  return (rec?.history ?? []).filter(isClaimEntry);
+}
+
 /** Outcomes that end a claim without completing the job. */
 const NOT_COMPLETED: ReadonlySet<string> = new Set(['failed', 'retrying', 'dead', 'released', 'requeued', 'cancelled']);
 
@@ -390,7 +406,7 @@ class Checker {
     for (const [id, snap] of input.tree.records) {
       const v = this.view(id);
       v.snap = snap;
-      for (const a of snap.rec.history) {
+      for (const a of claimsOf(snap.rec)) {
         const c = this.claim(v, a.token);
         c.record = a;
         c.attempt ??= a.attempt;
@@ -523,7 +539,7 @@ class Checker {
   checkDoubleCompletion(): Counterexample[] {
     const out: Counterexample[] = [];
     for (const v of this.jobs.values()) {
-      const recorded = (v.snap?.rec.history ?? []).filter((a) => a.outcome === 'completed');
+      const recorded = claimsOf(v.snap?.rec).filter((a) => a.outcome === 'completed');
       if (v.completions.size > 1 || recorded.length > 1) {
         const tokens = [...v.completions.keys()].sort((a, b) => a - b);
         out.push({
@@ -603,7 +619,7 @@ class Checker {
   checkOverlap(): Counterexample[] {
     const out: Counterexample[] = [];
     for (const v of this.jobs.values()) {
-      const hist = [...(v.snap?.rec.history ?? [])].sort((a, b) => a.token - b.token);
+      const hist = [...claimsOf(v.snap?.rec)].sort((a, b) => a.token - b.token);
       for (let i = 0; i + 1 < hist.length; i++) {
         const a = hist[i]!;
         const b = hist[i + 1]!;
@@ -648,7 +664,7 @@ class Checker {
   checkTokens(): Counterexample[] {
     const out: Counterexample[] = [];
     for (const v of this.jobs.values()) {
-      const hist = v.snap?.rec.history ?? [];
+      const hist = claimsOf(v.snap?.rec);
       for (let i = 0; i + 1 < hist.length; i++) {
         const a = hist[i]!;
         const b = hist[i + 1]!;
@@ -729,7 +745,7 @@ class Checker {
       // Runs: claims recorded in the record (each started the handler) and side effects of ledgers.
       const tokens = [
         ...new Set([
-          ...(v.snap?.rec.history ?? []).map((a) => a.token),
+          ...claimsOf(v.snap?.rec).map((a) => a.token),
           ...effects.map((e) => e.token).filter((t): t is number => t !== undefined),
         ]),
       ];

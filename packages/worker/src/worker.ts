@@ -63,6 +63,14 @@ export interface WorkerOptions {
    * @defaultValue 1000
    */
   maxEventDeltas?: number;
+  /**
+   * Start at construction (BullMQ's `autorun`): the constructor begins what {@link Worker.start}
+   * does — connect, register, consume — and {@link Worker.start} then only waits for it. A
+   * failure of that start is logged and emitted as `error` (when the worker has a listener), and
+   * is what `start()` rejects with. `false`: nothing happens until `start()` is called.
+   * @defaultValue true
+   */
+  autorun?: boolean;
   /** pino logger. @defaultValue {@link defaultLogger} */
   logger?: Logger;
 }
@@ -77,6 +85,7 @@ const workerOptionsSchema = z.strictObject({
   safetyPollMs: z.number().int().min(10).optional(),
   maxEventDeltas: z.number().int().min(0).max(100_000).optional(),
   backoffStrategy: z.custom<BackoffStrategy>((v) => typeof v === 'function', 'must be a function').optional(),
+  autorun: z.boolean().optional(),
   logger: z.any().optional(),
 });
 
@@ -91,8 +100,11 @@ type WorkerState = 'idle' | 'starting' | 'running' | 'closing' | 'closed';
  * ```ts
  * const worker = new Worker('127.0.0.1:2181', { email: async (job, { token, signal }) => send(job.data, signal) }, { concurrency: 8 });
  * worker.on('completed', (job) => console.log(job.id));
- * await worker.start();
+ * await worker.start(); // it started when constructed (autorun); this waits until it is registered
  * ```
+ *
+ * As BullMQ's Worker, it starts when constructed (`autorun`, default true); with
+ * `autorun: false` it waits for {@link Worker.start}.
  */
 export class Worker extends TypedEmitter<WorkerEvents> {
   /** The namespace root. */
@@ -124,6 +136,8 @@ export class Worker extends TypedEmitter<WorkerEvents> {
   private lastName: string | null = null;
   /** The session the consumer is bound in, hex. */
   private boundSession = '';
+  /** The start in flight or done (shared by autorun and every `start()` call). */
+  private starting: Promise<void> | null = null;
 
   /**
    * @param connection - a {@link ZkClient} (shared; not closed by the worker) or a connect string
@@ -155,6 +169,13 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.maxEventDeltas = opts.maxEventDeltas;
     this.backoffStrategy = opts.backoffStrategy;
     this.log = opts.logger ?? defaultLogger();
+    if (opts.autorun ?? true) {
+      this.start().catch((err: unknown) => {
+        if (this.state === 'closed' || this.state === 'closing') return; // closed while starting
+        this.log.error({ err }, 'worker could not start (autorun)');
+        if (this.listenerCount('error') > 0) this.emit('error', err instanceof Error ? err : new Error(String(err)));
+      });
+    }
   }
 
   /**
@@ -203,20 +224,35 @@ export class Worker extends TypedEmitter<WorkerEvents> {
 
   /**
    * Connects (if given a connect string), registers, and starts consuming; becomes leader when
-   * its znode is the lowest. Resolves once registered.
-   * @throws Error on a second start; ZkError / ConnectTimeoutError when ZooKeeper cannot be reached
+   * its znode is the lowest. Resolves once registered. Idempotent: a worker started already (by
+   * `autorun`, or an earlier call) returns the same start.
+   * @throws Error when the worker is closed or closing; ZkError / ConnectTimeoutError when
+   *   ZooKeeper cannot be reached
    */
-  async start(): Promise<void> {
-    if (this.state !== 'idle') throw new Error(`Worker cannot be started: it is ${this.state}`);
+  start(): Promise<void> {
+    if (this.starting) return this.starting;
+    if (this.state !== 'idle') return Promise.reject(new Error(`Worker cannot be started: it is ${this.state}`));
+    this.starting = this.run();
+    return this.starting;
+  }
+
+  /** Throws when {@link close} was called while starting. */
+  private checkNotClosing(): void {
+    if (this.state !== 'starting') throw new Error('worker closed while starting');
+  }
+
+  private async run(): Promise<void> {
     this.state = 'starting';
     this.root =
       typeof this.connection === 'string'
         ? await ZkClient.connect(this.connection, { ...this.zkOptions, sessionTimeoutMs: this.sessionTimeoutMs })
         : this.connection;
+    this.checkNotClosing();
     const client = this.root.usingNamespace(this.namespace);
     client.setMaxListeners(0); // one re-arming watch per pending bucket and queue
     this.client = client;
     await ensureTree(client);
+    this.checkNotClosing();
     const info: WorkerInfo = {
       host: hostname(),
       pid: process.pid,
@@ -260,6 +296,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     await this.waitRegistered();
     this.rememberName();
     await this.consumer.bind(this.name!, client.sessionIdHex);
+    this.checkNotClosing();
     this.boundSession = client.sessionIdHex;
     this.state = 'running';
     this.emit('registered', this.name!, client.sessionIdHex);
@@ -401,7 +438,10 @@ export class Worker extends TypedEmitter<WorkerEvents> {
   async close(opts: { graceMs?: number } = {}): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') return;
     const wasStarted = this.state !== 'idle';
+    const wasStarting = this.state === 'starting';
     this.state = 'closing';
+    // A start in flight stops at its next step; what it made so far is closed below.
+    if (wasStarting) await this.starting?.catch(() => undefined);
     if (wasStarted && this.consumer) {
       this.consumer.pause();
       const grace = opts.graceMs ?? this.graceMs;

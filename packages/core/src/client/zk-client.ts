@@ -12,6 +12,7 @@ import {
   NoAuthError,
   ConnectionLossError,
   ConnectTimeoutError,
+  ConnectionRefusedError,
   NodeExistsError,
   NoNodeError,
   NotEmptyError,
@@ -185,6 +186,14 @@ export interface ZkClientOptions {
   sessionTimeoutMs?: number;
   /** `connect()` rejects with {@link ConnectTimeoutError} when no session is established within this, ms. @defaultValue 10000 */
   connectTimeoutMs?: number;
+  /**
+   * `connect()` rejects at once with {@link ConnectionRefusedError} when every server refused the
+   * TCP connection (ECONNREFUSED), instead of trying again until `connectTimeoutMs`. For
+   * command-line tools, where nothing listening is a mistake to report; a library leaves it off,
+   * since a server that is still starting refuses too.
+   * @defaultValue false
+   */
+  failFastWhenRefused?: boolean;
   /** Retry policy for idempotent operations that fail with connection loss. @defaultValue `new ExponentialBackoffRetry()` */
   retry?: RetryPolicy;
   /**
@@ -228,6 +237,7 @@ export const DEFAULT_MAX_REPLY_BYTES = 0xfffff;
 const CLIENT_OPTION_KEYS = [
   'sessionTimeoutMs',
   'connectTimeoutMs',
+  'failFastWhenRefused',
   'retry',
   'auth',
   'defaultAcl',
@@ -245,6 +255,10 @@ function checkClientOptions(opts: ZkClientOptions): void {
     if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 2_147_483_647))
       throw new BadArgumentsError(`connect: ${k} must be a positive integer (ms), got ${describeValue(v)}`);
   }
+  if (opts.failFastWhenRefused !== undefined && typeof opts.failFastWhenRefused !== 'boolean')
+    throw new BadArgumentsError(
+      `connect: failFastWhenRefused must be a boolean, got ${describeValue(opts.failFastWhenRefused)}`,
+    );
   if (opts.retry !== undefined && typeof (opts.retry as Partial<RetryPolicy> | null)?.delayFor !== 'function')
     throw new BadArgumentsError(
       `connect: retry must be a RetryPolicy (with delayFor), got ${describeValue(opts.retry)}`,
@@ -639,8 +653,11 @@ class Core {
   /** Per server: the definite TLS failure of its last attempt (cleared when an attempt gets further). */
   private readonly tlsFailures = new Map<string, TlsError>();
   private readonly probing = new Set<string>();
-  /** Set while the first session is made: told of a TLS failure that every server gave. */
-  onDefiniteFailure: ((e: TlsError) => void) | null = null;
+  /** Set while the first session is made: told of a TLS failure (or, with `failFastWhenRefused`, a refusal) that every server gave. */
+  onDefiniteFailure: ((e: Error) => void) | null = null;
+  /** `failFastWhenRefused`: the servers whose last attempt was refused (ECONNREFUSED). */
+  private readonly refused = new Set<string>();
+  private readonly failFastRefused: boolean;
   readonly requestedTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly maxReplyBytes: number;
@@ -676,6 +693,7 @@ class Core {
     this.requestedTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.maxReplyBytes = opts.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
+    this.failFastRefused = opts.failFastWhenRefused === true;
     this.retry = opts.retry ?? new ExponentialBackoffRetry();
     this.log = opts.logger ?? silentLogger;
     this.auth = [...(opts.auth ?? [])];
@@ -722,6 +740,14 @@ class Core {
    */
   private onAttemptFailed(server: string, reason: string, phase: string | undefined, error: Error | null): void {
     this.attemptFailures[server] = reason;
+    if (this.failFastRefused) {
+      if (reason.includes('ECONNREFUSED')) this.refused.add(server);
+      else this.refused.delete(server);
+      if (this.onDefiniteFailure && this.servers.every((s) => this.refused.has(s))) {
+        this.onDefiniteFailure(new ConnectionRefusedError(this.servers));
+        return;
+      }
+    }
     const verdict = judgeAttempt(server, phase, error, this.tls !== null);
     if (verdict === null) {
       this.tlsFailures.delete(server);
@@ -1201,7 +1227,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
     const timeoutMs = core.connectTimeoutMs;
     core.pendingAuth.clear();
     for (const a of core.auth) core.pendingAuth.add(a);
-    let tlsFailure: TlsError | null = null;
+    let tlsFailure: Error | null = null;
     core.onDefiniteFailure = (e) => {
       tlsFailure ??= e;
       core.rejectWaiters(e);
@@ -1236,7 +1262,7 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
           break;
         } catch (e) {
           lastErr = e;
-          if (e instanceof AuthFailedError || e instanceof TlsError) throw e;
+          if (e instanceof AuthFailedError || e instanceof TlsError || e instanceof ConnectionRefusedError) throw e;
           if (core.lastLossReason === 'auth-failed') throw rejected(e);
           if (core.state === 'closed') throw e;
           if (!(e instanceof ConnectionLossError || e instanceof SessionExpiredError)) throw e;

@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Logger } from 'pino';
-import { InvalidPathError, ZkClient, validatePath, type ConnectionState } from '@zkjobs/core';
+import { ConnectionRefusedError, InvalidPathError, ZkClient, validatePath, type ConnectionState } from '@zkjobs/core';
 import { OperationError, UsageError } from './errors.js';
 import { isStdoutClosed, onStdoutClosed } from './pipes.js';
 import { clientSecurity, type ClientSecurity, type SecurityOptions } from './security.js';
@@ -122,12 +122,26 @@ export async function connectZk(
 ): Promise<ZkClient> {
   validateConnectString(g.connect);
   const sec = await security(g);
-  return ZkClient.connect(g.connect, {
-    connectTimeoutMs: g.connectTimeout,
-    sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000,
-    ...sec.options,
-    ...(opts.logger ? { logger: opts.logger } : {}),
-  });
+  try {
+    // A command fails at once when nothing listens (every server refused the connection): a
+    // mistake to report, unlike a library's connect to a server that may still be starting.
+    return await ZkClient.connect(g.connect, {
+      connectTimeoutMs: g.connectTimeout,
+      sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000,
+      failFastWhenRefused: true,
+      ...sec.options,
+      ...(opts.logger ? { logger: opts.logger } : {}),
+    });
+  } catch (err) {
+    if (err instanceof ConnectionRefusedError) {
+      throw new OperationError(
+        `no ZooKeeper server at ${g.connect} (connection refused); start one with \`zkjobs server start\` ` +
+          '(it prints the export line) or set ZK_CONNECT',
+        { cause: err },
+      );
+    }
+    throw err;
+  }
 }
 
 const securityOf = new WeakMap<GlobalOptions, Promise<ClientSecurity>>();

@@ -3,13 +3,14 @@
  * dashboard's API:
  *
  * - `attemptsMade`: attempts started so far (a number);
- * - `maxAttempts`: attempts the job may have (its `attempts` option);
+ * - `maxAttempts`: attempts the job may have (its `attempts` option; after an operator's retry,
+ *   counted from `attemptsBase`, the attempts made before it);
  * - `attempts`: the attempt records, oldest first (an array; `why` on each after the first says
  *   why it ran again) — only where the records are shown (`status`, `explain`, a job's page).
  *
  * Inside `opts` (`job status`), the submitted options keep their own names (`opts.attempts`).
  */
-import type { AttemptRecord, Job } from '../job.js';
+import { isClaimEntry, type AttemptRecord, type Job } from '../job.js';
 
 /** A job in a list (`job list`, `job submit --json`, the dashboard's lists). */
 export interface JobSummaryJson {
@@ -40,6 +41,8 @@ export function whyAgain(prev: AttemptRecord, maxAttempts: number): string {
       return `attempt ${n}'s worker ${prev.worker} (session ${prev.session}) was gone; requeued by leader ${prev.by ?? '?'}${err}`;
     case 'released':
       return `attempt ${n} was released by ${prev.worker}${err || ' (shutdown)'}; run again`;
+    case 'retried':
+      return `retried by the operator (${prev.process}, session ${prev.session}) after attempt ${n}${err}; a fresh budget of ${maxAttempts} attempt(s)`;
     case 'running':
       return `attempt ${n} never recorded an end (its claim by ${prev.worker}, token ${prev.token}, was lost); claimed again`;
     default:
@@ -65,7 +68,8 @@ export function jobSummaryJson(job: Job): JobSummaryJson {
 export function attemptsJson(job: Job): AttemptJson[] {
   return job.history.map((a, i) => {
     const prev = i > 0 ? job.history[i - 1] : undefined;
-    return prev ? { ...a, why: whyAgain(prev, job.opts.attempts) } : { ...a };
+    // An operator's retry is no run: it has no why of its own, it is the why of the next run.
+    return prev && isClaimEntry(a) ? { ...a, why: whyAgain(prev, job.opts.attempts) } : { ...a };
   });
 }
 
@@ -83,6 +87,7 @@ export function jobExplainJson(job: Job): Record<string, unknown> {
     state: job.state,
     attemptsMade: job.attemptsMade,
     maxAttempts: job.opts.attempts,
+    ...(job.attemptsBase !== undefined ? { attemptsBase: job.attemptsBase } : {}),
     ...(job.error ? { error: job.error } : {}),
     ...(job.result !== undefined ? { result: job.result } : {}),
     attempts: attemptsJson(job),

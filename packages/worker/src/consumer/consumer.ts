@@ -11,7 +11,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { JobCancelledError, LostClaimError, UnrecoverableError, WorkerClosingError } from '../errors.js';
 import { toJob } from '../engine/record.js';
-import { settle, type RunOutcome } from '../engine/transitions.js';
+import { attemptsUsed, settle, type RunOutcome } from '../engine/transitions.js';
 import type { TypedEmitter, WorkerEvents } from '../events.js';
 import type { Job, JobRecord } from '../job.js';
 import {
@@ -523,10 +523,10 @@ export class Consumer {
     if (!strategy || outcome.kind !== 'failed') return undefined;
     const err = outcome.error;
     if (err instanceof UnrecoverableError || err instanceof WorkerClosingError) return undefined;
-    if (a.rec.attemptsMade >= a.rec.opts.attempts) return undefined;
+    if (attemptsUsed(a.rec) >= a.rec.opts.attempts) return undefined;
     try {
       return checkStrategyDelay(
-        await strategy(a.rec.attemptsMade, err instanceof Error ? err : new Error(String(err)), job),
+        await strategy(attemptsUsed(a.rec), err instanceof Error ? err : new Error(String(err)), job),
       );
     } catch (e) {
       this.ctx.reportError(e, "backoffStrategy failed; the job's own backoff is used", { jobId: a.id });

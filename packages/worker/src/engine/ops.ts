@@ -15,6 +15,9 @@
  * | {@link epochOps}   | leader    | holder | `setData(leader, version=v)`: the epoch is `v + 1`                          |
  * | {@link submitOps}  | Queue     | none   | `create` each record (and gang tasks), `create` markers of ≤ 50 entries     |
  * | {@link cancelOps}  | Queue     | none   | `setData(record, version)`, `create(queue/<holder>/x-<id>)` when running    |
+ * | {@link retryOps}   | Queue     | none   | `setData(record, version)` (an operator's retry), `create` one marker        |
+ * | {@link removeOps}  | Queue     | none   | `delete(record, version)` per job (a gang's tasks too), `delete` stored progress |
+ * | {@link deleteTreeOps} | Queue  | none   | `delete` znodes, children before parents (obliterate; no count delta: `counts/` goes too) |
  * | {@link claimOps}   | consumer  | holder | `setData(record, version)` per job                                          |
  * | {@link completionOps} | consumer | holder | `delete` the assignments it finishes, `setData`/`delete(record, version=token)` per job, a retry marker, retention markers |
  * | {@link claimAndCompleteOps} | consumer | holder | a claim multi's ops, then a completion multi's (the outcomes waiting meanwhile) |
@@ -22,10 +25,13 @@
  * | {@link requeueOps} | leader    | leader | `setData`/`delete` each record, a marker, retention markers, `delete` the dead worker's queue |
  * | {@link failDependantOps} | leader | leader | `setData(record, version)`, marker rewrite/delete                      |
  * | {@link finishGangOps} | leader | leader | `setData(parent, version)`, `delete(gangs/<id>)`                          |
- * | {@link pruneOps}   | leader    | leader | `delete` finished records and their retention marker                        |
+ * | {@link pruneOps}   | leader    | leader | `delete(record, version)` finished records; their retention marker deleted or rewritten |
  * | {@link fireScheduleOps} | leader | leader | `setData(schedules/<id>, version)`, `create` each slot's record, one marker |
  * | {@link foldCountsOps} | leader | leader | `setData(counts, version)`, `delete` the deltas past the event retention |
  * | {@link progressOps} | consumer | holder | `setData`/`create(progress/<bb>/<id>)`, a delta with the `progress` event |
+ *
+ * Queue-side multis carry no fence: every record write is guarded by the version the Queue
+ * read, so a concurrent change makes the whole multi fail, never half-apply.
  *
  * Every multi that creates, changes the state of, or deletes job records ends with one count
  * delta `counts/d-…` (`counts.ts`; the leader's {@link foldCountsOps} folds them), which also
@@ -52,6 +58,7 @@ import {
   gangPath,
   jobPath,
   pendingMarkerPrefix,
+  progressPath,
   queueDir,
   retentionMarkerPrefix,
   schedulePath,
@@ -59,6 +66,8 @@ import {
   type AssignedJob,
   type LeaderInfo,
   type PendingEntry,
+  type RetentionKind,
+  type RetentionMarker,
   type ScheduleDoc,
   encodeSchedule,
 } from '../layout.js';
@@ -253,6 +262,47 @@ export function isCancelSignalFailure(err: unknown): err is TransactionError {
 }
 
 /**
+ * An operator's retry of a finished job: the record over the version read, and one pending
+ * marker with its entry (a version failure: the record changed meanwhile, nothing written).
+ */
+export function retryOps(client: ZkClient, write: RecordWrite, entry: PendingEntry): Transaction {
+  const tx = client.transaction().setData(jobPath(write.next.id), encodeRecord(write.next), { version: write.version });
+  createMarker(tx, [entry]);
+  return appendTally(tx, tallyOf([write]));
+}
+
+/** A record to delete by {@link removeOps}: as read, at the version read. */
+export interface RemoveItem {
+  rec: JobRecord;
+  version: number;
+  /** Its stored progress znode exists (deleted in the same multi). */
+  progress?: boolean;
+}
+
+/**
+ * Removes job records: each record at the version read (a gang's task records are items of their
+ * own), and its stored progress when it exists. A failure means one changed or went meanwhile
+ * (or its progress znode did): nothing is written.
+ */
+export function removeOps(client: ZkClient, items: readonly RemoveItem[]): Transaction {
+  const tx = client.transaction();
+  const tally = new Tally();
+  for (const it of items) {
+    tx.delete(jobPath(it.rec.id), { version: it.version });
+    if (it.progress) tx.delete(progressPath(it.rec.id));
+    tally.add(it.rec.type, it.rec.state, -1);
+  }
+  return appendTally(tx, tally);
+}
+
+/** Deletes `paths` (absolute to the client's namespace), in the order given: children before parents. */
+export function deleteTreeOps(client: ZkClient, paths: readonly string[]): Transaction {
+  const tx = client.transaction();
+  for (const p of paths) tx.delete(p);
+  return tx;
+}
+
+/**
  * A plain record write over `version` (not a multi).
  * @throws BadVersionError when the record moved on; NoNodeError when it is gone
  */
@@ -349,7 +399,10 @@ function appendCompletions(
     if (c.retry) retries.push(c.retry);
   }
   if (retries.length > 0) createMarker(tx, retries);
-  retentionMarkers(tx, items);
+  retentionMarkers(
+    tx,
+    items.filter((c) => !c.remove).map((c) => ({ next: c.next, keepFor: c.keepFor, after: c.token + 1 })),
+  );
   return tallyOf(
     items.map((c) => ({
       next: c.next,
@@ -362,16 +415,48 @@ function appendCompletions(
   );
 }
 
-/** One retention marker per distinct `keepFor` of `items` (its ctime starts the age, ZooKeeper's clock). */
-function retentionMarkers(tx: Transaction, items: readonly { next: JobRecord; keepFor?: number }[]): Transaction {
-  const byAge = new Map<number, JobRecord[]>();
-  for (const c of items) if (c.keepFor !== undefined) byAge.set(c.keepFor, [...(byAge.get(c.keepFor) ?? []), c.next]);
-  for (const [age, recs] of byAge) {
-    tx.create(retentionMarkerPrefix(recs[0]!.id), {
+/** A finished record for {@link retentionMarkers}: its record, its age, its version after the finishing write. */
+interface Retained {
+  next: JobRecord;
+  keepFor?: number;
+  /** The record's version after the finishing write. */
+  after: number;
+}
+
+/**
+ * One retention marker per distinct `keepFor` of `items` (its ctime starts the age, ZooKeeper's
+ * clock), and one per distinct `{ count }` and kind of the records' own retention (see
+ * `RetentionMarker`; a record kept by age and count is in one marker of each).
+ */
+function retentionMarkers(tx: Transaction, items: readonly Retained[]): Transaction {
+  const groups = new Map<string, { age?: number; count?: number; kind?: RetentionKind; recs: Retained[] }>();
+  const put = (key: string, g: { age?: number; count?: number; kind?: RetentionKind }, it: Retained): void => {
+    const cur = groups.get(key) ?? { ...g, recs: [] };
+    cur.recs.push(it);
+    groups.set(key, cur);
+  };
+  for (const c of items) {
+    if (c.keepFor !== undefined) put(`age:${c.keepFor}`, { age: c.keepFor }, c);
+    const kind: RetentionKind | undefined =
+      c.next.state === 'completed'
+        ? 'completed'
+        : c.next.state === 'failed' || c.next.state === 'dead'
+          ? 'failed'
+          : undefined;
+    const r = kind === 'completed' ? c.next.opts.removeOnComplete : kind ? c.next.opts.removeOnFail : undefined;
+    if (kind && typeof r === 'object' && r.count !== undefined)
+      put(`count:${kind}:${r.count}`, { count: r.count, kind }, c);
+  }
+  for (const g of groups.values()) {
+    tx.create(retentionMarkerPrefix(g.recs[0]!.next.id), {
       data: encodeRetentionMarker({
-        age,
-        ids: recs.map((r) => r.id),
-        states: recs.map((r): [string, JobState, 1?] => (r.progressed ? [r.type, r.state, 1] : [r.type, r.state])),
+        ...(g.age !== undefined ? { age: g.age } : {}),
+        ...(g.count !== undefined ? { count: g.count, kind: g.kind! } : {}),
+        ids: g.recs.map((r) => r.next.id),
+        states: g.recs.map((r): [string, JobState, 1?] =>
+          r.next.progressed ? [r.next.type, r.next.state, 1] : [r.next.type, r.next.state],
+        ),
+        versions: g.recs.map((r): [number, number] => [r.after, r.next.attemptsMade]),
       }),
       mode: CreateMode.PERSISTENT_SEQUENTIAL,
     });
@@ -477,7 +562,10 @@ export function requeueOps(
     else tx.setData(jobPath(w.next.id), encodeRecord(w.next), { version: w.version });
   }
   if (entries.length > 0) createMarker(tx, entries);
-  retentionMarkers(tx, writes);
+  retentionMarkers(
+    tx,
+    writes.filter((w) => !w.remove).map((w) => ({ next: w.next, keepFor: w.keepFor, after: w.version + 1 })),
+  );
   appendTally(tx, tallyOf(writes));
   const dir = queueDir(worker);
   for (const c of children) tx.delete(`${dir}/${c}`);
@@ -518,23 +606,29 @@ export interface PruneItem {
   state?: JobState;
   /** It has stored progress (deleted beside the prune). */
   progressed?: boolean;
+  /** The version it must have (from its retention marker); absent: any version. */
+  version?: number;
+  /** Its `attemptsMade` when it finished (from its retention marker). */
+  attemptsMade?: number;
 }
 
 /**
- * Retention: leader fence; the records `items` and then the retention marker at `markerPath`
- * deleted (either may be left out). A failure past the fence ({@link isOpFailure}) means a record
- * was deleted already.
+ * Retention: leader fence; the records `items` deleted (each at its `version` when known), then
+ * the retention marker at `markerPath` deleted — or, with `remaining`, rewritten to hold only
+ * those (either may be left out). A failure past the fence ({@link isOpFailure}) means a record
+ * was deleted already, or changed (a note, a retry) since it finished.
  */
 export function pruneOps(
   client: ZkClient,
   fence: LeaderFence,
   items: readonly PruneItem[],
   markerPath: string | undefined,
+  remaining?: RetentionMarker,
 ): Transaction {
   const tx = leaderFence(client.transaction(), fence);
   const tally = new Tally();
   for (const it of items) {
-    tx.delete(jobPath(it.id));
+    tx.delete(jobPath(it.id), it.version !== undefined ? { version: it.version } : {});
     if (it.type !== undefined && it.state !== undefined) tally.add(it.type, it.state, -1);
     tally.event({
       event: 'removed',
@@ -544,7 +638,10 @@ export function pruneOps(
       ...(it.state ? { prev: it.state } : {}),
     });
   }
-  if (markerPath !== undefined) tx.delete(markerPath);
+  if (markerPath !== undefined) {
+    if (remaining && remaining.ids.length > 0) tx.setData(markerPath, encodeRetentionMarker(remaining));
+    else tx.delete(markerPath);
+  }
   return appendTally(tx, tally);
 }
 

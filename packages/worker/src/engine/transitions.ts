@@ -19,6 +19,7 @@
  * | `gangStart`        | waiting, delayed, active  | active                 | leader: a gang's tasks assigned |
  * | `gangFinish`       | waiting, delayed, active  | completed, failed      | leader: every task final      |
  * | `note`             | completed, failed, dead, cancelled | (unchanged)   | a stale holder's note         |
+ * | `operatorRetry`    | failed, dead              | waiting                | Queue.retryJob: a fresh budget of attempts |
  *
  * What each change resets is decided here, once:
  * - leaving `active` (complete, fail, retry, dead, release, requeue, lost, cancel) clears `claim`
@@ -31,6 +32,14 @@
  *   attempt: the leader's `requeue` of it leaves `attemptsMade` as it is, and when no attempt is
  *   left it is `lost` instead (dead, `WorkerLostError` saying how often the worker was lost) — a
  *   handler that kills its process is not re-run forever.
+ *
+ * - `operatorRetry` keeps the history and `attemptsMade` (pending entries and assignments are
+ *   checked against it, and fencing tokens keep increasing), sets `attemptsBase` to it — the
+ *   budget of `opts.attempts` counts from there ({@link attemptsUsed}) — clears `error`, `result`
+ *   and `finishedAt`, and appends a `retried` entry (no run) naming the operator.
+ *
+ * Deleting a record (Queue.remove, Queue.clean, retention) is no change of it: an operator may
+ * delete it in every state but `active` ({@link isRemovable}).
  *
  * A change asked for from a state not in its row throws {@link IllegalTransitionError}: that is
  * an engine bug, never a race (races are settled by the version checks of the multis).
@@ -66,7 +75,8 @@ export type TransitionEvent =
   | 'dependencyFailed'
   | 'gangStart'
   | 'gangFinish'
-  | 'note';
+  | 'note'
+  | 'operatorRetry';
 
 const WAITING: readonly JobState[] = ['waiting', 'delayed'];
 const LIVE: readonly JobState[] = ['waiting', 'delayed', 'active'];
@@ -90,6 +100,7 @@ export const TRANSITIONS: Readonly<
   gangStart: { from: LIVE, to: ['active'] },
   gangFinish: { from: LIVE, to: ['completed', 'failed'] },
   note: { from: FINAL, to: FINAL },
+  operatorRetry: { from: ['failed', 'dead'], to: ['waiting'] },
 };
 
 /** True when `event` may be applied to a record in `state`. */
@@ -304,8 +315,9 @@ export function settle(
       retry: pendingEntry(rec, 0),
     };
   }
-  const failNow = err instanceof UnrecoverableError || (retryDelay === 'fail' && rec.attemptsMade < rec.opts.attempts);
-  if (failNow || rec.attemptsMade >= rec.opts.attempts) {
+  const used = attemptsUsed(rec);
+  const failNow = err instanceof UnrecoverableError || (retryDelay === 'fail' && used < rec.opts.attempts);
+  if (failNow || used >= rec.opts.attempts) {
     const event = failNow ? 'fail' : 'dead';
     legal(rec, event);
     const state = event === 'fail' ? 'failed' : 'dead';
@@ -335,7 +347,7 @@ export function settle(
     );
   }
   legal(rec, 'retry');
-  const delay = typeof retryDelay === 'number' ? retryDelay : backoffDelay(rec.opts.backoff, rec.attemptsMade);
+  const delay = typeof retryDelay === 'number' ? retryDelay : backoffDelay(rec.opts.backoff, used);
   return {
     event: 'retry',
     outcome: 'retrying',
@@ -351,10 +363,16 @@ export function settle(
   };
 }
 
+/** `remove` and `keepFor` of a final outcome; retention by count is read from the options by the multi (`ops.ts`). */
 function withRetention(s: Settlement, retention: JobRecord['opts']['removeOnComplete']): Settlement {
   if (retention === true) s.remove = true;
-  else if (typeof retention === 'object') s.keepFor = retention.age;
+  else if (typeof retention === 'object' && retention.age !== undefined) s.keepFor = retention.age;
   return s;
+}
+
+/** Attempts made within the current budget: since the operator's last retry ({@link operatorRetry}), else all. */
+export function attemptsUsed(rec: Pick<JobRecord, 'attemptsMade' | 'attemptsBase'>): number {
+  return rec.attemptsMade - (rec.attemptsBase ?? 0);
 }
 
 /**
@@ -435,7 +453,7 @@ export interface GoneHolderChange {
  * saying how many times its worker was lost, retention by `removeOnFail`.
  */
 export function goneHolder(rec: JobRecord, by: string, now: number): GoneHolderChange {
-  if (rec.state !== 'active' || rec.attemptsMade < rec.opts.attempts) {
+  if (rec.state !== 'active' || attemptsUsed(rec) < rec.opts.attempts) {
     return { event: 'requeue', next: requeue(rec, by, now), remove: false };
   }
   legal(rec, 'lost');
@@ -548,6 +566,63 @@ export function addNote(rec: JobRecord, note: Omit<ClaimNote, 'over'>, over: num
   legal(rec, 'note');
   const notes = [...(rec.notes ?? []), { ...note, over }];
   return { ...rec, notes: notes.slice(Math.max(0, notes.length - MAX_NOTES)) };
+}
+
+// ----- the operator ---------------------------------------------------------------------------
+
+/** Who retried a job (see {@link operatorRetry}). */
+export interface Operator {
+  /** `host:pid` of the retrying process. */
+  process: string;
+  /** Its session id, hex. */
+  session: string;
+}
+
+/** The `worker` of an operator's `retried` history entry. */
+export const OPERATOR = 'operator';
+
+/**
+ * `operatorRetry`: a failed or dead job runs again with a fresh budget of `opts.attempts`. The
+ * history keeps its attempts and gains a `retried` entry (`token` = `version + 1`, the record's
+ * version after this write, so tokens keep increasing; `error` names the state it left).
+ * @param version - the version the record was read at (the write goes over it)
+ */
+export function operatorRetry(rec: JobRecord, by: Operator, version: number, now: number): JobRecord {
+  legal(rec, 'operatorRetry');
+  const { error: _e, result: _r, finishedAt: _f, ...rest } = rec;
+  void _e;
+  void _r;
+  void _f;
+  return {
+    ...rest,
+    state: 'waiting',
+    claim: null,
+    attemptsBase: rec.attemptsMade,
+    history: pushHistory(rec.history, {
+      attempt: rec.attemptsMade,
+      worker: OPERATOR,
+      process: by.process,
+      session: by.session,
+      token: version + 1,
+      startedAt: now,
+      endedAt: now,
+      outcome: 'retried',
+      error: `retried by the operator from ${rec.state}`,
+    }),
+  };
+}
+
+/** The pending entry of a retried job: due now, no dependencies (the operator asked it to run). */
+export function retryEntry(rec: JobRecord): PendingEntry {
+  return pendingEntry(rec, 0);
+}
+
+/** The states in which an operator may delete a record: every state but `active` (a running job is cancelled first). */
+export const REMOVABLE: readonly JobState[] = ['waiting', 'delayed', ...FINAL];
+
+/** True when an operator may delete a record in `state` (see {@link REMOVABLE}). */
+export function isRemovable(state: JobState): boolean {
+  return REMOVABLE.includes(state);
 }
 
 /** True for the states a job never leaves (re-exported for the actors' guards). */

@@ -47,3 +47,8 @@ export function ensureTree(client: ZkClient): Promise<void> {
   }
   return p;
 }
+
+/** Forgets that `client`'s tree was created (after the namespace was deleted), so the next write creates it again. */
+export function forgetTree(client: ZkClient): void {
+  ensured.delete(client);
+}

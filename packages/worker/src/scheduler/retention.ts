@@ -1,16 +1,58 @@
 /**
- * Retention by age: the leader watches the 64 `retention/` buckets, reads each retention marker
- * `{ age, ids }` (written with the completions), and deletes the records when `ctime + age` has
- * passed on ZooKeeper's clock (`ops.pruneOps`, fenced like every leader write).
+ * Retention of finished records: the leader watches the 64 `retention/` buckets and reads each
+ * retention marker (written with the finishing writes), then deletes the records it names, fenced
+ * like every leader write (`ops.pruneOps`):
+ *
+ * - by age (`{ age }`): when the marker's `ctime + age` has passed on ZooKeeper's clock; the
+ *   marker goes with its records;
+ * - by count (`{ count }`): the records of one kind (completed, or failed and dead) kept by count
+ *   are ordered by finish — marker czxid, then place in the marker — and once a record has more
+ *   than `count` newer ones (the `count` of the newest marker at that point), it is deleted; its
+ *   marker is rewritten without it, and deleted with its last record. A new leader reads every
+ *   marker and so rebuilds the same order.
+ *
+ * Each record is deleted at the version its marker recorded. When that fails the record is read:
+ * it is deleted only while it is still the same finish (same state and `attemptsMade`: a note may
+ * have moved its version), so a record that an operator retried since is never deleted.
  */
 import type { WatchHandle } from '@zkjobs/core';
-import { NoNodeError } from '@zkjobs/core';
+import { BadVersionError, NoNodeError, TransactionError } from '@zkjobs/core';
 import { isOpFailure, LEADER_FENCE_OPS, pruneOps, type PruneItem } from '../engine/ops.js';
-import { BUCKET_NAMES, RETENTION, decodeRetentionMarker } from '../layout.js';
+import { readRecord } from '../engine/record.js';
+import { BUCKET_NAMES, RETENTION, decodeRetentionMarker, type RetentionKind, type RetentionMarker } from '../layout.js';
 import { deleteProgress } from '../consumer/progress.js';
 import { mapLimit } from '../util.js';
 import type { LeaderContext } from './context.js';
 import { Heap } from './heap.js';
+
+/** A record kept by count, in finish order. */
+interface Counted {
+  czxid: bigint;
+  index: number;
+  path: string;
+  count: number;
+  item: PruneItem;
+}
+
+/** A marker by count as the leader last wrote or read it. */
+interface CountMarker {
+  doc: RetentionMarker;
+}
+
+/**
+ * The records to delete of one kind: walking `list` (finish order), each record appended with
+ * the `count` of its marker leaves only the newest `count` of those seen so far.
+ * @returns the indexes in `list` of the records to delete
+ */
+export function countVictims(list: readonly Pick<Counted, 'count'>[]): number[] {
+  const out: number[] = [];
+  let first = 0; // the oldest record still kept
+  for (let i = 0; i < list.length; i++) {
+    const keep = list[i]!.count;
+    while (i + 1 - first > keep) out.push(first++);
+  }
+  return out;
+}
 
 /** Internal: the retention of one leader. */
 export class Retention {
@@ -18,6 +60,10 @@ export class Retention {
   private readonly children = new Map<string, string[]>();
   private readonly known = new Set<string>();
   private readonly heap = new Heap<{ due: number; path: string; items: PruneItem[] }>((x, y) => x.due < y.due);
+  /** Records kept by count, by kind, in finish order (sorted when `dirty`). */
+  private readonly counted: Record<RetentionKind, Counted[]> = { completed: [], failed: [] };
+  private readonly countMarkers = new Map<string, CountMarker>();
+  private dirty = false;
   private readonly watches: WatchHandle[] = [];
   private watched = false;
 
@@ -52,7 +98,7 @@ export class Retention {
     return this.heap.peek()?.due;
   }
 
-  /** Reads new retention markers; due = the marker's ctime + age (ZooKeeper's clock). */
+  /** Reads new retention markers; due = the marker's ctime + age (ZooKeeper's clock), or its place by count. */
   async sync(): Promise<void> {
     const toRead: string[] = [];
     for (const [b, children] of this.children) {
@@ -69,14 +115,23 @@ export class Retention {
       try {
         const { data, stat } = await this.ctx.client.getData(p);
         const doc = decodeRetentionMarker(data);
-        this.heap.push({
-          due: stat.ctime + doc.age,
-          path: p,
-          items: doc.ids.map((id, i) => {
-            const ts = doc.states?.[i];
-            return ts ? { id, type: ts[0], state: ts[1], ...(ts[2] === 1 ? { progressed: true } : {}) } : { id };
-          }),
+        const items = doc.ids.map((id, i): PruneItem => {
+          const ts = doc.states?.[i];
+          const v = doc.versions?.[i];
+          return {
+            id,
+            ...(ts ? { type: ts[0], state: ts[1], ...(ts[2] === 1 ? { progressed: true } : {}) } : {}),
+            ...(v ? { version: v[0], attemptsMade: v[1] } : {}),
+          };
         });
+        if (doc.age !== undefined) {
+          this.heap.push({ due: stat.ctime + doc.age, path: p, items });
+        } else if (doc.count !== undefined) {
+          this.countMarkers.set(p, { doc });
+          const list = this.counted[doc.kind ?? 'completed'];
+          items.forEach((item, index) => list.push({ czxid: stat.czxid, index, path: p, count: doc.count!, item }));
+          this.dirty = true;
+        }
       } catch (err) {
         if (err instanceof NoNodeError) return;
         if (err instanceof SyntaxError) {
@@ -89,30 +144,103 @@ export class Retention {
     });
   }
 
-  /** Deletes the finished records whose retention age has passed (fenced; a missing record is fine). */
+  /** Deletes the finished records whose retention age has passed, and those past their count. */
   async prune(): Promise<void> {
-    const { client, fence, log } = this.ctx;
+    const { fence, log } = this.ctx;
     const now = this.ctx.serverNow();
     while (this.heap.size > 0 && this.heap.peek()!.due <= now) {
       const m = this.heap.peek()!;
-      try {
-        await pruneOps(client, fence, m.items, m.path).commit();
-      } catch (err) {
-        if (!isOpFailure(err, LEADER_FENCE_OPS)) throw err;
-        // A record was deleted already: delete the others one by one.
-        for (const it of m.items) {
-          try {
-            await pruneOps(client, fence, [it], undefined).commit();
-          } catch (e) {
-            if (!isOpFailure(e, LEADER_FENCE_OPS)) throw e;
-          }
-        }
-        await pruneOps(client, fence, [], m.path).commit();
-      }
+      await this.commit(m.items, m.path, undefined);
       this.heap.pop();
       this.known.delete(m.path);
-      for (const it of m.items) if (it.progressed) void deleteProgress(client, it.id);
       log.info({ jobs: m.items.length, epoch: fence.epoch }, 'finished jobs removed (retention)');
+    }
+    if (this.dirty) await this.pruneByCount();
+  }
+
+  private async pruneByCount(): Promise<void> {
+    for (const kind of ['completed', 'failed'] as const) {
+      const list = this.counted[kind];
+      list.sort((a, b) => (a.czxid < b.czxid ? -1 : a.czxid > b.czxid ? 1 : a.index - b.index));
+      const victims = countVictims(list);
+      if (victims.length === 0) continue;
+      const byMarker = new Map<string, Counted[]>();
+      for (const i of victims) {
+        const c = list[i]!;
+        byMarker.set(c.path, [...(byMarker.get(c.path) ?? []), c]);
+      }
+      for (const [path, cs] of byMarker) {
+        const m = this.countMarkers.get(path);
+        if (!m) continue;
+        const gone = new Set(cs.map((c) => c.item.id));
+        const keep = m.doc.ids.map((id, i) => ({ id, i })).filter((x) => !gone.has(x.id));
+        const remaining: RetentionMarker = {
+          ...m.doc,
+          ids: keep.map((x) => x.id),
+          ...(m.doc.states ? { states: keep.map((x) => m.doc.states![x.i]!) } : {}),
+          ...(m.doc.versions ? { versions: keep.map((x) => m.doc.versions![x.i]!) } : {}),
+        };
+        await this.commit(
+          cs.map((c) => c.item),
+          path,
+          remaining,
+        );
+        if (remaining.ids.length === 0) {
+          this.countMarkers.delete(path);
+          this.known.delete(path);
+        } else {
+          m.doc = remaining;
+        }
+      }
+      const drop = new Set(victims);
+      this.counted[kind] = list.filter((_, i) => !drop.has(i));
+      this.ctx.log.info(
+        { jobs: victims.length, kind, epoch: this.ctx.fence.epoch },
+        'finished jobs removed (retention by count)',
+      );
+    }
+    this.dirty = false;
+  }
+
+  /**
+   * Deletes `items` and deletes (or, with `remaining`, rewrites) their marker in one multi; when a
+   * record is gone or changed, one by one ({@link pruneOne}) and then the marker.
+   */
+  private async commit(
+    items: readonly PruneItem[],
+    path: string,
+    remaining: RetentionMarker | undefined,
+  ): Promise<void> {
+    const { client, fence } = this.ctx;
+    try {
+      await pruneOps(client, fence, items, path, remaining).commit();
+    } catch (err) {
+      if (!isOpFailure(err, LEADER_FENCE_OPS)) throw err;
+      for (const it of items) await this.pruneOne(it);
+      await pruneOps(client, fence, [], path, remaining).commit();
+    }
+    for (const it of items) if (it.progressed) void deleteProgress(client, it.id);
+  }
+
+  /**
+   * Deletes one record: at its recorded version, or — when that moved (a note) — at the version
+   * read, if it is still the same finish; a record gone or retried since is left alone.
+   */
+  private async pruneOne(it: PruneItem): Promise<void> {
+    const { client, fence } = this.ctx;
+    try {
+      await pruneOps(client, fence, [it], undefined).commit();
+      return;
+    } catch (e) {
+      if (!isOpFailure(e, LEADER_FENCE_OPS)) throw e;
+      if (!(e instanceof TransactionError) || e.code !== BadVersionError.CODE) return;
+    }
+    const found = await readRecord(client, it.id).catch(() => null);
+    if (!found || found.rec.state !== it.state || found.rec.attemptsMade !== it.attemptsMade) return;
+    try {
+      await pruneOps(client, fence, [{ ...it, version: found.stat.version }], undefined).commit();
+    } catch (e) {
+      if (!isOpFailure(e, LEADER_FENCE_OPS)) throw e;
     }
   }
 

@@ -1,4 +1,5 @@
 import {
+  isClaimEntry,
   JOB_TYPE_RE,
   JobNotFoundError,
   JobValidationError,
@@ -61,7 +62,12 @@ function statusText(job: Job, namespace: string): string {
     ['job', job.id],
     ['type', job.type],
     ['state', job.state],
-    ['attempts', `${job.attemptsMade} of ${job.opts.attempts}`],
+    [
+      'attempts',
+      job.attemptsBase !== undefined
+        ? `${job.attemptsMade - job.attemptsBase} of ${job.opts.attempts} since the operator's retry (${job.attemptsMade} in all)`
+        : `${job.attemptsMade} of ${job.opts.attempts}`,
+    ],
     ['priority', String(job.opts.priority)],
     ['created', fmtTime(job.createdAt)],
   ];
@@ -193,15 +199,19 @@ export async function explainJob(g: GlobalOptions, id: string): Promise<void> {
       new Output(g.json).result(doc, () => {
         const why =
           j.error && (j.state === 'dead' || j.state === 'failed') ? `\n${j.error.name}: ${j.error.message}` : '';
-        const head = `job ${j.id} (type ${j.type}): ${j.state} after ${j.attemptsMade} of at most ${j.opts.attempts} attempt(s)${why}`;
+        const budget =
+          j.attemptsBase !== undefined
+            ? `${j.attemptsMade - j.attemptsBase} of at most ${j.opts.attempts} attempt(s) since the operator's retry (${j.attemptsMade} in all)`
+            : `${j.attemptsMade} of at most ${j.opts.attempts} attempt(s)`;
+        const head = `job ${j.id} (type ${j.type}): ${j.state} after ${budget}${why}`;
         if (j.history.length === 0) return `${head}\nno attempts yet (never claimed)`;
         const rows = table([
           ['#', 'WORKER', 'PROCESS', 'SESSION', 'TOKEN', 'STARTED', 'TOOK', 'OUTCOME'],
           ...attemptRows(j),
         ]);
         const whys = attempts.filter((a) => a.why !== undefined).map((a) => `  attempt ${a.attempt}: ${a.why}`);
-        const dropped =
-          j.attemptsMade > j.history.length ? `\n(${j.attemptsMade - j.history.length} older attempt(s) not kept)` : '';
+        const runs = j.history.filter(isClaimEntry).length;
+        const dropped = j.attemptsMade > runs ? `\n(${j.attemptsMade - runs} older attempt(s) not kept)` : '';
         return `${head}\n${rows}${dropped}` + (whys.length ? `\nwhy it ran again:\n${whys.join('\n')}` : '');
       });
     },

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
 import { JOB_STATES, type BackoffOptions, type JobState } from '../../job.js';
 import type { SubmitOptions } from '../actions/job.js';
 import { globalOptions, intArg } from '../context.js';
@@ -17,7 +17,7 @@ export function parseBackoff(v: string): BackoffOptions {
 }
 
 /**
- * `zkjobs job submit|status|list|wait|cancel|explain`: jobs in the cluster under `--namespace`.
+ * `zkjobs job submit|status|list|wait|cancel|retry|rm|clean|explain`: jobs in the cluster under `--namespace`.
  */
 export function registerJobCommands(program: Command): void {
   const job = program.command('job').description('submit jobs and inspect them');
@@ -75,6 +75,46 @@ export function registerJobCommands(program: Command): void {
     .argument('<id>', 'job id')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       await (await actions()).cancelJob(globalOptions(cmd), id);
+    });
+
+  const housekeeping = () => import('../actions/housekeeping.js');
+  job
+    .command('retry')
+    .description('run a failed or dead job again, with a fresh budget of attempts')
+    .argument('<id>', 'job id')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      await (await housekeeping()).retryJob(globalOptions(cmd), id);
+    });
+
+  job
+    .command('rm')
+    .description('remove a job that is not running (its record, progress and count)')
+    .argument('<id>', 'job id')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      await (await housekeeping()).removeJob(globalOptions(cmd), id);
+    });
+
+  job
+    .command('clean')
+    .description(
+      'remove finished jobs in a state, older than --older-than ms (ZooKeeper clock; a scan of every record)',
+    )
+    .addArgument(
+      new Argument('<state>', 'completed, failed, dead or cancelled').choices([
+        'completed',
+        'failed',
+        'dead',
+        'cancelled',
+      ]),
+    )
+    .requiredOption(
+      '--older-than <ms>',
+      'only jobs finished more than this many ms ago',
+      intArg(0, Number.MAX_SAFE_INTEGER, 'ms'),
+    )
+    .option('--limit <n>', 'remove at most n jobs', intArg(1))
+    .action(async (state: JobState, opts: { olderThan: number; limit?: number }, cmd: Command) => {
+      await (await housekeeping()).cleanJobs(globalOptions(cmd), state, opts);
     });
 
   job

@@ -6,7 +6,8 @@ const actions = () => import('../actions/controls.js');
 
 /**
  * `zkjobs queue pause|resume|status [type]`: pause and resume a job type, or every type, in the
- * cluster under `--namespace` (stored in `<ns>/control/paused`; kept across leader changes).
+ * cluster under `--namespace` (stored in `<ns>/control/paused`; kept across leader changes);
+ * `zkjobs queue obliterate [--force] --yes`: delete the namespace.
  */
 export function registerQueueCommands(program: Command): void {
   const queue = program.command('queue').description('pause and resume job types under --namespace');
@@ -29,6 +30,14 @@ export function registerQueueCommands(program: Command): void {
     .description('what is paused')
     .action(async (_o: unknown, cmd: Command) => {
       await (await actions()).queueStatus(globalOptions(cmd));
+    });
+  queue
+    .command('obliterate')
+    .description('delete the whole namespace (refused while workers are live, unless --force); needs --yes')
+    .option('--force', 'delete even while workers are live', false)
+    .option('--yes', 'confirm: everything under --namespace is deleted', false)
+    .action(async (opts: { force: boolean; yes: boolean }, cmd: Command) => {
+      await (await import('../actions/housekeeping.js')).obliterateQueue(globalOptions(cmd), opts);
     });
 }
 
