@@ -14,6 +14,7 @@ export {
   type RequestStats,
   type ReadOp,
   type ReadResult,
+  type RecursiveWatchEvent,
   MULTI_READ_MAX_OPS,
 } from './client/zk-client.js';
 export { CreateMode, isEphemeral, isSequential } from './client/create-mode.js';

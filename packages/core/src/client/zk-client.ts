@@ -88,6 +88,8 @@ interface LibTransaction {
   ): void;
 }
 interface LibConnectionManager extends EventEmitter {
+  /** Called with every watch notification (our patch): persistent watches are dispatched there. */
+  onNotification?: (e: LibEvent) => void;
   /** ms epoch of the last bytes read from a server (set by our patch). */
   lastRecv?: number;
   watcherManager: {
@@ -156,6 +158,7 @@ interface LibJute {
     GetDataRequest: new () => LibRecord & { path: string; watch: boolean };
     /** Same fields as GetChildrenRequest (`path`, `watch`). */
     GetChildren2Request: new () => LibRecord & { path: string; watch: boolean };
+    RemoveWatchesRequest: new () => LibRecord & { path: string; type: number };
     GetDataResponse: new () => LibRecord & { data: Buffer | undefined | null; stat: LibStat };
     ErrorResponse: new () => LibRecord & { err: number };
   };
@@ -321,6 +324,17 @@ export interface RequestStats {
   multiOps: number;
 }
 
+/**
+ * A change under a persistent recursive watch ({@link ZkClient.watchRecursive}): a node created,
+ * deleted or whose data changed, anywhere at or below the watched path. ZooKeeper sends no
+ * children-changed events for these watches (a create or delete of the child says it).
+ */
+export interface RecursiveWatchEvent {
+  type: 'created' | 'deleted' | 'data-changed';
+  /** The changed node's path, relative to the namespace of the client that set the watch. */
+  path: string;
+}
+
 /** One read of {@link ZkClient.multiRead}. Paths are relative to the namespace. */
 export type ReadOp = { type: 'getData'; path: string } | { type: 'getChildren'; path: string };
 
@@ -398,6 +412,18 @@ export const MULTI_READ_MAX_OPS = 1000;
 const OP_GET_DATA = 4;
 const OP_GET_CHILDREN = 8;
 const OP_MULTI_READ = 22;
+const OP_ADD_WATCH = 106;
+const OP_REMOVE_WATCHES = 18;
+/** `AddWatchMode.PERSISTENT_RECURSIVE`. */
+const ADD_WATCH_PERSISTENT_RECURSIVE = 1;
+/** `WatcherType.PersistentRecursive`. */
+const WATCHER_TYPE_PERSISTENT_RECURSIVE = 5;
+
+/** `full` under the connect string's chroot (`undefined`: none), as the library writes paths. */
+function withChroot(chroot: string | undefined, full: string): string {
+  if (!chroot) return full;
+  return full === '/' ? chroot : chroot + full;
+}
 /** ZooKeeper's MarshallingError code. */
 const MARSHALLING_ERROR = -5;
 
@@ -676,6 +702,8 @@ class Core {
   private readonly waiters = new Set<ConnectionWaiter>();
   private sessionsMade = 0;
   private lastSessionId: bigint | null = null;
+  /** Persistent recursive watches by absolute path: their listeners (see `ZkClient.watchRecursive`). */
+  readonly persistent = new Map<string, Set<{ ns: string; listener: (e: RecursiveWatchEvent) => void }>>();
   /** What this connection has sent ({@link RequestStats}). */
   readonly stats: RequestStats = { requests: {}, writes: { create: 0, setData: 0, delete: 0 }, multiOps: 0 };
 
@@ -833,6 +861,9 @@ class Core {
     });
     const session = new Session(lib, this.requestedTimeoutMs, (s, e) => this.dispatch(s, e));
     this.session = session;
+    lib.connectionManager.onNotification = (e) => {
+      if (session === this.session) this.dispatchPersistent(e);
+    };
     this.sessionsMade += 1;
     for (const a of this.auth) lib.addAuthInfo(a.scheme, Buffer.from(a.auth));
     lib.on('state', (st: LibState) => this.onLibState(session, st));
@@ -967,6 +998,23 @@ class Core {
       w(e);
     } catch (err) {
       this.log.error({ err, event: e }, 'zk: a watcher threw');
+    }
+  }
+
+  /** Hands a notification to the persistent recursive watches at or above its path. */
+  private dispatchPersistent(e: LibEvent): void {
+    if (this.persistent.size === 0) return;
+    const type = e.type === 1 ? 'created' : e.type === 2 ? 'deleted' : e.type === 3 ? 'data-changed' : null;
+    if (type === null || typeof e.path !== 'string') return;
+    for (const [root, entries] of this.persistent) {
+      if (!(e.path === root || root === '/' || e.path.startsWith(root + '/'))) continue;
+      for (const en of [...entries]) {
+        try {
+          en.listener({ type, path: relPath(en.ns, e.path) });
+        } catch (err) {
+          this.log.error({ err, path: e.path }, 'zk: a recursive watch listener threw');
+        }
+      }
     }
   }
 
@@ -1755,6 +1803,107 @@ export class ZkClient extends EventEmitter<ZkClientEvents> {
 
   private async existsFull(full: string, rel: string): Promise<Stat | null> {
     return this.core.exec('exists', rel, true, (s, deadline) => this.statFull(full, s, deadline, rel));
+  }
+
+  /**
+   * A persistent recursive watch (ZooKeeper 3.6+ `addWatch`, opcode 106, mode
+   * `PERSISTENT_RECURSIVE`): `listener` hears of every node created, deleted or changed at or
+   * below `path`, with its path, for as long as the handle is open — no re-arming read, no
+   * listing to learn which child changed (what Curator's `CuratorCache` is built on).
+   *
+   * The server keeps such a watch per connection, and changes made while no connection was up are
+   * not replayed: after every new connection (a reconnect, or a new session) the watch is added
+   * again and then `onResync` is called, so the caller reads afresh whatever it derives from the
+   * events. Events arrive in zxid order with the replies of this connection.
+   * @param opts.onResync - called once the watch is back after a new connection (not on the first)
+   * @returns a handle whose `close()` stops delivery and removes the server's watch once no listener
+   *   of this connection needs it
+   * @throws ZkError with the server's code when the server refuses `addWatch` (before 3.6:
+   *   Unimplemented, -6); NoAuthError; ConnectionLossError, SessionExpiredError as any call
+   */
+  async watchRecursive(
+    path: string,
+    listener: (e: RecursiveWatchEvent) => void,
+    opts: { onResync?: () => void } = {},
+  ): Promise<WatchHandle> {
+    checkOptions('watchRecursive', 2, opts, ['onResync'], path);
+    checkFunction('watchRecursive', 'listener', listener, path);
+    if (opts.onResync !== undefined) checkFunction('watchRecursive', 'onResync', opts.onResync, path);
+    const full = await this.prepare('watchRecursive', path);
+    const core = this.core;
+    const entry = { ns: this.ns, listener };
+    let entries = core.persistent.get(full);
+    if (!entries) core.persistent.set(full, (entries = new Set()));
+    entries.add(entry);
+    const add = (): Promise<void> =>
+      core.exec('addWatch', path, true, (s, deadline) =>
+        core.call<void>(s, deadline, { op: 'addWatch', path: full, rel: path }, (lib, cb) => {
+          let chroot: string | undefined;
+          const payload = {
+            byteLength: () => 8 + Buffer.byteLength(withChroot(chroot, full)),
+            serialize: (buf: Buffer, off: number) => {
+              const p = Buffer.from(withChroot(chroot, full), 'utf8');
+              buf.writeInt32BE(p.length, off);
+              p.copy(buf, off + 4);
+              buf.writeInt32BE(ADD_WATCH_PERSISTENT_RECURSIVE, off + 4 + p.length);
+              return 8 + p.length;
+            },
+            setChrootPath: (c: string | undefined) => {
+              chroot = c;
+            },
+          };
+          const request = new jute.Request(new jute.protocol.RequestHeader(0, OP_ADD_WATCH), payload);
+          request.responseRecord = { setChrootPath: () => undefined, deserialize: () => 0 };
+          lib.connectionManager.queue(request, (e) => cb(e));
+        }),
+      );
+    let closed = false;
+    try {
+      await add();
+    } catch (e) {
+      entries.delete(entry);
+      if (entries.size === 0) core.persistent.delete(full);
+      throw e;
+    }
+    const rearm = {
+      owner: this as ZkClient,
+      run: () => {
+        void add().then(
+          () => {
+            if (!closed) opts.onResync?.();
+          },
+          (err: unknown) => {
+            if (!closed)
+              core.log.warn({ err, path }, 'zk: could not add a recursive watch again; retried on the next connection');
+          },
+        );
+      },
+    };
+    core.rearms.add(rearm);
+    return {
+      close: () => {
+        if (closed) return;
+        closed = true;
+        core.rearms.delete(rearm);
+        entries.delete(entry);
+        if (entries.size > 0 || core.persistent.get(full) !== entries) return;
+        core.persistent.delete(full);
+        // Remove the server's watch (WatcherType PersistentRecursive, 5); best effort.
+        void core
+          .exec('removeWatches', path, false, (s, deadline) =>
+            core.call<void>(s, deadline, { op: 'removeWatches', path: full, rel: path }, (lib, cb) => {
+              const payload = new jute.protocol.RemoveWatchesRequest();
+              payload.path = full;
+              payload.type = WATCHER_TYPE_PERSISTENT_RECURSIVE;
+              lib.connectionManager.queue(
+                new jute.Request(new jute.protocol.RequestHeader(0, OP_REMOVE_WATCHES), payload),
+                (e) => cb(e),
+              );
+            }),
+          )
+          .catch(() => undefined);
+      },
+    };
   }
 
   /**
