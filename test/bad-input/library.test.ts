@@ -522,13 +522,13 @@ describe('job options of the engine', () => {
     [
       'removeOnComplete: "yes"',
       () => queue.add('t', 1, { removeOnComplete: any('yes') }),
-      /^opts\.removeOnComplete: must be true, false, or \{ age: <ms> \} \(an integer 0–31536000000; retention by count is not supported\); got the string "yes"$/,
+      /^opts\.removeOnComplete: must be true, false, or \{ age\?: <ms>, count\?: <n> \} with at least one \(age an integer 0–31536000000 ms, count an integer 1–100000\); got the string "yes"$/,
       JobValidationError,
     ],
     [
-      'removeOnComplete: { count } (retention by count)',
-      () => queue.add('t', 1, { removeOnComplete: any({ count: 100 }) }),
-      /opts\.removeOnComplete: .*retention by count is not supported\); got the object \{"count":100\}/,
+      'removeOnComplete: { count: 0 } (retention by count keeps at least one)',
+      () => queue.add('t', 1, { removeOnComplete: { count: 0 } }),
+      /opts\.removeOnComplete\.count: .*>=1/,
       JobValidationError,
     ],
     [
@@ -540,7 +540,7 @@ describe('job options of the engine', () => {
     [
       'removeOnFail: a number',
       () => queue.add('t', 1, { removeOnFail: any(3) }),
-      /opts\.removeOnFail: must be true, false, or \{ age: <ms> \}.*got the number 3/,
+      /opts\.removeOnFail: must be true, false, or \{ age\?: <ms>, count\?: <n> \}.*got the number 3/,
       JobValidationError,
     ],
   ];

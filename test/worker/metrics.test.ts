@@ -17,7 +17,16 @@ describe('workerMetrics', () => {
     const namespace = fileNamespace(import.meta.filename);
     const client = await ZkClient.connect(zkConnect, { sessionTimeoutMs: 4000 });
     open.push(client);
-    const worker = new Worker(client, { echo: async (job) => job.data }, { namespace, logger, sessionTimeoutMs: 4000 });
+    const worker = new Worker(
+      client,
+      { echo: async (job) => job.data },
+      {
+        namespace,
+        logger,
+        sessionTimeoutMs: 4000,
+        autorun: false,
+      },
+    );
     const registry = new Registry();
     const metrics = workerMetrics(worker, registry); // before start: the client is attached on registration
     const read = async () => parseScrape(await registry.metrics());

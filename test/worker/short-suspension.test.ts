@@ -24,8 +24,20 @@ describe('a short suspension of the leader', () => {
     const ns = client.usingNamespace(namespace);
     const queue = new Queue(client, { namespace, logger });
     const handlers = { work: async (job: Job<{ ms: number }>) => sleep(job.data.ms) };
-    const leader = new Worker(proxy.address, handlers, { namespace, logger, concurrency: 4, sessionTimeoutMs: 3000 });
-    const other = new Worker(zkConnect, handlers, { namespace, logger, concurrency: 4, sessionTimeoutMs: 4000 });
+    const leader = new Worker(proxy.address, handlers, {
+      namespace,
+      logger,
+      concurrency: 4,
+      sessionTimeoutMs: 3000,
+      autorun: false, // started first, so it holds the lowest znode
+    });
+    const other = new Worker(zkConnect, handlers, {
+      namespace,
+      logger,
+      concurrency: 4,
+      sessionTimeoutMs: 4000,
+      autorun: false,
+    });
     cleanup.push(
       () => other.close({ graceMs: 100 }),
       () => leader.close({ graceMs: 100 }),

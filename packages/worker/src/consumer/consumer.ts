@@ -190,9 +190,7 @@ export class Consumer {
     this.stopped = false;
     await createIfMissing(this.client, queueDir(name));
     if (this.name !== name) return;
-    this.watch = this.client.watchChildren(queueDir(name), (children) => this.onChildren(name, children), {
-      onError: (e) => this.ctx.reportError(e, 'queue watch error', { worker: name }),
-    });
+    this.watch = this.watchQueue(name);
     // Safety net against a lost watch notification: re-list our (small) queue every pollMs when
     // we have room for work and none is buffered.
     let lastList = Date.now();
@@ -300,6 +298,56 @@ export class Consumer {
   }
 
   // ----- intake --------------------------------------------------------------------------------
+
+  /**
+   * Watches our queue: with a persistent recursive watch when the server has them (ZooKeeper
+   * 3.6+), each new assignment or cancel signal comes with its name, so nothing is listed per
+   * change (the queue is listed once, and again after a reconnect); else a child watch, which
+   * lists the queue on every change.
+   */
+  private watchQueue(name: string): WatchHandle {
+    const dir = queueDir(name);
+    let inner: WatchHandle | null = null;
+    let closed = false;
+    const list = (): void => {
+      this.client.getChildren(dir).then(
+        ({ children }) => this.onChildren(name, children),
+        (err: unknown) => {
+          if (!(err instanceof NoNodeError) && !closed) this.log.debug({ err, worker: name }, 'queue listing failed');
+        },
+      );
+    };
+    this.client
+      .watchRecursive(
+        dir,
+        (e) => {
+          if (e.type !== 'created' || !e.path.startsWith(dir + '/')) return;
+          const child = e.path.slice(dir.length + 1);
+          if (!child.includes('/')) this.onChildren(name, [child]);
+        },
+        { onResync: list },
+      )
+      .then(
+        (h) => {
+          if (closed) return h.close();
+          inner = h;
+          list();
+        },
+        (err: unknown) => {
+          if (closed) return;
+          this.log.debug({ err, worker: name }, 'no recursive watch on the queue: a child watch');
+          inner = this.client.watchChildren(dir, (children) => this.onChildren(name, children), {
+            onError: (e) => this.ctx.reportError(e, 'queue watch error', { worker: name }),
+          });
+        },
+      );
+    return {
+      close: () => {
+        closed = true;
+        inner?.close();
+      },
+    };
+  }
 
   private onChildren(name: string, children: string[]): void {
     if (this.name !== name) return;

@@ -11,7 +11,6 @@ import { parseRecord } from '../engine/record.js';
 import { isFinalState } from '../engine/transitions.js';
 import type { JobState } from '../job.js';
 import { BUCKET_NAMES, PENDING, decodeMarkerDoc, jobPath, type PendingEntry } from '../layout.js';
-import { mapLimit } from '../util.js';
 import type { LeaderContext } from './context.js';
 import { Heap } from './heap.js';
 
@@ -59,6 +58,9 @@ export interface FailedDependant {
   depState: string;
 }
 
+/** Markers read in one multiRead. */
+const MARKERS_PER_READ = 32;
+
 /** Internal: the ready queue of one leader. */
 export class ReadyQueue {
   private readonly markers = new Map<string, Marker>();
@@ -91,8 +93,12 @@ export class ReadyQueue {
     const { client } = this.ctx;
     if (this.needFullList) {
       this.needFullList = false;
-      await mapLimit(BUCKET_NAMES, 16, async (b) => {
-        this.bucketChildren.set(b, (await client.getChildren(`${PENDING}/${b}`)).children);
+      const res = await client.multiRead(
+        BUCKET_NAMES.map((b) => ({ type: 'getChildren' as const, path: `${PENDING}/${b}` })),
+      );
+      res.forEach((r, i) => {
+        if (r.type === 'getChildren') this.bucketChildren.set(BUCKET_NAMES[i]!, r.children);
+        else if (r.type === 'error' && !(r.error instanceof NoNodeError)) throw r.error;
       });
     }
     const toRead: string[] = [];
@@ -111,15 +117,15 @@ export class ReadyQueue {
       for (const k of [...known]) if (!present.has(k)) known.delete(k);
     }
     toRead.sort((x, y) => (x.slice(-10) < y.slice(-10) ? -1 : 1));
-    const read = await mapLimit(toRead, 32, async (p) => {
-      try {
-        return { p, ...(await client.getData(p)) };
-      } catch (err) {
-        if (err instanceof NoNodeError) return null;
-        throw err;
-      }
-    });
-    for (const r of read) if (r) this.addMarker(r.p, r.data, r.stat);
+    // Markers are small (≤ 50 entries): many in one request.
+    for (let i = 0; i < toRead.length; i += MARKERS_PER_READ) {
+      const chunk = toRead.slice(i, i + MARKERS_PER_READ);
+      const res = await client.multiRead(chunk.map((path) => ({ type: 'getData' as const, path })));
+      res.forEach((r, k) => {
+        if (r.type === 'getData') this.addMarker(chunk[k]!, r.data, r.stat);
+        else if (r.type === 'error' && !(r.error instanceof NoNodeError)) throw r.error;
+      });
+    }
   }
 
   private addMarker(path: string, data: Buffer, stat: Stat): void {

@@ -467,11 +467,13 @@ export class Scheduler {
     this.counters.multis++;
     createdNodes(res).forEach((node, i) => {
       const c = created[i]!;
-      if (node && !c.w.assignments.has(node)) {
-        c.w.assignments.set(node, c.jobs.length);
-        if (c.type !== undefined) {
-          c.w.typed.set(node, { id: c.jobs[0]![0], type: c.type, attemptsMade: c.jobs[0]![1] });
-        }
+      if (node) {
+        this.pool.recordCreated(
+          c.w,
+          node,
+          c.jobs.length,
+          c.type !== undefined ? { id: c.jobs[0]![0], type: c.type, attemptsMade: c.jobs[0]![1] } : undefined,
+        );
       }
       this.counters.assigned += c.jobs.length;
       if (node && c.w.name === self) this.opts.onLocalAssignment?.(node, c.jobs);

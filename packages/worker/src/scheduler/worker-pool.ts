@@ -3,7 +3,7 @@
  * (`queue/<w-…>`, watched, with each assignment's size), and the requeue of the queues of
  * workers whose session is gone (`ops.requeueOps`).
  */
-import type { ReadOp, ReadResult, WatchHandle, ZkClient } from '@zkjobs/core';
+import type { ReadOp, ReadResult, RecursiveWatchEvent, WatchHandle, ZkClient } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
 import { isLeaderFenceFailure, requeueOps, type GoneHolderWrite } from '../engine/ops.js';
 import { OWNER_GONE, goneHolder, pendingEntry, requeueKind } from '../engine/transitions.js';
@@ -44,7 +44,13 @@ export interface LiveWorker {
   typed: Map<string, TypedAssignment>;
   /** Its queue changed (watch or safety poll): re-list it in the next round. */
   dirty: boolean;
+  /** Its queue's child watch (when `queue/` has no recursive watch). */
   watch: WatchHandle | null;
+  /**
+   * Assignments whose delete was heard before we knew them (the recursive watch's event can
+   * arrive before the reply to our own create is handled): not recorded when they come.
+   */
+  goneEarly: Set<string>;
 }
 
 /** The one job of an assignment of a limited type. */
@@ -70,6 +76,10 @@ export class WorkerPool {
   /** Queue dirs of gone workers, requeued after the round's assignments (they are not on its path). */
   private readonly toRequeue = new Set<string>();
   private requeuing: Promise<void> | null = null;
+  /** The recursive watch on `queue/`, when the server has them. */
+  private tree: WatchHandle | null = null;
+  private treeTried = false;
+  private closed = false;
 
   constructor(private readonly ctx: LeaderContext) {}
 
@@ -104,6 +114,7 @@ export class WorkerPool {
   async sync(): Promise<void> {
     const list = this.listing;
     if (list === null) return;
+    await this.watchTree();
     this.listing = null;
     const { client, log, self, fence } = this.ctx;
     const names = new Set(list.filter(isWorkerNode));
@@ -131,10 +142,12 @@ export class WorkerPool {
           typed: new Map(),
           dirty: true,
           watch: null,
+          goneEarly: new Set(),
         };
         this.live.set(n, w);
         // The consumer creates its queue when it binds; create it only if missing (a read, not a write).
         if ((await dirStat) === null) await createIfMissing(client, queueDir(n));
+        if (this.tree) return; // the recursive watch on queue/ reports its changes
         w.watch = client.watchChildren(queueDir(n), () => {
           w.dirty = true;
           this.ctx.kick();
@@ -189,7 +202,9 @@ export class WorkerPool {
         w.assignments.delete(k);
         w.typed.delete(k);
       }
-      for (const c of present) if (!w.assignments.has(c)) unknown.push({ w, c });
+      for (const c of present) if (!w.assignments.has(c) && !w.goneEarly.has(c)) unknown.push({ w, c });
+      // Anything deleted early is either not listed or skipped above: this listing supersedes it.
+      w.goneEarly.clear();
     });
     if (unknown.length > 0) await this.readAssignments(unknown);
     if (failure) throw failure;
@@ -359,6 +374,57 @@ export class WorkerPool {
 
   /** Closes the queues' watches. */
   close(): void {
+    this.closed = true;
+    this.tree?.close();
     for (const w of this.live.values()) w.watch?.close();
+  }
+
+  /**
+   * Watches all of `queue/` with one persistent recursive watch when the server can (ZooKeeper
+   * 3.6+): each assignment's delete then says exactly which one is gone, so a queue is listed
+   * only at takeover, after a reconnect (`onResync`) and by the safety re-listing — not after
+   * every change. Without it (an older server), each queue gets a child watch.
+   */
+  private async watchTree(): Promise<void> {
+    if (this.treeTried) return;
+    this.treeTried = true;
+    try {
+      const h = await this.ctx.client.watchRecursive(QUEUE, (e) => this.onQueueEvent(e), {
+        onResync: () => {
+          this.markAllDirty();
+          this.ctx.kick();
+        },
+      });
+      if (this.closed) h.close();
+      else this.tree = h;
+    } catch (err) {
+      this.ctx.log.debug({ err }, 'no recursive watch on queue/: one child watch per queue');
+    }
+  }
+
+  /** A change under `queue/`: an assignment deleted by its worker frees its room. */
+  private onQueueEvent(e: RecursiveWatchEvent): void {
+    if (e.type !== 'deleted' || !e.path.startsWith(`${QUEUE}/`)) return;
+    const [worker, node, deeper] = e.path.slice(QUEUE.length + 1).split('/');
+    if (worker === undefined || node === undefined || deeper !== undefined || !isAssignmentNode(node)) return;
+    const w = this.live.get(worker);
+    if (!w) return;
+    if (w.assignments.delete(node)) {
+      w.typed.delete(node);
+      this.ctx.kick();
+    } else {
+      w.goneEarly.add(node);
+    }
+  }
+
+  /**
+   * Records an assignment this leader created (its create committed), unless its delete was
+   * heard already.
+   */
+  recordCreated(w: LiveWorker, node: string, jobs: number, typed?: TypedAssignment): void {
+    if (w.assignments.has(node)) return;
+    if (w.goneEarly.delete(node)) return;
+    w.assignments.set(node, jobs);
+    if (typed) w.typed.set(node, typed);
   }
 }
