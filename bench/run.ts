@@ -11,6 +11,8 @@
  *   --concurrency N      handlers per worker, every system (default 8)
  *   --prefetch N         zkjobs Worker prefetch (default: the Worker's, max(4 × concurrency, 32))
  *   --latency-jobs N     single jobs per latency round (default 200)
+ *   --members N          ZooKeeper members (default 3; 1: a standalone forceSync server)
+ *   --work-ms N          simulated work per job in every system's handler, ms (default 0: no-op)
  *   --warmup-jobs N      jobs through each system once before the throughput rounds, not counted (default 5000)
  *   --footprint-jobs N   waiting jobs of the footprint section (default 100000)
  *   --session-ms N       requested session timeout of the failover workers (default 2000)
@@ -69,6 +71,8 @@ const { values: a } = parseArgs({
     prefetch: { type: 'string' },
     'latency-jobs': { type: 'string' },
     'warmup-jobs': { type: 'string' },
+    members: { type: 'string' },
+    'work-ms': { type: 'string' },
     'footprint-jobs': { type: 'string' },
     'session-ms': { type: 'string' },
     'tick-ms': { type: 'string' },
@@ -123,6 +127,10 @@ const settings = {
   // One unmeasured throughput run of each system first: the ZooKeeper JVMs start cold (their JIT
   // compilers take a third of their CPU for the first ~20 s), Redis does not.
   warmupJobs: int(a['warmup-jobs'], quick ? 1000 : 5000, 'warmup-jobs'),
+  // 3: the ensemble of the targets; 1: a standalone forceSync server.
+  members: int(a.members, 3, 'members'),
+  // Simulated work per job in every system's handler (a sleep), ms.
+  workMs: int(a['work-ms'], 0, 'work-ms'),
   footprintJobs: int(a['footprint-jobs'], quick ? 5000 : 100_000, 'footprint-jobs'),
   failoverSessionMs: int(a['session-ms'], 2000, 'session-ms'),
   failoverRounds: Math.max(quick ? 1 : 5, rounds),
@@ -215,12 +223,12 @@ async function main(): Promise<void> {
     throw new Error('ZooKeeper is not installed: run bash scripts/setup.sh (or `pnpm bench`, which does)');
   const logDir = join(tmpdir(), `zkjobs-bench-${process.pid}`);
   await mkdir(logDir, { recursive: true });
-  log(`starting a 3-node ensemble (forceSync, tickTime ${tickMs}); child logs in ${logDir}`);
+  log(`starting a ${settings.members}-node ensemble (forceSync, tickTime ${tickMs}); child logs in ${logDir}`);
   // The follower limits are ticks: scaled so that they stay 5 s and 2.5 s whatever the tick
   // (ZooKeeper's 10 and 5 ticks at tickTime 500), and sessions may still ask for up to 60 s
   // (ZooKeeper's default ceiling is 20 ticks).
   const cluster = await TestingCluster.start({
-    size: 3,
+    size: settings.members,
     tickTime: tickMs,
     forceSync: true,
     initLimit: Math.ceil(5000 / tickMs),
@@ -262,6 +270,7 @@ async function main(): Promise<void> {
     workers: settings.workers,
     scale: settings.scale,
     concurrency: settings.concurrency,
+    workMs: settings.workMs,
     ...(settings.prefetch ? { prefetch: settings.prefetch } : {}),
     latencyJobs: settings.latencyJobs,
     footprintJobs: settings.footprintJobs,

@@ -21,6 +21,8 @@ export interface WorkerChildConfig {
   concurrency: number;
   /** zkjobs: jobs assigned ahead (Worker's `prefetch`); default the Worker's own default. */
   prefetch?: number;
+  /** Simulated work per job (a sleep in the handler), ms. */
+  workMs?: number;
   /** Report each job's start and completion (latency runs), not only counts. */
   perJob: boolean;
   /** Job types this worker handles (zkjobs); default ['noop']. */

@@ -18,6 +18,8 @@ export interface Ctx {
   scale: number[];
   /** Handlers per worker (zkjobs concurrency = BullMQ concurrency = Kazoo threads). */
   concurrency: number;
+  /** Simulated work per job in the throughput runs' handlers (a sleep), ms; 0: no-op. */
+  workMs: number;
   /** zkjobs Worker `prefetch`, when given (`--prefetch`). */
   prefetch?: number;
   /** Single jobs per latency round. */

@@ -163,6 +163,7 @@ export async function zkjobsThroughput(ctx: Ctx, workers: number, jobs: number):
         namespace: ns,
         concurrency: ctx.concurrency,
         prefetch: ctx.prefetch,
+        workMs: ctx.workMs,
         perJob: false,
       },
       ctx.logFile,
@@ -207,7 +208,14 @@ export async function bullmqThroughput(
     track('redis flush', () => redis.flush()); // runs last: after the workers stop
     const children = await startWorkers(
       workers,
-      { engine: 'bullmq', queueName, redisPort: redis.port, concurrency: ctx.concurrency, perJob: false },
+      {
+        engine: 'bullmq',
+        queueName,
+        redisPort: redis.port,
+        concurrency: ctx.concurrency,
+        workMs: ctx.workMs,
+        perJob: false,
+      },
       ctx.logFile,
       `bullmq-tp-w${workers}`,
     );

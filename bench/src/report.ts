@@ -114,11 +114,13 @@ export function toMarkdown(r: Results): string {
   L.push(
     `Machine: ${m.nproc} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}; load average at start ${m.loadavgAtStart.join(' / ')}` +
       (m.loadavgAtEnd ? `, at end ${m.loadavgAtEnd.join(' / ')}` : '') +
-      `. Node ${m.node}, ZooKeeper ${m.zookeeper ?? '?'} (3-node ensemble, forceSync=yes, tickTime ${m.tickMs ?? 500}), node-zookeeper-client ${m.nodeZookeeperClient ?? '?'}, ` +
+      `. Node ${m.node}, ZooKeeper ${m.zookeeper ?? '?'} (${Number(r.settings['members'] ?? 3) === 1 ? 'a standalone server' : `${String(r.settings['members'] ?? 3)}-node ensemble`}, forceSync=yes, tickTime ${m.tickMs ?? 500}), node-zookeeper-client ${m.nodeZookeeperClient ?? '?'}, ` +
       `Redis ${m.redis ?? '–'}, BullMQ ${m.bullmq ?? '–'}, ${m.python ?? 'python –'}, Kazoo ${m.kazoo ?? '–'}. Commit ${m.commit ?? '?'}${m.dirtyTree ? ' (with uncommitted changes in the tree)' : ''}.`,
   );
   L.push('');
-  L.push(`Figures are median (min–max) over rounds; rates are per second.`);
+  L.push(
+    `Figures are median (min–max) over rounds; rates are per second. Handlers: ${Number(r.settings['workMs'] ?? 0) > 0 ? `${String(r.settings['workMs'])} ms of simulated work (a sleep)` : 'no-op'}, concurrency ${String(r.settings['concurrency'])}.`,
+  );
   L.push('');
   L.push('### Targets');
   L.push('');

@@ -44,6 +44,10 @@ function started(data: unknown): void {
   if (cfg.perJob) send({ ev: 'active', tag: tagOf(data), t: now() });
 }
 
+/** The simulated work of a job (`workMs`), after its start. */
+const work = (): Promise<void> | undefined =>
+  cfg.workMs ? new Promise((resolve) => setTimeout(resolve, cfg.workMs)) : undefined;
+
 let close: () => Promise<void> = async () => undefined;
 let requestStats: () => RequestStats | null = () => null;
 
@@ -69,7 +73,10 @@ async function main(): Promise<void> {
     const { Worker, createLogger } = await import('@zkjobs/worker');
     const handlers: Record<string, (job: { data: unknown }) => Promise<void>> = {};
     for (const type of cfg.types ?? ['noop']) {
-      handlers[type] = async (job) => started(job.data);
+      handlers[type] = async (job) => {
+        started(job.data);
+        await work();
+      };
     }
     const worker = new Worker(cfg.connect!, handlers, {
       namespace: cfg.namespace!,
@@ -92,6 +99,7 @@ async function main(): Promise<void> {
       cfg.queueName!,
       async (job) => {
         started(job.data);
+        await work();
       },
       { connection: { host: '127.0.0.1', port: cfg.redisPort! }, concurrency: cfg.concurrency, autorun: true },
     );
