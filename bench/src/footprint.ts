@@ -36,6 +36,11 @@ export interface FootprintRun {
   after: ServerFootprint;
   latencyEmpty: LatencyRun;
   latencyLoaded: LatencyRun;
+  /**
+   * `queue.getJobCounts()` with the backlog waiting (median of 5 calls): ms, and the requests it
+   * sent (client-counted: a multiRead is one).
+   */
+  counts: { ms: number; requests: number; waiting: number; delayed: number };
 }
 
 async function serverFootprint(ctx: Ctx): Promise<ServerFootprint> {
@@ -100,6 +105,25 @@ export async function footprintRun(ctx: Ctx, kind: BacklogKind): Promise<Footpri
     );
     await sleep(2_000); // let the leader take in the backlog
     const after = await serverFootprint(ctx);
+    const times: number[] = [];
+    let requests = 0;
+    let counted: Partial<Record<string, number>> = {};
+    for (let i = 0; i < 5; i++) {
+      const r0 = ctx.client.requestStats();
+      const t = now();
+      counted = await queue.getJobCounts();
+      times.push(now() - t);
+      const r1 = ctx.client.requestStats();
+      requests = Object.entries(r1.requests).reduce((n, [op, k]) => n + k - (r0.requests[op] ?? 0), 0);
+    }
+    times.sort((x, y) => x - y);
+    const counts = {
+      ms: times[2]!,
+      requests,
+      waiting: counted['waiting'] ?? 0,
+      delayed: counted['delayed'] ?? 0,
+    };
+    log(`footprint ${kind}: getJobCounts ${counts.ms.toFixed(1)} ms, ${requests} requests, ${JSON.stringify(counted)}`);
     const latencyLoaded = await zkjobsLatency(ctx, ctx.latencyJobs, { ns, children });
     return {
       kind,
@@ -111,6 +135,7 @@ export async function footprintRun(ctx: Ctx, kind: BacklogKind): Promise<Footpri
       after,
       latencyEmpty,
       latencyLoaded,
+      counts,
     };
   });
 }
