@@ -12,6 +12,7 @@
  *   --prefetch N         zkjobs Worker prefetch (default: the Worker's, max(4 × concurrency, 32))
  *   --latency-jobs N     single jobs per latency round (default 200)
  *   --members N          ZooKeeper members (default 3; 1: a standalone forceSync server)
+ *   --zk-heap-mb N       each ZooKeeper member's JVM heap limit (default 512)
  *   --work-ms N          simulated work per job in every system's handler, ms (default 0: no-op)
  *   --warmup-jobs N      jobs through each system once before the throughput rounds, not counted (default 5000)
  *   --footprint-jobs N   waiting jobs of the footprint section (default 100000)
@@ -72,6 +73,7 @@ const { values: a } = parseArgs({
     'latency-jobs': { type: 'string' },
     'warmup-jobs': { type: 'string' },
     members: { type: 'string' },
+    'zk-heap-mb': { type: 'string' },
     'work-ms': { type: 'string' },
     'footprint-jobs': { type: 'string' },
     'session-ms': { type: 'string' },
@@ -131,6 +133,9 @@ const settings = {
   members: int(a.members, 3, 'members'),
   // Simulated work per job in every system's handler (a sleep), ms.
   workMs: int(a['work-ms'], 0, 'work-ms'),
+  // Each member's JVM heap limit: the harness's 512 MB holds about 1.5 M small znodes; a
+  // backlog of a million records wants more.
+  zkHeapMb: int(a['zk-heap-mb'], 512, 'zk-heap-mb'),
   footprintJobs: int(a['footprint-jobs'], quick ? 5000 : 100_000, 'footprint-jobs'),
   failoverSessionMs: int(a['session-ms'], 2000, 'session-ms'),
   failoverRounds: Math.max(quick ? 1 : 5, rounds),
@@ -234,6 +239,7 @@ async function main(): Promise<void> {
     initLimit: Math.ceil(5000 / tickMs),
     syncLimit: Math.ceil(2500 / tickMs),
     config: { maxSessionTimeout: 60_000 },
+    jvmFlags: [`-Xmx${settings.zkHeapMb}m`],
   });
   track('ZooKeeper ensemble', () => cluster.close());
   const client = await ZkClient.connect(cluster.connectString, { sessionTimeoutMs: 10_000 });
