@@ -22,6 +22,7 @@ import type { WatchEvent } from '../client/watch.js';
 import { NoNodeError } from '../errors.js';
 import {
   abortReason,
+  DEFAULT_RECHECK_MS,
   deleteOwnNode,
   ensureOwnNode,
   isRetryable,
@@ -137,6 +138,8 @@ export class LockInternals implements LockEngine {
    * @param prefix - the name prefix of this contender's nodes (one of the driver's prefixes)
    * @param driver - decides who holds the lock
    * @param data - payload of each contender node @defaultValue empty
+   * @param recheckMs - a waiter that heard nothing for this long lists again (a safety net: the
+   *   predecessor's watch wakes it) @defaultValue {@link DEFAULT_RECHECK_MS}
    */
   constructor(
     readonly client: ZkClient,
@@ -144,6 +147,7 @@ export class LockInternals implements LockEngine {
     readonly prefix: string,
     readonly driver: LockDriver,
     private readonly data: Buffer = Buffer.alloc(0),
+    readonly recheckMs: number = DEFAULT_RECHECK_MS,
   ) {
     validatePath(basePath);
     if (prefix.includes('/') || prefix.length === 0)
@@ -248,7 +252,7 @@ export class LockInternals implements LockEngine {
    * abort. The caller re-checks in every case.
    */
   private waitForDeletion(path: string, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
-    const wait = sessionAwareWait(this.client, maxWaitMs, signal);
+    const wait = sessionAwareWait(this.client, maxWaitMs, signal, undefined, this.recheckMs);
     const watcher = (event: WatchEvent) => {
       // Count only notifications that wake a waiter (not those of watches left by earlier, finished waits).
       if (!wait.settled && event.type !== 'session-expired') this.watchDeliveryCount++;
