@@ -110,4 +110,31 @@ describe('Semaphore', () => {
     expect(() => new Semaphore(admin, '/bad', 0)).toThrow(RangeError);
     expect(() => new Semaphore(admin, '/bad', 1.5)).toThrow(RangeError);
   });
+
+  it('20 rounds of 8 candidates for 3 leases, each releasing at once: all acquire in turn by their watches alone', async () => {
+    // The safety re-check is set far beyond the test's bounds: a candidate is woken by the watch
+    // on its gate predecessor, then by the leases' children watch (see the Mutex test).
+    const cs = clients.slice(0, 4);
+    const sems = Array.from(
+      { length: 8 },
+      (_, i) => new Semaphore(cs[i % 4]!, '/watch-alone', 3, { recheckMs: 600_000 }),
+    );
+    let acquisitions = 0;
+    try {
+      for (let round = 0; round < 20; round++) {
+        await Promise.all(
+          sems.map(async (s) => {
+            expect(await s.acquire({ signal: AbortSignal.timeout(20_000) })).toBe(true);
+            acquisitions++;
+            await s.release();
+          }),
+        );
+      }
+      expect((await admin.getChildren('/watch-alone/leases')).children).toEqual([]);
+      expect((await admin.getChildren('/watch-alone/locks')).children).toEqual([]);
+    } finally {
+      for (const s of sems) await s.close();
+    }
+    expect(acquisitions).toBe(160);
+  });
 });
