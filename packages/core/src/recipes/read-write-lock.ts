@@ -118,7 +118,11 @@ export class ReadWriteLock {
         return { acquired: true, watch: null };
       },
     };
-    this.readLock = new ReadLock(new LockInternals(client, path, READ, readDriver, data, recheckMs), true);
+    const readInternals = new LockInternals(client, path, READ, readDriver, data, recheckMs);
+    this.readLock = new ReadLock(readInternals, true);
+    // A reader of this object waiting on its own write node may go once the write is held: no
+    // watch fires for that (the node stays), so wake it here.
+    this.writeLock.on('acquired', (p) => readInternals.wakeWaitersOn(p));
   }
 
   /** Releases whatever this object holds (both sides). */
