@@ -158,4 +158,27 @@ describe('ReadWriteLock', () => {
     expect(writes).toBe(60);
     expect(reads).toBe(120);
   });
+
+  it("a read asked for while the same object's write is pending is granted once the write is held, without a re-check", async () => {
+    // The reader's node comes after the write node of its own lock: it waits on that node until
+    // the write is held, which changes nothing in ZooKeeper (no watch fires).
+    const c = clients[0]!;
+    const rw = new ReadWriteLock(c, '/own-write', { recheckMs: 600_000 });
+    const other = new ReadWriteLock(clients[1]!, '/own-write', { recheckMs: 600_000 });
+    try {
+      for (let round = 0; round < 20; round++) {
+        const [w, r] = await Promise.all([
+          rw.writeLock.acquire({ signal: AbortSignal.timeout(20_000) }),
+          rw.readLock.acquire({ signal: AbortSignal.timeout(20_000) }),
+        ]);
+        expect([w, r]).toEqual([true, true]);
+        expect(await other.readLock.acquire({ timeoutMs: 0 })).toBe(false);
+        await rw.readLock.release();
+        await rw.writeLock.release();
+      }
+    } finally {
+      await rw.close();
+      await other.close();
+    }
+  });
 });
