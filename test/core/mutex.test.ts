@@ -233,4 +233,37 @@ describe('Mutex', () => {
       }
     },
   );
+
+  it('20 rounds of 8 waiters on one Mutex, each releasing at once: all acquire in turn by their watch alone', async () => {
+    // The safety re-check is set far beyond the test's bounds: every wake-up must come from a
+    // watch (or the wait finds its predecessor already gone). A lost one hangs a waiter until
+    // its signal aborts it.
+    const clients = [await connect(), await connect(), await connect(), await connect()];
+    const mutexes = Array.from(
+      { length: 8 },
+      (_, i) => new Mutex(clients[i % 4]!, '/watch-alone', { recheckMs: 600_000 }),
+    );
+    let acquisitions = 0;
+    try {
+      for (let round = 0; round < 20; round++) {
+        await Promise.all(
+          mutexes.map(async (m) => {
+            expect(await m.acquire({ signal: AbortSignal.timeout(20_000) })).toBe(true);
+            acquisitions++;
+            await m.release();
+          }),
+        );
+      }
+      expect(await admin.getChildren('/watch-alone').then((r) => r.children)).toEqual([]);
+    } finally {
+      for (const m of mutexes) await m.close();
+      for (const c of clients) await c.close();
+    }
+    expect(acquisitions).toBe(160);
+  });
+
+  it('rejects a bad recheckMs', () => {
+    for (const recheckMs of [0, -1, 1.5, Infinity, 2 ** 31])
+      expect(() => new Mutex(admin, '/bad', { recheckMs })).toThrow(RangeError);
+  });
 });

@@ -127,4 +127,58 @@ describe('ReadWriteLock', () => {
     expect(writes).toBeGreaterThan(5);
     expect(maxReaders).toBeGreaterThan(1);
   });
+
+  it('20 rounds of 3 writers and 6 readers, each releasing at once: all acquire in turn by their watch alone', async () => {
+    // The safety re-check is set far beyond the test's bounds (see the Mutex test of the same name).
+    const cs = [await connect(), await connect(), await connect()];
+    const locks = Array.from(
+      { length: 9 },
+      (_, i) => new ReadWriteLock(cs[i % 3]!, '/watch-alone', { recheckMs: 600_000 }),
+    );
+    let reads = 0;
+    let writes = 0;
+    try {
+      for (let round = 0; round < 20; round++) {
+        await Promise.all(
+          locks.map(async (l, i) => {
+            const write = i % 3 === 0;
+            const lock = write ? l.writeLock : l.readLock;
+            expect(await lock.acquire({ signal: AbortSignal.timeout(20_000) })).toBe(true);
+            if (write) writes++;
+            else reads++;
+            await lock.release();
+          }),
+        );
+      }
+      expect(await admin.getChildren('/watch-alone').then((r) => r.children)).toEqual([]);
+    } finally {
+      for (const l of locks) await l.close();
+      for (const c of cs) await c.close();
+    }
+    expect(writes).toBe(60);
+    expect(reads).toBe(120);
+  });
+
+  it("a read asked for while the same object's write is pending is granted once the write is held, without a re-check", async () => {
+    // The reader's node comes after the write node of its own lock: it waits on that node until
+    // the write is held, which changes nothing in ZooKeeper (no watch fires).
+    const c = clients[0]!;
+    const rw = new ReadWriteLock(c, '/own-write', { recheckMs: 600_000 });
+    const other = new ReadWriteLock(clients[1]!, '/own-write', { recheckMs: 600_000 });
+    try {
+      for (let round = 0; round < 20; round++) {
+        const [w, r] = await Promise.all([
+          rw.writeLock.acquire({ signal: AbortSignal.timeout(20_000) }),
+          rw.readLock.acquire({ signal: AbortSignal.timeout(20_000) }),
+        ]);
+        expect([w, r]).toEqual([true, true]);
+        expect(await other.readLock.acquire({ timeoutMs: 0 })).toBe(false);
+        await rw.readLock.release();
+        await rw.writeLock.release();
+      }
+    } finally {
+      await rw.close();
+      await other.close();
+    }
+  });
 });

@@ -110,4 +110,70 @@ describe('Semaphore', () => {
     expect(() => new Semaphore(admin, '/bad', 0)).toThrow(RangeError);
     expect(() => new Semaphore(admin, '/bad', 1.5)).toThrow(RangeError);
   });
+
+  it('20 rounds of 8 candidates for 3 leases, each releasing at once: all acquire in turn by their watches alone', async () => {
+    // The safety re-check is set far beyond the test's bounds: a candidate is woken by the watch
+    // on its gate predecessor, then by the leases' children watch (see the Mutex test).
+    const cs = clients.slice(0, 4);
+    const sems = Array.from(
+      { length: 8 },
+      (_, i) => new Semaphore(cs[i % 4]!, '/watch-alone', 3, { recheckMs: 600_000 }),
+    );
+    let acquisitions = 0;
+    try {
+      for (let round = 0; round < 20; round++) {
+        await Promise.all(
+          sems.map(async (s) => {
+            expect(await s.acquire({ signal: AbortSignal.timeout(20_000) })).toBe(true);
+            acquisitions++;
+            await s.release();
+          }),
+        );
+      }
+      expect((await admin.getChildren('/watch-alone/leases')).children).toEqual([]);
+      expect((await admin.getChildren('/watch-alone/locks')).children).toEqual([]);
+    } finally {
+      for (const s of sems) await s.close();
+    }
+    expect(acquisitions).toBe(160);
+  });
+
+  it('20 rounds of 8 candidates for 3 leases, each holding until a candidate waits for a lease: admitted by the leases watch alone', async () => {
+    // Each holder keeps its lease until a fourth lease node shows that a candidate (the one that
+    // holds the gate) waits on the leases' children watch, or until the round's last has acquired:
+    // every round admits at least five candidates through that watch.
+    const cs = clients.slice(0, 4);
+    const sems = Array.from(
+      { length: 8 },
+      (_, i) => new Semaphore(cs[i % 4]!, '/leases-watch-alone', 3, { recheckMs: 600_000 }),
+    );
+    const leaseNodes = async () => (await admin.getChildren('/leases-watch-alone/leases')).children.length;
+    let acquisitions = 0;
+    let deliveries = 0;
+    try {
+      for (let round = 0; round < 20; round++) {
+        let acquiredThisRound = 0;
+        await Promise.all(
+          sems.map(async (s) => {
+            expect(await s.acquire({ signal: AbortSignal.timeout(20_000) })).toBe(true);
+            acquisitions++;
+            acquiredThisRound++;
+            await waitFor(
+              async () => acquiredThisRound === sems.length || (await leaseNodes()) > 3,
+              20_000,
+              5,
+              'a candidate waiting for a lease, or the end of the round',
+            );
+            await s.release();
+          }),
+        );
+      }
+      deliveries = sems.reduce((n, s) => n + s.watchDeliveries, 0);
+      expect(await leaseNodes()).toBe(0);
+    } finally {
+      for (const s of sems) await s.close();
+    }
+    expect(acquisitions).toBe(160);
+    expect(deliveries).toBeGreaterThan(0);
+  });
 });

@@ -22,6 +22,7 @@ import type { WatchEvent } from '../client/watch.js';
 import { NoNodeError } from '../errors.js';
 import {
   abortReason,
+  DEFAULT_RECHECK_MS,
   deleteOwnNode,
   ensureOwnNode,
   isRetryable,
@@ -130,6 +131,8 @@ export interface LockEngine {
  */
 export class LockInternals implements LockEngine {
   private watchDeliveryCount = 0;
+  /** The wake-ups of the waits in progress, by the path each watches. */
+  private readonly waiting = new Map<string, Set<() => void>>();
 
   /**
    * @param client - a connected {@link ZkClient}
@@ -137,6 +140,8 @@ export class LockInternals implements LockEngine {
    * @param prefix - the name prefix of this contender's nodes (one of the driver's prefixes)
    * @param driver - decides who holds the lock
    * @param data - payload of each contender node @defaultValue empty
+   * @param recheckMs - a waiter that heard nothing for this long lists again (a safety net: the
+   *   predecessor's watch wakes it) @defaultValue {@link DEFAULT_RECHECK_MS}
    */
   constructor(
     readonly client: ZkClient,
@@ -144,6 +149,7 @@ export class LockInternals implements LockEngine {
     readonly prefix: string,
     readonly driver: LockDriver,
     private readonly data: Buffer = Buffer.alloc(0),
+    readonly recheckMs: number = DEFAULT_RECHECK_MS,
   ) {
     validatePath(basePath);
     if (prefix.includes('/') || prefix.length === 0)
@@ -243,12 +249,27 @@ export class LockInternals implements LockEngine {
   }
 
   /**
+   * Wakes this engine's waiters that watch `path`, so that they list again: for a change that
+   * the driver sees and ZooKeeper does not (a read lock's own write lock becoming held).
+   */
+  wakeWaitersOn(path: string): void {
+    for (const wake of [...(this.waiting.get(path) ?? [])]) wake();
+  }
+
+  /**
    * Resolves when `path` is deleted (or any other event on it, the session ends, the client
    * loses its session or reconnects), when it is already gone, or after `maxWaitMs`; rejects on
    * abort. The caller re-checks in every case.
    */
   private waitForDeletion(path: string, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
-    const wait = sessionAwareWait(this.client, maxWaitMs, signal);
+    let wakes = this.waiting.get(path);
+    if (!wakes) this.waiting.set(path, (wakes = new Set()));
+    const onSettle = () => {
+      wakes.delete(wait.wake);
+      if (wakes.size === 0 && this.waiting.get(path) === wakes) this.waiting.delete(path);
+    };
+    const wait = sessionAwareWait(this.client, maxWaitMs, signal, onSettle, this.recheckMs);
+    wakes.add(wait.wake);
     const watcher = (event: WatchEvent) => {
       // Count only notifications that wake a waiter (not those of watches left by earlier, finished waits).
       if (!wait.settled && event.type !== 'session-expired') this.watchDeliveryCount++;

@@ -32,6 +32,7 @@ import type { ZkClient } from '../client/zk-client.js';
 import { validatePath } from '../client/paths.js';
 import { ALL_LOCK_NAMES, checkPatterns, checkPrefix } from './contenders.js';
 import { LockInternals, SequentialLock, standardLockDriver } from './lock-internals.js';
+import { checkRecheckMs } from './sequential-nodes.js';
 
 /** Options of {@link Mutex}. */
 export interface MutexOptions {
@@ -49,6 +50,11 @@ export interface MutexOptions {
    * text): any child whose name ends with `<pattern>NNNNNNNNNN`. @defaultValue none
    */
   extraPatterns?: readonly string[];
+  /**
+   * A waiter that heard nothing for this long lists the contenders again: a safety net, since
+   * the watch on its predecessor wakes it. Integer ms, 1 to 2^31 - 1. @defaultValue `2000`
+   */
+  recheckMs?: number;
 }
 
 /** A re-entrant distributed mutex on a znode path. Events: see {@link SequentialLockEvents}. */
@@ -56,15 +62,17 @@ export class Mutex extends SequentialLock {
   /**
    * @param client - a connected ZkClient
    * @param path - the lock's znode (created with parents on first use)
-   * @param opts - node prefix, payload and extra contender names
+   * @param opts - node prefix, payload, extra contender names, re-check period
    * @throws InvalidPathError for a bad path; RangeError for a prefix or an extra pattern that is
-   *   empty or contains `/`
+   *   empty or contains `/`, or a bad `recheckMs`
    */
   constructor(client: ZkClient, path: string, opts: MutexOptions = {}) {
     validatePath(path);
     const prefix = checkPrefix(`Mutex ${path}`, opts.prefix ?? 'lock-');
     const patterns = [...ALL_LOCK_NAMES, ...checkPatterns(`Mutex ${path}`, opts.extraPatterns)];
     const data = typeof opts.data === 'string' ? Buffer.from(opts.data) : opts.data;
-    super(new LockInternals(client, path, prefix, standardLockDriver([prefix], 1, patterns), data), true);
+    const recheckMs = checkRecheckMs(`Mutex ${path}`, opts.recheckMs);
+    const driver = standardLockDriver([prefix], 1, patterns);
+    super(new LockInternals(client, path, prefix, driver, data, recheckMs), true);
   }
 }

@@ -36,7 +36,7 @@ import {
   ZKJOBS_NODE_NAMES,
 } from './contenders.js';
 import { LockInternals, SequentialLock, standardLockDriver, type LockDriver } from './lock-internals.js';
-import { isOwnNode } from './sequential-nodes.js';
+import { checkRecheckMs, isOwnNode } from './sequential-nodes.js';
 
 /** Options of {@link ReadWriteLock}. */
 export interface ReadWriteLockOptions {
@@ -58,6 +58,11 @@ export interface ReadWriteLockOptions {
    * `<pattern>NNNNNNNNNN`. @defaultValue none
    */
   extraPatterns?: readonly string[];
+  /**
+   * A waiter that heard nothing for this long lists the contenders again: a safety net, since
+   * the watch on its predecessor wakes it. Integer ms, 1 to 2^31 - 1. @defaultValue `2000`
+   */
+  recheckMs?: number;
 }
 
 /** The read side: shared among readers, excluded by writers. */
@@ -75,9 +80,9 @@ export class ReadWriteLock {
   /**
    * @param client - a connected ZkClient
    * @param path - the lock's znode (created with parents on first use)
-   * @param opts - node payload, node names, extra contender names
+   * @param opts - node payload, node names, extra contender names, re-check period
    * @throws InvalidPathError for a bad path; RangeError for a prefix or pattern that is empty or
-   *   contains `/`, or equal read and write prefixes
+   *   contains `/`, equal read and write prefixes, or a bad `recheckMs`
    */
   constructor(client: ZkClient, path: string, opts: ReadWriteLockOptions = {}) {
     validatePath(path);
@@ -90,8 +95,9 @@ export class ReadWriteLock {
     const isExclusive = (n: string) => isOwnNode(n, WRITE) || endsWithName(n, exclusive);
     const data = typeof opts.data === 'string' ? Buffer.from(opts.data) : opts.data;
     const prefixes = [READ, WRITE] as const;
+    const recheckMs = checkRecheckMs(what, opts.recheckMs);
     this.writeLock = new WriteLock(
-      new LockInternals(client, path, WRITE, standardLockDriver(prefixes, 1, patterns), data),
+      new LockInternals(client, path, WRITE, standardLockDriver(prefixes, 1, patterns), data, recheckMs),
       true,
     );
     const ownWrite = () => {
@@ -112,7 +118,11 @@ export class ReadWriteLock {
         return { acquired: true, watch: null };
       },
     };
-    this.readLock = new ReadLock(new LockInternals(client, path, READ, readDriver, data), true);
+    const readInternals = new LockInternals(client, path, READ, readDriver, data, recheckMs);
+    this.readLock = new ReadLock(readInternals, true);
+    // A reader of this object waiting on its own write node may go once the write is held: no
+    // watch fires for that (the node stays), so wake it here.
+    this.writeLock.on('acquired', (p) => readInternals.wakeWaitersOn(p));
   }
 
   /** Releases whatever this object holds (both sides). */

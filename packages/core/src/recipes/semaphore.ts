@@ -43,6 +43,7 @@ import {
 } from './lock-internals.js';
 import {
   abortReason,
+  checkRecheckMs,
   deleteOwnNode,
   ensureOwnNode,
   isRetryable,
@@ -64,6 +65,11 @@ export interface SemaphoreOptions {
    * @defaultValue none (Curator's `lease-` always counts)
    */
   extraPatterns?: readonly string[];
+  /**
+   * A waiter that heard nothing for this long lists the contenders again: a safety net, since
+   * its watch (the gate's predecessor, or the leases) wakes it. Integer ms, 1 to 2^31 - 1. @defaultValue `2000`
+   */
+  recheckMs?: number;
 }
 
 /**
@@ -85,12 +91,15 @@ class SemaphoreEngine implements LockEngine {
     private readonly prefix: string,
     private readonly data: Buffer,
     extraPatterns: readonly string[],
+    private readonly recheckMs: number,
   ) {
     this.lock = new LockInternals(
       client,
       joinPath(basePath, 'locks'),
       'lock-',
       standardLockDriver(['lock-'], 1, ALL_LOCK_NAMES),
+      Buffer.alloc(0),
+      recheckMs,
     );
     this.leasesPath = joinPath(basePath, 'leases');
     this.leaseNames = [CURATOR_NODE_NAMES.lease, ...extraPatterns];
@@ -247,7 +256,7 @@ class SemaphoreEngine implements LockEngine {
     };
     const wait = (maxWaitMs: number, signal?: AbortSignal): Promise<void> => {
       if (fired) return Promise.resolve();
-      const w = sessionAwareWait(this.client, maxWaitMs, signal, () => (waiting = null));
+      const w = sessionAwareWait(this.client, maxWaitMs, signal, () => (waiting = null), this.recheckMs);
       waiting = w.wake;
       return w.promise;
     };
@@ -275,8 +284,8 @@ export class Semaphore extends SequentialLock {
    * @param client - a connected ZkClient
    * @param path - the semaphore's znode (created with parents on first use)
    * @param maxLeases - how many holders at once (integer ≥ 1)
-   * @param opts - lease node prefix, payload and extra lease names
-   * @throws RangeError for a bad `maxLeases`, prefix or extra pattern; InvalidPathError for a bad path
+   * @param opts - lease node prefix, payload, extra lease names, re-check period
+   * @throws RangeError for a bad `maxLeases`, prefix, extra pattern or `recheckMs`; InvalidPathError for a bad path
    */
   constructor(client: ZkClient, path: string, maxLeases: number, opts: SemaphoreOptions = {}) {
     validatePath(path);
@@ -287,7 +296,8 @@ export class Semaphore extends SequentialLock {
       throw new RangeError(`invalid lease prefix ${JSON.stringify(prefix)}`);
     const data = opts.data === undefined ? Buffer.alloc(0) : Buffer.from(opts.data);
     const extra = checkPatterns(`Semaphore ${path}`, opts.extraPatterns);
-    super(new SemaphoreEngine(client, path, maxLeases, prefix, data, extra), false);
+    const recheckMs = checkRecheckMs(`Semaphore ${path}`, opts.recheckMs);
+    super(new SemaphoreEngine(client, path, maxLeases, prefix, data, extra, recheckMs), false);
     this.maxLeases = maxLeases;
   }
 

@@ -163,12 +163,31 @@ export async function ensureOwnNode(
 }
 
 /**
- * How long a recipe's wait may last before it wakes to re-check its condition: `ms`, but at most
- * 2 s — a safety net against a lost wake-up, and never `Infinity` (which Node fires after 1 ms,
- * a busy loop).
+ * The default period of the sequential-node recipes' safety re-check (ms): a waiter that heard
+ * nothing for this long lists again. Waiters are woken by their watch; this only bounds the
+ * cost of a notification that never comes.
  */
-export function timerMs(ms: number): number {
-  return Math.min(Math.max(0, ms), 2000);
+export const DEFAULT_RECHECK_MS = 2000;
+
+/**
+ * Checks a `recheckMs` option: an integer from 1 to 2^31 - 1 (the largest Node timer).
+ * @throws RangeError
+ */
+export function checkRecheckMs(what: string, ms: number | undefined): number {
+  if (ms === undefined) return DEFAULT_RECHECK_MS;
+  if (!Number.isInteger(ms) || ms < 1 || ms > 2 ** 31 - 1)
+    throw new RangeError(`${what}: recheckMs must be an integer from 1 to 2147483647, got ${String(ms)}`);
+  return ms;
+}
+
+/**
+ * How long a recipe's wait may last before it wakes to re-check its condition: `ms`, but at most
+ * `recheckMs` — a safety net against a lost wake-up, and never `Infinity` (which Node fires after
+ * 1 ms, a busy loop).
+ * @param recheckMs - the safety re-check period @defaultValue {@link DEFAULT_RECHECK_MS}
+ */
+export function timerMs(ms: number, recheckMs = DEFAULT_RECHECK_MS): number {
+  return Math.min(Math.max(0, ms), recheckMs);
 }
 
 /** A wait ended by {@link SessionAwareWait.wake}, a session event, a timer or an abort. */
@@ -186,22 +205,24 @@ export interface SessionAwareWait {
 /**
  * The wait of the sequential-node recipes: it ends when the caller's watch wakes it, when the
  * client's session changes (`lost`, `connected`, `reconnected` — a watch may never fire then),
- * after {@link timerMs}(`maxWaitMs`), or when `signal` aborts (rejecting with its reason). The
- * caller re-checks its condition in every case.
+ * after {@link timerMs}(`maxWaitMs`, `recheckMs`), or when `signal` aborts (rejecting with its
+ * reason). The caller re-checks its condition in every case.
  * @param onSettle - called synchronously as the wait ends
+ * @param recheckMs - the safety re-check period @defaultValue {@link DEFAULT_RECHECK_MS}
  */
 export function sessionAwareWait(
   client: ZkClient,
   maxWaitMs: number,
   signal?: AbortSignal,
   onSettle?: () => void,
+  recheckMs = DEFAULT_RECHECK_MS,
 ): SessionAwareWait {
   let settled = false;
   let finish: (err?: Error) => void = () => undefined;
   const promise = new Promise<void>((resolve, reject) => {
     const onWake = (): void => finish();
     const onAbort = (): void => finish(abortReason(signal!));
-    const timer = setTimeout(onWake, timerMs(maxWaitMs));
+    const timer = setTimeout(onWake, timerMs(maxWaitMs, recheckMs));
     finish = (err?: Error) => {
       if (settled) return;
       settled = true;
