@@ -1,5 +1,5 @@
 /** @zkjobs/worker: distributed jobs coordinated through ZooKeeper. @packageDocumentation */
-export { Queue, type QueueOptions, type BulkJob } from './queue.js';
+export { Queue, type QueueOptions, type BulkJob, type JobsPage } from './queue.js';
 export { Worker, type WorkerOptions } from './worker.js';
 export {
   QueueEvents,

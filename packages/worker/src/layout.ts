@@ -29,6 +29,32 @@ export const RETENTION = '/retention';
 export const COUNTS = '/counts';
 /** Name prefix of a count delta, `counts/d-NNNNNNNNNN` (PERSISTENT_SEQUENTIAL). */
 export const COUNT_DELTA_PREFIX = 'd-';
+/**
+ * `index/`: the lists by state, kept by the leader's count fold (see `engine/state-index.ts`).
+ * Its data is `{through, n: {state: entries appended}}` or `{scan: true}`; `index/<state>/p-…`
+ * its pages.
+ */
+export const INDEX = '/index';
+/** Name prefix of an index page, `index/<state>/p-<position of its first entry, 12 digits>`. */
+export const INDEX_PAGE_PREFIX = 'p-';
+
+/** `index/<state>`. */
+export function indexDir(state: JobState): string {
+  return `${INDEX}/${state}`;
+}
+
+/** The name of the index page whose first entry is at `position`. */
+export function indexPageName(position: number): string {
+  return `${INDEX_PAGE_PREFIX}${position.toString().padStart(12, '0')}`;
+}
+
+/** The position of an index page's first entry, from its name; null for a name that is not a page. */
+export function indexPagePosition(name: string): number | null {
+  if (!name.startsWith(INDEX_PAGE_PREFIX)) return null;
+  const n = Number(name.slice(INDEX_PAGE_PREFIX.length));
+  return Number.isInteger(n) && n >= 0 ? n : null;
+}
+
 /** `schedules/<id>`: one document per schedule ({@link ScheduleDoc}), created on first use. */
 export const SCHEDULES = '/schedules';
 /** `progress/<bb>/<jobId>`: a job's stored progress (created on first use). */

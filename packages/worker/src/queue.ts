@@ -9,7 +9,8 @@ import {
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { cancelOps, isCancelSignalFailure, isIdTaken, submitOps, type SubmitItem } from './engine/ops.js';
-import { encodeRecord, jobOf, parseRecord, readRecord, toJob } from './engine/record.js';
+import { encodeRecord, jobOf, parseRecord, readRecord, toJob, type ReadRecord } from './engine/record.js';
+import { readStateIndexPage } from './engine/state-index.js';
 import { cancel, gangTasks, newRecord, removedOnCompletion, submitEntry } from './engine/transitions.js';
 import { ensureTree, forgetTree } from './engine/tree.js';
 import * as housekeeping from './housekeeping.js';
@@ -373,6 +374,113 @@ export class Queue {
       for (const j of jobs) {
         if (j && (!states || states.has(j.rec.state)) && out.length < limit) out.push(jobOf(j));
       }
+    }
+    return out;
+  }
+
+  /**
+   * One page of the jobs in a state, newest or oldest first by when they entered it, and a
+   * cursor for the next page. Reads about one page: the lists by state that the leader keeps
+   * with its count fold (`index/<state>`, see docs/architecture.md, "Lists by state"), a few
+   * pages of ids in `multiRead`s, then the records of about `limit` ids (plus those that moved
+   * on since, skipped); the newest jobs, not folded yet (about a second), come from the count
+   * deltas the read of the counts reads anyway. A namespace without the index (made by a
+   * version without it, or whose index fell behind) is read by a scan of every record, ordered
+   * by each record's last write (`zxid`).
+   *
+   * A job appears once per listing, at the place it last entered the state. Pages taken one
+   * after another with `next` do not repeat a job, unless it left the state and came back
+   * between them (then it is on the page of its new place).
+   *
+   * @param opts.state - the state listed (required)
+   * @param opts.limit - jobs per page, integer 1–1000 @defaultValue 50
+   * @param opts.order - `'newest'` (last to enter the state first) or `'oldest'` @defaultValue `'newest'`
+   * @param opts.cursor - `next` of the previous page (same state and order); absent or null: the first page
+   * @returns `jobs` in that order, `next` (null when the list ended), and `source`: `'index'`, or
+   *   `'scan'` for a namespace read by a scan
+   * @throws JobValidationError on `state`, `limit`, `order` or `cursor` for a bad value (nothing is read)
+   */
+  async getJobsPage(opts: {
+    state: JobState;
+    limit?: number;
+    order?: 'newest' | 'oldest';
+    cursor?: string | null;
+  }): Promise<JobsPage> {
+    const { state, limit, order, cursor } = parsePageOptions(opts);
+    const client = await this.readClient();
+    if (cursor === null || cursor.kind === 'i') {
+      let listing;
+      try {
+        listing = await readStateIndexPage(client, state, {
+          limit,
+          order,
+          cursor: cursor === null ? null : cursor.pos,
+        });
+      } catch (err) {
+        if (!(err instanceof NoNodeError)) throw err;
+        listing = null; // no such namespace, or no index in it
+      }
+      if (listing) {
+        return {
+          jobs: listing.found.map((r) => jobOf(r)),
+          next: listing.next === null ? null : `i:${order[0]}:${listing.next}`,
+          source: 'index',
+        };
+      }
+      if (cursor !== null) {
+        throw new JobValidationError(
+          'cursor',
+          'made by the lists by state, which this namespace no longer keeps: start again without a cursor',
+        );
+      }
+    }
+    // The scan: every record in the state, by its last write.
+    const all = (await this.scanRecords(state)).sort((a, b) =>
+      a.stat.mzxid === b.stat.mzxid
+        ? a.rec.id < b.rec.id
+          ? -1
+          : a.rec.id > b.rec.id
+            ? 1
+            : 0
+        : a.stat.mzxid < b.stat.mzxid
+          ? -1
+          : 1,
+    );
+    if (order === 'newest') all.reverse();
+    let from = 0;
+    if (cursor?.kind === 's') {
+      const after = (r: ReadRecord) => {
+        const z = r.stat.mzxid;
+        const c = cursor.zxid;
+        const cmp = z === c ? (r.rec.id < cursor.id ? -1 : r.rec.id > cursor.id ? 1 : 0) : z < c ? -1 : 1;
+        return order === 'newest' ? cmp < 0 : cmp > 0;
+      };
+      from = all.findIndex(after);
+      if (from < 0) from = all.length;
+    }
+    const page = all.slice(from, from + limit);
+    const last = page.at(-1);
+    return {
+      jobs: page.map((r) => jobOf(r)),
+      next: last && from + limit < all.length ? `s:${order[0]}:${last.stat.mzxid}:${last.rec.id}` : null,
+      source: 'scan',
+    };
+  }
+
+  /** Every record in `state` (the scan: one getChildren per bucket, one getData per record). */
+  private async scanRecords(state: JobState): Promise<ReadRecord[]> {
+    const client = await this.readClient();
+    const out: ReadRecord[] = [];
+    for (const b of BUCKET_NAMES) {
+      let children: string[];
+      try {
+        ({ children } = await client.getChildren(`${JOBS}/${b}`));
+      } catch (err) {
+        if (err instanceof NoNodeError) break;
+        throw err;
+      }
+      const recs = await mapLimit(children, 64, (id) => readRecord(client, id));
+      for (const r of recs) if (r && r.rec.state === state) out.push(r);
     }
     return out;
   }
@@ -809,4 +917,44 @@ function renameGenerated(p: SubmitItem & { bytes: Buffer }): void {
   p.bytes = encodeRecord(rec);
   const tasks = gangTasks(rec);
   if (tasks.length > 0) p.tasks = tasks;
+}
+
+/** A page of {@link Queue.getJobsPage}. */
+export interface JobsPage {
+  /** The jobs, in the order asked for. */
+  jobs: Job[];
+  /** The cursor of the next page (opaque), or null when the list ended. */
+  next: string | null;
+  /** `'index'`: read from the lists by state; `'scan'`: every record was read. */
+  source: 'index' | 'scan';
+}
+
+type PageCursor = { kind: 'i'; pos: number } | { kind: 's'; zxid: bigint; id: string };
+
+/** Checks {@link Queue.getJobsPage}'s options. */
+function parsePageOptions(opts: {
+  state: JobState;
+  limit?: number;
+  order?: 'newest' | 'oldest';
+  cursor?: string | null;
+}): { state: JobState; limit: number; order: 'newest' | 'oldest'; cursor: PageCursor | null } {
+  if (typeof opts !== 'object' || opts === null) throw new JobValidationError('options', 'expected an object');
+  const { state, limit = 50, order = 'newest', cursor = null } = opts;
+  if (!(JOB_STATES as readonly unknown[]).includes(state)) {
+    throw new JobValidationError('state', `unknown state ${JSON.stringify(state)} (one of ${JOB_STATES.join(', ')})`);
+  }
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw new JobValidationError('limit', `expected an integer from 1 to 1000, got ${JSON.stringify(limit)}`);
+  }
+  if (order !== 'newest' && order !== 'oldest') {
+    throw new JobValidationError('order', `expected 'newest' or 'oldest', got ${JSON.stringify(order)}`);
+  }
+  if (cursor === null) return { state, limit, order, cursor: null };
+  const bad = () =>
+    new JobValidationError('cursor', `not a cursor of a page in order ${order}: ${JSON.stringify(cursor)}`);
+  if (typeof cursor !== 'string') throw bad();
+  const m = /^i:([no]):(\d{1,15})$/.exec(cursor) ?? /^s:([no]):(\d{1,20}):(.+)$/s.exec(cursor);
+  if (!m || m[1] !== order[0]) throw bad();
+  if (cursor.startsWith('i:')) return { state, limit, order, cursor: { kind: 'i', pos: Number(m[2]) } };
+  return { state, limit, order, cursor: { kind: 's', zxid: BigInt(m[2]!), id: m[3]! } };
 }

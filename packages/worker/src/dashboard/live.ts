@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ConnectionState, WatchHandle, ZkClient } from '@zkjobs/core';
-import { JOB_STATES, type JobState } from '../job.js';
+import { JOB_STATES, type Job, type JobState } from '../job.js';
 import { jobSummaryJson, type JobSummaryJson } from '../cli/job-json.js';
 import { BUCKET_NAMES, COUNTS, JOBS, LEADER, PENDING, QUEUE, WORKERS } from '../layout.js';
 import { readCounts } from '../engine/counts.js';
@@ -79,7 +79,10 @@ export interface JobPage {
   order: 'newest' | 'oldest';
   /** When the scan the page comes from ended. */
   at: number;
-  /** ZooKeeper reads that scan made: 64 `getChildren` + one `getData` per record. */
+  /**
+   * ZooKeeper requests that read it: for one state, those of the lists by state (a few, plus a
+   * `multiRead` per 32 records); else the scan's, 64 `getChildren` + one `getData` per record.
+   */
   reads: number;
   jobs: JobSummary[];
 }
@@ -234,6 +237,10 @@ export class NamespaceWatch extends EventEmitter<NamespaceWatchEvents> {
     offset?: number;
     limit?: number;
   }): Promise<JobPage> {
+    if (q.state && !q.type && this.countsView?.source === 'counter') {
+      const listed = await this.indexPage(q.state, q.order ?? 'newest', q.offset ?? 0, q.limit ?? 50);
+      if (listed) return listed;
+    }
     if (this.listDirty) await this.scanSoon();
     else if (this.scanRunning) await this.scanRunning; // a scan asked for by another page
     const order = q.order ?? 'newest';
@@ -249,6 +256,48 @@ export class NamespaceWatch extends EventEmitter<NamespaceWatchEvents> {
       at: this.scanAt,
       reads: this.scanReads,
       jobs: list.slice(offset, offset + limit),
+    };
+  }
+
+  /**
+   * A page of one state from the lists by state (`Queue.getJobsPage`): the pages before
+   * `offset` are walked (their records read), then one page; no scan. Null for a namespace read
+   * by the scan.
+   */
+  private async indexPage(
+    state: JobState,
+    order: 'newest' | 'oldest',
+    offset: number,
+    limit: number,
+  ): Promise<JobPage | null> {
+    const c0 = (await this.queue.client()).requestStats().requests;
+    const jobs: Job[] = [];
+    let cursor: string | null = null;
+    for (;;) {
+      const page = await this.queue.getJobsPage({
+        state,
+        order,
+        limit: Math.min(1000, offset + limit - jobs.length),
+        cursor,
+      });
+      if (page.source !== 'index') return null;
+      jobs.push(...page.jobs);
+      if (page.next === null || jobs.length >= offset + limit) break;
+      cursor = page.next;
+    }
+    const c1 = (await this.queue.client()).requestStats().requests;
+    const reads = (['getData', 'getChildren', 'multiRead', 'exists'] as const).reduce(
+      (n, k) => n + (c1[k] ?? 0) - (c0[k] ?? 0),
+      0,
+    );
+    return {
+      total: this.countsView?.byState[state] ?? jobs.length,
+      offset,
+      limit,
+      order,
+      at: Date.now(),
+      reads,
+      jobs: jobs.slice(offset, offset + limit).map(jobSummaryJson),
     };
   }
 

@@ -27,7 +27,7 @@
  * | {@link finishGangOps} | leader | leader | `setData(parent, version)`, `delete(gangs/<id>)`                          |
  * | {@link pruneOps}   | leader    | leader | `delete(record, version)` finished records; their retention marker deleted or rewritten |
  * | {@link fireScheduleOps} | leader | leader | `setData(schedules/<id>, version)`, `create` each slot's record, one marker |
- * | {@link foldCountsOps} | leader | leader | `setData(counts, version)`, `delete` the deltas past the event retention |
+ * | {@link foldCountsOps} | leader | leader | `setData(counts, version)`, `delete` the deltas past the event retention; `setData(index, version)`, the newest page of each state `setData(version)`, new pages `create`, one old page `setData`/`delete(version)` |
  * | {@link progressOps} | consumer | holder | `setData`/`create(progress/<bb>/<id>)`, a delta with the `progress` event |
  *
  * Queue-side multis carry no fence: every record write is guarded by the version the Queue
@@ -46,9 +46,12 @@ import { CreateMode, NodeExistsError, NoNodeError, TransactionError } from '@zkj
 import type { JobRecord, JobState } from '../job.js';
 import { appendTally, Tally } from './counts.js';
 import { boundedValue } from './event-log.js';
+import { encodePage, type IndexPage, type PageWrites } from './state-index.js';
 import {
   COUNTS,
+  INDEX,
   LEADER,
+  indexDir,
   assignmentPrefix,
   cancelSignalPath,
   encodeAssignment,
@@ -646,9 +649,23 @@ export function pruneOps(
 }
 
 /**
+ * The index part of a fold (`state-index.ts`): the root's new data over the version read, each
+ * state's page writes (the newest page over its version, new pages created), and a few old pages
+ * compacted (each rewritten over its version, or deleted when nothing in it is current).
+ */
+export interface FoldIndexWrites {
+  root: Buffer;
+  rootVersion: number;
+  pages: { state: JobState; writes: PageWrites }[];
+  compact: { state: JobState; name: string; version: number; page: IndexPage | null }[];
+}
+
+/**
  * Folds count deltas into the summary: leader fence; `counts/` set to the new summary (folded
  * through, pruned through) over the version read; each delta pruned by the event retention
- * deleted (only folded ones, oldest first).
+ * deleted (only folded ones, oldest first); then, with `index`, the lists by state: `index` set
+ * over its version (`{through, n}`, or `{scan: true}` when it fell behind), the newest page of
+ * each state rewritten over its version and new pages created, a few old pages compacted.
  */
 export function foldCountsOps(
   client: ZkClient,
@@ -656,9 +673,25 @@ export function foldCountsOps(
   summary: Buffer,
   version: number,
   deltas: readonly string[],
+  index?: FoldIndexWrites,
 ): Transaction {
   const tx = leaderFence(client.transaction(), fence).setData(COUNTS, summary, { version });
   for (const d of deltas) tx.delete(`${COUNTS}/${d}`);
+  if (!index) return tx;
+  tx.setData(INDEX, index.root, { version: index.rootVersion });
+  for (const { state, writes } of index.pages) {
+    if (writes.rewrite) {
+      tx.setData(`${indexDir(state)}/${writes.rewrite.name}`, encodePage(writes.rewrite), {
+        version: writes.rewrite.version,
+      });
+    }
+    for (const c of writes.creates) tx.create(`${indexDir(state)}/${c.name}`, { data: encodePage(c) });
+  }
+  for (const c of index.compact) {
+    const path = `${indexDir(c.state)}/${c.name}`;
+    if (c.page) tx.setData(path, encodePage(c.page), { version: c.version });
+    else tx.delete(path, { version: c.version });
+  }
   return tx;
 }
 

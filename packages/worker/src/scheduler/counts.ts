@@ -5,11 +5,37 @@
  * the event log: folded deltas beyond the newest `maxEventDeltas` are deleted, oldest first,
  * and the summary records the highest sequence deleted (`pruned`), which tells a
  * `QueueEvents` behind it what it lost.
+ *
+ * The same multi keeps the lists by state (`../engine/state-index.ts`): the ids the folded
+ * events put into each state are appended to that state's newest page, and a few old pages of
+ * one state (in turn) are compacted. A fold takes fewer deltas when their entries would pass
+ * `FOLD_INDEX_BYTES`, so its multi stays far under 1 MiB.
  */
-import { addCounts, deltasOf, encodeSummary, readDeltas, readSummary } from '../engine/counts.js';
-import { foldCountsOps, isLeaderFenceFailure } from '../engine/ops.js';
-import { COUNTS } from '../layout.js';
+import { NoNodeError } from '@zkjobs/core';
+import { addCounts, deltasOf, encodeSummary, readDeltas, readSummary, type ReadDelta } from '../engine/counts.js';
+import { foldCountsOps, isLeaderFenceFailure, type FoldIndexWrites } from '../engine/ops.js';
+import { readRecords } from '../engine/record.js';
+import {
+  FOLD_INDEX_BYTES,
+  PAGE_MAX_IDS,
+  SCAN_ROOT,
+  decodePage,
+  decodeRoot,
+  encodeRoot,
+  entriesByState,
+  entryBytes,
+  isCurrent,
+  planAppend,
+  planCompaction,
+  type IndexRoot,
+  type NewestPage,
+} from '../engine/state-index.js';
+import { JOB_STATES, type JobState } from '../job.js';
+import { COUNTS, INDEX, indexDir, indexPagePosition } from '../layout.js';
 import type { LeaderContext } from './context.js';
+
+/** Old index pages compacted per fold at most (of one state). */
+const COMPACT_PAGES = 4;
 
 /** Deltas folded per multi. */
 const FOLD_BATCH = 300;
@@ -24,6 +50,11 @@ export class CountFolder {
   private running = false;
   /** `counts/`'s cversion when a fold last found nothing to do (nothing created or deleted since). */
   private idleAt: number | null = null;
+  /** The newest index page of each state, as this leader last wrote it (checked by version in the multi). */
+  private readonly newest = new Map<JobState, NewestPage & { at: number }>();
+  /** The state whose pages the next fold compacts, and per state the last page position compacted. */
+  private compactTurn = 0;
+  private readonly compactAfter = new Map<JobState, number>();
 
   /** @param maxEventDeltas - folded deltas kept (the newest), for `QueueEvents` */
   constructor(
@@ -48,11 +79,18 @@ export class CountFolder {
       const listed = deltasOf((await client.getChildren(COUNTS)).children);
       const summary = await readSummary(client);
       if (summary.scan) return;
-      const unfolded = listed.filter((d) => d.seq > summary.through).slice(0, FOLD_BATCH);
-      const deltas = await readDeltas(
+      let unfolded = listed.filter((d) => d.seq > summary.through).slice(0, FOLD_BATCH);
+      let deltas = await readDeltas(
         client,
         unfolded.map((d) => d.name),
       );
+      const root = await this.readIndexRoot();
+      const keep = root && !root.scan && root.through === summary.through ? indexBudget(deltas) : deltas.length;
+      if (keep < deltas.length) {
+        deltas = deltas.slice(0, keep);
+        const last = deltas.at(-1)!.seq;
+        unfolded = unfolded.filter((d) => d.seq <= last);
+      }
       const through = unfolded.at(-1)?.seq ?? summary.through;
       // The folded deltas beyond the newest maxEventDeltas, oldest first.
       const excess = Math.max(0, listed.length - this.maxEventDeltas);
@@ -68,14 +106,22 @@ export class CountFolder {
       const total = addCounts({}, summary.counts);
       for (const d of deltas) addCounts(total, d.counts);
       const pruned = Math.max(summary.pruned, prune.at(-1)?.seq ?? -1);
-      await foldCountsOps(
-        client,
-        fence,
-        encodeSummary(total, through, pruned),
-        summary.version,
-        prune.map((d) => d.name),
-      ).commit();
+      const index = root ? await this.indexWrites(root, summary.through, through, deltas) : undefined;
+      try {
+        await foldCountsOps(
+          client,
+          fence,
+          encodeSummary(total, through, pruned),
+          summary.version,
+          prune.map((d) => d.name),
+          index,
+        ).commit();
+      } catch (err) {
+        this.newest.clear();
+        throw err;
+      }
       this.ctx.counters.multis++;
+      if (index) this.wrote(index);
     } catch (err) {
       if (this.ctx.stopped()) return;
       if (isLeaderFenceFailure(err)) {
@@ -89,7 +135,147 @@ export class CountFolder {
     }
   }
 
+  /** The index root; null when the namespace has none (made by a version without it). */
+  private async readIndexRoot(): Promise<IndexRoot | null> {
+    try {
+      const { data, stat } = await this.ctx.client.getData(INDEX);
+      return decodeRoot(data, stat.version);
+    } catch (err) {
+      if (err instanceof NoNodeError) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * The index part of a fold from `from` (the summary's mark) to `through`: nothing for a root
+   * marked `{scan: true}`; the root marked so when it is behind the summary (a fold that did not
+   * keep it); else every entry of `deltas` appended, and a few pages of one state compacted.
+   */
+  private async indexWrites(
+    root: IndexRoot,
+    from: number,
+    through: number,
+    deltas: readonly ReadDelta[],
+  ): Promise<FoldIndexWrites | undefined> {
+    if (root.scan) return undefined;
+    if (root.through !== from) {
+      this.ctx.log.warn(
+        { index: root.through, counts: from },
+        'the lists by state are behind the counts (folded without them): lists are read by a scan from now on',
+      );
+      return { root: SCAN_ROOT, rootVersion: root.version, pages: [], compact: [] };
+    }
+    const counts = { ...root.counts };
+    const pages: FoldIndexWrites['pages'] = [];
+    for (const [state, add] of entriesByState(deltas.flatMap((d) => d.events))) {
+      const total = counts[state] ?? 0;
+      const writes = planAppend(await this.newestPage(state, total), total, add);
+      pages.push({ state, writes });
+      counts[state] = total + add.length;
+    }
+    const compact = await this.compaction();
+    return { root: encodeRoot(through, counts), rootVersion: root.version, pages, compact };
+  }
+
+  /** The newest page of `state` if more can be appended to it (`total` entries so far), else null. */
+  private async newestPage(state: JobState, total: number): Promise<NewestPage | null> {
+    const cached = this.newest.get(state);
+    if (cached && cached.at + cached.entries.length === total) return cached;
+    const { client } = this.ctx;
+    const names = (await client.getChildren(indexDir(state))).children;
+    let best: { name: string; at: number } | null = null;
+    for (const name of names) {
+      const at = indexPagePosition(name);
+      if (at !== null && (!best || at > best.at)) best = { name, at };
+    }
+    if (!best) return null;
+    const { data, stat } = await client.getData(`${indexDir(state)}/${best.name}`);
+    const page = decodePage(best.at, data);
+    // A compacted page, or one that is not the end of the list, takes no more entries.
+    if (page.offsets || best.at + page.entries.length !== total) return null;
+    const found = { name: best.name, version: stat.version, entries: page.entries, at: best.at };
+    this.newest.set(state, found);
+    return found;
+  }
+
+  /**
+   * Up to {@link COMPACT_PAGES} old pages of the next state in turn (never its newest page, nor
+   * a state this fold appends to), from where the last compaction of that state stopped, and
+   * round again: each rewritten without its stale entries, or deleted when none is current.
+   */
+  private async compaction(): Promise<FoldIndexWrites['compact']> {
+    const { client } = this.ctx;
+    for (let tries = 0; tries < JOB_STATES.length; tries++) {
+      const state = JOB_STATES[this.compactTurn++ % JOB_STATES.length]!;
+      const listed = (await client.getChildren(indexDir(state))).children
+        .map((name) => ({ name, at: indexPagePosition(name) }))
+        .filter((p): p is { name: string; at: number } => p.at !== null)
+        .sort((a, b) => a.at - b.at);
+      if (listed.length < 2) continue;
+      const old = listed.slice(0, -1); // never the newest
+      const after = this.compactAfter.get(state) ?? -1;
+      let pick = old.filter((p) => p.at > after).slice(0, COMPACT_PAGES);
+      if (pick.length === 0) pick = old.slice(0, COMPACT_PAGES);
+      this.compactAfter.set(state, pick.at(-1)!.at);
+      const res = await client.multiRead(
+        pick.map((p) => ({ type: 'getData' as const, path: `${indexDir(state)}/${p.name}` })),
+      );
+      const out: FoldIndexWrites['compact'] = [];
+      for (let k = 0; k < pick.length; k++) {
+        const r = res[k];
+        if (r?.type !== 'getData') continue;
+        const page = decodePage(pick[k]!.at, r.data);
+        const recs = await readRecords(
+          client,
+          page.entries.map((e) => e.id),
+        );
+        const current = page.entries.map((e, i) => {
+          const found = recs[i];
+          if (found instanceof Error) return true; // unreadable now: kept, looked at again next round
+          return isCurrent(e, state, found);
+        });
+        const plan = planCompaction(page, current);
+        if (plan === 'keep') continue;
+        out.push({
+          state,
+          name: pick[k]!.name,
+          version: r.stat.version,
+          page: plan === 'delete' ? null : plan,
+        });
+      }
+      return out;
+    }
+    return [];
+  }
+
+  /** After a fold committed: the newest page of each state it wrote. */
+  private wrote(index: FoldIndexWrites): void {
+    for (const { state, writes } of index.pages) {
+      const created = writes.creates.at(-1);
+      if (created) {
+        const at = indexPagePosition(created.name) ?? 0;
+        const full = created.entries.length >= PAGE_MAX_IDS;
+        if (full) this.newest.delete(state);
+        else this.newest.set(state, { name: created.name, version: 0, entries: created.entries, at });
+      } else if (writes.rewrite) {
+        const prev = this.newest.get(state);
+        if (prev)
+          this.newest.set(state, { ...prev, version: writes.rewrite.version + 1, entries: writes.rewrite.entries });
+      }
+    }
+  }
+
   close(): void {
     if (this.timer) clearInterval(this.timer);
   }
+}
+
+/** How many of `deltas` (at least one) one fold may take: their new index entries within {@link FOLD_INDEX_BYTES}. */
+export function indexBudget(deltas: readonly ReadDelta[]): number {
+  let bytes = 0;
+  for (let i = 0; i < deltas.length; i++) {
+    for (const add of entriesByState(deltas[i]!.events).values()) for (const e of add) bytes += entryBytes(e);
+    if (bytes > FOLD_INDEX_BYTES && i > 0) return i;
+  }
+  return deltas.length;
 }

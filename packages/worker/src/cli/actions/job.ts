@@ -8,6 +8,7 @@ import {
   type BulkJob,
   type Job,
   type JobOptions,
+  type JobsPage,
   type JobState,
   type SubmittedJob,
 } from '../../index.js';
@@ -110,14 +111,40 @@ export async function listJob(
   await withQueue(
     g,
     async ({ queue, namespace }) => {
-      // Every record is read (the scan), then sorted by submit time, newest first: a limit keeps
-      // the newest, whatever bucket they sit in.
-      let jobs = await queue.getJobs(opts.state ? { state: opts.state } : {});
-      if (opts.type !== undefined) jobs = jobs.filter((j) => j.type === opts.type);
-      const dir = opts.oldest ? 1 : -1;
-      jobs.sort((a, b) => dir * (a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
-      const total = jobs.length;
-      if (opts.limit !== undefined) jobs = jobs.slice(0, opts.limit);
+      let jobs: Job[];
+      let total: number;
+      if (opts.state) {
+        // By state: the lists by state, page after page (newest to enter the state first), until
+        // the limit; `total` is the state's count (the jobs of the type seen, with --type).
+        const state = opts.state;
+        jobs = [];
+        let cursor: string | null = null;
+        while (opts.limit === undefined || jobs.length < opts.limit) {
+          const want = opts.limit === undefined ? 1000 : Math.min(1000, opts.limit - jobs.length);
+          const page: JobsPage = await queue.getJobsPage({
+            state,
+            limit: opts.type === undefined ? want : 1000,
+            order: opts.oldest ? 'oldest' : 'newest',
+            cursor,
+          });
+          for (const j of page.jobs) {
+            if (opts.type === undefined || j.type === opts.type) jobs.push(j);
+          }
+          if (page.next === null) break;
+          cursor = page.next;
+        }
+        if (opts.limit !== undefined) jobs = jobs.slice(0, opts.limit);
+        total = opts.type === undefined ? ((await queue.getJobCounts(state))[state] ?? jobs.length) : jobs.length;
+      } else {
+        // Every record is read (the scan), then sorted by submit time, newest first: a limit keeps
+        // the newest, whatever bucket they sit in.
+        jobs = await queue.getJobs({});
+        if (opts.type !== undefined) jobs = jobs.filter((j) => j.type === opts.type);
+        const dir = opts.oldest ? 1 : -1;
+        jobs.sort((a, b) => dir * (a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+        total = jobs.length;
+        if (opts.limit !== undefined) jobs = jobs.slice(0, opts.limit);
+      }
       new Output(g.json).result({ namespace, count: jobs.length, total, jobs: jobs.map(jobSummaryJson) }, () =>
         jobs.length === 0
           ? `no jobs${opts.type !== undefined ? ` of type ${opts.type}` : ''}${opts.state ? ` in state ${opts.state}` : ''} in ${namespace}`
