@@ -39,6 +39,7 @@ import {
   bullmqThroughput,
   kazooThroughput,
   zkjobsLatency,
+  zkFloor,
   zkjobsThroughput,
   type LatencyRun,
   type ThroughputRun,
@@ -390,6 +391,8 @@ async function main(): Promise<void> {
 
   if (only.has('latency')) {
     for (let r = 0; r < rounds; r++) {
+      const floor = await attempt(`round ${r + 1} ZooKeeper latency floor`, () => zkFloor(ctx, ctx.latencyJobs));
+      if (floor) R.latencyFloor.push(floor);
       const steps: [string, () => Promise<LatencyRun>][] = [['zkjobs', () => zkjobsLatency(ctx, ctx.latencyJobs)]];
       if (redis.none) steps.push(['bullmq-none', () => bullmqLatency(ctx, redis.none!, ctx.latencyJobs)]);
       if (redis.aof) steps.push(['bullmq-aof', () => bullmqLatency(ctx, redis.aof!, ctx.latencyJobs)]);

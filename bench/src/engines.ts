@@ -376,3 +376,46 @@ export async function bullmqLatency(ctx: Ctx, redis: RedisServer, n: number): Pr
     return latencyLoop(children, n, (tag) => queue.add('noop', { tag }));
   });
 }
+
+/** ZooKeeper alone, idle: one awaited quorum write and one awaited read, in sequence (see {@link zkFloor}). */
+export interface FloorRun {
+  n: number;
+  /** A multi of one create (as the engine's writes are multis), awaited, ms. */
+  writeP50: number;
+  writeP99: number;
+  /** A getData of a small znode, awaited, ms. */
+  readP50: number;
+  readP99: number;
+}
+
+/**
+ * The latency floor's parts, measured on the same ensemble: `n` writes one after the other (each
+ * a multi of one 100-byte create, fsync'd on a quorum), then `n` reads of one small znode.
+ */
+export async function zkFloor(ctx: Ctx, n: number): Promise<FloorRun> {
+  const dir = `/bench/floor-${uniq()}`;
+  return scoped(async () => {
+    track(`namespace ${dir}`, () => deleteTree(ctx.client, dir));
+    await ctx.client.mkdirp(dir);
+    const data = Buffer.alloc(100, 1);
+    const writes: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = now();
+      await ctx.client.transaction().create(`${dir}/w-${i}`, { data }).commit();
+      writes.push(now() - t);
+    }
+    const reads: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = now();
+      await ctx.client.getData(`${dir}/w-0`);
+      reads.push(now() - t);
+    }
+    return {
+      n,
+      writeP50: percentile(writes, 50),
+      writeP99: percentile(writes, 99),
+      readP50: percentile(reads, 50),
+      readP99: percentile(reads, 99),
+    };
+  });
+}
