@@ -24,7 +24,7 @@ import { readRecord, toJob, type ReadRecord } from './engine/record.js';
 import { isLegal, isRemovable, operatorRetry, retryEntry } from './engine/transitions.js';
 import { JobNotFoundError, JobStateError, JobValidationError, LiveWorkersError } from './errors.js';
 import { isFinalState, JOB_STATES, type Job, type JobRecord, type JobState } from './job.js';
-import { BUCKET_NAMES, CLOCK, JOBS, WORKERS, gangTaskId, isWorkerNode, progressPath } from './layout.js';
+import { BUCKET_NAMES, CLOCK, JOBS, WORKERS, gangTaskId, isWorkerNode, logsPath, progressPath } from './layout.js';
 import { LOG } from './log-events.js';
 import { mapLimit } from './util.js';
 
@@ -89,7 +89,7 @@ export async function retryJob(client: ZkClient, jobId: string, log: Logger): Pr
 
 /**
  * The items that remove `found` (a gang's task records with their parent), each with its stored
- * progress when that znode exists.
+ * progress and logs when those znodes exist.
  * @throws JobStateError when the job (or one of its gang's tasks) is active, or `found` is a gang task
  */
 async function removeItems(client: ZkClient, found: ReadRecord): Promise<RemoveItem[]> {
@@ -119,6 +119,7 @@ async function removeItems(client: ZkClient, found: ReadRecord): Promise<RemoveI
     rec: r.rec,
     version: r.stat.version,
     ...((await client.exists(progressPath(r.rec.id))) !== null ? { progress: true } : {}),
+    ...((await client.exists(logsPath(r.rec.id))) !== null ? { logs: true } : {}),
   }));
 }
 

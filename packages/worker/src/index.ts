@@ -19,6 +19,13 @@ export {
 } from './queue-events.js';
 export type { JobEventName } from './engine/event-log.js';
 export type { Processor, ProcessorContext } from './processor.js';
+export {
+  MAX_LOG_LINE_BYTES,
+  MAX_LOGS_BYTES,
+  DEFAULT_KEEP_LOGS,
+  type StoredLogLine,
+  type StoredLogs,
+} from './consumer/logs.js';
 export type { WorkerEvents } from './events.js';
 export {
   JOB_STATES,

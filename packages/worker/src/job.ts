@@ -247,6 +247,11 @@ export interface JobRecord {
    */
   progressed?: boolean;
   /**
+   * A run of the job stored log lines (`logs/<bucket>/<id>`), so the node is deleted with the
+   * record. Set by the holder's outcome (and the leader's requeue).
+   */
+  logged?: boolean;
+  /**
    * Refused completions and lost claims, oldest first (at most {@link MAX_NOTES}): what a stale
    * holder learnt after its claim had been superseded. Appended only by a compare-and-set on the
    * version the writer has just read, and only once the record is final, so a note never moves the

@@ -59,6 +59,8 @@ export function indexPagePosition(name: string): number | null {
 export const SCHEDULES = '/schedules';
 /** `progress/<bb>/<jobId>`: a job's stored progress (created on first use). */
 export const PROGRESS = '/progress';
+/** `logs/<bb>/<jobId>`: a job's stored log lines (created on first use). */
+export const LOGS = '/logs';
 /** Operators' controls of the scheduler (pause, limits), created on first use. */
 export const CONTROL = '/control';
 /** `control/paused`: the paused job types ({@link PausedDoc}); absent = nothing paused. */
@@ -118,6 +120,11 @@ export function retentionMarkerPrefix(key: string): string {
  */
 export type RetentionKind = 'completed' | 'failed';
 
+/** In a retention marker's `states`: the record has stored progress. */
+export const STORED_PROGRESS = 1;
+/** In a retention marker's `states`: the record has stored logs. */
+export const STORED_LOGS = 2;
+
 /**
  * A retention marker's data, written with the finishing writes. By age: the records `ids` are
  * deleted `age` ms after the marker's ctime. By count: they are deleted once `count` newer
@@ -132,8 +139,12 @@ export interface RetentionMarker {
   kind?: RetentionKind;
   /** Ids of the finished jobs whose records go then. */
   ids: string[];
-  /** Their `[type, state, progressed?]`, in the same order (for the counts and the progress; absent in older markers). */
-  states?: [string, JobState, 1?][];
+  /**
+   * Their `[type, state, stored?]`, in the same order (for the counts and the side znodes; absent
+   * in older markers). `stored` is {@link STORED_PROGRESS} and {@link STORED_LOGS} or'ed: which of
+   * the record's progress and logs znodes the prune deletes with it.
+   */
+  states?: [string, JobState, number?][];
   /**
    * Their `[version, attemptsMade]` after the finishing write, in the same order: the prune
    * deletes a record only at that version, or — when a note moved it — while it is still that
@@ -159,7 +170,7 @@ export function encodeRetentionMarker(m: RetentionMarker): Buffer {
 /** @throws SyntaxError for data that is not a retention marker's JSON */
 export function decodeRetentionMarker(data: Buffer): RetentionMarker {
   const doc = JSON.parse(data.toString('utf8')) as Partial<RetentionMarker> & {
-    s?: [string, JobState, 1?][];
+    s?: [string, JobState, number?][];
     v?: [number, number][];
   };
   const hasAge = typeof doc.age === 'number';
@@ -241,6 +252,11 @@ export function pendingMarkerPrefix(key: string): string {
 /** `progress/<bucket>/<jobId>` — a job's stored progress `{ value, token, attempt, at }`. */
 export function progressPath(jobId: string): string {
   return `${PROGRESS}/${bucketOf(jobId)}/${jobId}`;
+}
+
+/** `logs/<bucket>/<jobId>` — a job's stored log lines `{ lines: [{ at, attempt, token, line }], dropped }`. */
+export function logsPath(jobId: string): string {
+  return `${LOGS}/${bucketOf(jobId)}/${jobId}`;
 }
 
 /** `queue/<worker>` — the assignments of one worker (`w-NNNNNNNNNN`). */

@@ -28,6 +28,21 @@ export interface ProcessorContext {
    * @throws JobValidationError on field `progress` for a value that is not JSON or too big
    */
   progress(value: unknown): Promise<void>;
+  /**
+   * Appends a line to the job's stored logs, `logs/<bucket>/<id>` (BullMQ's `job.log`; readable
+   * from any process as `Queue.getJobLogs(id)`), with the time (ms since the epoch, the worker's
+   * clock), attempt and token. A separate znode, fenced by the holder's registration: it never
+   * moves the record's fencing token, and a holder whose session is gone writes nothing. Writes
+   * are serialised: lines logged while one is in flight go in the next, in order. Lines of all
+   * attempts are kept, at most the Worker's `keepLogs` (default 100) and 512 KiB in all: the
+   * oldest are dropped and counted (`dropped`). Calls after the handler returned are ignored;
+   * the lines before are stored before the outcome is written.
+   * @param line - a string of at most 8 KiB (UTF-8)
+   * @returns resolves when the line is stored (or dropped: the claim is gone)
+   * @throws JobValidationError on field `log` (as a rejection) for a line that is not a string or
+   *   is over 8 KiB: nothing of it is stored
+   */
+  log(line: string): Promise<void>;
   /** 1-based attempt number. */
   attempt: number;
   /** The worker's znode name (`w-NNNNNNNNNN`). */

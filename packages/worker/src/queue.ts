@@ -39,6 +39,7 @@ import { LOG } from './log-events.js';
 import { defaultLogger } from './logger.js';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
+  JOB_ID_RE,
   encodePayload,
   generateJobId,
   namespaceSchema,
@@ -47,6 +48,7 @@ import {
   zodToValidationError,
 } from './options.js';
 import { mapLimit } from './util.js';
+import { readLogs, type StoredLogLine } from './consumer/logs.js';
 import { readProgress } from './consumer/progress.js';
 import * as controls from './controls.js';
 import * as schedules from './schedules.js';
@@ -350,6 +352,51 @@ export class Queue {
   }
 
   /**
+   * Reads a job's stored log lines (BullMQ's `queue.getJobLogs`): those its handlers logged with
+   * `ctx.log`, oldest first, across attempts. One read of `logs/<bucket>/<id>`.
+   * @param opts.start - index of the first line, 0-based; negative counts from the newest (-1:
+   *   the newest line) @defaultValue 0
+   * @param opts.end - index of the last line, inclusive; negative counts from the newest
+   *   @defaultValue -1 (the newest)
+   * @returns `logs`: the lines in the range; `count`: how many are stored in all; `dropped`: how
+   *   many older lines were dropped to keep within the Worker's `keepLogs` and 512 KiB. A job that
+   *   logged nothing (or does not exist) has `{ logs: [], count: 0, dropped: 0 }`.
+   * @throws JobValidationError on `jobId`, `opts.start` or `opts.end` for a bad one; nothing is read
+   */
+  async getJobLogs(
+    jobId: string,
+    opts: { start?: number; end?: number } = {},
+  ): Promise<{ logs: string[]; count: number; dropped: number }> {
+    const { lines, count, dropped } = await this.getJobLogLines(jobId, opts);
+    return { logs: lines.map((l) => l.line), count, dropped };
+  }
+
+  /**
+   * As {@link Queue.getJobLogs}, with each line as stored: `{ at, attempt, token, line }` — `at`
+   * when it was logged (ms since the epoch, the worker's clock), the attempt (1-based) and the
+   * claim's fencing token that logged it.
+   * @throws JobValidationError on `jobId`, `opts.start` or `opts.end` for a bad one; nothing is read
+   */
+  async getJobLogLines(
+    jobId: string,
+    opts: { start?: number; end?: number } = {},
+  ): Promise<{ lines: StoredLogLine[]; count: number; dropped: number }> {
+    if (typeof jobId !== 'string' || !JOB_ID_RE.test(jobId)) {
+      throw new JobValidationError('jobId', 'must be 1-128 characters of [A-Za-z0-9._:@-]');
+    }
+    const start = opts.start ?? 0;
+    const end = opts.end ?? -1;
+    if (!Number.isSafeInteger(start)) throw new JobValidationError('opts.start', 'must be an integer');
+    if (!Number.isSafeInteger(end)) throw new JobValidationError('opts.end', 'must be an integer');
+    const stored = await readLogs(await this.readClient(), jobId);
+    if (!stored) return { lines: [], count: 0, dropped: 0 };
+    const n = stored.lines.length;
+    const from = start < 0 ? Math.max(0, n + start) : start;
+    const to = end < 0 ? n + end : Math.min(end, n - 1);
+    return { lines: stored.lines.slice(from, to + 1), count: n, dropped: stored.dropped };
+  }
+
+  /**
    * Lists jobs by reading every record (one getChildren per bucket, one getData per job): an
    * administrative scan, not for hot paths.
    * @param filter.state - only jobs in this state (or these states)
@@ -619,7 +666,7 @@ export class Queue {
 
   /**
    * Removes a job that is not running (BullMQ's `queue.remove`): its record, its stored progress
-   * and its count, in one multi over the version read. A waiting or delayed job never runs: the
+   * and logs, and its count, in one multi over the version read. A waiting or delayed job never runs: the
    * pending entries and assignments that name it become stale and are skipped (the engine checks
    * every entry against the record). A gang job's task records go with it. Jobs that depend on
    * a removed job see it gone, as after retention, and are scheduled (as if it completed).

@@ -3,6 +3,7 @@ import { LeaderLatch, ZkClient, type ZkClientOptions } from '@zkjobs/core';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { Consumer } from './consumer/consumer.js';
+import { DEFAULT_KEEP_LOGS } from './consumer/logs.js';
 import { ensureTree } from './engine/tree.js';
 import { JobValidationError, WorkerClosingError } from './errors.js';
 import { TypedEmitter, type WorkerEvents } from './events.js';
@@ -64,6 +65,14 @@ export interface WorkerOptions {
    */
   maxEventDeltas?: number;
   /**
+   * Log lines kept per job (BullMQ's `keepLogs`): when a job's `ctx.log` lines — of all its
+   * attempts — pass this many, the oldest are dropped and the stored `dropped` counts them
+   * (`Queue.getJobLogs` returns it). The stored lines of a job are also kept under 512 KiB in
+   * all, dropping (and counting) the oldest. Integer 1–100,000.
+   * @defaultValue 100
+   */
+  keepLogs?: number;
+  /**
    * Start at construction (BullMQ's `autorun`): the constructor begins what {@link Worker.start}
    * does — connect, register, consume — and {@link Worker.start} then only waits for it. A
    * failure of that start is logged and emitted as `error` (when the worker has a listener), and
@@ -84,6 +93,7 @@ const workerOptionsSchema = z.strictObject({
   graceMs: z.number().int().min(0).optional(),
   safetyPollMs: z.number().int().min(10).optional(),
   maxEventDeltas: z.number().int().min(0).max(100_000).optional(),
+  keepLogs: z.number().int().min(1).max(100_000).optional(),
   backoffStrategy: z.custom<BackoffStrategy>((v) => typeof v === 'function', 'must be a function').optional(),
   autorun: z.boolean().optional(),
   logger: z.any().optional(),
@@ -122,6 +132,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
   private readonly pollMs: number;
   private readonly maxEventDeltas: number | undefined;
   private readonly backoffStrategy: BackoffStrategy | undefined;
+  private readonly keepLogs: number;
   private root: ZkClient | null = null;
   private client: ZkClient | null = null;
   private latch: LeaderLatch | null = null;
@@ -168,6 +179,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
     this.pollMs = opts.safetyPollMs ?? 2000;
     this.maxEventDeltas = opts.maxEventDeltas;
     this.backoffStrategy = opts.backoffStrategy;
+    this.keepLogs = opts.keepLogs ?? DEFAULT_KEEP_LOGS;
     this.log = opts.logger ?? defaultLogger();
     if (opts.autorun ?? true) {
       this.start().catch((err: unknown) => {
@@ -270,6 +282,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       events: this,
       pollMs: this.pollMs,
       ...(this.backoffStrategy ? { backoffStrategy: this.backoffStrategy } : {}),
+      keepLogs: this.keepLogs,
     });
     // Only a lost session ends leadership: a leader that is suspended and back in the same
     // session keeps its epoch and its scheduler, watches and view (a round the drop cut short

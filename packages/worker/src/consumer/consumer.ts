@@ -33,6 +33,7 @@ import { claimBatch } from './claim.js';
 import { ClaimNotes } from './claim-notes.js';
 import { CompletionWriter } from './completion-writer.js';
 import { claimOf, type ActiveJob, type BufferedJob, type ConsumerContext, type ConsumerCounters } from './context.js';
+import { deleteLogs } from './logs.js';
 import { deleteProgress } from './progress.js';
 import { runHandler } from './run.js';
 
@@ -51,6 +52,8 @@ export interface ConsumerOptions {
   pollMs: number;
   /** The worker's retry strategy, if any. */
   backoffStrategy?: BackoffStrategy;
+  /** Log lines kept per job. */
+  keepLogs: number;
 }
 
 interface Assignment {
@@ -125,6 +128,7 @@ export class Consumer {
       events: opts.events,
       process: `${hostname()}:${process.pid}`,
       counters: this.counters,
+      keepLogs: opts.keepLogs,
       bound: () => this.name,
       reportError: (err, msg, fields = {}) => {
         this.log.warn({ err, ...fields }, msg);
@@ -552,12 +556,19 @@ export class Consumer {
     // (writes in flight stay bounded by the prefetch: nothing new is assigned before they land).
     this.handlerDone(a);
     const retryDelay = await this.strategyDelay(a, job, outcome);
-    // A run that stored progress says so in the record: the node is read and deleted with it.
+    // A run that stored progress or logs says so in the record: the nodes are read and deleted
+    // with it. Both writers are drained first, so neither races with the completion.
     await a.progress?.drain();
-    const rec = a.progress?.wrote ? { ...a.rec, progressed: true } : a.rec;
+    await a.logs?.drain();
+    const rec = {
+      ...a.rec,
+      ...(a.progress?.wrote ? { progressed: true } : {}),
+      ...(a.logs?.wrote ? { logged: true } : {}),
+    };
     const s = settle(rec, a.token, outcome, Date.now(), retryDelay);
     const applied = await this.writer.write(a, s, outcome);
     if (applied && s.remove && rec.progressed) void deleteProgress(this.client, a.id);
+    if (applied && s.remove && rec.logged) void deleteLogs(this.client, a.id);
     this.finish(a);
   }
 

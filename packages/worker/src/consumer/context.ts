@@ -8,6 +8,7 @@ import type { ZkClient } from '@zkjobs/core';
 import type { Logger } from 'pino';
 import type { TypedEmitter, WorkerEvents } from '../events.js';
 import type { EventClaim, JobRecord } from '../job.js';
+import type { LogWriter } from './logs.js';
 import type { ProgressWriter } from './progress.js';
 
 /** Counts of one consumer, for tests and metrics (`Worker.stats()`). */
@@ -38,6 +39,8 @@ export interface ConsumerContext {
   /** `host:pid` of this process. */
   readonly process: string;
   readonly counters: ConsumerCounters;
+  /** Log lines kept per job (the Worker's `keepLogs`). */
+  readonly keepLogs: number;
   /** The registration (`w-…`) the consumer is bound to now, or null. */
   bound(): string | null;
   /**
@@ -70,6 +73,8 @@ export interface ActiveJob {
   handlerDone?: boolean;
   /** Its stored progress, once reported. */
   progress?: ProgressWriter;
+  /** Its stored log lines, once one is logged. */
+  logs?: LogWriter;
 }
 
 /** The claim of an active job, as events carry it. */

@@ -1,5 +1,5 @@
 /**
- * One run of a job's handler: its context (token, signal, progress), its timeout, and, for a
+ * One run of a job's handler: its context (token, signal, progress, log), its timeout, and, for a
  * gang task, the DoubleBarrier its tasks enter and leave together.
  */
 import { DoubleBarrier } from '@zkjobs/core';
@@ -9,6 +9,7 @@ import type { Job } from '../job.js';
 import { gangBarrierPath } from '../layout.js';
 import { storableResult, type Processor, type ProcessorContext } from '../processor.js';
 import type { ActiveJob, ConsumerContext } from './context.js';
+import { LogWriter, checkLogLine } from './logs.js';
 import { ProgressWriter, encodeProgress } from './progress.js';
 
 /** A gang task waits at most this long for its siblings, at the start and at the end, ms. */
@@ -49,6 +50,15 @@ export async function runHandler(
         a.progress ??= new ProgressWriter(ctx, a);
         return a.progress.write(data);
       },
+      log: (line: string) => {
+        try {
+          checkLogLine(line);
+        } catch (err) {
+          return Promise.reject(err as Error);
+        }
+        a.logs ??= new LogWriter(ctx, a);
+        return a.logs.write({ at: Date.now(), attempt: rec.attemptsMade, token: a.token, line });
+      },
     };
     let barrier: DoubleBarrier | undefined;
     if (rec.gang) {
@@ -68,5 +78,6 @@ export async function runHandler(
   }
   if (a.timer) clearTimeout(a.timer);
   if (a.progress) a.progress.closed = true;
+  if (a.logs) a.logs.closed = true;
   return t0 >= 0 ? { outcome, handlerMs: performance.now() - t0 } : { outcome };
 }

@@ -16,7 +16,7 @@
  * | {@link submitOps}  | Queue     | none   | `create` each record (and gang tasks), `create` markers of ≤ 50 entries     |
  * | {@link cancelOps}  | Queue     | none   | `setData(record, version)`, `create(queue/<holder>/x-<id>)` when running    |
  * | {@link retryOps}   | Queue     | none   | `setData(record, version)` (an operator's retry), `create` one marker        |
- * | {@link removeOps}  | Queue     | none   | `delete(record, version)` per job (a gang's tasks too), `delete` stored progress |
+ * | {@link removeOps}  | Queue     | none   | `delete(record, version)` per job (a gang's tasks too), `delete` stored progress and logs |
  * | {@link deleteTreeOps} | Queue  | none   | `delete` znodes, children before parents (obliterate; no count delta: `counts/` goes too) |
  * | {@link claimOps}   | consumer  | holder | `setData(record, version)` per job                                          |
  * | {@link completionOps} | consumer | holder | `delete` the assignments it finishes, `setData`/`delete(record, version=token)` per job, a retry marker, retention markers |
@@ -29,6 +29,7 @@
  * | {@link fireScheduleOps} | leader | leader | `setData(schedules/<id>, version)`, `create` each slot's record, one marker |
  * | {@link foldCountsOps} | leader | leader | `setData(counts, version)`, `delete` the deltas past the event retention; `setData(index, version)`, the newest page of each state `setData(version)`, new pages `create`, one old page `setData`/`delete(version)` |
  * | {@link progressOps} | consumer | holder | `setData`/`create(progress/<bb>/<id>)`, a delta with the `progress` event |
+ * | {@link logOps}     | consumer  | holder | `setData(logs/<bb>/<id>, version)` or `create` it (no count delta: no record changes) |
  *
  * Queue-side multis carry no fence: every record write is guarded by the version the Queue
  * read, so a concurrent change makes the whole multi fail, never half-apply.
@@ -60,7 +61,10 @@ import {
   encodeRetentionMarker,
   gangPath,
   jobPath,
+  logsPath,
   pendingMarkerPrefix,
+  STORED_LOGS,
+  STORED_PROGRESS,
   progressPath,
   queueDir,
   retentionMarkerPrefix,
@@ -136,6 +140,20 @@ export function progressOps(
       ...boundedValue(job.value),
     }),
   );
+}
+
+/**
+ * A running job's stored log lines: holder fence, then the logs znode written over the
+ * `version` read, or created (`version` undefined: there was none). Nothing else: the record is
+ * not touched, so its version (the fencing token) does not move. A failure past the fence means
+ * the znode changed, appeared or went since it was read.
+ */
+export function logOps(client: ZkClient, holder: string, jobId: string, data: Buffer, version?: number): Transaction {
+  const tx = holderFence(client.transaction(), holder);
+  const path = logsPath(jobId);
+  if (version === undefined) tx.create(path, { data });
+  else tx.setData(path, data, { version });
+  return tx;
 }
 
 /** True when a multi failed at one of its first `fenceOps` ops (the writer no longer qualifies). */
@@ -280,12 +298,14 @@ export interface RemoveItem {
   version: number;
   /** Its stored progress znode exists (deleted in the same multi). */
   progress?: boolean;
+  /** Its stored logs znode exists (deleted in the same multi). */
+  logs?: boolean;
 }
 
 /**
  * Removes job records: each record at the version read (a gang's task records are items of their
- * own), and its stored progress when it exists. A failure means one changed or went meanwhile
- * (or its progress znode did): nothing is written.
+ * own), and its stored progress and logs when they exist. A failure means one changed or went
+ * meanwhile (or its progress or logs znode did): nothing is written.
  */
 export function removeOps(client: ZkClient, items: readonly RemoveItem[]): Transaction {
   const tx = client.transaction();
@@ -293,6 +313,7 @@ export function removeOps(client: ZkClient, items: readonly RemoveItem[]): Trans
   for (const it of items) {
     tx.delete(jobPath(it.rec.id), { version: it.version });
     if (it.progress) tx.delete(progressPath(it.rec.id));
+    if (it.logs) tx.delete(logsPath(it.rec.id));
     tally.add(it.rec.type, it.rec.state, -1);
   }
   return appendTally(tx, tally);
@@ -456,9 +477,10 @@ function retentionMarkers(tx: Transaction, items: readonly Retained[]): Transact
         ...(g.age !== undefined ? { age: g.age } : {}),
         ...(g.count !== undefined ? { count: g.count, kind: g.kind! } : {}),
         ids: g.recs.map((r) => r.next.id),
-        states: g.recs.map((r): [string, JobState, 1?] =>
-          r.next.progressed ? [r.next.type, r.next.state, 1] : [r.next.type, r.next.state],
-        ),
+        states: g.recs.map((r): [string, JobState, number?] => {
+          const stored = (r.next.progressed ? STORED_PROGRESS : 0) | (r.next.logged ? STORED_LOGS : 0);
+          return stored ? [r.next.type, r.next.state, stored] : [r.next.type, r.next.state];
+        }),
         versions: g.recs.map((r): [number, number] => [r.after, r.next.attemptsMade]),
       }),
       mode: CreateMode.PERSISTENT_SEQUENTIAL,
@@ -609,6 +631,8 @@ export interface PruneItem {
   state?: JobState;
   /** It has stored progress (deleted beside the prune). */
   progressed?: boolean;
+  /** It has stored logs (deleted beside the prune). */
+  logged?: boolean;
   /** The version it must have (from its retention marker); absent: any version. */
   version?: number;
   /** Its `attemptsMade` when it finished (from its retention marker). */

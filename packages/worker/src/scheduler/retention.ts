@@ -19,7 +19,16 @@ import type { WatchHandle } from '@zkjobs/core';
 import { BadVersionError, NoNodeError, TransactionError } from '@zkjobs/core';
 import { isOpFailure, LEADER_FENCE_OPS, pruneOps, type PruneItem } from '../engine/ops.js';
 import { readRecord } from '../engine/record.js';
-import { BUCKET_NAMES, RETENTION, decodeRetentionMarker, type RetentionKind, type RetentionMarker } from '../layout.js';
+import {
+  BUCKET_NAMES,
+  RETENTION,
+  STORED_LOGS,
+  STORED_PROGRESS,
+  decodeRetentionMarker,
+  type RetentionKind,
+  type RetentionMarker,
+} from '../layout.js';
+import { deleteLogs } from '../consumer/logs.js';
 import { deleteProgress } from '../consumer/progress.js';
 import { mapLimit } from '../util.js';
 import type { LeaderContext } from './context.js';
@@ -120,7 +129,14 @@ export class Retention {
           const v = doc.versions?.[i];
           return {
             id,
-            ...(ts ? { type: ts[0], state: ts[1], ...(ts[2] === 1 ? { progressed: true } : {}) } : {}),
+            ...(ts
+              ? {
+                  type: ts[0],
+                  state: ts[1],
+                  ...((ts[2] ?? 0) & STORED_PROGRESS ? { progressed: true } : {}),
+                  ...((ts[2] ?? 0) & STORED_LOGS ? { logged: true } : {}),
+                }
+              : {}),
             ...(v ? { version: v[0], attemptsMade: v[1] } : {}),
           };
         });
@@ -219,7 +235,10 @@ export class Retention {
       for (const it of items) await this.pruneOne(it);
       await pruneOps(client, fence, [], path, remaining).commit();
     }
-    for (const it of items) if (it.progressed) void deleteProgress(client, it.id);
+    for (const it of items) {
+      if (it.progressed) void deleteProgress(client, it.id);
+      if (it.logged) void deleteLogs(client, it.id);
+    }
   }
 
   /**

@@ -15,12 +15,14 @@ import {
   isAssignmentNode,
   isWorkerNode,
   progressPath,
+  logsPath,
   queueDir,
   workerPath,
   type AssignedJob,
   type WorkerInfo,
 } from '../layout.js';
 import { LOG } from '../log-events.js';
+import { deleteLogs } from '../consumer/logs.js';
 import { deleteProgress } from '../consumer/progress.js';
 import { createIfMissing, mapLimit } from '../util.js';
 import { DeposedError, readForLeader, type LeaderContext } from './context.js';
@@ -313,17 +315,21 @@ export class WorkerPool {
     const entries: PendingEntry[] = [];
     const logs: { fields: object; msg: string }[] = [];
     const gone: string[] = [];
+    const goneLogs: string[] = [];
     const now = Date.now();
     for (const { id, a, found } of reads) {
       if (!found) continue;
       const { rec, stat } = found;
       const kind = requeueKind(rec, worker, a);
       if (kind === null) continue;
-      // The lost run may have stored progress: the record says so from now on.
+      // The lost run may have stored progress or logs: the record says so from now on.
       const progressed =
         rec.progressed === true || (kind === 'claimed' && (await client.exists(progressPath(id))) !== null);
-      const change = goneHolder(progressed ? { ...rec, progressed } : rec, `${self}@${fence.epoch}`, now);
+      const logged = rec.logged === true || (kind === 'claimed' && (await client.exists(logsPath(id))) !== null);
+      const marked = { ...rec, ...(progressed ? { progressed } : {}), ...(logged ? { logged } : {}) };
+      const change = goneHolder(marked, `${self}@${fence.epoch}`, now);
       if (change.remove && progressed) gone.push(id);
+      if (change.remove && logged) goneLogs.push(id);
       const { next } = change;
       writes.push({
         next,
@@ -356,6 +362,7 @@ export class WorkerPool {
     counters.requeued += entries.length;
     counters.lost += writes.length - entries.length;
     for (const id of gone) void deleteProgress(client, id);
+    for (const id of goneLogs) void deleteLogs(client, id);
     for (const l of logs) log.info({ ...l.fields, epoch: fence.epoch, reason: OWNER_GONE }, l.msg);
     if (writes.length > 0 || children.length > 0) {
       log.info(
