@@ -246,6 +246,26 @@ export async function explainJob(g: GlobalOptions, id: string): Promise<void> {
   );
 }
 
+/**
+ * `zkjobs job logs`: one line each, oldest first (a note on stderr counts the older lines
+ * dropped); `--json`: `{ id, namespace, count, dropped, lines: [{ at, attempt, token, line }] }`.
+ */
+export async function logsJob(g: GlobalOptions, id: string): Promise<void> {
+  checkJobId(id);
+  await withQueue(
+    g,
+    async ({ queue, namespace }) => {
+      const { lines, count, dropped } = await queue.getJobLogLines(id);
+      if (count === 0 && !(await queue.getJob(id))) throw new OperationError(`no job ${id} in ${namespace}`);
+      const out = new Output(g.json);
+      if (!g.json && dropped > 0) process.stderr.write(`(${dropped} older line(s) dropped)\n`);
+      if (g.json || count > 0)
+        out.result({ id, namespace, count, dropped, lines }, () => lines.map((l) => l.line).join('\n'));
+    },
+    { existing: true },
+  );
+}
+
 function failUnlessCompleted(outcomes: WaitOutcome[]): void {
   if (allCompleted(outcomes)) return;
   const bad = outcomes.filter((o) => o.state !== 'completed');

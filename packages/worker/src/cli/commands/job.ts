@@ -17,7 +17,7 @@ export function parseBackoff(v: string): BackoffOptions {
 }
 
 /**
- * `zkjobs job submit|status|list|wait|cancel|retry|rm|clean|explain`: jobs in the cluster under `--namespace`.
+ * `zkjobs job submit|status|list|wait|cancel|retry|rm|clean|explain|logs`: jobs in the cluster under `--namespace`.
  */
 export function registerJobCommands(program: Command): void {
   const job = program.command('job').description('submit jobs and inspect them');
@@ -88,7 +88,7 @@ export function registerJobCommands(program: Command): void {
 
   job
     .command('rm')
-    .description('remove a job that is not running (its record, progress and count)')
+    .description('remove a job that is not running (its record, progress, logs and count)')
     .argument('<id>', 'job id')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       await (await housekeeping()).removeJob(globalOptions(cmd), id);
@@ -123,5 +123,13 @@ export function registerJobCommands(program: Command): void {
     .argument('<id>', 'job id')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       await (await actions()).explainJob(globalOptions(cmd), id);
+    });
+
+  job
+    .command('logs')
+    .description("the lines a job's handlers logged (ctx.log), oldest first; --json: the stored lines")
+    .argument('<id>', 'job id')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      await (await actions()).logsJob(globalOptions(cmd), id);
     });
 }
