@@ -116,6 +116,7 @@ describe('zkjobs: global options, usage errors, unreachable servers', () => {
         on('cluster', 'status'),
         on('job', 'status', 'j1'),
         on('job', 'explain', 'j1'),
+        on('job', 'logs', 'j1'),
         on('job', 'wait', 'j1', '--timeout', '1000'),
         on('job', 'cancel', 'j1'),
         on('verify'),
