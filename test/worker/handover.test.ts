@@ -25,6 +25,7 @@ describe('leadership handover', () => {
         sessionTimeoutMs: 4000,
         // No safety re-listing within the test: what the new leader knows comes from its watches.
         safetyPollMs: 60_000,
+        autorun: false, // started in the order that decides who leads
       });
       cleanup(() => w.close({ graceMs: 100 }));
       return w;

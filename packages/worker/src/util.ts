@@ -2,8 +2,8 @@
  * Small helpers of the job engine: bounded concurrency, create-if-missing, and one
  * retry-with-backoff loop for the engine's reads and writes.
  */
-import type { ZkClient } from '@zkjobs/core';
-import { NodeExistsError } from '@zkjobs/core';
+import type { ReadOp, ReadResult, ZkClient } from '@zkjobs/core';
+import { NodeExistsError, ReplyTooLargeError } from '@zkjobs/core';
 
 /** Runs `fn` over `items` with at most `limit` in flight, preserving result order. */
 export async function mapLimit<T, U>(
@@ -75,4 +75,27 @@ export async function retrying<T>(fn: () => Promise<T>, opts: RetryingOptions = 
 /** The delay before retry `n` (0-based) of a doubling backoff: `base × 2^n`, at most `max`, ms. */
 export function backoffStep(n: number, base: number, max: number): number {
   return Math.min(max, base * 2 ** Math.min(n, 20));
+}
+
+/**
+ * Reads `ops` in `multiRead`s of at most `per` (default 64), in order; a chunk whose reply is over
+ * the client's reply limit is read again in halves (a single read over it fails as it would alone).
+ * @returns one result per op, in order
+ */
+export async function multiReadChunked(client: ZkClient, ops: readonly ReadOp[], per = 64): Promise<ReadResult[]> {
+  const out: ReadResult[] = [];
+  for (let i = 0; i < ops.length;) {
+    const chunk = ops.slice(i, i + per);
+    try {
+      out.push(...(await client.multiRead(chunk)));
+    } catch (err) {
+      if (err instanceof ReplyTooLargeError && chunk.length > 1) {
+        per = Math.max(1, Math.floor(chunk.length / 2));
+        continue;
+      }
+      throw err;
+    }
+    i += chunk.length;
+  }
+  return out;
 }

@@ -12,7 +12,8 @@
  * summary written before they existed: nothing folded is kept, every delta present is unfolded),
  * or `{scan: true}`. A delta written before the events: the bare `{type: {state: ±n}}`.
  */
-import { CreateMode, NoNodeError, ReplyTooLargeError, type Transaction, type ZkClient } from '@zkjobs/core';
+import { CreateMode, NoNodeError, type Transaction, type ZkClient } from '@zkjobs/core';
+import { multiReadChunked } from '../util.js';
 import { JOB_STATES, type JobRecord, type JobState } from '../job.js';
 import { COUNTS, COUNT_DELTA_PREFIX } from '../layout.js';
 import { decodeEvent, encodeEvent, eventOfWrite, type EventEntry, type JobEvent } from './event-log.js';
@@ -203,28 +204,17 @@ export async function readDeltas(client: ZkClient, names?: readonly string[]): P
   const list = deltasOf(names ?? (await client.getChildren(COUNTS)).children);
   // A delta is small (a few types × states and its events): many go in one request (multiRead).
   const out: ReadDelta[] = [];
-  let per = DELTAS_PER_READ;
-  for (let i = 0; i < list.length;) {
-    const chunk = list.slice(i, i + per);
-    let res;
-    try {
-      res = await client.multiRead(chunk.map(({ name }) => ({ type: 'getData' as const, path: `${COUNTS}/${name}` })));
-    } catch (err) {
-      // Deltas with many or big events: read fewer at once.
-      if (err instanceof ReplyTooLargeError && chunk.length > 1) {
-        per = Math.max(1, Math.floor(chunk.length / 2));
-        continue;
-      }
-      throw err;
-    }
-    i += chunk.length;
-    res.forEach((r, k) => {
-      const { name, seq } = chunk[k]!;
-      if (r.type === 'getData') out.push({ name, seq, ...decodeDelta(r.data) });
-      else if (r.type === 'error' && !(r.error instanceof NoNodeError)) throw r.error;
-      // NoNode: deleted meanwhile.
-    });
-  }
+  const res = await multiReadChunked(
+    client,
+    list.map(({ name }) => ({ type: 'getData' as const, path: `${COUNTS}/${name}` })),
+    DELTAS_PER_READ,
+  );
+  res.forEach((r, k) => {
+    const { name, seq } = list[k]!;
+    if (r.type === 'getData') out.push({ name, seq, ...decodeDelta(r.data) });
+    else if (r.type === 'error' && !(r.error instanceof NoNodeError)) throw r.error;
+    // NoNode: deleted meanwhile.
+  });
   return out;
 }
 

@@ -11,6 +11,7 @@
  */
 import type { RecursiveWatchEvent, WatchHandle, ZkClient } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
+import { multiReadChunked } from '../util.js';
 import { BUCKET_NAMES, PENDING } from '../layout.js';
 
 /** Internal: a warm view of the pending buckets' listings. */
@@ -85,7 +86,8 @@ export class PendingWatch {
     if (this.closed || this.replay !== null) return;
     this.replay = [];
     try {
-      const res = await this.client.multiRead(
+      const res = await multiReadChunked(
+        this.client,
         BUCKET_NAMES.map((b) => ({ type: 'getChildren' as const, path: `${PENDING}/${b}` })),
       );
       if (this.closed) return;

@@ -10,6 +10,7 @@ import type { MarkerRewrite } from '../engine/ops.js';
 import { parseRecord } from '../engine/record.js';
 import { isFinalState } from '../engine/transitions.js';
 import type { JobState } from '../job.js';
+import { multiReadChunked } from '../util.js';
 import { BUCKET_NAMES, PENDING, decodeMarkerDoc, jobPath, type PendingEntry } from '../layout.js';
 import type { LeaderContext } from './context.js';
 import { Heap } from './heap.js';
@@ -93,7 +94,8 @@ export class ReadyQueue {
     const { client } = this.ctx;
     if (this.needFullList) {
       this.needFullList = false;
-      const res = await client.multiRead(
+      const res = await multiReadChunked(
+        client,
         BUCKET_NAMES.map((b) => ({ type: 'getChildren' as const, path: `${PENDING}/${b}` })),
       );
       res.forEach((r, i) => {
@@ -118,14 +120,15 @@ export class ReadyQueue {
     }
     toRead.sort((x, y) => (x.slice(-10) < y.slice(-10) ? -1 : 1));
     // Markers are small (≤ 50 entries): many in one request.
-    for (let i = 0; i < toRead.length; i += MARKERS_PER_READ) {
-      const chunk = toRead.slice(i, i + MARKERS_PER_READ);
-      const res = await client.multiRead(chunk.map((path) => ({ type: 'getData' as const, path })));
-      res.forEach((r, k) => {
-        if (r.type === 'getData') this.addMarker(chunk[k]!, r.data, r.stat);
-        else if (r.type === 'error' && !(r.error instanceof NoNodeError)) throw r.error;
-      });
-    }
+    const res = await multiReadChunked(
+      client,
+      toRead.map((path) => ({ type: 'getData' as const, path })),
+      MARKERS_PER_READ,
+    );
+    res.forEach((r, k) => {
+      if (r.type === 'getData') this.addMarker(toRead[k]!, r.data, r.stat);
+      else if (r.type === 'error' && !(r.error instanceof NoNodeError)) throw r.error;
+    });
   }
 
   private addMarker(path: string, data: Buffer, stat: Stat): void {

@@ -42,6 +42,7 @@ import { PendingWatch } from './pending-watch.js';
 import { ReadyQueue } from './ready-queue.js';
 import { Retention } from './retention.js';
 import { WorkerPool, assignedCount, type LiveWorker } from './worker-pool.js';
+import { multiReadChunked } from '../util.js';
 
 export { DeposedError } from './context.js';
 export { PendingWatch } from './pending-watch.js';
@@ -256,7 +257,10 @@ export class Scheduler {
         ...buckets.map((b) => `${PENDING}/${b}`),
         ...(retention ? buckets.map((b) => `${RETENTION}/${b}`) : []),
       ];
-      const res = await client.multiRead(paths.map((path) => ({ type: 'getChildren' as const, path })));
+      const res = await multiReadChunked(
+        client,
+        paths.map((path) => ({ type: 'getChildren' as const, path })),
+      );
       const children = (i: number): string[] | null => {
         const r = res[i];
         if (r?.type === 'getChildren') return r.children;

@@ -3,7 +3,7 @@
  * (`queue/<w-…>`, watched, with each assignment's size), and the requeue of the queues of
  * workers whose session is gone (`ops.requeueOps`).
  */
-import type { ReadOp, ReadResult, RecursiveWatchEvent, WatchHandle, ZkClient } from '@zkjobs/core';
+import type { RecursiveWatchEvent, WatchHandle } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
 import { isLeaderFenceFailure, requeueOps, type GoneHolderWrite } from '../engine/ops.js';
 import { OWNER_GONE, goneHolder, pendingEntry, requeueKind } from '../engine/transitions.js';
@@ -24,15 +24,8 @@ import {
 import { LOG } from '../log-events.js';
 import { deleteLogs } from '../consumer/logs.js';
 import { deleteProgress } from '../consumer/progress.js';
-import { createIfMissing, mapLimit } from '../util.js';
+import { createIfMissing, mapLimit, multiReadChunked } from '../util.js';
 import { DeposedError, readForLeader, type LeaderContext } from './context.js';
-
-/** Reads `ops` in multiReads of at most 64 (queue listings and assignments are small). */
-async function multiReadChunked(client: ZkClient, ops: readonly ReadOp[]): Promise<ReadResult[]> {
-  const out: ReadResult[] = [];
-  for (let i = 0; i < ops.length; i += 64) out.push(...(await client.multiRead(ops.slice(i, i + 64))));
-  return out;
-}
 
 /** A live worker as the leader tracks it. */
 export interface LiveWorker {
