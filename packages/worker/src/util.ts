@@ -99,3 +99,17 @@ export async function multiReadChunked(client: ZkClient, ops: readonly ReadOp[],
   }
   return out;
 }
+
+const madeDirs = new WeakMap<ZkClient, Set<string>>();
+
+/**
+ * Makes `path` exist once per client (a persistent znode, made if missing): later calls for the
+ * same client and path return at once, without a request.
+ */
+export async function ensureDirOnce(client: ZkClient, path: string): Promise<void> {
+  let made = madeDirs.get(client);
+  if (!made) madeDirs.set(client, (made = new Set()));
+  if (made.has(path)) return;
+  await createIfMissing(client, path);
+  made.add(path);
+}

@@ -13,7 +13,7 @@ import { NoNodeError, TransactionError, type ZkClient } from '@zkjobs/core';
 import { JobValidationError } from '../errors.js';
 import { isHolderFenceFailure, logOps } from '../engine/ops.js';
 import { LOGS, bucketOf, logsPath } from '../layout.js';
-import { createIfMissing } from '../util.js';
+import { ensureDirOnce } from '../util.js';
 import type { ActiveJob, ConsumerContext } from './context.js';
 
 /** Largest log line, bytes of UTF-8 (8 KiB). */
@@ -41,8 +41,6 @@ export interface StoredLogs {
   /** Lines dropped to stay within `keepLogs` and {@link MAX_LOGS_BYTES}. */
   dropped: number;
 }
-
-const buckets = new WeakMap<ZkClient, Set<string>>();
 
 /**
  * Checks a log line.
@@ -117,12 +115,7 @@ export class LogWriter {
       const batch = this.pending;
       this.pending = [];
       try {
-        const known = (buckets.get(client) ?? buckets.set(client, new Set()).get(client))!;
-        const b = bucketOf(this.a.id);
-        if (!known.has(b)) {
-          await createIfMissing(client, `${LOGS}/${b}`);
-          known.add(b);
-        }
+        await ensureDirOnce(client, `${LOGS}/${bucketOf(this.a.id)}`);
         for (let tries = 0; tries < 2; tries++) {
           this.known ??= await this.read();
           const data = appendLogs(this.known.logs, batch, this.ctx.keepLogs);

@@ -9,13 +9,11 @@ import { NoNodeError, TransactionError, type ZkClient } from '@zkjobs/core';
 import { JobValidationError } from '../errors.js';
 import { isHolderFenceFailure, progressOps } from '../engine/ops.js';
 import { PROGRESS, bucketOf, progressPath } from '../layout.js';
-import { createIfMissing } from '../util.js';
+import { ensureDirOnce } from '../util.js';
 import type { ActiveJob, ConsumerContext } from './context.js';
 
 /** Largest stored progress value, bytes of JSON. */
 export const MAX_PROGRESS_BYTES = 65_536;
-
-const buckets = new WeakMap<ZkClient, Set<string>>();
 
 /** The stored form of a progress value: `{ value, token, attempt, at }`. */
 export interface StoredProgress {
@@ -81,12 +79,7 @@ export class ProgressWriter {
       const data = this.pending;
       this.pending = null;
       try {
-        const known = (buckets.get(client) ?? buckets.set(client, new Set()).get(client))!;
-        const b = bucketOf(this.a.id);
-        if (!known.has(b)) {
-          await createIfMissing(client, `${PROGRESS}/${b}`);
-          known.add(b);
-        }
+        await ensureDirOnce(client, `${PROGRESS}/${bucketOf(this.a.id)}`);
         for (let tries = 0; tries < 2; tries++) {
           const tx = progressOps(client, this.a.worker, path, data, this.exists, {
             id: this.a.id,
