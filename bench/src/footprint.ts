@@ -41,6 +41,11 @@ export interface FootprintRun {
    * sent (client-counted: a multiRead is one).
    */
   counts: { ms: number; requests: number; waiting: number; delayed: number };
+  /**
+   * The first `queue.getJobCounts()` as soon as the last `addBulk` returned (before the leader has
+   * necessarily folded the submits' count deltas): ms and requests. Absent in older results.
+   */
+  countsAtOnce?: { ms: number; requests: number };
 }
 
 async function serverFootprint(ctx: Ctx): Promise<ServerFootprint> {
@@ -100,30 +105,26 @@ export async function footprintRun(ctx: Ctx, kind: BacklogKind): Promise<Footpri
       }
     }
     const submitMs = now() - t0;
+    const countsAtOnce = await timedCounts(ctx, queue);
     log(
       `footprint ${kind}: ${ctx.footprintJobs} jobs submitted in ${Math.round(submitMs)} ms (${submitErrors} failed)`,
     );
+    log(`footprint ${kind}: getJobCounts at once ${countsAtOnce.ms.toFixed(1)} ms, ${countsAtOnce.requests} requests`);
     await sleep(2_000); // let the leader take in the backlog
     const after = await serverFootprint(ctx);
-    const times: number[] = [];
-    let requests = 0;
-    let counted: Partial<Record<string, number>> = {};
-    for (let i = 0; i < 5; i++) {
-      const r0 = ctx.client.requestStats();
-      const t = now();
-      counted = await queue.getJobCounts();
-      times.push(now() - t);
-      const r1 = ctx.client.requestStats();
-      requests = Object.entries(r1.requests).reduce((n, [op, k]) => n + k - (r0.requests[op] ?? 0), 0);
-    }
-    times.sort((x, y) => x - y);
+    const calls: { ms: number; requests: number; counted: Partial<Record<string, number>> }[] = [];
+    for (let i = 0; i < 5; i++) calls.push(await timedCounts(ctx, queue));
+    const median = [...calls].sort((x, y) => x.ms - y.ms)[2]!;
+    const counted = calls.at(-1)!.counted;
     const counts = {
-      ms: times[2]!,
-      requests,
+      ms: median.ms,
+      requests: median.requests,
       waiting: counted['waiting'] ?? 0,
       delayed: counted['delayed'] ?? 0,
     };
-    log(`footprint ${kind}: getJobCounts ${counts.ms.toFixed(1)} ms, ${requests} requests, ${JSON.stringify(counted)}`);
+    log(
+      `footprint ${kind}: getJobCounts ${counts.ms.toFixed(1)} ms, ${counts.requests} requests, ${JSON.stringify(counted)}`,
+    );
     const latencyLoaded = await zkjobsLatency(ctx, ctx.latencyJobs, { ns, children });
     return {
       kind,
@@ -136,6 +137,21 @@ export async function footprintRun(ctx: Ctx, kind: BacklogKind): Promise<Footpri
       latencyEmpty,
       latencyLoaded,
       counts,
+      countsAtOnce,
     };
   });
+}
+
+/** One `queue.getJobCounts()`: its time (ms), the requests it sent (client-counted), and its answer. */
+async function timedCounts(
+  ctx: Ctx,
+  queue: Queue,
+): Promise<{ ms: number; requests: number; counted: Partial<Record<string, number>> }> {
+  const r0 = ctx.client.requestStats();
+  const t = now();
+  const counted = await queue.getJobCounts();
+  const ms = now() - t;
+  const r1 = ctx.client.requestStats();
+  const requests = Object.entries(r1.requests).reduce((n, [op, k]) => n + k - (r0.requests[op] ?? 0), 0);
+  return { ms, requests, counted };
 }

@@ -39,6 +39,8 @@ const COMPACT_PAGES = 4;
 
 /** Deltas folded per multi. */
 const FOLD_BATCH = 300;
+/** Deltas read per request by a fold (it reads on only while its index budget lasts). */
+const DELTAS_PER_FOLD_READ = 16;
 /** Deltas deleted per multi. */
 const PRUNE_BATCH = 300;
 /** Deltas kept after they are folded, by default (the event log's length). */
@@ -55,6 +57,9 @@ export class CountFolder {
   /** The state whose pages the next fold compacts, and per state the last page position compacted. */
   private compactTurn = 0;
   private readonly compactAfter = new Map<JobState, number>();
+  /** When a fold last compacted (ms, this host's clock), and the fold interval. */
+  private compactedAt = 0;
+  private intervalMs = 1000;
 
   /** @param maxEventDeltas - folded deltas kept (the newest), for `QueueEvents` */
   constructor(
@@ -62,36 +67,67 @@ export class CountFolder {
     private readonly maxEventDeltas = DEFAULT_MAX_EVENT_DELTAS,
   ) {}
 
-  /** Folds every `intervalMs` while leading. */
+  /** Folds every `intervalMs` while leading; a fold that left deltas behind is followed by the next at once. */
   start(intervalMs: number): void {
+    this.intervalMs = intervalMs;
     this.timer = setInterval(() => void this.fold(), intervalMs);
     this.timer.unref();
   }
 
-  /** One fold (skipped while one runs, or when there is nothing to fold or prune). */
+  /**
+   * One fold (skipped while one runs, or when there is nothing to fold or prune). When it had to
+   * stop short of the newest delta (its index budget or {@link FOLD_BATCH}), the next fold runs
+   * as soon as it commits, so the unfolded deltas a reader adds stay about one fold's worth
+   * after a bulk of any size.
+   */
   async fold(): Promise<void> {
     if (this.running || this.ctx.stopped()) return;
     this.running = true;
+    let behind = false;
+    try {
+      behind = await this.foldOnce();
+    } finally {
+      this.running = false;
+    }
+    if (behind && !this.ctx.stopped()) setImmediate(() => void this.fold());
+  }
+
+  /** @returns true when deltas were left unfolded for the next fold */
+  private async foldOnce(): Promise<boolean> {
     const { client, fence } = this.ctx;
     try {
       const st = await client.exists(COUNTS);
-      if (!st || st.numChildren === 0 || st.cversion === this.idleAt) return;
+      if (!st || st.numChildren === 0 || st.cversion === this.idleAt) return false;
       const listed = deltasOf((await client.getChildren(COUNTS)).children);
       const summary = await readSummary(client);
-      if (summary.scan) return;
-      let unfolded = listed.filter((d) => d.seq > summary.through).slice(0, FOLD_BATCH);
-      let deltas = await readDeltas(
-        client,
-        unfolded.map((d) => d.name),
-      );
+      if (summary.scan) return false;
+      const candidates = listed.filter((d) => d.seq > summary.through).slice(0, FOLD_BATCH);
       const root = await this.readIndexRoot();
-      const keep = root && !root.scan && root.through === summary.through ? indexBudget(deltas) : deltas.length;
-      if (keep < deltas.length) {
-        deltas = deltas.slice(0, keep);
-        const last = deltas.at(-1)!.seq;
-        unfolded = unfolded.filter((d) => d.seq <= last);
+      const indexed = root !== null && !root.scan && root.through === summary.through;
+      // Read only what this fold can take: a chunk at a time, until the index budget is spent.
+      let deltas: ReadDelta[] = [];
+      let budgetSpent = false;
+      for (let at = 0; at < candidates.length && !budgetSpent; at += DELTAS_PER_FOLD_READ) {
+        const chunk = candidates.slice(at, at + DELTAS_PER_FOLD_READ);
+        deltas.push(
+          ...(await readDeltas(
+            client,
+            chunk.map((d) => d.name),
+          )),
+        );
+        if (indexed) {
+          const keep = indexBudget(deltas);
+          if (keep < deltas.length) {
+            deltas = deltas.slice(0, keep);
+            budgetSpent = true;
+          }
+        }
       }
+      const last = deltas.at(-1)?.seq;
+      // A delta listed and gone when read was folded and pruned by a newer leader: the version check fails the fold.
+      const unfolded = last === undefined ? [] : candidates.filter((d) => d.seq <= last);
       const through = unfolded.at(-1)?.seq ?? summary.through;
+      const behind = listed.some((d) => d.seq > through);
       // The folded deltas beyond the newest maxEventDeltas, oldest first.
       const excess = Math.max(0, listed.length - this.maxEventDeltas);
       const prune = listed
@@ -100,13 +136,15 @@ export class CountFolder {
         .slice(0, PRUNE_BATCH);
       if (unfolded.length === 0 && prune.length === 0) {
         this.idleAt = st.cversion;
-        return;
+        return false;
       }
       this.idleAt = null;
       const total = addCounts({}, summary.counts);
       for (const d of deltas) addCounts(total, d.counts);
       const pruned = Math.max(summary.pruned, prune.at(-1)?.seq ?? -1);
-      const index = root ? await this.indexWrites(root, summary.through, through, deltas) : undefined;
+      // Compaction reads up to 2,000 records: at most once per interval, so catching up is not slowed by it.
+      const compact = Date.now() - this.compactedAt >= this.intervalMs;
+      const index = root ? await this.indexWrites(root, summary.through, through, deltas, compact) : undefined;
       try {
         await foldCountsOps(
           client,
@@ -122,16 +160,17 @@ export class CountFolder {
       }
       this.ctx.counters.multis++;
       if (index) this.wrote(index);
+      if (compact) this.compactedAt = Date.now();
+      return behind || excess > prune.length;
     } catch (err) {
-      if (this.ctx.stopped()) return;
+      if (this.ctx.stopped()) return false;
       if (isLeaderFenceFailure(err)) {
         this.ctx.deposed(`fencing check failed (${err.failedOp.path})`);
-        return;
+        return false;
       }
       // A delta or the summary moved meanwhile (or the connection is down): the next fold retries.
       this.ctx.log.debug({ err }, 'count fold failed');
-    } finally {
-      this.running = false;
+      return false;
     }
   }
 
@@ -156,6 +195,7 @@ export class CountFolder {
     from: number,
     through: number,
     deltas: readonly ReadDelta[],
+    compact: boolean,
   ): Promise<FoldIndexWrites | undefined> {
     if (root.scan) return undefined;
     if (root.through !== from) {
@@ -173,8 +213,12 @@ export class CountFolder {
       pages.push({ state, writes });
       counts[state] = total + add.length;
     }
-    const compact = await this.compaction();
-    return { root: encodeRoot(through, counts), rootVersion: root.version, pages, compact };
+    return {
+      root: encodeRoot(through, counts),
+      rootVersion: root.version,
+      pages,
+      compact: compact ? await this.compaction() : [],
+    };
   }
 
   /** The newest page of `state` if more can be appended to it (`total` entries so far), else null. */
