@@ -105,6 +105,47 @@ describe('retention by count', () => {
     expect(await queue.getJobCounts('completed', 'failed')).toEqual({ completed: 3, failed: 0 });
   });
 
+  it("a job the leader fails (a failed dependency) is kept and removed by its own retention, as a worker's outcome is", async () => {
+    const client = await sharedClient(cleanup);
+    const namespace = fileNamespace(import.meta.filename) + '-leader';
+    const queue = new Queue(client, { namespace, logger });
+    const worker = new Worker(
+      client,
+      { ok: async () => 1, bad: async () => Promise.reject(new UnrecoverableError('no')) },
+      { namespace, logger, concurrency: 2 },
+    );
+    cleanup(() => worker.close({ graceMs: 100 }));
+    await worker.start();
+    const parent = await queue.add('bad', {});
+    const gone = await queue.add('ok', {}, { dependsOn: [parent.id], removeOnFail: true });
+    const aged = await queue.add('ok', {}, { dependsOn: [parent.id], removeOnFail: { age: 300 } });
+    const counted = await Promise.all(
+      [0, 1, 2].map(() => queue.add('ok', {}, { dependsOn: [parent.id], removeOnFail: { count: 1 } })),
+    );
+    const kept = await queue.add('ok', {}, { dependsOn: [parent.id] });
+    await expect(queue.waitUntilFinished(kept.id, { timeoutMs: 15_000 })).rejects.toThrow(/dependency .* ended failed/);
+    await waitFor(
+      async () => (await queue.getJob(gone.id)) === null && (await queue.getJob(aged.id)) === null,
+      15_000,
+      50,
+      'removed by removeOnFail: true and { age }',
+    );
+    await waitFor(
+      async () => (await Promise.all(counted.map((j) => queue.getJob(j.id)))).filter((j) => j !== null).length === 1,
+      15_000,
+      50,
+      'removed by { count: 1 }',
+    );
+    expect((await queue.getJob(kept.id))!.state).toBe('failed');
+    expect((await queue.getJob(parent.id))!.state).toBe('failed');
+    await waitFor(
+      async () => (await queue.getJobCounts('failed')).failed === 3,
+      15_000,
+      50,
+      'counts: the parent, the one kept by count and the one with no retention',
+    );
+  });
+
   it('refuses bad values with an error naming the option, and writes nothing', async () => {
     const client = await sharedClient(cleanup);
     const namespace = fileNamespace(import.meta.filename) + '-bad';

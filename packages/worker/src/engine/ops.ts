@@ -23,8 +23,8 @@
  * | {@link claimAndCompleteOps} | consumer | holder | a claim multi's ops, then a completion multi's (the outcomes waiting meanwhile) |
  * | {@link assignOps}  | leader    | leader | `create` assignments, marker rewrites/deletes, gang parents and documents   |
  * | {@link requeueOps} | leader    | leader | `setData`/`delete` each record, a marker, retention markers, `delete` the dead worker's queue |
- * | {@link failDependantOps} | leader | leader | `setData(record, version)`, marker rewrite/delete                      |
- * | {@link finishGangOps} | leader | leader | `setData(parent, version)`, `delete(gangs/<id>)`                          |
+ * | {@link failDependantOps} | leader | leader | `setData` (or `delete` by its retention) `(record, version)`, its retention markers, marker rewrite/delete |
+ * | {@link finishGangOps} | leader | leader | `setData` (or `delete` by its retention) `(parent, version)`, its retention markers, `delete(gangs/<id>)` |
  * | {@link pruneOps}   | leader    | leader | `delete(record, version)` finished records; their retention marker deleted or rewritten |
  * | {@link fireScheduleOps} | leader | leader | `setData(schedules/<id>, version)`, `create` each slot's record, one marker |
  * | {@link foldCountsOps} | leader | leader | `setData(counts, version)`, `delete` the deltas past the event retention; `setData(index, version)`, the newest page of each state `setData(version)`, new pages `create`, one old page `setData`/`delete(version)` |
@@ -606,9 +606,28 @@ export function failDependantOps(
   markers: Iterable<MarkerRewrite>,
 ): Transaction {
   const tx = leaderFence(client.transaction(), fence);
-  if (write) tx.setData(jobPath(write.next.id), encodeRecord(write.next), { version: write.version });
+  const written = write ? [leaderOutcome(tx, write)] : [];
   markerOps(tx, markers);
-  return appendTally(tx, tallyOf(write ? [write] : []));
+  return appendTally(tx, tallyOf(written));
+}
+
+/**
+ * A final outcome the leader writes (a failed dependant, a finished gang), with the record's own
+ * retention as a completion has it: deleted at its version for `true` (`removeOnComplete` when
+ * completed, `removeOnFail` otherwise), else written, with a retention marker for `{ age }` and
+ * `{ count }`. Returns the write as the counts see it.
+ */
+function leaderOutcome(tx: Transaction, write: RecordWrite): RecordWrite & { remove?: boolean } {
+  const { next, version } = write;
+  const retention = next.state === 'completed' ? next.opts.removeOnComplete : next.opts.removeOnFail;
+  if (retention === true) {
+    tx.delete(jobPath(next.id), { version });
+    return { ...write, remove: true };
+  }
+  tx.setData(jobPath(next.id), encodeRecord(next), { version });
+  const keepFor = typeof retention === 'object' ? retention.age : undefined;
+  retentionMarkers(tx, [{ next, ...(keepFor !== undefined ? { keepFor } : {}), after: version + 1 }]);
+  return write;
 }
 
 /** A finished gang: leader fence; the parent's outcome (when not final yet); its document deleted. */
@@ -619,9 +638,9 @@ export function finishGangOps(
   write: RecordWrite | undefined,
 ): Transaction {
   const tx = leaderFence(client.transaction(), fence);
-  if (write) tx.setData(jobPath(parentId), encodeRecord(write.next), { version: write.version });
+  const written = write ? [leaderOutcome(tx, write)] : [];
   tx.delete(gangPath(parentId));
-  return appendTally(tx, tallyOf(write ? [write] : []));
+  return appendTally(tx, tallyOf(written));
 }
 
 /** A finished record to delete, with its type and state when known (for the counts). */
