@@ -108,6 +108,24 @@ describe('stored job logs', () => {
     await expect(queue.getJobLogs('a/b')).rejects.toBeInstanceOf(JobValidationError);
   });
 
+  it('lines logged and not awaited by a handler that returns at once are all stored before its completion', async () => {
+    const { queue } = await setup({
+      fire: async (_job: Job, ctx) => {
+        for (let i = 0; i < 30; i++) void ctx.log(`line ${i}`);
+        return 'done';
+      },
+    });
+    for (let round = 0; round < 3; round++) {
+      const job = await queue.add('fire', {});
+      await queue.waitUntilFinished(job.id, { timeoutMs: 10_000 });
+      expect(await queue.getJobLogs(job.id)).toEqual({
+        logs: Array.from({ length: 30 }, (_, i) => `line ${i}`),
+        count: 30,
+        dropped: 0,
+      });
+    }
+  });
+
   it('more than keepLogs lines: the newest are kept and the dropped counted, across attempts', async () => {
     const { queue } = await setup(
       {
