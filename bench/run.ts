@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ZkClient } from '@zkjobs/core';
-import { TestingCluster, zookeeperInstalled } from '@zkjobs/core/testing';
+import { zookeeperInstalled } from '@zkjobs/core/testing';
 import type { Ctx } from './src/context.js';
 import {
   bullmqLatency,
@@ -52,7 +52,7 @@ import { RedisServer, redisServerPath } from './src/redis.js';
 import { emptyResults, toMarkdown, type Results } from './src/report.js';
 import { closeAll, track } from './src/resources.js';
 import { errorMessage, log, now } from './src/util.js';
-import { deleteTree, pipelinedCreates, pipelinedMultis } from './src/zk.js';
+import { deleteTree, pipelinedCreates, pipelinedMultis, startZkServers } from './src/zk.js';
 import { existsSync } from 'node:fs';
 
 const SECTIONS = ['raw', 'throughput', 'scaling', 'latency', 'failover', 'footprint'] as const;
@@ -229,20 +229,13 @@ async function main(): Promise<void> {
     throw new Error('ZooKeeper is not installed: run bash scripts/setup.sh (or `pnpm bench`, which does)');
   const logDir = join(tmpdir(), `zkjobs-bench-${process.pid}`);
   await mkdir(logDir, { recursive: true });
-  log(`starting a ${settings.members}-node ensemble (forceSync, tickTime ${tickMs}); child logs in ${logDir}`);
-  // The follower limits are ticks: scaled so that they stay 5 s and 2.5 s whatever the tick
-  // (ZooKeeper's 10 and 5 ticks at tickTime 500), and sessions may still ask for up to 60 s
-  // (ZooKeeper's default ceiling is 20 ticks).
-  const cluster = await TestingCluster.start({
-    size: settings.members,
-    tickTime: tickMs,
-    forceSync: true,
-    initLimit: Math.ceil(5000 / tickMs),
-    syncLimit: Math.ceil(2500 / tickMs),
-    config: { maxSessionTimeout: 60_000 },
-    jvmFlags: [`-Xmx${settings.zkHeapMb}m`],
-  });
-  track('ZooKeeper ensemble', () => cluster.close());
+  log(
+    `starting ${settings.members === 1 ? 'a standalone server' : `a ${settings.members}-node ensemble`} (forceSync, tickTime ${tickMs}); child logs in ${logDir}`,
+  );
+  const { servers: cluster } = await startZkServers(
+    { members: settings.members, tickMs, heapMb: settings.zkHeapMb },
+    'ZooKeeper ensemble',
+  );
   const client = await ZkClient.connect(cluster.connectString, { sessionTimeoutMs: 10_000 });
   track('bench ZooKeeper client', () => client.close());
   const machine = await describeMachine(cluster);
