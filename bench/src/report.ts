@@ -78,6 +78,20 @@ function cpuCells(runs: ThroughputRun[]): string {
   return ` ${cpuCell(runs, 'server')} / ${cpuCell(runs, 'workers')} / ${cpuCell(runs, 'bench')} | ${busy ? `${f0(busy.median)} %` : '–'} `;
 }
 
+/** CPU per job of all three parts together (server + workers + submitter), ms, over the runs that measured it. */
+function cpuAll(runs: ThroughputRun[] | undefined): Summary | null {
+  return summarize(
+    (runs ?? [])
+      .map((x) => (x.cpu ? (x.cpu.server ?? 0) + (x.cpu.workers ?? 0) + x.cpu.bench : null))
+      .filter((x): x is number => x !== null),
+  );
+}
+
+/** zkjobs's client-counted znode writes or requests per job over the runs that counted them. */
+function clientCount(runs: ThroughputRun[] | undefined, k: 'writes' | 'requests'): Summary | null {
+  return summarize((runs ?? []).map((x) => x.client?.[k]).filter((x): x is number => typeof x === 'number'));
+}
+
 const sum = (runs: ThroughputRun[] | undefined, k: keyof ThroughputRun): Summary | null =>
   summarize((runs ?? []).map((r) => Number(r[k])));
 const lat = (runs: LatencyRun[] | undefined, k: keyof LatencyRun): Summary | null =>
@@ -131,16 +145,10 @@ export function toMarkdown(r: Results): string {
   L.push('| --- | --- | --- |');
   const aof = r.throughput['bullmq-aof'];
   const aofRate = sum(aof, 'jobsPerSec');
-  const cpuAll = (runs: ThroughputRun[] | undefined): Summary | null =>
-    summarize(
-      (runs ?? [])
-        .map((x) => (x.cpu ? (x.cpu.server ?? 0) + (x.cpu.workers ?? 0) + x.cpu.bench : null))
-        .filter((x): x is number => x !== null),
-    );
   const zCpu = cpuAll(zk);
   const aCpu = cpuAll(aof);
-  const wpj = summarize((zk ?? []).map((x) => x.client?.writes).filter((x): x is number => typeof x === 'number'));
-  const cpj = summarize((zk ?? []).map((x) => x.client?.requests).filter((x): x is number => typeof x === 'number'));
+  const wpj = clientCount(zk, 'writes');
+  const cpj = clientCount(zk, 'requests');
   L.push(
     `| throughput ≥ 1.0 × BullMQ's (Redis appendfsync everysec) in the same run (${r.settings['workers']} workers × concurrency ${r.settings['concurrency']}, ${f0(Number(r.settings['jobs']))} jobs) | zkjobs ${mmm(zkRate)} jobs/s vs BullMQ ${mmm(aofRate)} jobs/s (ratio ${zkRate && aofRate ? f2(zkRate.median / aofRate.median) : '–'}; without persistence ${mmm(bullRate)}) | ${verdict(zkRate && aofRate ? zkRate.median >= aofRate.median : null)} |`,
   );
