@@ -3,7 +3,7 @@
  * then this file), or `node --import tsx bench/run.ts [flags]` after a build.
  *
  *   --quick              small counts and 1 round (~2 minutes; development numbers only)
- *   --only a,b           sections: raw, throughput, scaling, latency, failover, footprint
+ *   --only a,b           sections: raw, throughput, scaling, latency, variants, failover, footprint
  *   --rounds N           rounds per measurement (default 3; failover at least 5)
  *   --jobs N             jobs per throughput run (default 10000)
  *   --kazoo-jobs N       items per Kazoo run (default 2000), --kazoo-cap-s S (default 120)
@@ -11,10 +11,15 @@
  *   --concurrency N      handlers per worker, every system (default 8)
  *   --prefetch N         zkjobs Worker prefetch (default: the Worker's, max(4 × concurrency, 32))
  *   --latency-jobs N     single jobs per latency round (default 200)
+ *   --variants a,b       throughput variants, zkjobs beside BullMQ (appendfsync everysec): standalone
+ *                        (a standalone forceSync server of the section's own), c64 (concurrency 64),
+ *                        work1, work10 (1 or 10 ms of simulated work per job); default all
+ *   --variant-jobs N     jobs per variant run (default: --jobs)
  *   --members N          ZooKeeper members (default 3; 1: a standalone forceSync server)
  *   --zk-heap-mb N       each ZooKeeper member's JVM heap limit (default 512)
  *   --work-ms N          simulated work per job in every system's handler, ms (default 0: no-op)
- *   --warmup-jobs N      jobs through each system once before the throughput rounds, not counted (default 5000)
+ *   --warmup-jobs N      jobs through each system once before the throughput and variants rounds,
+ *                        not counted (default 5000)
  *   --footprint-jobs N   waiting jobs of the footprint section (default 100000)
  *   --session-ms N       requested session timeout of the failover workers (default 2000)
  *   --no-bullmq, --no-kazoo   leave a peer out
@@ -23,7 +28,8 @@
  *   --max-minutes N      the whole run's time limit (default 60, quick 10)
  *
  * Everything runs on 127.0.0.1: a 3-node ZooKeeper ensemble (forceSync, tickTime 100), two
- * redis-servers on free ports, worker child processes. All are stopped at the end, on failure,
+ * redis-servers on free ports, worker child processes; for the `standalone` variant, a standalone
+ * ZooKeeper server (forceSync) for that section. All are stopped at the end, on failure,
  * on SIGINT/SIGTERM and at the time limit.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -32,7 +38,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ZkClient } from '@zkjobs/core';
-import { TestingCluster, zookeeperInstalled } from '@zkjobs/core/testing';
+import { zookeeperInstalled } from '@zkjobs/core/testing';
 import type { Ctx } from './src/context.js';
 import {
   bullmqLatency,
@@ -52,10 +58,20 @@ import { RedisServer, redisServerPath } from './src/redis.js';
 import { emptyResults, toMarkdown, type Results } from './src/report.js';
 import { closeAll, track } from './src/resources.js';
 import { errorMessage, log, now } from './src/util.js';
-import { deleteTree, pipelinedCreates, pipelinedMultis } from './src/zk.js';
+import {
+  VARIANTS,
+  VARIANT_DEFS,
+  parseVariants,
+  startStandalone,
+  variantCtx,
+  variantResult,
+  type Standalone,
+  type VariantName,
+} from './src/variants.js';
+import { deleteTree, pipelinedCreates, pipelinedMultis, startZkServers } from './src/zk.js';
 import { existsSync } from 'node:fs';
 
-const SECTIONS = ['raw', 'throughput', 'scaling', 'latency', 'failover', 'footprint'] as const;
+const SECTIONS = ['raw', 'throughput', 'scaling', 'latency', 'variants', 'failover', 'footprint'] as const;
 type Section = (typeof SECTIONS)[number];
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
@@ -72,6 +88,8 @@ const { values: a } = parseArgs({
     concurrency: { type: 'string' },
     prefetch: { type: 'string' },
     'latency-jobs': { type: 'string' },
+    variants: { type: 'string' },
+    'variant-jobs': { type: 'string' },
     'warmup-jobs': { type: 'string' },
     members: { type: 'string' },
     'zk-heap-mb': { type: 'string' },
@@ -117,9 +135,22 @@ const only = new Set<Section>(
     : SECTIONS,
 );
 const rounds = int(a.rounds, quick ? 1 : 3, 'rounds');
+const variants = ((): VariantName[] => {
+  const v = parseVariants(a.variants ?? VARIANTS.join(','));
+  if ('unknown' in v) {
+    process.stderr.write(`bench: unknown variant ${v.unknown} (one of ${VARIANTS.join(', ')})\n`);
+    process.exit(2);
+  }
+  if (v.length === 0) {
+    process.stderr.write(`bench: --variants names none (one or more of ${VARIANTS.join(', ')})\n`);
+    process.exit(2);
+  }
+  return v;
+})();
+const jobs = int(a.jobs, quick ? 1000 : 10_000, 'jobs');
 const settings = {
   rounds,
-  jobs: int(a.jobs, quick ? 1000 : 10_000, 'jobs'),
+  jobs,
   kazooJobs: int(a['kazoo-jobs'], quick ? 200 : 2000, 'kazoo-jobs'),
   kazooCapMs: int(a['kazoo-cap-s'], quick ? 20 : 120, 'kazoo-cap-s') * 1000,
   workers: int(a.workers, 3, 'workers'),
@@ -127,6 +158,9 @@ const settings = {
   concurrency: int(a.concurrency, 8, 'concurrency'),
   prefetch: a.prefetch === undefined ? null : int(a.prefetch, 1, 'prefetch'),
   latencyJobs: int(a['latency-jobs'], quick ? 30 : 200, 'latency-jobs'),
+  // The variants section: which, and the jobs of each run.
+  variants,
+  variantJobs: int(a['variant-jobs'], jobs, 'variant-jobs'),
   // One unmeasured throughput run of each system first: the ZooKeeper JVMs start cold (their JIT
   // compilers take a third of their CPU for the first ~20 s), Redis does not.
   warmupJobs: int(a['warmup-jobs'], quick ? 1000 : 5000, 'warmup-jobs'),
@@ -229,20 +263,13 @@ async function main(): Promise<void> {
     throw new Error('ZooKeeper is not installed: run bash scripts/setup.sh (or `pnpm bench`, which does)');
   const logDir = join(tmpdir(), `zkjobs-bench-${process.pid}`);
   await mkdir(logDir, { recursive: true });
-  log(`starting a ${settings.members}-node ensemble (forceSync, tickTime ${tickMs}); child logs in ${logDir}`);
-  // The follower limits are ticks: scaled so that they stay 5 s and 2.5 s whatever the tick
-  // (ZooKeeper's 10 and 5 ticks at tickTime 500), and sessions may still ask for up to 60 s
-  // (ZooKeeper's default ceiling is 20 ticks).
-  const cluster = await TestingCluster.start({
-    size: settings.members,
-    tickTime: tickMs,
-    forceSync: true,
-    initLimit: Math.ceil(5000 / tickMs),
-    syncLimit: Math.ceil(2500 / tickMs),
-    config: { maxSessionTimeout: 60_000 },
-    jvmFlags: [`-Xmx${settings.zkHeapMb}m`],
-  });
-  track('ZooKeeper ensemble', () => cluster.close());
+  log(
+    `starting ${settings.members === 1 ? 'a standalone server' : `a ${settings.members}-node ensemble`} (forceSync, tickTime ${tickMs}); child logs in ${logDir}`,
+  );
+  const { servers: cluster } = await startZkServers(
+    { members: settings.members, tickMs, heapMb: settings.zkHeapMb },
+    'ZooKeeper ensemble',
+  );
   const client = await ZkClient.connect(cluster.connectString, { sessionTimeoutMs: 10_000 });
   track('bench ZooKeeper client', () => client.close());
   const machine = await describeMachine(cluster);
@@ -251,13 +278,16 @@ async function main(): Promise<void> {
   log(`machine: ${machine.nproc} cores, ${machine.cpuModel}, load ${machine.loadavgAtStart.join(' ')}`);
 
   const needPeers = only.has('throughput') || only.has('latency');
-  const wantBull = needPeers && !a['no-bullmq'];
+  // The variants compare with BullMQ on the appendfsync everysec server only.
+  const wantBull = (needPeers || only.has('variants')) && !a['no-bullmq'];
   let redis: Ctx['redis'] = { none: null, aof: null };
   if (wantBull) {
     if (!existsSync(redisServerPath())) {
       results.notes.push(`BullMQ skipped: no redis-server at ${redisServerPath()} (bench/setup.sh installs Debian's)`);
     } else {
-      const none = await attempt('start redis-server (no persistence)', () => RedisServer.start('none'));
+      const none = needPeers
+        ? await attempt('start redis-server (no persistence)', () => RedisServer.start('none'))
+        : null;
       const aof = await attempt('start redis-server (appendfsync everysec)', () => RedisServer.start('aof-everysec'));
       redis = { none, aof };
     }
@@ -290,7 +320,7 @@ async function main(): Promise<void> {
   };
   const R = results;
 
-  if (only.has('throughput') && settings.warmupJobs > 0) {
+  if ((only.has('throughput') || only.has('variants')) && settings.warmupJobs > 0) {
     log(`warm-up: ${settings.warmupJobs} jobs through each system, not counted`);
     await attempt('warm-up zkjobs', () => zkjobsThroughput(ctx, ctx.workers, settings.warmupJobs));
     if (redis.none)
@@ -403,6 +433,50 @@ async function main(): Promise<void> {
       await save(false);
     }
   }
+  // Throughput variants: in each round every variant (the order rotating), and within a variant
+  // zkjobs and BullMQ (appendfsync everysec) in an order that alternates round by round.
+  if (only.has('variants')) {
+    const chosen = variants.map((n) => VARIANT_DEFS[n]);
+    let standalone: Standalone | null = null;
+    try {
+      if (chosen.some((v) => v.standalone)) {
+        standalone = await attempt('start a standalone ZooKeeper server (variants)', () =>
+          startStandalone({ tickMs, heapMb: settings.zkHeapMb }),
+        );
+        // Its JVM starts cold, as the ensemble's did: one unmeasured run first.
+        const s = standalone;
+        if (s && settings.warmupJobs > 0)
+          await attempt('warm-up zkjobs (standalone)', () =>
+            zkjobsThroughput(variantCtx(ctx, VARIANT_DEFS.standalone, s), ctx.workers, settings.warmupJobs),
+          );
+      }
+      const runnable = chosen.filter((v) => !v.standalone || standalone);
+      for (let r = 0; r < rounds; r++) {
+        for (let j = 0; j < runnable.length; j++) {
+          const v = runnable[(j + r) % runnable.length]!;
+          const vctx = variantCtx(ctx, v, standalone);
+          const entry = (R.variants[v.name] ??= variantResult(vctx, settings.variantJobs));
+          const steps: [string, string, () => Promise<ThroughputRun>][] = [
+            ['zkjobs', 'zkjobs', () => zkjobsThroughput(vctx, ctx.workers, settings.variantJobs)],
+          ];
+          if (redis.aof)
+            steps.push([
+              'bullmq-aof',
+              'BullMQ (AOF everysec)',
+              () => bullmqThroughput(vctx, redis.aof!, ctx.workers, settings.variantJobs),
+            ]);
+          for (let i = 0; i < steps.length; i++) {
+            const [k, what, fn] = steps[(i + r) % steps.length]!;
+            push(entry.runs, k, await attempt(`round ${r + 1} variant ${v.name}: ${what}`, fn));
+          }
+        }
+        await save(false);
+      }
+    } finally {
+      await standalone?.close().catch((err: unknown) => log(`standalone ZooKeeper server: ${errorMessage(err)}`));
+    }
+  }
+
   await redis.none?.stop();
   await redis.aof?.stop();
 

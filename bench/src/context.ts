@@ -1,6 +1,6 @@
 import type { ZkClient } from '@zkjobs/core';
-import type { TestingCluster } from '@zkjobs/core/testing';
 import type { RedisServer } from './redis.js';
+import type { ZkServers } from './zk.js';
 
 /** What every section of a run shares. */
 export interface Ctx {
@@ -28,7 +28,8 @@ export interface Ctx {
   footprintJobs: number;
   /** Requested session timeout of the failover workers, ms. */
   failoverSessionMs: number;
-  cluster: TestingCluster;
+  /** The ZooKeeper servers the zkjobs runs use (the ensemble; a variant may give its own). */
+  cluster: ZkServers;
   /** The parent's own connection (Queue submits, clean-up). */
   client: ZkClient;
   redis: { none: RedisServer | null; aof: RedisServer | null };

@@ -2,8 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, availableParallelism, totalmem, loadavg, release } from 'node:os';
 import { createRequire } from 'node:module';
-import { fourLetterWord, type TestingCluster } from '@zkjobs/core/testing';
+import { fourLetterWord } from '@zkjobs/core/testing';
 import { kazooVersion, pythonVersion } from './kazoo.js';
+import type { ZkServers } from './zk.js';
 
 const require = createRequire(import.meta.url);
 
@@ -45,7 +46,7 @@ export interface Machine {
   dirtyTree: boolean;
 }
 
-export async function describeMachine(cluster: TestingCluster | null): Promise<Machine> {
+export async function describeMachine(cluster: ZkServers | null): Promise<Machine> {
   let zookeeper: string | null = null;
   if (cluster) {
     const m = cluster.members[0]!;

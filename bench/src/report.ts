@@ -2,6 +2,7 @@ import type { FailoverRun } from './failover.js';
 import type { FootprintRun } from './footprint.js';
 import type { FloorRun, LatencyRun, ThroughputRun } from './engines.js';
 import type { Machine } from './machine.js';
+import type { VariantResult } from './variants.js';
 import { summarize, type Summary } from './util.js';
 
 /** Everything a run measured (bench/results/latest.json). */
@@ -22,6 +23,8 @@ export interface Results {
   latency: Record<string, LatencyRun[]>;
   /** ZooKeeper's own write and read latency on the idle ensemble, per latency round. */
   latencyFloor: FloorRun[];
+  /** Throughput variants by name (`standalone`, `c64`, `work1`, `work10`), zkjobs beside BullMQ (AOF). */
+  variants: Record<string, VariantResult>;
   failover: FailoverRun[];
   footprint: FootprintRun[];
   /** Sections skipped or failed, with the reason. */
@@ -46,6 +49,7 @@ export function emptyResults(
     scaling: {},
     latency: {},
     latencyFloor: [],
+    variants: {},
     failover: [],
     footprint: [],
     notes: [],
@@ -76,6 +80,20 @@ function cpuCells(runs: ThroughputRun[]): string {
   if (!runs.some((r) => r.cpu)) return ' | ';
   const busy = summarize(runs.map((r) => r.cpu?.busyPct).filter((x): x is number => typeof x === 'number'));
   return ` ${cpuCell(runs, 'server')} / ${cpuCell(runs, 'workers')} / ${cpuCell(runs, 'bench')} | ${busy ? `${f0(busy.median)} %` : '–'} `;
+}
+
+/** CPU per job of all three parts together (server + workers + submitter), ms, over the runs that measured it. */
+function cpuAll(runs: ThroughputRun[] | undefined): Summary | null {
+  return summarize(
+    (runs ?? [])
+      .map((x) => (x.cpu ? (x.cpu.server ?? 0) + (x.cpu.workers ?? 0) + x.cpu.bench : null))
+      .filter((x): x is number => x !== null),
+  );
+}
+
+/** zkjobs's client-counted znode writes or requests per job over the runs that counted them. */
+function clientCount(runs: ThroughputRun[] | undefined, k: 'writes' | 'requests'): Summary | null {
+  return summarize((runs ?? []).map((x) => x.client?.[k]).filter((x): x is number => typeof x === 'number'));
 }
 
 const sum = (runs: ThroughputRun[] | undefined, k: keyof ThroughputRun): Summary | null =>
@@ -131,16 +149,10 @@ export function toMarkdown(r: Results): string {
   L.push('| --- | --- | --- |');
   const aof = r.throughput['bullmq-aof'];
   const aofRate = sum(aof, 'jobsPerSec');
-  const cpuAll = (runs: ThroughputRun[] | undefined): Summary | null =>
-    summarize(
-      (runs ?? [])
-        .map((x) => (x.cpu ? (x.cpu.server ?? 0) + (x.cpu.workers ?? 0) + x.cpu.bench : null))
-        .filter((x): x is number => x !== null),
-    );
   const zCpu = cpuAll(zk);
   const aCpu = cpuAll(aof);
-  const wpj = summarize((zk ?? []).map((x) => x.client?.writes).filter((x): x is number => typeof x === 'number'));
-  const cpj = summarize((zk ?? []).map((x) => x.client?.requests).filter((x): x is number => typeof x === 'number'));
+  const wpj = clientCount(zk, 'writes');
+  const cpj = clientCount(zk, 'requests');
   L.push(
     `| throughput ≥ 1.0 × BullMQ's (Redis appendfsync everysec) in the same run (${r.settings['workers']} workers × concurrency ${r.settings['concurrency']}, ${f0(Number(r.settings['jobs']))} jobs) | zkjobs ${mmm(zkRate)} jobs/s vs BullMQ ${mmm(aofRate)} jobs/s (ratio ${zkRate && aofRate ? f2(zkRate.median / aofRate.median) : '–'}; without persistence ${mmm(bullRate)}) | ${verdict(zkRate && aofRate ? zkRate.median >= aofRate.median : null)} |`,
   );
@@ -228,6 +240,34 @@ export function toMarkdown(r: Results): string {
         .join(' | ')} | ${keys((c) => c.writesByKind)
         .map((k) => cell((c) => c.writesByKind, k))
         .join(' | ')} |`,
+    );
+    L.push('');
+  }
+  const variants = Object.entries(r.variants ?? {});
+  if (variants.length > 0) {
+    L.push('### Throughput variants');
+    L.push('');
+    L.push(
+      '| variant | system | jobs/s | × BullMQ | CPU ms / job: server / workers / submitter | cores busy | znode writes / job | requests / job | rounds |',
+    );
+    L.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const [name, v] of variants) {
+      const what =
+        `${name}: ${v.members === 1 ? 'zkjobs on a standalone server' : `${v.members}-node ensemble`}, ` +
+        `${v.workers} workers × ${v.concurrency}, ${v.workMs > 0 ? `${v.workMs} ms of work per job` : 'no-op'}, ${f0(v.jobs)} jobs`;
+      const bull = sum(v.runs['bullmq-aof'], 'jobsPerSec');
+      for (const k of ['zkjobs', 'bullmq-aof']) {
+        const runs = v.runs[k];
+        if (!runs) continue;
+        const s = sum(runs, 'jobsPerSec');
+        L.push(
+          `| ${what} | ${LABEL[k] ?? k} | ${mmm(s)}${runs.some((x) => x.capped) ? ' (time-capped)' : ''} | ${s && bull ? f2(s.median / bull.median) : '–'} |${cpuCells(runs)}| ${mmm(clientCount(runs, 'writes'), f2)} | ${mmm(clientCount(runs, 'requests'), f2)} | ${runs.length} |`,
+        );
+      }
+    }
+    L.push('');
+    L.push(
+      'Each variant is the throughput workload with one thing changed, for every system in it (BullMQ runs on the Redis with appendfsync everysec; the `standalone` variant changes only where zkjobs runs: a standalone forceSync ZooKeeper server started for this section, with the ensemble\'s tickTime and heap). CPU per job as above; "server" is the ZooKeeper JVMs zkjobs ran on (one for `standalone`), the redis-server for BullMQ. Znode writes and requests per job are counted by the zkjobs clients (workers and submitter; a multi is one request; pings not counted).',
     );
     L.push('');
   }

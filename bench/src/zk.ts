@@ -2,13 +2,71 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { CreateMode, NoNodeError, type ZkClient } from '@zkjobs/core';
-import { monitor, type TestingCluster } from '@zkjobs/core/testing';
+import { TestingCluster, TestingServer, monitor, type ZkServerProcess } from '@zkjobs/core/testing';
+import { track } from './resources.js';
 import { mapLimit, now, withTimeout } from './util.js';
 
 const execFileP = promisify(execFile);
 
+/**
+ * The ZooKeeper servers a measurement runs on: the bench's ensemble (a `TestingCluster`) or one
+ * standalone `TestingServer`, seen alike — where clients connect, and the members (their pids
+ * for CPU accounting, their client ports for `mntr`).
+ */
+export interface ZkServers {
+  readonly connectString: string;
+  readonly members: readonly ZkServerProcess[];
+}
+
+/** How the bench runs ZooKeeper (see {@link startZkServers}). */
+export interface ZkServerSettings {
+  /** Members: 1 is a standalone server, more an ensemble. */
+  members: number;
+  /** tickTime, ms; sessions expire on tick boundaries. */
+  tickMs: number;
+  /** Each member's JVM heap limit, MB. */
+  heapMb: number;
+}
+
+/**
+ * Starts the bench's ZooKeeper — a `TestingCluster` of `members`, or a `TestingServer` for 1 (a
+ * `TestingCluster` waits for a member in mode `leader`, which a standalone server never reports) —
+ * every one with `forceSync=yes`, the given tickTime and heap, `maxSessionTimeout=60000`, and
+ * follower limits scaled to stay 5 s and 2.5 s whatever the tick (ZooKeeper's 10 and 5 ticks at
+ * tickTime 500). Registered for clean-up as `name` ({@link track}); `close` stops the servers,
+ * removes their data and unregisters them. Bounded: the harness waits at most 30 s for them to serve.
+ */
+export async function startZkServers(
+  s: ZkServerSettings,
+  name: string,
+): Promise<{ servers: ZkServers; close: () => Promise<void> }> {
+  const opts = {
+    tickTime: s.tickMs,
+    forceSync: true,
+    initLimit: Math.ceil(5000 / s.tickMs),
+    syncLimit: Math.ceil(2500 / s.tickMs),
+    config: { maxSessionTimeout: 60_000 },
+    jvmFlags: [`-Xmx${s.heapMb}m`],
+  };
+  let servers: ZkServers & { close(): Promise<void> };
+  if (s.members === 1) {
+    const server = await TestingServer.start(opts);
+    servers = { connectString: server.connectString, members: [server.member], close: () => server.close() };
+  } else {
+    servers = await TestingCluster.start({ ...opts, size: s.members });
+  }
+  const untrack = track(name, () => servers.close());
+  return {
+    servers,
+    close: async () => {
+      untrack();
+      await servers.close();
+    },
+  };
+}
+
 /** `mntr` of every member, in member order (null for a member that did not answer). */
-export async function mntrAll(cluster: TestingCluster): Promise<(Record<string, string | number> | null)[]> {
+export async function mntrAll(cluster: ZkServers): Promise<(Record<string, string | number> | null)[]> {
   return Promise.all(cluster.members.map((m) => monitor('127.0.0.1', m.spec.clientPort, 3000).catch(() => null)));
 }
 
@@ -23,7 +81,7 @@ export function sumKey(snap: (Record<string, string | number> | null)[], key: st
 }
 
 /** Client packets received by the whole ensemble (every request and ping, every member). */
-export async function packetsReceived(cluster: TestingCluster): Promise<number> {
+export async function packetsReceived(cluster: ZkServers): Promise<number> {
   return sumKey(await mntrAll(cluster), 'zk_packets_received');
 }
 
