@@ -7,7 +7,6 @@
 import { hostname } from 'node:os';
 import type { WatchHandle, ZkClient } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
-import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { JobCancelledError, LostClaimError, UnrecoverableError, WorkerClosingError } from '../errors.js';
 import { toJob } from '../engine/record.js';
@@ -90,7 +89,13 @@ export class Consumer {
   private retryTimer: NodeJS.Timeout | null = null;
   /** Mean handler time, ms (exponentially weighted; starts high, so nothing is claimed ahead at first). */
   private handlerMs = 1000;
-  private readonly pq: PQueue;
+  /**
+   * Runs (handler, then the outcome's write) at once, at most `concurrency`: a claimed job past
+   * that waits in {@link runQueue} until a run ends (its outcome written).
+   */
+  private runs = 0;
+  /** Claimed jobs waiting for a run, in the order claimed. */
+  private readonly runQueue: { a: ActiveJob; job: Job }[] = [];
   private readonly ctx: ConsumerContext;
   private readonly notes: ClaimNotes;
   private readonly writer: CompletionWriter;
@@ -121,7 +126,6 @@ export class Consumer {
     this.events = opts.events;
     this.pollMs = opts.pollMs;
     this.backoffStrategy = opts.backoffStrategy;
-    this.pq = new PQueue({ concurrency: opts.concurrency });
     this.ctx = {
       client: opts.client,
       log: opts.log,
@@ -540,7 +544,18 @@ export class Consumer {
       LOG.active,
     );
     this.events.emit('active', job, token);
-    void this.pq.add(() => this.run(a, job));
+    if (this.runs < this.concurrency) this.launch(a, job);
+    else this.runQueue.push({ a, job });
+  }
+
+  /** Starts the run of `a`; when it ends, the next waiting one starts. */
+  private launch(a: ActiveJob, job: Job): void {
+    this.runs++;
+    void this.run(a, job).finally(() => {
+      this.runs--;
+      const next = this.runQueue.shift();
+      if (next) this.launch(next.a, next.job);
+    });
   }
 
   private async run(a: ActiveJob, job: Job): Promise<void> {
