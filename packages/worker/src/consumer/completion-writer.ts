@@ -80,7 +80,7 @@ export class CompletionWriter {
    */
   refuse(a: ActiveJob, reason: string): void {
     const err = new LostClaimError(a.id, a.token, reason);
-    if (!a.abort.signal.aborted) a.abort.abort(err);
+    if (!a.abort.aborted) a.abort.abort(err);
     this.ctx.log.warn(
       { jobId: a.id, attempt: a.rec.attemptsMade, token: a.token, worker: a.worker, session: a.session, reason },
       LOG.refused,

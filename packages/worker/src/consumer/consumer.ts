@@ -31,7 +31,14 @@ import { createIfMissing } from '../util.js';
 import { claimBatch } from './claim.js';
 import { ClaimNotes } from './claim-notes.js';
 import { CompletionWriter } from './completion-writer.js';
-import { claimOf, type ActiveJob, type BufferedJob, type ConsumerContext, type ConsumerCounters } from './context.js';
+import {
+  RunAbort,
+  claimOf,
+  type ActiveJob,
+  type BufferedJob,
+  type ConsumerContext,
+  type ConsumerCounters,
+} from './context.js';
 import { deleteLogs } from './logs.js';
 import { deleteProgress } from './progress.js';
 import { runHandler } from './run.js';
@@ -277,7 +284,7 @@ export class Consumer {
   }
 
   private abortLost(a: ActiveJob, reason: string): void {
-    if (a.abort.signal.aborted || a.stalled) return;
+    if (a.abort.aborted || a.stalled) return;
     a.stalled = true;
     const err = new LostClaimError(a.id, a.token, reason);
     a.abort.abort(err);
@@ -292,7 +299,7 @@ export class Consumer {
 
   /** Aborts every running job (shutdown after the grace period). */
   abortAll(reason: Error): void {
-    for (const a of this.active.values()) if (!a.abort.signal.aborted) a.abort.abort(reason);
+    for (const a of this.active.values()) if (!a.abort.aborted) a.abort.abort(reason);
   }
 
   /** Resolves when no job is running and no completion is being written. */
@@ -363,7 +370,7 @@ export class Consumer {
       const cancelled = cancelledJobOf(c);
       if (cancelled !== null) {
         const a = this.active.get(cancelled);
-        if (a && !a.abort.signal.aborted) {
+        if (a && !a.abort.aborted) {
           this.log.info(
             { jobId: cancelled, token: a.token, worker: a.worker },
             'job cancelled while running: aborting',
@@ -525,7 +532,7 @@ export class Consumer {
 
   private start(name: string, session: string, node: string, rec: JobRecord, zxid: string): void {
     const token = rec.claim!.token;
-    const a: ActiveJob = { id: rec.id, worker: name, session, token, rec, abort: new AbortController(), node };
+    const a: ActiveJob = { id: rec.id, worker: name, session, token, rec, abort: new RunAbort(), node };
     this.active.set(rec.id, a);
     this.running++;
     this.counters.claimed++;
@@ -561,7 +568,7 @@ export class Consumer {
   private async run(a: ActiveJob, job: Job): Promise<void> {
     const { outcome, handlerMs } = await runHandler(this.ctx, a, job, this.handlers[a.rec.type]!);
     if (handlerMs !== undefined) this.handlerMs = 0.8 * this.handlerMs + 0.2 * handlerMs;
-    const reason: unknown = a.abort.signal.aborted ? a.abort.signal.reason : undefined;
+    const reason: unknown = a.abort.aborted ? a.abort.reason : undefined;
     if (reason instanceof LostClaimError || reason instanceof JobCancelledError) {
       // The claim is gone: nothing may be written for it.
       this.finish(a);
