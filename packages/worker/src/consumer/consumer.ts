@@ -537,19 +537,20 @@ export class Consumer {
     this.running++;
     this.counters.claimed++;
     const job = toJob(rec, token, zxid || '0');
-    this.log.info(
-      {
-        jobId: rec.id,
-        type: rec.type,
-        state: rec.state,
-        attempt: rec.attemptsMade,
-        token,
-        worker: name,
-        session,
-        zxid,
-      },
-      LOG.active,
-    );
+    if (this.log.isLevelEnabled('info'))
+      this.log.info(
+        {
+          jobId: rec.id,
+          type: rec.type,
+          state: rec.state,
+          attempt: rec.attemptsMade,
+          token,
+          worker: name,
+          session,
+          zxid,
+        },
+        LOG.active,
+      );
     this.events.emit('active', job, token);
     if (this.runs < this.concurrency) this.launch(a, job);
     else this.runQueue.push({ a, job });
