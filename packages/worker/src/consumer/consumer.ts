@@ -92,6 +92,8 @@ export class Consumer {
   /** Handlers running now (≤ concurrency). */
   private running = 0;
   private pumping = false;
+  /** A {@link pumpSoon} is due. */
+  private pumpScheduled = false;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
   /** Mean handler time, ms (exponentially weighted; starts high, so nothing is claimed ahead at first). */
@@ -160,7 +162,7 @@ export class Consumer {
       },
     });
     // While the next batch's claim is being prepared, outcomes wait to ride on its multi.
-    this.writer.deferWhile = () => this.claiming > 0 && !this.stopped;
+    this.writer.deferWhile = () => (this.claiming > 0 || this.pumpScheduled) && !this.stopped;
   }
 
   get workerName(): string | null {
@@ -620,13 +622,29 @@ export class Consumer {
     if (a.handlerDone) return;
     a.handlerDone = true;
     this.running--;
-    this.pump();
+    this.pumpSoon();
   }
 
   private finish(a: ActiveJob): void {
     this.handlerDone(a);
     this.active.delete(a.id);
     this.settleAssigned(a.worker, a.node, a.id);
-    this.pump();
+    this.pumpSoon();
+  }
+
+  /**
+   * Pumps once the current turn of the event loop is over: the slots freed by every handler that
+   * ends in it (a claim's batch ends together) are claimed in one batch, one read and one multi,
+   * instead of the first alone and the others after its round trip. Meanwhile the outcomes wait to
+   * ride on that claim (see the writer's `deferWhile`); when nothing is claimed they are written.
+   */
+  private pumpSoon(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+      if (this.claiming === 0) this.writer.resume();
+    });
   }
 }
