@@ -26,6 +26,9 @@
  *   --out DIR            where latest.json / latest.md go (default bench/results)
  *   --tick-ms N          the ensemble's tickTime (100); sessions expire on tick boundaries
  *   --max-minutes N      the whole run's time limit (default 60, quick 10)
+ *   --cpu-prof DIR       worker children write V8 CPU profiles of their whole life into DIR
+ *                        (summary: node bench/prof-summary.mjs DIR); their CPU figures include
+ *                        the profiler's own cost
  *
  * Everything runs on 127.0.0.1: a 3-node ZooKeeper ensemble (forceSync, tickTime 100), two
  * redis-servers on free ports, worker child processes; for the `standalone` variant, a standalone
@@ -34,7 +37,7 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ZkClient } from '@zkjobs/core';
@@ -69,6 +72,7 @@ import {
   type VariantName,
 } from './src/variants.js';
 import { deleteTree, pipelinedCreates, pipelinedMultis, startZkServers } from './src/zk.js';
+import { setChildCpuProfDir } from './src/children.js';
 import { existsSync } from 'node:fs';
 
 const SECTIONS = ['raw', 'throughput', 'scaling', 'latency', 'variants', 'failover', 'footprint'] as const;
@@ -101,6 +105,7 @@ const { values: a } = parseArgs({
     'no-kazoo': { type: 'boolean', default: false },
     out: { type: 'string' },
     'max-minutes': { type: 'string' },
+    'cpu-prof': { type: 'string' },
     'update-readme': { type: 'boolean' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -177,6 +182,11 @@ const settings = {
   rawCreates: quick ? 2000 : 20_000,
 };
 const outDir = a.out ?? join(HERE, 'results');
+if (a['cpu-prof'] !== undefined) {
+  const dir = resolve(a['cpu-prof']); // the children run in the repository root
+  await mkdir(dir, { recursive: true });
+  setChildCpuProfDir(dir);
+}
 const tickMs = int(a['tick-ms'], 100, 'tick-ms');
 const maxMinutes = int(a['max-minutes'], quick ? 10 : 60, 'max-minutes');
 const updateReadme = a['update-readme'] ?? (!quick && a.only === undefined);

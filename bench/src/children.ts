@@ -45,6 +45,18 @@ export type ChildMsg =
 const CHILD_ENTRY = fileURLToPath(new URL('./worker-child.ts', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/** Where worker children write V8 CPU profiles (`--cpu-prof`), or null for none. */
+let cpuProfDir: string | null = null;
+
+/**
+ * Makes every worker child started from now on write a V8 CPU profile of its whole life
+ * (`CPU.<date>.<pid>….cpuprofile`, written when it exits normally) into `dir`; null stops it.
+ * Summarize them with `node bench/prof-summary.mjs DIR`.
+ */
+export function setChildCpuProfDir(dir: string | null): void {
+  cpuProfDir = dir;
+}
+
 /** A worker child process, spoken to over IPC. Registered for clean-up (SIGKILL) until stopped. */
 export class WorkerChild {
   readonly proc: ChildProcess;
@@ -63,7 +75,7 @@ export class WorkerChild {
     const fd = openSync(logFile, 'a');
     this.proc = fork(CHILD_ENTRY, [JSON.stringify(cfg)], {
       cwd: REPO_ROOT,
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])],
       stdio: ['ignore', fd, fd, 'ipc'],
       env: { ...process.env, ZKJOBS_LOG_LEVEL: process.env['ZKJOBS_LOG_LEVEL'] ?? 'warn' },
     });

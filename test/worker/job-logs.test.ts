@@ -15,7 +15,7 @@ import {
   type WorkerOptions,
 } from '@zkjobs/worker';
 import { LogWriter } from '../../packages/worker/src/consumer/logs.js';
-import type { ActiveJob, ConsumerContext } from '../../packages/worker/src/consumer/context.js';
+import { RunAbort, type ActiveJob, type ConsumerContext } from '../../packages/worker/src/consumer/context.js';
 import { isHolderFenceFailure, logOps } from '../../packages/worker/src/engine/ops.js';
 import { readRecord } from '../../packages/worker/src/engine/record.js';
 import { TypedEmitter, type WorkerEvents } from '../../packages/worker/src/events.js';
@@ -225,7 +225,7 @@ describe('stored job logs', () => {
       session: 'test',
       token: found.stat.version,
       rec: found.rec,
-      abort: new AbortController(),
+      abort: new RunAbort(),
       node: 'a-0000000000',
     };
     const line = (s: string) => ({ at: Date.now(), attempt: 1, token: a.token, line: s });

@@ -13,6 +13,7 @@ import { backoffStep, retrying, sleep } from '../util.js';
 import type { ClaimNotes } from './claim-notes.js';
 import { claimOf, type ActiveJob, type ConsumerContext } from './context.js';
 import { TransactionError } from '@zkjobs/core';
+import type { Job } from '../job.js';
 
 /** Completions per multi. */
 const BATCH = 200;
@@ -80,7 +81,7 @@ export class CompletionWriter {
    */
   refuse(a: ActiveJob, reason: string): void {
     const err = new LostClaimError(a.id, a.token, reason);
-    if (!a.abort.signal.aborted) a.abort.abort(err);
+    if (!a.abort.aborted) a.abort.abort(err);
     this.ctx.log.warn(
       { jobId: a.id, attempt: a.rec.attemptsMade, token: a.token, worker: a.worker, session: a.session, reason },
       LOG.refused,
@@ -147,7 +148,11 @@ export class CompletionWriter {
   /** Writes a batch in one multi per holder; on failure one by one, so a stale one fails alone. */
   private async flush(batch: Completion[]): Promise<void> {
     const byWorker = new Map<string, Completion[]>();
-    for (const c of batch) byWorker.set(c.a.worker, [...(byWorker.get(c.a.worker) ?? []), c]);
+    for (const c of batch) {
+      const list = byWorker.get(c.a.worker);
+      if (list) list.push(c);
+      else byWorker.set(c.a.worker, [c]);
+    }
     for (const [worker, cs] of byWorker) {
       let zxid: string | undefined;
       const done = this.assignments.doneBy(
@@ -185,14 +190,10 @@ export class CompletionWriter {
   }
 
   private itemOf(c: Completion): CompletionItem {
-    return {
-      next: c.s.next,
-      token: c.a.token,
-      from: c.a.rec.state,
-      remove: c.s.remove,
-      ...(c.s.retry ? { retry: c.s.retry } : {}),
-      ...(c.s.keepFor !== undefined ? { keepFor: c.s.keepFor } : {}),
-    };
+    const item: CompletionItem = { next: c.s.next, token: c.a.token, from: c.a.rec.state, remove: c.s.remove };
+    if (c.s.retry) item.retry = c.s.retry;
+    if (c.s.keepFor !== undefined) item.keepFor = c.s.keepFor;
+    return item;
   }
 
   /** Reads a record while `worker` is still the bound registration; undefined once it is not. */
@@ -258,32 +259,36 @@ export class CompletionWriter {
   private applied(c: Completion, zxid: string | undefined): void {
     const { a, s } = c;
     const rec = s.next;
-    const job = toJob(rec, a.token + 1, zxid ?? '0');
-    const base = {
-      jobId: a.id,
-      type: rec.type,
-      attempt: rec.attemptsMade,
-      token: a.token,
-      worker: a.worker,
-      session: a.session,
-      zxid,
-    };
     const { counters, log, events } = this.ctx;
+    // The log line's fields and the events' job only when someone takes them: a completion per job.
+    const base = log.isLevelEnabled('info')
+      ? {
+          jobId: a.id,
+          type: rec.type,
+          attempt: rec.attemptsMade,
+          token: a.token,
+          worker: a.worker,
+          session: a.session,
+          zxid,
+        }
+      : null;
+    const job = (): Job => toJob(rec, a.token + 1, zxid ?? '0');
     if (c.run.kind === 'completed') {
       counters.completed++;
-      log.info({ ...base, state: s.remove ? 'completed (removed)' : 'completed' }, LOG.completed);
-      events.emit('completed', job, rec.result, claimOf(a));
+      if (base) log.info({ ...base, state: s.remove ? 'completed (removed)' : 'completed' }, LOG.completed);
+      if (events.listenerCount('completed') > 0) events.emit('completed', job(), rec.result, claimOf(a));
     } else if (c.run.error instanceof WorkerClosingError) {
-      log.info({ ...base, state: rec.state }, LOG.released);
+      if (base) log.info({ ...base, state: rec.state }, LOG.released);
     } else {
       counters.failed++;
       const err = c.run.error instanceof Error ? c.run.error : new Error(String(c.run.error));
       const state = rec.state;
       const final = state === 'failed' || state === 'dead';
-      log.info({ ...base, state, error: err.message }, failureMessage(state));
-      events.emit('failed', job, err, final, claimOf(a));
-      if (s.retry) events.emit('retrying', job, err, s.retry.delay);
-      if (state === 'dead') events.emit('dead', job, err);
+      if (base) log.info({ ...base, state, error: err.message }, failureMessage(state));
+      const j = job();
+      events.emit('failed', j, err, final, claimOf(a));
+      if (s.retry) events.emit('retrying', j, err, s.retry.delay);
+      if (state === 'dead') events.emit('dead', j, err);
     }
     c.resolve(true);
   }

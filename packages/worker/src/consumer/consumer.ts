@@ -7,7 +7,6 @@
 import { hostname } from 'node:os';
 import type { WatchHandle, ZkClient } from '@zkjobs/core';
 import { NoNodeError } from '@zkjobs/core';
-import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { JobCancelledError, LostClaimError, UnrecoverableError, WorkerClosingError } from '../errors.js';
 import { toJob } from '../engine/record.js';
@@ -32,7 +31,14 @@ import { createIfMissing } from '../util.js';
 import { claimBatch } from './claim.js';
 import { ClaimNotes } from './claim-notes.js';
 import { CompletionWriter } from './completion-writer.js';
-import { claimOf, type ActiveJob, type BufferedJob, type ConsumerContext, type ConsumerCounters } from './context.js';
+import {
+  RunAbort,
+  claimOf,
+  type ActiveJob,
+  type BufferedJob,
+  type ConsumerContext,
+  type ConsumerCounters,
+} from './context.js';
 import { deleteLogs } from './logs.js';
 import { deleteProgress } from './progress.js';
 import { runHandler } from './run.js';
@@ -86,11 +92,19 @@ export class Consumer {
   /** Handlers running now (≤ concurrency). */
   private running = 0;
   private pumping = false;
+  /** A {@link pumpSoon} is due. */
+  private pumpScheduled = false;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | null = null;
   /** Mean handler time, ms (exponentially weighted; starts high, so nothing is claimed ahead at first). */
   private handlerMs = 1000;
-  private readonly pq: PQueue;
+  /**
+   * Runs (handler, then the outcome's write) at once, at most `concurrency`: a claimed job past
+   * that waits in {@link runQueue} until a run ends (its outcome written).
+   */
+  private runs = 0;
+  /** Claimed jobs waiting for a run, in the order claimed. */
+  private readonly runQueue: { a: ActiveJob; job: Job }[] = [];
   private readonly ctx: ConsumerContext;
   private readonly notes: ClaimNotes;
   private readonly writer: CompletionWriter;
@@ -121,7 +135,6 @@ export class Consumer {
     this.events = opts.events;
     this.pollMs = opts.pollMs;
     this.backoffStrategy = opts.backoffStrategy;
-    this.pq = new PQueue({ concurrency: opts.concurrency });
     this.ctx = {
       client: opts.client,
       log: opts.log,
@@ -149,7 +162,7 @@ export class Consumer {
       },
     });
     // While the next batch's claim is being prepared, outcomes wait to ride on its multi.
-    this.writer.deferWhile = () => this.claiming > 0 && !this.stopped;
+    this.writer.deferWhile = () => (this.claiming > 0 || this.pumpScheduled) && !this.stopped;
   }
 
   get workerName(): string | null {
@@ -273,7 +286,7 @@ export class Consumer {
   }
 
   private abortLost(a: ActiveJob, reason: string): void {
-    if (a.abort.signal.aborted || a.stalled) return;
+    if (a.abort.aborted || a.stalled) return;
     a.stalled = true;
     const err = new LostClaimError(a.id, a.token, reason);
     a.abort.abort(err);
@@ -288,7 +301,7 @@ export class Consumer {
 
   /** Aborts every running job (shutdown after the grace period). */
   abortAll(reason: Error): void {
-    for (const a of this.active.values()) if (!a.abort.signal.aborted) a.abort.abort(reason);
+    for (const a of this.active.values()) if (!a.abort.aborted) a.abort.abort(reason);
   }
 
   /** Resolves when no job is running and no completion is being written. */
@@ -359,7 +372,7 @@ export class Consumer {
       const cancelled = cancelledJobOf(c);
       if (cancelled !== null) {
         const a = this.active.get(cancelled);
-        if (a && !a.abort.signal.aborted) {
+        if (a && !a.abort.aborted) {
           this.log.info(
             { jobId: cancelled, token: a.token, worker: a.worker },
             'job cancelled while running: aborting',
@@ -521,32 +534,44 @@ export class Consumer {
 
   private start(name: string, session: string, node: string, rec: JobRecord, zxid: string): void {
     const token = rec.claim!.token;
-    const a: ActiveJob = { id: rec.id, worker: name, session, token, rec, abort: new AbortController(), node };
+    const a: ActiveJob = { id: rec.id, worker: name, session, token, rec, abort: new RunAbort(), node };
     this.active.set(rec.id, a);
     this.running++;
     this.counters.claimed++;
     const job = toJob(rec, token, zxid || '0');
-    this.log.info(
-      {
-        jobId: rec.id,
-        type: rec.type,
-        state: rec.state,
-        attempt: rec.attemptsMade,
-        token,
-        worker: name,
-        session,
-        zxid,
-      },
-      LOG.active,
-    );
+    if (this.log.isLevelEnabled('info'))
+      this.log.info(
+        {
+          jobId: rec.id,
+          type: rec.type,
+          state: rec.state,
+          attempt: rec.attemptsMade,
+          token,
+          worker: name,
+          session,
+          zxid,
+        },
+        LOG.active,
+      );
     this.events.emit('active', job, token);
-    void this.pq.add(() => this.run(a, job));
+    if (this.runs < this.concurrency) this.launch(a, job);
+    else this.runQueue.push({ a, job });
+  }
+
+  /** Starts the run of `a`; when it ends, the next waiting one starts. */
+  private launch(a: ActiveJob, job: Job): void {
+    this.runs++;
+    void this.run(a, job).finally(() => {
+      this.runs--;
+      const next = this.runQueue.shift();
+      if (next) this.launch(next.a, next.job);
+    });
   }
 
   private async run(a: ActiveJob, job: Job): Promise<void> {
     const { outcome, handlerMs } = await runHandler(this.ctx, a, job, this.handlers[a.rec.type]!);
     if (handlerMs !== undefined) this.handlerMs = 0.8 * this.handlerMs + 0.2 * handlerMs;
-    const reason: unknown = a.abort.signal.aborted ? a.abort.signal.reason : undefined;
+    const reason: unknown = a.abort.aborted ? a.abort.reason : undefined;
     if (reason instanceof LostClaimError || reason instanceof JobCancelledError) {
       // The claim is gone: nothing may be written for it.
       this.finish(a);
@@ -597,13 +622,29 @@ export class Consumer {
     if (a.handlerDone) return;
     a.handlerDone = true;
     this.running--;
-    this.pump();
+    this.pumpSoon();
   }
 
   private finish(a: ActiveJob): void {
     this.handlerDone(a);
     this.active.delete(a.id);
     this.settleAssigned(a.worker, a.node, a.id);
-    this.pump();
+    this.pumpSoon();
+  }
+
+  /**
+   * Pumps once the current turn of the event loop is over: the slots freed by every handler that
+   * ends in it (a claim's batch ends together) are claimed in one batch, one read and one multi,
+   * instead of the first alone and the others after its round trip. Meanwhile the outcomes wait to
+   * ride on that claim (see the writer's `deferWhile`); when nothing is claimed they are written.
+   */
+  private pumpSoon(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+      if (this.claiming === 0) this.writer.resume();
+    });
   }
 }

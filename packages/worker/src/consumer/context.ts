@@ -62,7 +62,7 @@ export interface ActiveJob {
   /** The record as claimed. */
   rec: JobRecord;
   /** Aborts the handler (its `ctx.signal`). */
-  abort: AbortController;
+  abort: RunAbort;
   /** The run's timeout timer. */
   timer?: NodeJS.Timeout;
   /** The assignment znode it came in. */
@@ -75,6 +75,55 @@ export interface ActiveJob {
   progress?: ProgressWriter;
   /** Its stored log lines, once one is logged. */
   logs?: LogWriter;
+}
+
+/**
+ * The abort of one handler run: what an AbortController does for it, with the controller (and its
+ * signal) made only when the handler asks for `ctx.signal`. Most handlers never do, and a
+ * controller, its signal and an event listener per job are a measurable part of a short job's
+ * cost. The consumer's own wait for an abort is one callback ({@link RunAbort.onAbort}).
+ */
+export class RunAbort {
+  private controller: AbortController | null = null;
+  private done = false;
+  private why: unknown = undefined;
+  private listener: ((reason: unknown) => void) | null = null;
+
+  /** True once {@link abort} was called. */
+  get aborted(): boolean {
+    return this.done;
+  }
+
+  /** The reason given to {@link abort} (undefined before). */
+  get reason(): unknown {
+    return this.why;
+  }
+
+  /** The handler's signal: aborted with the same reason, also when asked for after the abort. */
+  get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.done) this.controller.abort(this.why);
+    }
+    return this.controller.signal;
+  }
+
+  /** Aborts the run with `reason` (once: later calls do nothing), as `AbortController.abort` does. */
+  abort(reason?: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.why = reason === undefined ? new DOMException('This operation was aborted', 'AbortError') : reason;
+    this.controller?.abort(this.why);
+    const l = this.listener;
+    this.listener = null;
+    l?.(this.why);
+  }
+
+  /** Calls `fn` with the reason when the run is aborted (at once when it is already); one listener. */
+  onAbort(fn: (reason: unknown) => void): void {
+    if (this.done) fn(this.why);
+    else this.listener = fn;
+  }
 }
 
 /** The claim of an active job, as events carry it. */

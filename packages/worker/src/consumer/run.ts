@@ -31,15 +31,13 @@ export async function runHandler(
   let t0 = -1;
   let outcome: RunOutcome;
   try {
-    const signal = a.abort.signal;
-    const aborted = new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(signal.reason);
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-    });
-    aborted.catch(() => undefined);
+    const abort = a.abort;
     const pctx: ProcessorContext = {
       token: a.token,
-      signal,
+      // Made when the handler first asks for it (see RunAbort).
+      get signal() {
+        return abort.signal;
+      },
       attempt: rec.attemptsMade,
       worker: a.worker,
       session: a.session,
@@ -60,18 +58,31 @@ export async function runHandler(
         return a.logs.write({ at: Date.now(), attempt: rec.attemptsMade, token: a.token, line });
       },
     };
-    let barrier: DoubleBarrier | undefined;
+    let result: unknown;
     if (rec.gang) {
+      const aborted = new Promise<never>((_, reject) => abort.onAbort(reject));
+      aborted.catch(() => undefined);
       pctx.gang = { index: rec.gang.index, size: rec.gang.size, parent: rec.gang.parent };
-      barrier = new DoubleBarrier(ctx.client, gangBarrierPath(rec.gang.parent, rec.attemptsMade), rec.gang.size, {
+      const barrier = new DoubleBarrier(ctx.client, gangBarrierPath(rec.gang.parent, rec.attemptsMade), rec.gang.size, {
         memberId: `t${rec.gang.index}`,
       });
+      const signal = abort.signal;
       const entered = await Promise.race([barrier.enter({ signal, timeoutMs: GANG_BARRIER_TIMEOUT_MS }), aborted]);
       if (!entered) throw new Error('gang barrier: not every task started within 60 s');
+      t0 = performance.now();
+      result = await Promise.race([Promise.resolve().then(() => handler(job, pctx)), aborted]);
+      await Promise.race([barrier.leave({ signal, timeoutMs: GANG_BARRIER_TIMEOUT_MS }), aborted]);
+    } else {
+      t0 = performance.now();
+      // The handler's result, or the abort's reason as soon as the run is aborted (whichever
+      // comes first), in one promise.
+      result = await new Promise((resolve, reject) => {
+        abort.onAbort(reject);
+        Promise.resolve()
+          .then(() => handler(job, pctx))
+          .then(resolve, reject);
+      });
     }
-    t0 = performance.now();
-    const result = await Promise.race([Promise.resolve().then(() => handler(job, pctx)), aborted]);
-    if (barrier) await Promise.race([barrier.leave({ signal, timeoutMs: GANG_BARRIER_TIMEOUT_MS }), aborted]);
     outcome = { kind: 'completed', result: storableResult(result) };
   } catch (err) {
     outcome = { kind: 'failed', error: err };

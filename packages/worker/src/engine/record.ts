@@ -68,23 +68,26 @@ export async function readRecord(client: ZkClient, id: string): Promise<ReadReco
  * @param zxid - the zxid of the record's last write (decimal), '' when unknown
  */
 export function toJob<D = unknown, R = unknown>(rec: JobRecord, version: number, zxid: string): Job<D, R> {
-  return {
+  // Built by assignment, in the order of the fields (optional ones only when set): a job per
+  // claim and per completion, so no spread of a temporary object per optional field.
+  const job: { -readonly [K in keyof Job<D, R>]?: Job<D, R>[K] } = {
     id: rec.id,
     type: rec.type,
     data: rec.data as D,
     opts: rec.opts,
     state: rec.state,
     attemptsMade: rec.attemptsMade,
-    ...(rec.attemptsBase !== undefined ? { attemptsBase: rec.attemptsBase } : {}),
-    createdAt: rec.createdAt,
-    history: rec.history,
-    ...(rec.result !== undefined ? { result: rec.result as R } : {}),
-    ...(rec.error !== undefined ? { error: rec.error } : {}),
-    ...(rec.finishedAt !== undefined ? { finishedAt: rec.finishedAt } : {}),
-    ...(rec.notes !== undefined && rec.notes.length > 0 ? { notes: rec.notes } : {}),
-    version,
-    zxid,
   };
+  if (rec.attemptsBase !== undefined) job.attemptsBase = rec.attemptsBase;
+  job.createdAt = rec.createdAt;
+  job.history = rec.history;
+  if (rec.result !== undefined) job.result = rec.result as R;
+  if (rec.error !== undefined) job.error = rec.error;
+  if (rec.finishedAt !== undefined) job.finishedAt = rec.finishedAt;
+  if (rec.notes !== undefined && rec.notes.length > 0) job.notes = rec.notes;
+  job.version = version;
+  job.zxid = zxid;
+  return job as Job<D, R>;
 }
 
 /** The public view of a record as read from its znode. */
