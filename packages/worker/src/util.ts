@@ -4,23 +4,24 @@
  */
 import type { ReadOp, ReadResult, ZkClient } from '@zkjobs/core';
 import { NodeExistsError, ReplyTooLargeError } from '@zkjobs/core';
+import PQueue from 'p-queue';
 
-/** Runs `fn` over `items` with at most `limit` in flight, preserving result order. */
+/**
+ * Runs `fn` over `items` with at most `limit` (at least 1) in flight (a p-queue), preserving
+ * result order; rejects with the first failure, after which no further item is started.
+ */
 export async function mapLimit<T, U>(
   items: readonly T[],
   limit: number,
   fn: (t: T, i: number) => Promise<U>,
 ): Promise<U[]> {
-  const out = new Array<U>(items.length);
-  let next = 0;
-  const run = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
-  return out;
+  const queue = new PQueue({ concurrency: Math.max(1, limit) });
+  try {
+    return await Promise.all(items.map((t, i) => queue.add(() => fn(t, i))));
+  } finally {
+    // After a failure nothing more is started (those running finish on their own).
+    queue.clear();
+  }
 }
 
 /** Creates a persistent znode (and its missing parents); one that exists already is fine. */
