@@ -429,7 +429,7 @@ export class Scheduler {
     const ready = new Map([...this.ready.ready].filter(([type]) => !isTypePaused(controls.paused, type)));
     this.limiter.sync(this.pool.typedAssignments(), controls.limits);
     const slots = this.limiter.slots(controls.limits, this.ctx.serverNow());
-    const p = plan([...planned.keys()], ready, undefined, slots);
+    const p = plan([...planned.keys()], ready, undefined, slots, self);
     for (const r of p.held) this.ready.pushReady(r);
     if (p.assignments.size === 0) return;
     const created: { w: LiveWorker; jobs: AssignedJob[]; type?: string }[] = [];
