@@ -390,6 +390,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
         this.retakeLater();
       },
       onLocalAssignment: (node, jobs) => this.consumer?.deliverLocal(name, node, jobs),
+      onLocalAssigning: () => this.consumer?.expectLocal(name) ?? (() => undefined),
       onError: (err) => {
         if (this.listenerCount('error') > 0) this.emit('error', err);
       },

@@ -75,6 +75,10 @@ export class Consumer {
   private listing = false;
   private readonly assignments = new Map<string, Assignment>();
   private readonly loading = new Set<string>();
+  /** Multis of our own leader that create assignments for us, sent and not settled yet. */
+  private expecting = 0;
+  /** New assignments heard of while {@link expecting}: read only if not handed over in-process. */
+  private deferred = new Set<string>();
   /** Assigned jobs not yet claimed, lowest priority number first, then in order of arrival. */
   private buffer: BufferedJob[] = [];
   /** Assigned jobs of paused types, kept unclaimed until their type is resumed. */
@@ -251,6 +255,7 @@ export class Consumer {
     this.pausedWatch?.close();
     this.pausedWatch = null;
     this.assignments.clear();
+    this.deferred.clear();
     this.buffer = [];
     this.held = [];
   }
@@ -377,6 +382,11 @@ export class Consumer {
         continue;
       }
       if (!isAssignmentNode(c) || this.assignments.has(c) || this.loading.has(c)) continue;
+      if (this.expecting > 0) {
+        // Most likely our own leader's, whose reply is on its way: handed over without a read.
+        this.deferred.add(c);
+        continue;
+      }
       this.loading.add(c);
       this.client
         .getData(`${queueDir(name)}/${c}`)
@@ -394,12 +404,32 @@ export class Consumer {
   }
 
   /**
+   * Our own leader is sending a multi that creates assignments for us. Its commit reaches our
+   * queue watch before its reply reaches the leader, so until the returned function is called
+   * (the multi settled, its assignments handed over by {@link deliverLocal}) new assignments
+   * heard of are not read; those not handed over are read then.
+   */
+  expectLocal(name: string): () => void {
+    this.expecting++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.expecting > 0 || this.deferred.size === 0) return;
+      const rest = [...this.deferred];
+      this.deferred.clear();
+      this.onChildren(name, rest);
+    };
+  }
+
+  /**
    * An assignment handed over in-process by this worker's own scheduler once its create has
    * committed (the leader assigning to itself): taken at once, without the watch notification,
-   * the listing and the read. The listing that follows finds it known and skips it.
+   * the listing and the read. A listing or read that follows finds it known and skips it.
    */
   deliverLocal(name: string, node: string, jobs: AssignedJob[]): void {
-    if (this.loading.has(node)) return;
+    this.deferred.delete(node);
+    // A read of it in flight finds it known when its reply comes.
     this.accept(name, node, jobs);
   }
 

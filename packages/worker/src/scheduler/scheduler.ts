@@ -80,6 +80,12 @@ export interface SchedulerOptions {
   onDeposed: (reason: string) => void;
   /** Hands this worker's own new assignments to its consumer in-process (after the commit). */
   onLocalAssignment?: (node: string, jobs: AssignedJob[]) => void;
+  /**
+   * Called before a multi that creates assignments for this worker is sent; the function it
+   * returns is called once that multi has settled and its assignments were handed over (so the
+   * consumer need not read what its queue watch reports meanwhile).
+   */
+  onLocalAssigning?: () => () => void;
   /** Called for background failures it retries (the worker's `error` event). */
   onError?: (err: Error) => void;
   /** Count deltas kept after they are folded (the event log's length). @defaultValue 1000 */
@@ -462,9 +468,11 @@ export class Scheduler {
       gangs,
     );
     let res;
+    const settled = created.some((c) => c.w.name === self) ? this.opts.onLocalAssigning?.() : undefined;
     try {
       res = await tx.commit();
     } catch (err) {
+      settled?.();
       this.ready.afterFailure(p.touched);
       throw err;
     }
@@ -482,6 +490,7 @@ export class Scheduler {
       this.counters.assigned += c.jobs.length;
       if (node && c.w.name === self) this.opts.onLocalAssignment?.(node, c.jobs);
     });
+    settled?.();
     this.ready.afterCommit(p.touched);
     for (const g of gangs) {
       log.info(
