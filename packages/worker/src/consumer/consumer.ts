@@ -11,7 +11,8 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { JobCancelledError, LostClaimError, UnrecoverableError, WorkerClosingError } from '../errors.js';
 import { toJob } from '../engine/record.js';
-import { attemptsUsed, settle, type RunOutcome } from '../engine/transitions.js';
+import { attemptsUsed, claim, isClaimable, settle, type RunOutcome } from '../engine/transitions.js';
+import type { LocalClaim, LocalClaimer } from '../scheduler/scheduler.js';
 import type { TypedEmitter, WorkerEvents } from '../events.js';
 import type { Job, JobRecord } from '../job.js';
 import {
@@ -427,10 +428,57 @@ export class Consumer {
    * committed (the leader assigning to itself): taken at once, without the watch notification,
    * the listing and the read. A listing or read that follows finds it known and skips it.
    */
-  deliverLocal(name: string, node: string, jobs: AssignedJob[]): void {
+  deliverLocal(
+    name: string,
+    node: string,
+    jobs: AssignedJob[],
+    claimed: ReadonlyMap<string, LocalClaim> = new Map(),
+  ): void {
     this.deferred.delete(node);
     // A read of it in flight finds it known when its reply comes.
-    this.accept(name, node, jobs);
+    if (!jobs.some(([id]) => claimed.has(id))) return this.accept(name, node, jobs);
+    // Some were claimed for us by that multi: they run as if claimed here, the rest is buffered.
+    // (Gone from `name`, they are not run: the leader requeues the registration's jobs.)
+    if (this.name !== name || this.assignments.has(node)) return;
+    const session = this.session;
+    this.assignments.set(node, { jobs, outstanding: new Set(jobs.map((j) => j[0])), deleted: false });
+    for (const [id, attemptsMade, priority] of jobs) {
+      const c = claimed.get(id);
+      if (c) this.start(name, session, node, c.rec, c.zxid);
+      else if (!this.stopped) this.buffer.push({ id, attemptsMade, priority: priority ?? 0, node });
+    }
+    this.sortBuffer();
+    this.pump();
+  }
+
+  /**
+   * For this worker's own leader, while this consumer is idle (bound to `name`, nothing
+   * buffered, running or being claimed): a claimer of up to {@link claimLimit} jobs, which the
+   * leader claims inside the assignment multi that gives them to us (one write before their
+   * start instead of two). The room is reserved until `release()`.
+   */
+  localClaimer(name: string): LocalClaimer | null {
+    if (this.name !== name || this.stopped || this.paused.all || this.retryTimer) return null;
+    if (this.buffer.length > 0 || this.running > 0 || this.claiming > 0) return null;
+    const room = this.claimLimit();
+    const session = this.session;
+    this.claiming += room;
+    let released = false;
+    return {
+      room,
+      claim: (rec, version, attemptsMade) => {
+        if (this.name !== name || this.session !== session || !isClaimable(rec, attemptsMade)) return null;
+        if (this.handlers[rec.type] === undefined || isTypePaused(this.paused, rec.type)) return null;
+        return claim(rec, { worker: name, session, process: this.ctx.process }, version, Date.now()).next;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.claiming -= room;
+        this.writer.resume();
+        this.pump();
+      },
+    };
   }
 
   private accept(name: string, node: string, jobs: AssignedJob[]): void {
@@ -511,6 +559,7 @@ export class Consumer {
               skip: (b) => this.settleAssigned(name, b.node, b.id),
               retryLater: (b) => retry.push(b),
               start: (b, rec, zxid) => this.start(name, session, b.node, rec, zxid),
+              isActive: (id) => this.active.has(id),
               takeCompletions: (holder) => this.writer.take(holder),
             });
           } catch (err) {
