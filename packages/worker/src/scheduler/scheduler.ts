@@ -140,6 +140,7 @@ export class Scheduler {
   private relistSlice = 0;
   private clockOffset = 0;
   private clockAt = 0;
+  private clockSyncing = false;
   private firstScheduledLogged = false;
   private deposedReason: string | null = null;
   private pending: PendingWatch | null = null;
@@ -393,6 +394,19 @@ export class Scheduler {
     );
   }
 
+  /**
+   * Learns ZooKeeper's clock again, beside the rounds: this round goes on with the last offset
+   * (learnt at most a few tens of seconds ago), rather than waiting for a quorum write before
+   * it reads its markers.
+   */
+  private refreshClock(): void {
+    if (this.clockSyncing) return;
+    this.clockSyncing = true;
+    this.syncClock()
+      .catch((err: unknown) => this.opts.log.debug({ err }, 'clock write failed; tried again next round'))
+      .finally(() => (this.clockSyncing = false));
+  }
+
   /** Learns ZooKeeper's clock from the mtime of our own write to `clock`. */
   private async syncClock(): Promise<void> {
     const t0 = Date.now();
@@ -404,7 +418,7 @@ export class Scheduler {
 
   private async runRound(): Promise<void> {
     if (this.state !== 'leading') return;
-    if (Date.now() - this.clockAt > CLOCK_MAX_AGE_MS) await this.syncClock();
+    if (Date.now() - this.clockAt > CLOCK_MAX_AGE_MS) this.refreshClock();
     await this.pool.sync();
     await this.ready.sync();
     await this.pool.readQueues();
