@@ -115,6 +115,30 @@ describe('plan', () => {
     expect(byName(p, 'w-3')).toBeUndefined();
   });
 
+  it('prefers the named worker (the leader itself) on a tie, never over one with more room', () => {
+    const w1 = worker('w-1', { prefetch: 4, assigned: 0 });
+    const w2 = worker('w-2', { prefetch: 4, assigned: 0 });
+    const w3 = worker('w-3', { prefetch: 4, assigned: 0 });
+    // An idle cluster: the single job goes to the preferred worker, not the first.
+    expect(
+      flatIds(byName(plan([w1, w2, w3], heaps(singles([entry('a')])), undefined, undefined, 'w-2'), 'w-2')),
+    ).toEqual(['a']);
+    // Room before each: a w2 4/4/4 (tie: preferred), b w1 4/3/4, c w3 3/3/4, d w2 3/3/3 (tie: preferred).
+    const p = plan(
+      [w1, w2, w3],
+      heaps(singles(['a', 'b', 'c', 'd'].map((id) => entry(id)))),
+      undefined,
+      undefined,
+      'w-2',
+    );
+    expect(flatIds(byName(p, 'w-1'))).toEqual(['b']);
+    expect(flatIds(byName(p, 'w-2'))).toEqual(['a', 'd']);
+    expect(flatIds(byName(p, 'w-3'))).toEqual(['c']);
+    // A preferred worker with less room gets nothing while another has more.
+    const busy = worker('w-2', { prefetch: 4, assigned: 3 });
+    expect(byName(plan([w1, busy], heaps(singles([entry('a')])), undefined, undefined, 'w-2'), 'w-2')).toBeUndefined();
+  });
+
   it('makes assignments of at most prefetch/4 jobs each', () => {
     const w = worker('w-1', { prefetch: 8 }); // chunks of 2
     const p = plan([w], heaps(bulk(['a', 'b', 'c', 'd', 'e'].map((id) => entry(id)))));

@@ -375,6 +375,41 @@ describe('the leader', () => {
     expect(createdNodes(res.slice(0, 3))).toEqual(['a-0000000010', undefined, undefined]);
   });
 
+  it("assign with claims for the leader's own consumer: each record over its version, after the rest", () => {
+    const waiting = record({ id: 'a' });
+    const claimed = { ...waiting, state: 'active' as const, attemptsMade: 1 };
+    const { tx, claimZxids, isClaimFailure } = assignOps(
+      client,
+      FENCE,
+      [{ worker: FENCE.self, jobs: [['a', 0, 0]] }],
+      [{ path: '/pending/00/m-0000000001', version: 0, remaining: [], order: 0 }],
+      [],
+      [{ next: claimed, version: 0, from: 'waiting' }],
+    );
+    const ops = tx.operations;
+    expect(shape(ops).slice(0, 5)).toEqual([
+      ...leaderFenceShape,
+      `create ${assignmentPrefix(FENCE.self)} mode=${SEQ}`,
+      `delete /pending/00/m-0000000001 v=0`,
+      `setData ${jobPath('a')} v=0`,
+    ]);
+    expect(parseRecord(dataOf(ops[4]))).toEqual(claimed);
+    // One count delta, with the claim's change (waiting → active).
+    expect(ops.filter((o) => o.type === 'create' && o.path.startsWith(`${COUNTS}/`))).toHaveLength(1);
+    const res: OpResult[] = [
+      { type: 'check', path: workerPath(FENCE.self) },
+      { type: 'check', path: LEADER },
+      { type: 'create', path: assignmentPrefix(FENCE.self), createdPath: `/queue/${FENCE.self}/a-0000000001` },
+      { type: 'delete', path: '/pending/00/m-0000000001' },
+      { type: 'setData', path: jobPath('a'), stat: stat(42n, 1) },
+    ];
+    expect(claimZxids(res)).toEqual(['42']);
+    expect(isClaimFailure(txError(4, -103))).toBe(true);
+    expect(isClaimFailure(txError(3, -101))).toBe(false);
+    expect(isClaimFailure(txError(1, -103))).toBe(false);
+    expect(isClaimFailure(new Error('connection loss'))).toBe(false);
+  });
+
   it('requeue: fence, records, one marker, the queue’s children, then the queue', () => {
     const w1 = record({ id: 'a' });
     const tx = requeueOps(

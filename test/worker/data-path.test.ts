@@ -49,6 +49,42 @@ describe('data path requests', () => {
     }
   });
 
+  it('an idle leader claims its own jobs inside the assignment multi: one write between submit and start', async () => {
+    const namespace = `${fileNamespace(import.meta.filename)}-local`;
+    const client = await sharedClient(cleanup);
+    const seen: { id: string; token: number; attempt: number }[] = [];
+    const worker = new Worker(
+      zkConnect,
+      {
+        noop: async (job: { id: string }, { token, attempt }: { token: number; attempt: number }) => {
+          seen.push({ id: job.id, token, attempt });
+        },
+      },
+      { namespace, concurrency: 2, logger: testLogger, sessionTimeoutMs: 4000 },
+    );
+    cleanup(() => worker.close({ graceMs: 100 }));
+    await worker.start();
+    await waitFor(() => worker.isLeader(), 5000, 25, 'leader');
+    const queue = new Queue(client, { namespace, logger: testLogger });
+    const n = 5;
+    for (let i = 0; i < n; i++) {
+      // One at a time, each on an idle worker.
+      const job = await queue.add('noop', { i });
+      const done = await queue.waitUntilFinished(job.id, { timeoutMs: 10_000 });
+      expect(done.state).toBe('completed');
+      expect(done.history).toHaveLength(1);
+      expect(done.history[0]).toMatchObject({ attempt: 1, outcome: 'completed', worker: worker.name });
+    }
+    const stats = worker.stats();
+    expect(stats['localClaims']).toBe(n);
+    expect(stats['claimed']).toBe(n);
+    // The consumer made no claim multi of its own, and read no record to claim.
+    expect(stats['claimMultis']).toBe(0);
+    expect(stats['recordReads']).toBe(0);
+    // A token per claim: the record's version after the claim (created at 0, claimed once).
+    expect(seen.map((s) => [s.token, s.attempt])).toEqual(Array.from({ length: n }, () => [1, 1]));
+  });
+
   it('records too big to read together are read in smaller multiReads (the reply limit is 1 MiB)', async () => {
     const namespace = `${fileNamespace(import.meta.filename)}-big`;
     const client = await sharedClient(cleanup);

@@ -389,7 +389,9 @@ export class Worker extends TypedEmitter<WorkerEvents> {
         // us): take a new epoch after a pause, if we still hold the lowest znode then.
         this.retakeLater();
       },
-      onLocalAssignment: (node, jobs) => this.consumer?.deliverLocal(name, node, jobs),
+      onLocalAssignment: (node, jobs, claimed) => this.consumer?.deliverLocal(name, node, jobs, claimed),
+      localClaimer: () => this.consumer?.localClaimer(name) ?? null,
+      onLocalAssigning: () => this.consumer?.expectLocal(name) ?? (() => undefined),
       onError: (err) => {
         if (this.listenerCount('error') > 0) this.emit('error', err);
       },

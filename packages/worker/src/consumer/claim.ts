@@ -27,6 +27,8 @@ export interface ClaimHooks {
   retryLater(job: BufferedJob): void;
   /** Claimed: run it. `zxid` is the claim write's. */
   start(job: BufferedJob, rec: JobRecord, zxid: string): void;
+  /** True when the job runs here already (started, not finished). */
+  isActive?(id: string): boolean;
   /** Completions of `holder` waiting to be written, for the claim multi to carry (or null). */
   takeCompletions?(holder: string): TakenCompletions | null;
 }
@@ -69,6 +71,7 @@ export async function claimBatch(
     return f instanceof Error ? { b, err: f as unknown } : { b, found: f ?? null };
   });
   const claims: Claim[] = [];
+  const adopted: { b: BufferedJob; rec: JobRecord; zxid: string }[] = [];
   for (const r of reads) {
     const { b } = r;
     if ('err' in r) {
@@ -82,6 +85,11 @@ export async function claimBatch(
       continue;
     }
     const rec = r.found?.rec;
+    if (r.found && rec && isOwnClaim(rec, r.found.stat.version, holder, b.attemptsMade) && !hooks.isActive?.(b.id)) {
+      // Claimed for us by our own leader's assignment multi, whose reply was lost: ours to run.
+      adopted.push({ b, rec, zxid: r.found.stat.mzxid.toString() });
+      continue;
+    }
     if (!r.found || !rec || !isClaimable(rec, b.attemptsMade)) {
       ctx.counters.skipped++;
       ctx.log.debug(
@@ -107,6 +115,10 @@ export async function claimBatch(
       Date.now(),
     );
     claims.push({ b, next, version: r.found.stat.version, from: rec.state });
+  }
+  for (const a of adopted) {
+    ctx.log.debug({ jobId: a.b.id, token: a.rec.claim!.token }, 'job claimed for us by our leader: started');
+    hooks.start(a.b, a.rec, a.zxid);
   }
   if (claims.length === 0) return;
   const commit = async (cs: readonly Claim[]): Promise<string[]> => {
@@ -150,6 +162,19 @@ export async function claimBatch(
   }
   if (riding && ridden !== null) riding.applied(ridden);
   for (const { c, zxid } of ok) hooks.start(c.b, c.next, zxid);
+}
+
+/**
+ * True when `rec` (read at `version`) was claimed, from the assignment made at `assignedAttempts`,
+ * for this very registration and session, and not written since: what the leader's assignment
+ * multi writes when it claims for its own consumer (`ops.assignOps`).
+ */
+function isOwnClaim(rec: JobRecord, version: number, holder: Holder, assignedAttempts: number): boolean {
+  return (
+    isHeldBy(rec, holder.session, version) &&
+    rec.claim?.worker === holder.name &&
+    rec.attemptsMade === assignedAttempts + 1
+  );
 }
 
 /** One claim alone, until it is taken (its zxid) or cannot be (null). */

@@ -10,7 +10,8 @@ import { NoNodeError } from '@zkjobs/core';
 import type { Logger } from 'pino';
 import { JobCancelledError, LostClaimError, UnrecoverableError, WorkerClosingError } from '../errors.js';
 import { toJob } from '../engine/record.js';
-import { attemptsUsed, settle, type RunOutcome } from '../engine/transitions.js';
+import { attemptsUsed, claim, isClaimable, settle, type RunOutcome } from '../engine/transitions.js';
+import type { LocalClaim, LocalClaimer } from '../scheduler/scheduler.js';
 import type { TypedEmitter, WorkerEvents } from '../events.js';
 import type { Job, JobRecord } from '../job.js';
 import {
@@ -81,6 +82,10 @@ export class Consumer {
   private listing = false;
   private readonly assignments = new Map<string, Assignment>();
   private readonly loading = new Set<string>();
+  /** Multis of our own leader that create assignments for us, sent and not settled yet. */
+  private expecting = 0;
+  /** New assignments heard of while {@link expecting}: read only if not handed over in-process. */
+  private deferred = new Set<string>();
   /** Assigned jobs not yet claimed, lowest priority number first, then in order of arrival. */
   private buffer: BufferedJob[] = [];
   /** Assigned jobs of paused types, kept unclaimed until their type is resumed. */
@@ -264,6 +269,7 @@ export class Consumer {
     this.pausedWatch?.close();
     this.pausedWatch = null;
     this.assignments.clear();
+    this.deferred.clear();
     this.buffer = [];
     this.held = [];
   }
@@ -390,6 +396,11 @@ export class Consumer {
         continue;
       }
       if (!isAssignmentNode(c) || this.assignments.has(c) || this.loading.has(c)) continue;
+      if (this.expecting > 0) {
+        // Most likely our own leader's, whose reply is on its way: handed over without a read.
+        this.deferred.add(c);
+        continue;
+      }
       this.loading.add(c);
       this.client
         .getData(`${queueDir(name)}/${c}`)
@@ -407,13 +418,80 @@ export class Consumer {
   }
 
   /**
+   * Our own leader is sending a multi that creates assignments for us. Its commit reaches our
+   * queue watch before its reply reaches the leader, so until the returned function is called
+   * (the multi settled, its assignments handed over by {@link deliverLocal}) new assignments
+   * heard of are not read; those not handed over are read then.
+   */
+  expectLocal(name: string): () => void {
+    this.expecting++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.expecting > 0 || this.deferred.size === 0) return;
+      const rest = [...this.deferred];
+      this.deferred.clear();
+      this.onChildren(name, rest);
+    };
+  }
+
+  /**
    * An assignment handed over in-process by this worker's own scheduler once its create has
    * committed (the leader assigning to itself): taken at once, without the watch notification,
-   * the listing and the read. The listing that follows finds it known and skips it.
+   * the listing and the read. A listing or read that follows finds it known and skips it.
    */
-  deliverLocal(name: string, node: string, jobs: AssignedJob[]): void {
-    if (this.loading.has(node)) return;
-    this.accept(name, node, jobs);
+  deliverLocal(
+    name: string,
+    node: string,
+    jobs: AssignedJob[],
+    claimed: ReadonlyMap<string, LocalClaim> = new Map(),
+  ): void {
+    this.deferred.delete(node);
+    // A read of it in flight finds it known when its reply comes.
+    if (!jobs.some(([id]) => claimed.has(id))) return this.accept(name, node, jobs);
+    // Some were claimed for us by that multi: they run as if claimed here, the rest is buffered.
+    // (Gone from `name`, they are not run: the leader requeues the registration's jobs.)
+    if (this.name !== name || this.assignments.has(node)) return;
+    const session = this.session;
+    this.assignments.set(node, { jobs, outstanding: new Set(jobs.map((j) => j[0])), deleted: false });
+    for (const [id, attemptsMade, priority] of jobs) {
+      const c = claimed.get(id);
+      if (c) this.start(name, session, node, c.rec, c.zxid);
+      else if (!this.stopped) this.buffer.push({ id, attemptsMade, priority: priority ?? 0, node });
+    }
+    this.sortBuffer();
+    this.pump();
+  }
+
+  /**
+   * For this worker's own leader, while this consumer is idle (bound to `name`, nothing
+   * buffered, running or being claimed): a claimer of up to {@link claimLimit} jobs, which the
+   * leader claims inside the assignment multi that gives them to us (one write before their
+   * start instead of two). The room is reserved until `release()`.
+   */
+  localClaimer(name: string): LocalClaimer | null {
+    if (this.name !== name || this.stopped || this.paused.all || this.retryTimer) return null;
+    if (this.buffer.length > 0 || this.running > 0 || this.claiming > 0) return null;
+    const room = this.claimLimit();
+    const session = this.session;
+    this.claiming += room;
+    let released = false;
+    return {
+      room,
+      claim: (rec, version, attemptsMade) => {
+        if (this.name !== name || this.session !== session || !isClaimable(rec, attemptsMade)) return null;
+        if (this.handlers[rec.type] === undefined || isTypePaused(this.paused, rec.type)) return null;
+        return claim(rec, { worker: name, session, process: this.ctx.process }, version, Date.now()).next;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.claiming -= room;
+        this.writer.resume();
+        this.pump();
+      },
+    };
   }
 
   private accept(name: string, node: string, jobs: AssignedJob[]): void {
@@ -494,6 +572,7 @@ export class Consumer {
               skip: (b) => this.settleAssigned(name, b.node, b.id),
               retryLater: (b) => retry.push(b),
               start: (b, rec, zxid) => this.start(name, session, b.node, rec, zxid),
+              isActive: (id) => this.active.has(id),
               takeCompletions: (holder) => this.writer.take(holder),
             });
           } catch (err) {

@@ -21,7 +21,7 @@
  * | {@link claimOps}   | consumer  | holder | `setData(record, version)` per job                                          |
  * | {@link completionOps} | consumer | holder | `delete` the assignments it finishes, `setData`/`delete(record, version=token)` per job, a retry marker, retention markers |
  * | {@link claimAndCompleteOps} | consumer | holder | a claim multi's ops, then a completion multi's (the outcomes waiting meanwhile) |
- * | {@link assignOps}  | leader    | leader | `create` assignments, marker rewrites/deletes, gang parents and documents   |
+ * | {@link assignOps}  | leader    | leader | `create` assignments, marker rewrites/deletes, gang parents and documents, `setData(record, version)` per claim of the leader's own idle consumer |
  * | {@link requeueOps} | leader    | leader | `setData`/`delete` each record, a marker, retention markers, `delete` the dead worker's queue |
  * | {@link failDependantOps} | leader | leader | `setData` (or `delete` by its retention) `(record, version)`, its retention markers, marker rewrite/delete |
  * | {@link finishGangOps} | leader | leader | `setData` (or `delete` by its retention) `(parent, version)`, its retention markers, `delete(gangs/<id>)` |
@@ -531,7 +531,9 @@ export interface GangStart {
 /**
  * A scheduling round: leader fence; one sequential assignment per entry of `assignments`; the
  * rewrite or delete of every marker entries were taken from; each gang's parent set active and
- * its document `gangs/<id>` created.
+ * its document `gangs/<id>` created; each of `claims` written over the version read — jobs of
+ * the leader's own assignments claimed for its own idle consumer (the leader fence holds the
+ * holder fence, `check(workers/<self>)`), so they start after one write instead of two.
  */
 export function assignOps(
   client: ZkClient,
@@ -539,7 +541,15 @@ export function assignOps(
   assignments: readonly AssignmentCreate[],
   markers: Iterable<MarkerRewrite>,
   gangs: readonly GangStart[],
-): { tx: Transaction; createdNodes(res: readonly OpResult[]): (string | undefined)[] } {
+  claims: readonly RecordWrite[] = [],
+): {
+  tx: Transaction;
+  createdNodes(res: readonly OpResult[]): (string | undefined)[];
+  /** The zxid (decimal) of each claim's write, in the order of `claims`. */
+  claimZxids(res: readonly OpResult[]): string[];
+  /** True when the multi failed at one of `claims` (that record changed since it was read). */
+  isClaimFailure(err: unknown): boolean;
+} {
   const tx = leaderFence(client.transaction(), fence);
   for (const a of assignments) {
     tx.create(assignmentPrefix(a.worker), {
@@ -552,10 +562,15 @@ export function assignOps(
     if (g.parent) tx.setData(jobPath(g.id), encodeRecord(g.parent.next), { version: g.parent.version });
     tx.create(gangPath(g.id), { data: encodeGangDoc({ tasks: [...g.tasks], epoch: fence.epoch }) });
   }
-  appendTally(tx, tallyOf(gangs.flatMap((g) => (g.parent ? [g.parent] : []))));
+  const firstClaim = tx.operations.length;
+  for (const c of claims) tx.setData(jobPath(c.next.id), encodeRecord(c.next), { version: c.version });
+  appendTally(tx, tallyOf([...gangs.flatMap((g) => (g.parent ? [g.parent] : [])), ...claims]));
   return {
     tx,
     createdNodes: (res) => assignments.map((_, i) => res[LEADER_FENCE_OPS + i]?.createdPath?.split('/').pop()),
+    claimZxids: (res) => claims.map((_, i) => res[firstClaim + i]?.stat?.mzxid.toString() ?? ''),
+    isClaimFailure: (err) =>
+      err instanceof TransactionError && err.failedIndex >= firstClaim && err.failedIndex < firstClaim + claims.length,
   };
 }
 

@@ -1,7 +1,9 @@
 /**
  * The assignment plan of a scheduling round (pure: no I/O). Entries are taken in ready order
  * among the types that a worker with room handles, each to the worker with the most room that
- * handles its type, in assignments of at most `prefetch / 4` jobs; a gang job takes one slot on
+ * handles its type (among equals the leader's own worker, `prefer`: its assignments are handed
+ * over in-process, without a watch notification and a read), in assignments of at most
+ * `prefetch / 4` jobs; a gang job takes one slot on
  * `parallelism` distinct workers at once, or waits. A type with limits (`limits`: its free
  * slots, see `limits.ts`) is taken only while it has a free slot, one job per assignment (whose
  * data then names the type), so the leader can count its jobs in flight; gang jobs are not
@@ -47,12 +49,14 @@ export function chunkSize(w: Pick<PlanWorker, 'prefetch'>): number {
 /**
  * Plans a round: pops entries from `ready` (one heap per type) and marks them taken in their
  * markers. The caller pushes `held` back and, when the multi fails, clears the markers' `taken`.
+ * @param prefer - the worker that gets an entry when it has as much room as the best other one
  */
 export function plan(
   workers: readonly PlanWorker[],
   ready: Map<string, Heap<ReadyEntry>>,
   maxOps = MAX_OPS,
   limits: ReadonlyMap<string, number> = new Map(),
+  prefer?: string,
 ): Plan {
   const out: Plan = { assignments: new Map(), gangs: [], touched: new Set(), held: [], limited: new Set() };
   const slots = new Map(limits);
@@ -112,7 +116,7 @@ export function plan(
     let bestCap = 0;
     for (const w of workers) {
       const c = cap.get(w)!;
-      if (c > bestCap && w.types.includes(r.entry.type)) {
+      if ((c > bestCap || (c === bestCap && c > 0 && w.name === prefer)) && w.types.includes(r.entry.type)) {
         best = w;
         bestCap = c;
       }

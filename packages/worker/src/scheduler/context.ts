@@ -19,6 +19,8 @@ export interface SchedulerCounters {
   lost: number;
   /** Scheduling multis committed. */
   multis: number;
+  /** Jobs claimed for this worker's own idle consumer inside an assignment multi. */
+  localClaims: number;
 }
 
 /** Shared by the scheduler's parts. */

@@ -12,7 +12,8 @@
  * `FOLD_INDEX_BYTES`, so its multi stays far under 1 MiB.
  */
 import { NoNodeError } from '@zkjobs/core';
-import { addCounts, deltasOf, encodeSummary, readDeltas, readSummary, type ReadDelta } from '../engine/counts.js';
+import type { ReadResult } from '@zkjobs/core';
+import { addCounts, decodeSummary, deltasOf, encodeSummary, readDeltas, type ReadDelta } from '../engine/counts.js';
 import { foldCountsOps, isLeaderFenceFailure, type FoldIndexWrites } from '../engine/ops.js';
 import { readRecords } from '../engine/record.js';
 import {
@@ -33,6 +34,7 @@ import {
 import { JOB_STATES, type JobState } from '../job.js';
 import { COUNTS, INDEX, indexDir, indexPagePosition } from '../layout.js';
 import type { LeaderContext } from './context.js';
+import { multiReadChunked } from '../util.js';
 
 /** Old index pages compacted per fold at most (of one state). */
 const COMPACT_PAGES = 4;
@@ -98,11 +100,19 @@ export class CountFolder {
     try {
       const st = await client.exists(COUNTS);
       if (!st || st.numChildren === 0 || st.cversion === this.idleAt) return false;
-      const listed = deltasOf((await client.getChildren(COUNTS)).children);
-      const summary = await readSummary(client);
+      // The listing, then the summary and the index root, in one request (see compaction()).
+      const [lr, sr, ir] = await client.multiRead([
+        { type: 'getChildren', path: COUNTS },
+        { type: 'getData', path: COUNTS },
+        { type: 'getData', path: INDEX },
+      ]);
+      if (lr?.type !== 'getChildren') throw lr?.type === 'error' ? lr.error : new Error('counts: no listing');
+      if (sr?.type !== 'getData') throw sr?.type === 'error' ? sr.error : new Error('counts: no summary');
+      const listed = deltasOf(lr.children);
+      const summary = decodeSummary(sr.data, sr.stat.version);
       if (summary.scan) return false;
       const candidates = listed.filter((d) => d.seq > summary.through).slice(0, FOLD_BATCH);
-      const root = await this.readIndexRoot();
+      const root = indexRootOf(ir);
       const indexed = root !== null && !root.scan && root.through === summary.through;
       // Read only what this fold can take: a chunk at a time, until the index budget is spent.
       let deltas: ReadDelta[] = [];
@@ -174,17 +184,6 @@ export class CountFolder {
     }
   }
 
-  /** The index root; null when the namespace has none (made by a version without it). */
-  private async readIndexRoot(): Promise<IndexRoot | null> {
-    try {
-      const { data, stat } = await this.ctx.client.getData(INDEX);
-      return decodeRoot(data, stat.version);
-    } catch (err) {
-      if (err instanceof NoNodeError) return null;
-      throw err;
-    }
-  }
-
   /**
    * The index part of a fold from `from` (the summary's mark) to `through`: nothing for a root
    * marked `{scan: true}`; the root marked so when it is behind the summary (a fold that did not
@@ -249,9 +248,22 @@ export class CountFolder {
    */
   private async compaction(): Promise<FoldIndexWrites['compact']> {
     const { client } = this.ctx;
+    // Every state's pages in one request: a fold's requests share the session with the rounds
+    // and the claims, which wait behind them (one listing after another held them up for
+    // several round trips, once a second).
+    const listings = new Map<JobState, string[]>();
+    const res0 = await multiReadChunked(
+      client,
+      JOB_STATES.map((s) => ({ type: 'getChildren' as const, path: indexDir(s) })),
+    );
+    JOB_STATES.forEach((s, i) => {
+      const r = res0[i];
+      if (r?.type === 'getChildren') listings.set(s, r.children);
+      else if (r?.type === 'error' && !(r.error instanceof NoNodeError)) throw r.error;
+    });
     for (let tries = 0; tries < JOB_STATES.length; tries++) {
       const state = JOB_STATES[this.compactTurn++ % JOB_STATES.length]!;
-      const listed = (await client.getChildren(indexDir(state))).children
+      const listed = (listings.get(state) ?? [])
         .map((name) => ({ name, at: indexPagePosition(name) }))
         .filter((p): p is { name: string; at: number } => p.at !== null)
         .sort((a, b) => a.at - b.at);
@@ -312,6 +324,13 @@ export class CountFolder {
   close(): void {
     if (this.timer) clearInterval(this.timer);
   }
+}
+
+/** The index root as read; null when the namespace has none (made by a version without it). */
+function indexRootOf(r: ReadResult | undefined): IndexRoot | null {
+  if (r?.type === 'getData') return decodeRoot(r.data, r.stat.version);
+  if (r?.type === 'error' && r.error instanceof NoNodeError) return null;
+  throw r?.type === 'error' ? r.error : new Error('counts: no index root');
 }
 
 /** How many of `deltas` (at least one) one fold may take: their new index entries within {@link FOLD_INDEX_BYTES}. */

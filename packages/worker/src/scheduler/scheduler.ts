@@ -12,12 +12,15 @@ import type { Logger } from 'pino';
 import {
   assignOps,
   epochOps,
+  type RecordWrite,
   failDependantOps,
   isHolderFenceFailure,
   isLeaderFenceFailure,
   type GangStart,
 } from '../engine/ops.js';
 import { failDependant, isDependantCurrent, isFinalState, startGang } from '../engine/transitions.js';
+import { readRecords } from '../engine/record.js';
+import type { JobRecord } from '../job.js';
 import {
   BUCKET_NAMES,
   CLOCK,
@@ -39,7 +42,7 @@ import { CountFolder } from './counts.js';
 import { DeposedError, readForLeader, type LeaderContext, type SchedulerCounters } from './context.js';
 import { GangTracker } from './gangs.js';
 import { PendingWatch } from './pending-watch.js';
-import { ReadyQueue } from './ready-queue.js';
+import { ReadyQueue, type Marker } from './ready-queue.js';
 import { Retention } from './retention.js';
 import { WorkerPool, assignedCount, type LiveWorker } from './worker-pool.js';
 import { multiReadChunked } from '../util.js';
@@ -55,6 +58,8 @@ const RETENTION_WATCH_DELAY_MS = 500;
 const MAX_TIMER_MS = 60_000;
 /** The count deltas are folded into the summary this often, ms. */
 const COUNT_FOLD_MS = 1000;
+/** Records claimed inside one assignment multi for our own consumer, at most (bytes as read). */
+const LOCAL_CLAIM_BYTES = 256 * 1024;
 /** ZooKeeper's clock is learnt again when the last reading is older than this, ms. */
 const CLOCK_MAX_AGE_MS = 30_000;
 
@@ -78,18 +83,53 @@ export interface SchedulerOptions {
   pollMs: number;
   /** Called once when a fence check fails (the scheduler has stopped). */
   onDeposed: (reason: string) => void;
-  /** Hands this worker's own new assignments to its consumer in-process (after the commit). */
-  onLocalAssignment?: (node: string, jobs: AssignedJob[]) => void;
+  /**
+   * Hands this worker's own new assignments to its consumer in-process (after the commit), with
+   * the jobs claimed for it by that multi (see {@link localClaimer}).
+   */
+  onLocalAssignment?: (node: string, jobs: AssignedJob[], claimed: ReadonlyMap<string, LocalClaim>) => void;
+  /**
+   * This worker's consumer, when idle: a claimer for the first jobs the round assigns to it,
+   * claimed inside the assignment multi (or null: the consumer claims them itself).
+   */
+  localClaimer?: () => LocalClaimer | null;
+  /**
+   * Called before a multi that creates assignments for this worker is sent; the function it
+   * returns is called once that multi has settled and its assignments were handed over (so the
+   * consumer need not read what its queue watch reports meanwhile).
+   */
+  onLocalAssigning?: () => () => void;
   /** Called for background failures it retries (the worker's `error` event). */
   onError?: (err: Error) => void;
   /** Count deltas kept after they are folded (the event log's length). @defaultValue 1000 */
   maxEventDeltas?: number;
 }
 
+/** A job claimed for the leader's own consumer by its assignment multi. */
+export interface LocalClaim {
+  /** The record as claimed (its `claim.token` is the version the multi gave it). */
+  rec: JobRecord;
+  /** The zxid of the claim's write. */
+  zxid: string;
+}
+
+/**
+ * The leader's own idle consumer, claiming inside the assignment multi: its room is reserved
+ * until {@link release}.
+ */
+export interface LocalClaimer {
+  /** Jobs it may start now. */
+  readonly room: number;
+  /** The record claimed for it, or null when it would not claim this one (stale, paused, no handler). */
+  claim(rec: JobRecord, version: number, attemptsMade: number): JobRecord | null;
+  /** Gives the reserved room back (idempotent); called after the claimed jobs were handed over. */
+  release(): void;
+}
+
 /** Internal: the leader's scheduler. */
 export class Scheduler {
   /** Counts of this leader, for tests and metrics. */
-  readonly counters: SchedulerCounters = { assigned: 0, requeued: 0, lost: 0, multis: 0 };
+  readonly counters: SchedulerCounters = { assigned: 0, requeued: 0, lost: 0, multis: 0, localClaims: 0 };
   private state: SchedulerState = 'latent';
   private round: RoundState = 'idle';
   /** The fence of every write; its epoch is set once taken. */
@@ -100,6 +140,7 @@ export class Scheduler {
   private relistSlice = 0;
   private clockOffset = 0;
   private clockAt = 0;
+  private clockSyncing = false;
   private firstScheduledLogged = false;
   private deposedReason: string | null = null;
   private pending: PendingWatch | null = null;
@@ -353,6 +394,19 @@ export class Scheduler {
     );
   }
 
+  /**
+   * Learns ZooKeeper's clock again, beside the rounds: this round goes on with the last offset
+   * (learnt at most a few tens of seconds ago), rather than waiting for a quorum write before
+   * it reads its markers.
+   */
+  private refreshClock(): void {
+    if (this.clockSyncing) return;
+    this.clockSyncing = true;
+    this.syncClock()
+      .catch((err: unknown) => this.opts.log.debug({ err }, 'clock write failed; tried again next round'))
+      .finally(() => (this.clockSyncing = false));
+  }
+
   /** Learns ZooKeeper's clock from the mtime of our own write to `clock`. */
   private async syncClock(): Promise<void> {
     const t0 = Date.now();
@@ -364,7 +418,7 @@ export class Scheduler {
 
   private async runRound(): Promise<void> {
     if (this.state !== 'leading') return;
-    if (Date.now() - this.clockAt > CLOCK_MAX_AGE_MS) await this.syncClock();
+    if (Date.now() - this.clockAt > CLOCK_MAX_AGE_MS) this.refreshClock();
     await this.pool.sync();
     await this.ready.sync();
     await this.pool.readQueues();
@@ -416,7 +470,7 @@ export class Scheduler {
   }
 
   private async assign(): Promise<void> {
-    const { client, log, self } = this.opts;
+    const { log, self } = this.opts;
     const live = this.pool.ready();
     const planned = new Map<PlanWorker, LiveWorker>(
       live.map((w) => [
@@ -429,7 +483,7 @@ export class Scheduler {
     const ready = new Map([...this.ready.ready].filter(([type]) => !isTypePaused(controls.paused, type)));
     this.limiter.sync(this.pool.typedAssignments(), controls.limits);
     const slots = this.limiter.slots(controls.limits, this.ctx.serverNow());
-    const p = plan([...planned.keys()], ready, undefined, slots);
+    const p = plan([...planned.keys()], ready, undefined, slots, self);
     for (const r of p.held) this.ready.pushReady(r);
     if (p.assignments.size === 0) return;
     const created: { w: LiveWorker; jobs: AssignedJob[]; type?: string }[] = [];
@@ -454,34 +508,16 @@ export class Scheduler {
           : {}),
       });
     }
-    const { tx, createdNodes } = assignOps(
-      client,
-      this.ctx.fence,
-      created.map((c) => ({ worker: c.w.name, jobs: c.jobs, ...(c.type !== undefined ? { type: c.type } : {}) })),
-      this.ready.rewrites(p.touched),
-      gangs,
-    );
-    let res;
+    // Our own consumer, idle: the first jobs of our own first plain assignment are claimed in
+    // this multi, so they start after one write instead of two (the assignment, then the claim).
+    const mine = gangs.length === 0 ? created.find((c) => c.w.name === self && c.type === undefined) : undefined;
+    const claimer = mine ? (this.opts.localClaimer?.() ?? null) : null;
     try {
-      res = await tx.commit();
-    } catch (err) {
-      this.ready.afterFailure(p.touched);
-      throw err;
+      const claims = claimer && mine ? await this.localClaims(claimer, mine.jobs) : [];
+      await this.commitAssign(created, p.touched, gangs, claims);
+    } finally {
+      claimer?.release();
     }
-    this.counters.multis++;
-    createdNodes(res).forEach((node, i) => {
-      const c = created[i]!;
-      if (node) {
-        this.pool.recordCreated(
-          c.w,
-          node,
-          c.jobs.length,
-          c.type !== undefined ? { id: c.jobs[0]![0], type: c.type, attemptsMade: c.jobs[0]![1] } : undefined,
-        );
-      }
-      this.counters.assigned += c.jobs.length;
-      if (node && c.w.name === self) this.opts.onLocalAssignment?.(node, c.jobs);
-    });
     this.ready.afterCommit(p.touched);
     for (const g of gangs) {
       log.info(
@@ -502,5 +538,85 @@ export class Scheduler {
       'jobs assigned',
     );
     if (this.ready.hasReady()) this.kick();
+  }
+
+  /** Reads the records of the first `claimer.room` of `jobs` and claims those it would claim. */
+  private async localClaims(
+    claimer: LocalClaimer,
+    jobs: readonly AssignedJob[],
+  ): Promise<(RecordWrite & { next: JobRecord })[]> {
+    const take = jobs.slice(0, claimer.room);
+    if (take.length === 0) return [];
+    let found: Awaited<ReturnType<typeof readRecords>>;
+    try {
+      found = await readRecords(
+        this.opts.client,
+        take.map(([id]) => id),
+      );
+    } catch {
+      return []; // the consumer claims them itself
+    }
+    const claims: (RecordWrite & { next: JobRecord })[] = [];
+    let bytes = 0;
+    take.forEach(([, attemptsMade], i) => {
+      const f = found[i];
+      if (!f || f instanceof Error) return; // the consumer reads it again, and says why
+      // Big records are left to the consumer's own claims: the multi stays far under 1 MiB.
+      if (bytes + f.stat.dataLength > LOCAL_CLAIM_BYTES) return;
+      const next = claimer.claim(f.rec, f.stat.version, attemptsMade);
+      if (!next) return;
+      bytes += f.stat.dataLength;
+      claims.push({ next, version: f.stat.version, from: f.rec.state });
+    });
+    return claims;
+  }
+
+  /**
+   * Commits a round's assignments (with `claims` for our own consumer; when one of those
+   * records changed since it was read, again without them) and records what it created.
+   */
+  private async commitAssign(
+    created: readonly { w: LiveWorker; jobs: AssignedJob[]; type?: string }[],
+    touched: ReadonlySet<Marker>,
+    gangs: readonly GangStart[],
+    claims: readonly (RecordWrite & { next: JobRecord })[],
+  ): Promise<void> {
+    const { client, self } = this.opts;
+    const { tx, createdNodes, claimZxids, isClaimFailure } = assignOps(
+      client,
+      this.ctx.fence,
+      created.map((c) => ({ worker: c.w.name, jobs: c.jobs, ...(c.type !== undefined ? { type: c.type } : {}) })),
+      this.ready.rewrites(touched),
+      gangs,
+      claims,
+    );
+    let res;
+    const settled = created.some((c) => c.w.name === self) ? this.opts.onLocalAssigning?.() : undefined;
+    try {
+      res = await tx.commit();
+    } catch (err) {
+      settled?.();
+      if (claims.length > 0 && isClaimFailure(err)) return this.commitAssign(created, touched, gangs, []);
+      this.ready.afterFailure(touched);
+      throw err;
+    }
+    this.counters.multis++;
+    this.counters.localClaims += claims.length;
+    const zxids = claimZxids(res);
+    const claimed = new Map<string, LocalClaim>(claims.map((c, i) => [c.next.id, { rec: c.next, zxid: zxids[i]! }]));
+    createdNodes(res).forEach((node, i) => {
+      const c = created[i]!;
+      if (node) {
+        this.pool.recordCreated(
+          c.w,
+          node,
+          c.jobs.length,
+          c.type !== undefined ? { id: c.jobs[0]![0], type: c.type, attemptsMade: c.jobs[0]![1] } : undefined,
+        );
+      }
+      this.counters.assigned += c.jobs.length;
+      if (node && c.w.name === self) this.opts.onLocalAssignment?.(node, c.jobs, claimed);
+    });
+    settled?.();
   }
 }
