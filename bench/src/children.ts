@@ -34,7 +34,7 @@ export type ChildMsg =
   | { ev: 'ready'; pid: number; name: string | null; sessionTimeoutMs: number | null }
   | { ev: 'leader'; t: number; epoch: number }
   | { ev: 'leader-lost'; t: number }
-  | { ev: 'active'; tag: string | null; t: number }
+  | { ev: 'active'; tag: string | null; t: number; leader?: boolean }
   | { ev: 'done'; tag: string | null; t: number }
   | { ev: 'count'; n: number; last: number }
   | { ev: 'stats'; stats: RequestStats | null }

@@ -86,6 +86,8 @@ export interface LatencyRun {
   completeP50: number;
   completeP99: number;
   timeouts: number;
+  /** zkjobs: of the `n` counted jobs, how many started on the leader's own worker. */
+  onLeader?: number;
 }
 
 let seq = 0;
@@ -284,13 +286,18 @@ async function latencyLoop(
   const starts: number[] = [];
   const completes: number[] = [];
   let timeouts = 0;
+  let onLeader = 0;
+  let leaderKnown = false;
   for (let i = 0; i < warmup + n; i++) {
     const tag = `p-${uniq()}`;
-    const seen: { active?: number; done?: number } = {};
+    const seen: { active?: number; done?: number; leader?: boolean } = {};
     let wake: () => void = () => undefined;
     const offs = children.map((c) =>
       c.on((m) => {
-        if (m.ev === 'active' && m.tag === tag) seen.active = m.t;
+        if (m.ev === 'active' && m.tag === tag) {
+          seen.active = m.t;
+          seen.leader = m.leader;
+        }
         if (m.ev === 'done' && m.tag === tag) {
           seen.done = m.t;
           wake();
@@ -307,6 +314,8 @@ async function latencyLoop(
       } else if (i >= warmup) {
         starts.push(seen.active - t0);
         completes.push(seen.done - t0);
+        if (seen.leader !== undefined) leaderKnown = true;
+        if (seen.leader) onLeader++;
       }
     } finally {
       offs.forEach((off) => off());
@@ -320,6 +329,7 @@ async function latencyLoop(
     completeP50: percentile(completes, 50),
     completeP99: percentile(completes, 99),
     timeouts,
+    ...(leaderKnown ? { onLeader } : {}),
   };
 }
 

@@ -299,8 +299,17 @@ export function toMarkdown(r: Results): string {
       const w50 = summarize(fl.map((x) => x.writeP50));
       const w99 = summarize(fl.map((x) => x.writeP99));
       const r50 = summarize(fl.map((x) => x.readP50));
+      const zl = (r.latency['zkjobs'] ?? []).filter((x) => x.onLeader !== undefined);
+      const counted = zl.reduce((s, x) => s + x.n, 0);
+      const led = zl.reduce((s, x) => s + (x.onLeader ?? 0), 0);
+      const floor = (writes: number, reads: number): string =>
+        w50 && r50 ? f1(writes * w50.median + reads * r50.median) : '–';
+      const where =
+        counted > 0
+          ? ` In these rounds ${f0(led)} of the ${f0(counted)} counted zkjobs jobs started on the leader's own worker.`
+          : '';
       L.push(
-        `The floor, measured on the same idle ensemble in the same rounds: one fsync'd quorum write (a multi of one create, awaited) takes ${mmm(w50, f1)} ms at the median (p99 ${mmm(w99, f1)}), one read ${mmm(r50, f1)} ms. A zkjobs job meets three writes in sequence between its submit and its start (the submit; the leader's assignment; the claim) and two or three reads (the marker; the assignment, unless the leader assigned to itself; the record), each change reaching the next actor by a watch notification sent with its commit: ${w50 && r50 ? `${f1(3 * w50.median + 2 * r50.median)}–${f1(3 * w50.median + 3 * r50.median)}` : '–'} ms from the medians alone.`,
+        `The floor, measured on the same idle ensemble in the same rounds: one fsync'd quorum write (a multi of one create, awaited) takes ${mmm(w50, f1)} ms at the median (p99 ${mmm(w99, f1)}), one read ${mmm(r50, f1)} ms. On an idle cluster the leader takes a job itself and claims it inside its assignment multi: two writes in sequence between the submit and the start (the submit; the assignment with the claim) and two reads by the leader (the marker; the record), ${floor(2, 2)} ms from the medians alone. A job assigned to another worker meets three writes (the submit; the assignment; that worker's claim) and three reads (the marker; the assignment; the record): ${floor(3, 3)} ms. Each change reaches the next actor by a watch notification sent with its commit.${where}`,
       );
       L.push('');
     }

@@ -40,8 +40,14 @@ function completed(data: unknown): void {
   if (cfg.perJob) send({ ev: 'done', tag: tagOf(data), t: last });
 }
 
+/** Whether this child's worker leads (zkjobs only): the latency section reports where jobs started. */
+let leading: () => boolean | undefined = () => undefined;
+
 function started(data: unknown): void {
-  if (cfg.perJob) send({ ev: 'active', tag: tagOf(data), t: now() });
+  if (!cfg.perJob) return;
+  const t = now();
+  const leader = leading();
+  send({ ev: 'active', tag: tagOf(data), t, ...(leader === undefined ? {} : { leader }) });
 }
 
 /** The simulated work of a job (`workMs`), after its start. */
@@ -92,6 +98,7 @@ async function main(): Promise<void> {
     close = () => worker.close({ graceMs: 2_000 });
     await worker.start();
     requestStats = () => worker.zk?.requestStats() ?? null;
+    leading = () => worker.isLeader();
     send({ ev: 'ready', pid: process.pid, name: worker.name, sessionTimeoutMs: worker.zk?.sessionTimeoutMs ?? null });
   } else {
     const { Worker } = await import('bullmq');
