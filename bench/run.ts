@@ -72,6 +72,7 @@ import {
   type VariantName,
 } from './src/variants.js';
 import { deleteTree, pipelinedCreates, pipelinedMultis, startZkServers } from './src/zk.js';
+import { selfCpuMs, treeCpuMs } from './src/cpu.js';
 import { setChildCpuProfDir } from './src/children.js';
 import { existsSync } from 'node:fs';
 
@@ -351,14 +352,33 @@ async function main(): Promise<void> {
             const dir = `/bench/raw-${r}`;
             try {
               await pipelinedCreates(client, `${dir}/warm`, 500, 200); // warm-up (JIT, connection), not counted
-              const c = await attempt(`round ${r + 1} raw creates`, () =>
+              // CPU per znode of the members and of this (the only) client, as the throughput runs count it.
+              const pids = ctx.cluster.members.map((x) => x.pid);
+              const measured = async (what: string, run: () => Promise<number>) => {
+                const s0 = treeCpuMs(pids);
+                const b0 = selfCpuMs();
+                const rate = await attempt(what, run);
+                const s1 = treeCpuMs(pids);
+                const b1 = selfCpuMs();
+                const n = settings.rawCreates;
+                const cpu = s0 === null || s1 === null ? null : { server: (s1 - s0) / n, client: (b1 - b0) / n };
+                return { rate, cpu };
+              };
+              const c = await measured(`round ${r + 1} raw creates`, () =>
                 pipelinedCreates(client, `${dir}/c`, settings.rawCreates, 1000),
               );
-              const m = await attempt(`round ${r + 1} raw multis`, () =>
+              const m = await measured(`round ${r + 1} raw multis`, () =>
                 pipelinedMultis(client, `${dir}/m`, settings.rawCreates, 10, 100),
               );
-              if (c !== null) R.raw.createsPerSec.push(c);
-              if (m !== null) R.raw.multiZnodesPerSec.push(m);
+              const b = await measured(`round ${r + 1} raw multis of 100`, () =>
+                pipelinedMultis(client, `${dir}/b`, settings.rawCreates, 100, 10),
+              );
+              if (b.rate !== null) (R.raw.bigMultiZnodesPerSec ??= []).push(b.rate);
+              if (b.rate !== null && b.cpu) (R.raw.bigMultiCpu ??= []).push(b.cpu);
+              if (c.rate !== null) R.raw.createsPerSec.push(c.rate);
+              if (m.rate !== null) R.raw.multiZnodesPerSec.push(m.rate);
+              if (c.rate !== null && c.cpu) (R.raw.createsCpu ??= []).push(c.cpu);
+              if (m.rate !== null && m.cpu) (R.raw.multiCpu ??= []).push(m.cpu);
             } finally {
               await deleteTree(client, dir);
             }

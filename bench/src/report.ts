@@ -15,7 +15,16 @@ export interface Results {
   settings: Record<string, unknown>;
   machine: Machine;
   /** Raw ZooKeeper rates per round. */
-  raw: { createsPerSec: number[]; multiZnodesPerSec: number[] };
+  raw: {
+    createsPerSec: number[];
+    multiZnodesPerSec: number[];
+    /** CPU per znode created, ms: the three members and the one client (absent in older results). */
+    createsCpu?: { server: number; client: number }[];
+    multiCpu?: { server: number; client: number }[];
+    /** Multis of 100 creates, 10 in flight (absent in older results). */
+    bigMultiZnodesPerSec?: number[];
+    bigMultiCpu?: { server: number; client: number }[];
+  };
   /** Throughput per system, one entry per round. */
   throughput: Record<string, ThroughputRun[]>;
   /** zkjobs throughput by worker count. */
@@ -203,12 +212,21 @@ export function toMarkdown(r: Results): string {
     '| system | jobs/s | × zkjobs | submit time, ms | ZooKeeper packets / job | CPU ms / job: server / workers / submitter | cores busy | rounds |',
   );
   L.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  const rawCpu = (xs: { server: number; client: number }[] | undefined): string =>
+    xs && xs.length > 0
+      ? `${mmm(summarize(xs.map((x) => x.server)), f3)} / – / ${mmm(summarize(xs.map((x) => x.client)), f3)} per znode`
+      : '';
   L.push(
-    `| raw pipelined creates (ZkClient → ensemble) | ${mmm(raw)} creates/s | ${zkRate && raw ? `zkjobs = ${f2(zkRate.median / raw.median)} × raw` : '–'} | | | | | ${raw?.n ?? 0} |`,
+    `| raw pipelined creates (ZkClient → ensemble) | ${mmm(raw)} creates/s | ${zkRate && raw ? `zkjobs = ${f2(zkRate.median / raw.median)} × raw` : '–'} | | | ${rawCpu(r.raw.createsCpu)} | | ${raw?.n ?? 0} |`,
   );
   L.push(
-    `| raw pipelined multis of 10 creates | ${mmm(multi)} znodes/s | ${zkRate && multi ? `zkjobs = ${f2(zkRate.median / multi.median)} × raw` : '–'} | | | | | ${multi?.n ?? 0} |`,
+    `| raw pipelined multis of 10 creates | ${mmm(multi)} znodes/s | ${zkRate && multi ? `zkjobs = ${f2(zkRate.median / multi.median)} × raw` : '–'} | | | ${rawCpu(r.raw.multiCpu)} | | ${multi?.n ?? 0} |`,
   );
+  const big = summarize(r.raw.bigMultiZnodesPerSec ?? []);
+  if (big)
+    L.push(
+      `| raw pipelined multis of 100 creates | ${mmm(big)} znodes/s | ${zkRate ? `zkjobs = ${f2(zkRate.median / big.median)} × raw` : '–'} | | | ${rawCpu(r.raw.bigMultiCpu)} | | ${big.n} |`,
+    );
   for (const [k, runs] of Object.entries(r.throughput)) {
     const s = sum(runs, 'jobsPerSec');
     const capped = runs.some((x) => x.capped);
@@ -219,7 +237,7 @@ export function toMarkdown(r: Results): string {
   }
   L.push('');
   L.push(
-    'CPU per job: user + system time (Linux /proc) from the first submit to the last completion, divided by the jobs: "server" is the three ZooKeeper JVMs for zkjobs, the redis-server for BullMQ (not measured for Kazoo); "cores busy" is the three parts\' CPU over the wall time and the machine\'s cores.',
+    'CPU per job: user + system time (Linux /proc) from the first submit to the last completion, divided by the jobs: "server" is the three ZooKeeper JVMs for zkjobs, the redis-server for BullMQ (not measured for Kazoo); "cores busy" is the three parts\' CPU over the wall time and the machine\'s cores. For the raw rows the CPU is per znode created: the three JVMs, and the one client (the bench process) in the submitter column.',
   );
   L.push('');
   const withClient = (zk ?? []).filter((x) => x.client);
