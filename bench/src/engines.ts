@@ -3,7 +3,7 @@
  * (single jobs one at a time). zkjobs and BullMQ workers are child processes
  * (worker-child.ts); Kazoo consumers are python processes (peers/kazoo_queue.py).
  */
-import type { RequestStats } from '@zkjobs/core';
+import { ZkClient, type RequestStats } from '@zkjobs/core';
 import { Queue, createLogger } from '@zkjobs/worker';
 import { Queue as BullQueue } from 'bullmq';
 import { availableParallelism } from 'node:os';
@@ -396,6 +396,53 @@ export interface FloorRun {
   /** A getData of a small znode, awaited, ms. */
   readP50: number;
   readP99: number;
+  /**
+   * The idle leader's path without the engine, ms: a create awaited by one session; another
+   * session, told by a persistent recursive watch, reads the new znode twice (as the leader reads
+   * the marker, then the record) and writes a multi of one create; from the first create's start
+   * to the second's reply. Absent in older results.
+   */
+  chainP50?: number;
+  chainP99?: number;
+}
+
+/** See {@link FloorRun.chainP50}: `n` chains one after the other, each bounded to 5 s. */
+async function floorChain(ctx: Ctx, dir: string, n: number, data: Buffer): Promise<number[]> {
+  const leader = await ZkClient.connect(ctx.cluster.connectString, { sessionTimeoutMs: 10_000 });
+  track('floor chain session', () => leader.close());
+  await ctx.client.mkdirp(`${dir}/q`);
+  await ctx.client.mkdirp(`${dir}/a`);
+  let answer: ((err?: unknown) => void) | null = null;
+  const watch = await leader.watchRecursive(`${dir}/q`, (e) => {
+    if (e.type !== 'created' || answer === null) return;
+    const done = answer;
+    answer = null;
+    const name = e.path.slice(e.path.lastIndexOf('/') + 1);
+    leader
+      .getData(e.path)
+      .then(() => leader.getData(e.path))
+      .then(() => leader.transaction().create(`${dir}/a/${name}`, { data }).commit())
+      .then(
+        () => done(),
+        (err: unknown) => done(err),
+      );
+  });
+  const out: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const t = now();
+      const finished = new Promise<void>((resolve, reject) => {
+        answer = (err) => (err === undefined ? resolve() : reject(err as Error));
+      });
+      await ctx.client.transaction().create(`${dir}/q/j-${i}`, { data }).commit();
+      await withTimeout(finished, 5_000, 'floor chain');
+      out.push(now() - t);
+    }
+  } finally {
+    answer = null;
+    watch.close();
+  }
+  return out;
 }
 
 /**
@@ -420,12 +467,15 @@ export async function zkFloor(ctx: Ctx, n: number): Promise<FloorRun> {
       await ctx.client.getData(`${dir}/w-0`);
       reads.push(now() - t);
     }
+    const chains = await floorChain(ctx, dir, n, data);
     return {
       n,
       writeP50: percentile(writes, 50),
       writeP99: percentile(writes, 99),
       readP50: percentile(reads, 50),
       readP99: percentile(reads, 99),
+      chainP50: percentile(chains, 50),
+      chainP99: percentile(chains, 99),
     };
   });
 }
