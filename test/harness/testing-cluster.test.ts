@@ -40,3 +40,22 @@ describeWithServers('TestingCluster', () => {
     expect(cluster.members.every((m) => !m.running)).toBe(true);
   });
 });
+
+describeWithServers('TestingCluster of size 1', () => {
+  it('is a standalone server: it starts, leader() returns it, and a client writes', async () => {
+    const cluster = await TestingCluster.start({ size: 1, tickTime: 500, startTimeoutMs: 20_000 });
+    try {
+      expect(await cluster.members[0]!.mode()).toBe('standalone');
+      expect(await cluster.leader(5_000)).toBe(cluster.members[0]);
+      const client = await ZkClient.connect(cluster.connectString, { sessionTimeoutMs: 2000 });
+      try {
+        await client.create('/standalone', { data: 'ok' });
+        expect((await client.getData('/standalone')).data.toString()).toBe('ok');
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await cluster.close();
+    }
+  });
+});

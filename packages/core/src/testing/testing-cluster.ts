@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { makeMembers, type MemberPlacement, type TestingServerOptions, type TestingTls } from './testing-server.js';
+import type { ServerMode } from './four-letter-word.js';
 import type { ZkServerProcess } from './zk-server-process.js';
 
 /** Options for {@link TestingCluster.start}. */
@@ -71,14 +72,19 @@ export class TestingCluster {
     return this.root;
   }
 
-  /** Waits until every running member reports a mode, one of them `leader`. */
+  /**
+   * Waits until every running member reports a mode, one of them `leader` — or, for a cluster of
+   * size 1 (a standalone server: no `server.N` lines), `standalone`.
+   * @param timeoutMs - default 30000
+   * @throws Error when that is not so within `timeoutMs`.
+   */
   async waitForQuorum(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const running = this.members.filter((m) => m.running);
     await Promise.all(running.map((m) => m.waitForMode(timeoutMs)));
     for (;;) {
       const modes = await Promise.all(running.map((m) => m.mode(500)));
-      if (modes.every((x) => x !== null) && modes.includes('leader')) return;
+      if (modes.every((x) => x !== null) && modes.some((x) => this.leads(x))) return;
       if (Date.now() > deadline)
         throw new Error(`ensemble did not elect a leader within ${timeoutMs} ms (modes: ${modes.join(', ')})`);
       await new Promise((r) => setTimeout(r, 100));
@@ -87,18 +93,23 @@ export class TestingCluster {
 
   /**
    * The member that currently leads the ensemble, waiting up to `timeoutMs` (default 30000) for
-   * one to be elected.
-   * @throws Error when no member reports `leader` in time.
+   * one to be elected; for a cluster of size 1, its standalone server once it serves.
+   * @throws Error when no member reports `leader` (or `standalone`, for size 1) in time.
    */
   async leader(timeoutMs = 30_000): Promise<ZkServerProcess> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const modes = await Promise.all(this.members.map((m) => m.mode(500)));
-      const i = modes.indexOf('leader');
+      const i = modes.findIndex((x) => this.leads(x));
       if (i >= 0) return this.members[i]!;
       if (Date.now() > deadline) throw new Error(`no leader within ${timeoutMs} ms (modes: ${modes.join(', ')})`);
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /** Whether a member in `mode` orders the writes: the ensemble's leader, or the lone standalone server. */
+  private leads(mode: ServerMode | null): boolean {
+    return mode === 'leader' || (mode === 'standalone' && this.members.length === 1);
   }
 
   /** Stops every member and removes the directory (unless `dir` was given). */
