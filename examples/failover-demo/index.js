@@ -179,7 +179,8 @@ async function main() {
   }
   const leaderInfo = JSON.parse((await client.getData('/leader')).data.toString());
   const firstEpoch = (await client.getData('/leader')).stat.version;
-  for (const w of workers)
+  // In znode order (the order they registered, which need not be the order they were started).
+  for (const w of [...workers].sort((x, y) => (x.name < y.name ? -1 : 1)))
     say(
       `  worker ${w.n}: pid ${w.pid}, znode ${w.name}${w.name === leaderInfo.worker ? '  ← leader (lowest w- znode)' : ''}`,
     );
@@ -341,8 +342,11 @@ async function main() {
   say(
     `checked ${JOBS} completion records: ${JOBS - bad} completed exactly once, ${bad} not; ${reran} needed a second attempt (running on the killed worker, requeued by the new leader)`,
   );
+  const executions = [...runs.values()].reduce((n, r) => n + r.length, 0);
   say(
-    `ledger of side effects: ${[...runs.values()].reduce((n, r) => n + r.length, 0)} executions; ${sideEffectsTwice} job(s) executed twice, each explained by a requeue in its history`,
+    sideEffectsTwice === 0
+      ? `ledger of side effects: ${executions} executions, one per job${reran > 0 ? ` (the ${reran} run(s) cut short by the kill had not written theirs)` : ''}`
+      : `ledger of side effects: ${executions} executions; ${sideEffectsTwice} job(s) wrote theirs twice (at-least-once: a run cut short after its side effect), each explained by a requeue in its history`,
   );
   for (const p of problems.slice(0, 20)) say(`  ✗ ${p}`);
 

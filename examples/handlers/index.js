@@ -23,11 +23,13 @@ export default {
     return { echo: job.data, worker, token, attempt };
   },
 
-  /** Waits `data.ms` (default 100) ms, honouring the signal; reports progress halfway. */
-  async sleep(job, { signal, progress, worker, token }) {
+  /** Waits `data.ms` (default 100) ms, honouring the signal; reports progress halfway and logs (`zkjobs job logs <id>`). */
+  async sleep(job, { signal, progress, log, worker, token, attempt }) {
     const ms = Number(job.data?.ms ?? 100);
+    await log(`attempt ${attempt} on ${worker}: sleeping ${ms} ms (fencing token ${token})`);
     await sleep(ms / 2, signal);
     progress(50);
+    await log('halfway');
     await sleep(ms - ms / 2, signal);
     return { slept: ms, worker, token };
   },

@@ -11,7 +11,7 @@ describe('zkjobs job logs', () => {
   const cleanup = cleanupAfterAll();
   afterAll(killAll);
 
-  it('prints the lines a handler logged, --json the stored lines, and refuses a job that does not exist', async () => {
+  it('prints the lines a handler logged, --json the stored lines, says when there are none, and refuses a job that does not exist', async () => {
     const client = await sharedClient(cleanup);
     const namespace = fileNamespace(import.meta.filename);
     const zk = (...args: string[]) => run(['--connect', zkConnect, '--namespace', namespace, ...args]);
@@ -23,6 +23,7 @@ describe('zkjobs job logs', () => {
           for (const l of ['one', 'two', 'three', 'four']) await ctx.log(l);
           return 'ok';
         },
+        quiet: async () => 'ok',
       },
       { namespace, logger, keepLogs: 3 },
     );
@@ -49,6 +50,15 @@ describe('zkjobs job logs', () => {
         line,
       })),
     });
+
+    // A job whose handler logged nothing: no lines on stdout, and stderr says why.
+    const silent = await queue.add('quiet');
+    await queue.waitUntilFinished(silent.id, { timeoutMs: 10_000 });
+    const none = await zk('job', 'logs', silent.id);
+    expect(none.code, none.stderr).toBe(0);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toContain(`no log lines: the handlers of job ${silent.id} did not call ctx.log`);
+    expect(json(await zk('--json', 'job', 'logs', silent.id))).toMatchObject({ id: silent.id, count: 0, lines: [] });
 
     const missing = await zk('job', 'logs', 'no-such-job');
     expect(missing.code).toBe(1);

@@ -259,6 +259,8 @@ export async function logsJob(g: GlobalOptions, id: string): Promise<void> {
       if (count === 0 && !(await queue.getJob(id))) throw new OperationError(`no job ${id} in ${namespace}`);
       const out = new Output(g.json);
       if (!g.json && dropped > 0) process.stderr.write(`(${dropped} older line(s) dropped)\n`);
+      if (!g.json && count === 0)
+        process.stderr.write(`(no log lines: the handlers of job ${id} did not call ctx.log)\n`);
       if (g.json || count > 0)
         out.result({ id, namespace, count, dropped, lines }, () => lines.map((l) => l.line).join('\n'));
     },

@@ -29,7 +29,11 @@ export function registerJobCommands(program: Command): void {
     .option('--data <json>', 'payload: JSON text, or @file to read it from a file', 'null')
     .option('--priority <n>', 'lower runs first (0–1000000)', intArg(0, 1_000_000))
     .option('--delay <ms>', 'do not start before this many ms (ZooKeeper clock)', intArg(0, 31_536_000_000, 'ms'))
-    .option('--attempts <n>', 'how many times the job may run (1–1000)', intArg(1, 1000))
+    .option(
+      '--attempts <n>',
+      'how many times the job may run, a lost worker counting as a run (1–1000; default 1: a failure or a killed worker ends it dead)',
+      intArg(1, 1000),
+    )
     .option('--backoff <spec>', 'wait between attempts: fixed:<ms> or exponential:<ms>', parseBackoff)
     .option('--timeout <ms>', "abort the handler's signal after this many ms", intArg(1, 86_400_000, 'ms'))
     .option('--id <key>', 'job id and idempotency key (with --count: prefix, ids <key>-1 … <key>-N)')
@@ -52,7 +56,12 @@ export function registerJobCommands(program: Command): void {
   job
     .command('list')
     .description('list jobs (an administrative scan of every record)')
-    .addOption(new Option('--state <state>', 'only jobs in this state').choices(JOB_STATES as JobState[]))
+    .addOption(
+      new Option(
+        '--state <state>',
+        'only jobs in this state (failed: ended without using its attempts — UnrecoverableError, a failed parent, the backoff strategy; dead: its attempts used up)',
+      ).choices(JOB_STATES as JobState[]),
+    )
     .option('--type <type>', 'only jobs of this type')
     .option('--limit <n>', 'at most this many jobs: the newest (the oldest with --oldest)', intArg(1))
     .option('--oldest', 'oldest first (default: newest first, by submit time)', false)
