@@ -398,9 +398,9 @@ export interface FloorRun {
   readP99: number;
   /**
    * The idle leader's path without the engine, ms: a create awaited by one session; another
-   * session, told by a persistent recursive watch, reads the new znode twice (as the leader reads
-   * the marker, then the record) and writes a multi of one create; from the first create's start
-   * to the second's reply. Absent in older results.
+   * session, told by a persistent recursive watch, reads the new znode twice in one multiRead (as
+   * the leader reads the marker and its record) and writes a multi of one create; from the first
+   * create's start to the second's reply. Absent in older results.
    */
   chainP50?: number;
   chainP99?: number;
@@ -419,8 +419,10 @@ async function floorChain(ctx: Ctx, dir: string, n: number, data: Buffer): Promi
     answer = null;
     const name = e.path.slice(e.path.lastIndexOf('/') + 1);
     leader
-      .getData(e.path)
-      .then(() => leader.getData(e.path))
+      .multiRead([
+        { type: 'getData', path: e.path },
+        { type: 'getData', path: e.path },
+      ])
       .then(() => leader.transaction().create(`${dir}/a/${name}`, { data }).commit())
       .then(
         () => done(),

@@ -332,12 +332,12 @@ export function toMarkdown(r: Results): string {
           ? ` In these rounds ${f0(led)} of the ${f0(counted)} counted zkjobs jobs started on the leader's own worker.`
           : '';
       L.push(
-        `The floor, measured on the same idle ensemble in the same rounds: one fsync'd quorum write (a multi of one create, awaited) takes ${mmm(w50, f1)} ms at the median (p99 ${mmm(w99, f1)}), one read ${mmm(r50, f1)} ms. On an idle cluster the leader takes a job itself and claims it inside its assignment multi: two writes in sequence between the submit and the start (the submit; the assignment with the claim) and two reads by the leader (the marker; the record), ${floor(2, 2)} ms from the medians alone. A job assigned to another worker meets three writes (the submit; the assignment; that worker's claim) and three reads (the marker; the assignment; the record): ${floor(3, 3)} ms. Each change reaches the next actor by a watch notification sent with its commit.${where}`,
+        `The floor, measured on the same idle ensemble in the same rounds: one fsync'd quorum write (a multi of one create, awaited) takes ${mmm(w50, f1)} ms at the median (p99 ${mmm(w99, f1)}), one read ${mmm(r50, f1)} ms. On an idle cluster the leader takes a job itself and claims it inside its assignment multi: two writes in sequence between the submit and the start (the submit; the assignment with the claim) and one read by the leader (the marker and its first job's record, in one multiRead), ${floor(2, 1)} ms from the medians alone. A job assigned to another worker meets three writes (the submit; the assignment; that worker's claim) and three reads (the marker; the assignment; the record): ${floor(3, 3)} ms. Each change reaches the next actor by a watch notification sent with its commit.${where}`,
       );
       if (c50) {
         L.push('');
         L.push(
-          `That chain measured without the engine, in the same rounds: a create awaited by one session; another session, told by a persistent recursive watch, reads the new znode twice (the marker, the record) and writes a multi of one create; from the first create's start to the second's reply: p50 ${mmm(c50, f1)} ms, p99 ${mmm(c99, f1)} ms. It is the floor of the idle leader's own path, against which the zkjobs row above is to be read: what lies above it is the engine's own time.`,
+          `That chain measured without the engine, in the same rounds: a create awaited by one session; another session, told by a persistent recursive watch, reads the new znode twice in one multiRead (as the marker and the record) and writes a multi of one create; from the first create's start to the second's reply: p50 ${mmm(c50, f1)} ms, p99 ${mmm(c99, f1)} ms. It is the floor of the idle leader's own path, against which the zkjobs row above is to be read: what lies above it is the engine's own time.`,
         );
       }
       L.push('');

@@ -24,6 +24,7 @@ import {
   isAssignmentNode,
   isWorkerNode,
   jobPath,
+  markerFirstId,
   pendingMarkerPrefix,
   retentionMarkerPrefix,
   type PendingEntry,
@@ -118,8 +119,22 @@ describe('buckets and names', () => {
   it('paths put a job’s record, markers and retention markers in its bucket', () => {
     const b = bucketOf('order-1');
     expect(jobPath('order-1')).toBe(`/jobs/${b}/order-1`);
-    expect(pendingMarkerPrefix('order-1')).toBe(`/pending/${b}/m-`);
+    expect(pendingMarkerPrefix('order-1')).toBe(`/pending/${b}/m-order-1-`);
     expect(retentionMarkerPrefix('order-1')).toBe(`/retention/${b}/r-`);
+  });
+
+  it('markerFirstId reads the first id from a marker name; an older name (no id) or another node gives null', () => {
+    const name = (id: string, seq = 42) =>
+      `${pendingMarkerPrefix(id).split('/').pop()!}${String(seq).padStart(10, '0')}`;
+    for (const id of ['order-1', 'a', 'mx67cjrk-00ixv8xo', 'x-0000000001', 'a.b:c@d', 'z'.repeat(128)])
+      expect(markerFirstId(name(id))).toBe(id);
+    expect(markerFirstId('m-0000000042')).toBeNull(); // an older version's marker
+    expect(markerFirstId('m--0000000042')).toBeNull(); // an empty id
+    expect(markerFirstId('m-order-1-000000042')).toBeNull(); // 9 digits
+    expect(markerFirstId('m-order-1_0000000042')).toBeNull();
+    expect(markerFirstId('r-order-1-0000000042')).toBeNull();
+    expect(markerFirstId('m-..-0000000042')).toBeNull();
+    expect(markerFirstId(`m-${'z'.repeat(129)}-0000000042`)).toBeNull();
   });
 
   it('isWorkerNode, isAssignmentNode, cancelledJobOf', () => {

@@ -77,6 +77,8 @@ describe('data path requests', () => {
     }
     const stats = worker.stats();
     expect(stats['localClaims']).toBe(n);
+    // The leader read each job's record with its marker (the marker's name gives the id): no read of its own.
+    expect(stats['prefetchedClaims']).toBe(n);
     expect(stats['claimed']).toBe(n);
     // The consumer made no claim multi of its own, and read no record to claim.
     expect(stats['claimMultis']).toBe(0);

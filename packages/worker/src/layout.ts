@@ -5,6 +5,7 @@
  * docs/architecture.md, "Job engine".
  */
 import type { JobState } from './job.js';
+import { JOB_ID_RE } from './options.js';
 
 /** Number of buckets that `jobs/` and `pending/` are split into, so that no parent gets huge. */
 export const BUCKETS = 64;
@@ -244,9 +245,25 @@ export function jobPath(jobId: string): string {
   return `${JOBS}/${bucketOf(jobId)}/${jobId}`;
 }
 
-/** `pending/<bucket>/m-` — prefix of a sequential pending marker in a bucket chosen by `key`. */
-export function pendingMarkerPrefix(key: string): string {
-  return `${PENDING}/${bucketOf(key)}/${MARKER_PREFIX}`;
+/**
+ * `pending/<bucket>/m-<firstId>-` — prefix of a sequential pending marker whose first entry is the
+ * job `firstId`, in that job's bucket (ZooKeeper appends the 10-digit sequence). The id in the
+ * name lets the leader read that job's record in the same request as the marker
+ * ({@link markerFirstId}); it costs the bucket's listing the id's bytes per marker.
+ */
+export function pendingMarkerPrefix(firstId: string): string {
+  return `${PENDING}/${bucketOf(firstId)}/${MARKER_PREFIX}${firstId}-`;
+}
+
+/**
+ * The first entry's job id named in a pending marker's name `m-<id>-NNNNNNNNNN`, or null for a
+ * name without one (`m-NNNNNNNNNN`, as older versions named markers) or not a marker's.
+ */
+export function markerFirstId(name: string): string | null {
+  if (!name.startsWith(MARKER_PREFIX) || name.length < MARKER_PREFIX.length + 12) return null;
+  if (name[name.length - 11] !== '-' || !/^\d{10}$/.test(name.slice(-10))) return null;
+  const id = name.slice(MARKER_PREFIX.length, -11);
+  return JOB_ID_RE.test(id) ? id : null;
 }
 
 /** `progress/<bucket>/<jobId>` — a job's stored progress `{ value, token, attempt, at }`. */

@@ -391,6 +391,7 @@ export class Worker extends TypedEmitter<WorkerEvents> {
       },
       onLocalAssignment: (node, jobs, claimed) => this.consumer?.deliverLocal(name, node, jobs, claimed),
       localClaimer: () => this.consumer?.localClaimer(name) ?? null,
+      localIdle: () => this.consumer?.isIdleFor(name) ?? false,
       onLocalAssigning: () => this.consumer?.expectLocal(name) ?? (() => undefined),
       onError: (err) => {
         if (this.listenerCount('error') > 0) this.emit('error', err);

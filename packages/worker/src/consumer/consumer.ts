@@ -464,6 +464,12 @@ export class Consumer {
     this.pump();
   }
 
+  /** True when {@link localClaimer} would give a claimer for `name` now (nothing is taken). */
+  isIdleFor(name: string): boolean {
+    if (this.name !== name || this.stopped || this.paused.all || this.retryTimer) return false;
+    return this.buffer.length === 0 && this.running === 0 && this.claiming === 0;
+  }
+
   /**
    * For this worker's own leader, while this consumer is idle (bound to `name`, nothing
    * buffered, running or being claimed): a claimer of up to {@link claimLimit} jobs, which the
@@ -471,8 +477,7 @@ export class Consumer {
    * start instead of two). The room is reserved until `release()`.
    */
   localClaimer(name: string): LocalClaimer | null {
-    if (this.name !== name || this.stopped || this.paused.all || this.retryTimer) return null;
-    if (this.buffer.length > 0 || this.running > 0 || this.claiming > 0) return null;
+    if (!this.isIdleFor(name)) return null;
     const room = this.claimLimit();
     const session = this.session;
     this.claiming += room;

@@ -21,6 +21,8 @@ export interface SchedulerCounters {
   multis: number;
   /** Jobs claimed for this worker's own idle consumer inside an assignment multi. */
   localClaims: number;
+  /** Of those, jobs whose records were read with their markers (no read of their own). */
+  prefetchedClaims: number;
 }
 
 /** Shared by the scheduler's parts. */

@@ -4,14 +4,14 @@
  * entries blocked on their `dependsOn` with the data watches on their parents (kept together:
  * a parent that completes moves its dependants straight into the ready heaps).
  */
-import type { Stat, WatchHandle } from '@zkjobs/core';
-import { NoNodeError } from '@zkjobs/core';
+import type { ReadResult, Stat, WatchHandle } from '@zkjobs/core';
+import { NoNodeError, ReplyTooLargeError } from '@zkjobs/core';
 import type { MarkerRewrite } from '../engine/ops.js';
-import { parseRecord } from '../engine/record.js';
+import { parseRecord, type ReadRecord } from '../engine/record.js';
 import { isFinalState } from '../engine/transitions.js';
 import type { JobState } from '../job.js';
 import { multiReadChunked } from '../util.js';
-import { BUCKET_NAMES, PENDING, decodeMarkerDoc, jobPath, type PendingEntry } from '../layout.js';
+import { BUCKET_NAMES, PENDING, decodeMarkerDoc, jobPath, markerFirstId, type PendingEntry } from '../layout.js';
 import type { LeaderContext } from './context.js';
 import { Heap } from './heap.js';
 
@@ -79,9 +79,29 @@ export class ReadyQueue {
   private readonly blocked = new Map<string, { r: ReadyEntry; deps: Set<string> }>();
   private readonly parentWatches = new Map<string, WatchHandle>();
   private readonly parentStates = new Map<string, ParentState>();
+  /** Records read with their markers by the last {@link sync} (see {@link takePrefetched}). */
+  private readonly prefetched = new Map<string, ReadRecord>();
 
-  constructor(private readonly ctx: LeaderContext) {
+  /**
+   * @param opts.prefetchFirstRecord - asked when a sync has one new marker to read: when it says
+   *   yes (this worker's own consumer is idle, so the round may claim for it), the record of the
+   *   job the marker's name gives ({@link markerFirstId}) is read in the same request
+   */
+  constructor(
+    private readonly ctx: LeaderContext,
+    private readonly opts: { prefetchFirstRecord?: () => boolean } = {},
+  ) {
     for (const b of BUCKET_NAMES) this.bucketKnown.set(b, new Set());
+  }
+
+  /**
+   * The record of `id` as read with its marker by the last sync, once (then forgotten), or
+   * undefined. It may be older than the round that takes it: a write over its version fails if so.
+   */
+  takePrefetched(id: string): ReadRecord | undefined {
+    const r = this.prefetched.get(id);
+    this.prefetched.delete(id);
+    return r;
   }
 
   /** A bucket's new listing (from the pending watch or the safety re-listing). */
@@ -119,12 +139,39 @@ export class ReadyQueue {
       for (const k of [...known]) if (!present.has(k)) known.delete(k);
     }
     toRead.sort((x, y) => (x.slice(-10) < y.slice(-10) ? -1 : 1));
-    // Markers are small (≤ 50 entries): many in one request.
-    const res = await multiReadChunked(
-      client,
-      toRead.map((path) => ({ type: 'getData' as const, path })),
-      MARKERS_PER_READ,
-    );
+    this.prefetched.clear();
+    // One new marker (an idle cluster's single submit) and our own consumer idle: its first
+    // job's record in the same request, so a claim for that consumer needs no read of its own.
+    const firstId = toRead.length === 1 ? markerFirstId(toRead[0]!.slice(toRead[0]!.lastIndexOf('/') + 1)) : null;
+    const withRecord = firstId !== null && this.opts.prefetchFirstRecord?.() === true ? firstId : null;
+    let res: ReadResult[];
+    if (withRecord !== null) {
+      try {
+        res = await client.multiRead([
+          { type: 'getData', path: toRead[0]! },
+          { type: 'getData', path: jobPath(withRecord) },
+        ]);
+      } catch (err) {
+        if (!(err instanceof ReplyTooLargeError)) throw err;
+        res = await client.multiRead([{ type: 'getData', path: toRead[0]! }]);
+      }
+      const r = res[1];
+      if (r?.type === 'getData') {
+        try {
+          this.prefetched.set(withRecord, { rec: parseRecord(r.data, jobPath(withRecord)), stat: r.stat });
+        } catch {
+          // Left to the claim's own read, which reports it.
+        }
+      }
+      res = res.slice(0, 1);
+    } else {
+      // Markers are small (≤ 50 entries): many in one request.
+      res = await multiReadChunked(
+        client,
+        toRead.map((path) => ({ type: 'getData' as const, path })),
+        MARKERS_PER_READ,
+      );
+    }
     res.forEach((r, k) => {
       if (r.type === 'getData') this.addMarker(toRead[k]!, r.data, r.stat);
       else if (r.type === 'error' && !(r.error instanceof NoNodeError)) throw r.error;

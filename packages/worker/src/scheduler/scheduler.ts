@@ -94,6 +94,11 @@ export interface SchedulerOptions {
    */
   localClaimer?: () => LocalClaimer | null;
   /**
+   * Whether this worker's consumer is idle now (what {@link localClaimer} would need), asked
+   * without taking it: when it is, a round reading one new marker reads its first record too.
+   */
+  localIdle?: () => boolean;
+  /**
    * Called before a multi that creates assignments for this worker is sent; the function it
    * returns is called once that multi has settled and its assignments were handed over (so the
    * consumer need not read what its queue watch reports meanwhile).
@@ -129,7 +134,14 @@ export interface LocalClaimer {
 /** Internal: the leader's scheduler. */
 export class Scheduler {
   /** Counts of this leader, for tests and metrics. */
-  readonly counters: SchedulerCounters = { assigned: 0, requeued: 0, lost: 0, multis: 0, localClaims: 0 };
+  readonly counters: SchedulerCounters = {
+    assigned: 0,
+    requeued: 0,
+    lost: 0,
+    multis: 0,
+    localClaims: 0,
+    prefetchedClaims: 0,
+  };
   private state: SchedulerState = 'latent';
   private round: RoundState = 'idle';
   /** The fence of every write; its epoch is set once taken. */
@@ -147,6 +159,8 @@ export class Scheduler {
   private readonly watches: WatchHandle[] = [];
   private readonly ctx: LeaderContext;
   private readonly ready: ReadyQueue;
+  /** Ids of the claims being committed whose records were read with their markers. */
+  private readonly prefetchedClaims = new Set<string>();
   private readonly pool: WorkerPool;
   private readonly gangs: GangTracker;
   private readonly retention: Retention;
@@ -173,7 +187,7 @@ export class Scheduler {
         opts.onError?.(err instanceof Error ? err : new Error(String(err)));
       },
     };
-    this.ready = new ReadyQueue(this.ctx);
+    this.ready = new ReadyQueue(this.ctx, { prefetchFirstRecord: () => this.opts.localIdle?.() === true });
     this.pool = new WorkerPool(this.ctx);
     this.gangs = new GangTracker(this.ctx);
     this.retention = new Retention(this.ctx);
@@ -547,14 +561,21 @@ export class Scheduler {
   ): Promise<(RecordWrite & { next: JobRecord })[]> {
     const take = jobs.slice(0, claimer.room);
     if (take.length === 0) return [];
-    let found: Awaited<ReturnType<typeof readRecords>>;
-    try {
-      found = await readRecords(
-        this.opts.client,
-        take.map(([id]) => id),
-      );
-    } catch {
-      return []; // the consumer claims them itself
+    // Records read with their marker (see ReadyQueue.sync) are not read again.
+    const found: Awaited<ReturnType<typeof readRecords>> = take.map(([id]) => this.ready.takePrefetched(id) ?? null);
+    const prefetched = new Set(take.filter((_, i) => found[i] !== null).map(([id]) => id));
+    const toRead = take.filter(([id]) => !prefetched.has(id)).map(([id]) => id);
+    if (toRead.length > 0) {
+      let read: Awaited<ReturnType<typeof readRecords>>;
+      try {
+        read = await readRecords(this.opts.client, toRead);
+      } catch {
+        return []; // the consumer claims them itself
+      }
+      let k = 0;
+      take.forEach(([id], i) => {
+        if (!prefetched.has(id)) found[i] = read[k++] ?? null;
+      });
     }
     const claims: (RecordWrite & { next: JobRecord })[] = [];
     let bytes = 0;
@@ -567,6 +588,7 @@ export class Scheduler {
       if (!next) return;
       bytes += f.stat.dataLength;
       claims.push({ next, version: f.stat.version, from: f.rec.state });
+      if (prefetched.has(f.rec.id)) this.prefetchedClaims.add(f.rec.id);
     });
     return claims;
   }
@@ -602,6 +624,8 @@ export class Scheduler {
     }
     this.counters.multis++;
     this.counters.localClaims += claims.length;
+    this.counters.prefetchedClaims += claims.filter((c) => this.prefetchedClaims.has(c.next.id)).length;
+    this.prefetchedClaims.clear();
     const zxids = claimZxids(res);
     const claimed = new Map<string, LocalClaim>(claims.map((c, i) => [c.next.id, { rec: c.next, zxid: zxids[i]! }]));
     createdNodes(res).forEach((node, i) => {
