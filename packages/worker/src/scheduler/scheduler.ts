@@ -560,6 +560,7 @@ export class Scheduler {
     jobs: readonly AssignedJob[],
   ): Promise<(RecordWrite & { next: JobRecord })[]> {
     const take = jobs.slice(0, claimer.room);
+    this.prefetchedClaims.clear();
     if (take.length === 0) return [];
     // Records read with their marker (see ReadyQueue.sync) are not read again.
     const found: Awaited<ReturnType<typeof readRecords>> = take.map(([id]) => this.ready.takePrefetched(id) ?? null);
