@@ -131,6 +131,9 @@ export interface LocalClaimer {
   release(): void;
 }
 
+/** A claim the leader writes for its own consumer; `prefetched`: its record was read with its marker. */
+type LocalClaimWrite = RecordWrite & { next: JobRecord; prefetched: boolean };
+
 /** Internal: the leader's scheduler. */
 export class Scheduler {
   /** Counts of this leader, for tests and metrics. */
@@ -159,8 +162,6 @@ export class Scheduler {
   private readonly watches: WatchHandle[] = [];
   private readonly ctx: LeaderContext;
   private readonly ready: ReadyQueue;
-  /** Ids of the claims being committed whose records were read with their markers. */
-  private readonly prefetchedClaims = new Set<string>();
   private readonly pool: WorkerPool;
   private readonly gangs: GangTracker;
   private readonly retention: Retention;
@@ -555,12 +556,8 @@ export class Scheduler {
   }
 
   /** Reads the records of the first `claimer.room` of `jobs` and claims those it would claim. */
-  private async localClaims(
-    claimer: LocalClaimer,
-    jobs: readonly AssignedJob[],
-  ): Promise<(RecordWrite & { next: JobRecord })[]> {
+  private async localClaims(claimer: LocalClaimer, jobs: readonly AssignedJob[]): Promise<LocalClaimWrite[]> {
     const take = jobs.slice(0, claimer.room);
-    this.prefetchedClaims.clear();
     if (take.length === 0) return [];
     // Records read with their marker (see ReadyQueue.sync) are not read again.
     const found: Awaited<ReturnType<typeof readRecords>> = take.map(([id]) => this.ready.takePrefetched(id) ?? null);
@@ -578,7 +575,7 @@ export class Scheduler {
         if (!prefetched.has(id)) found[i] = read[k++] ?? null;
       });
     }
-    const claims: (RecordWrite & { next: JobRecord })[] = [];
+    const claims: LocalClaimWrite[] = [];
     let bytes = 0;
     take.forEach(([, attemptsMade], i) => {
       const f = found[i];
@@ -588,8 +585,7 @@ export class Scheduler {
       const next = claimer.claim(f.rec, f.stat.version, attemptsMade);
       if (!next) return;
       bytes += f.stat.dataLength;
-      claims.push({ next, version: f.stat.version, from: f.rec.state });
-      if (prefetched.has(f.rec.id)) this.prefetchedClaims.add(f.rec.id);
+      claims.push({ next, version: f.stat.version, from: f.rec.state, prefetched: prefetched.has(f.rec.id) });
     });
     return claims;
   }
@@ -602,7 +598,7 @@ export class Scheduler {
     created: readonly { w: LiveWorker; jobs: AssignedJob[]; type?: string }[],
     touched: ReadonlySet<Marker>,
     gangs: readonly GangStart[],
-    claims: readonly (RecordWrite & { next: JobRecord })[],
+    claims: readonly LocalClaimWrite[],
   ): Promise<void> {
     const { client, self } = this.opts;
     const { tx, createdNodes, claimZxids, isClaimFailure } = assignOps(
@@ -625,8 +621,7 @@ export class Scheduler {
     }
     this.counters.multis++;
     this.counters.localClaims += claims.length;
-    this.counters.prefetchedClaims += claims.filter((c) => this.prefetchedClaims.has(c.next.id)).length;
-    this.prefetchedClaims.clear();
+    this.counters.prefetchedClaims += claims.filter((c) => c.prefetched).length;
     const zxids = claimZxids(res);
     const claimed = new Map<string, LocalClaim>(claims.map((c, i) => [c.next.id, { rec: c.next, zxid: zxids[i]! }]));
     createdNodes(res).forEach((node, i) => {
