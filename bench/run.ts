@@ -373,12 +373,14 @@ async function main(): Promise<void> {
               const b = await measured(`round ${r + 1} raw multis of 100`, () =>
                 pipelinedMultis(client, `${dir}/b`, settings.rawCreates, 100, 10),
               );
-              if (b.rate !== null) (R.raw.bigMultiZnodesPerSec ??= []).push(b.rate);
-              if (b.rate !== null && b.cpu) (R.raw.bigMultiCpu ??= []).push(b.cpu);
-              if (c.rate !== null) R.raw.createsPerSec.push(c.rate);
-              if (m.rate !== null) R.raw.multiZnodesPerSec.push(m.rate);
-              if (c.rate !== null && c.cpu) (R.raw.createsCpu ??= []).push(c.cpu);
-              if (m.rate !== null && m.cpu) (R.raw.multiCpu ??= []).push(m.cpu);
+              const keep = (x: typeof c, rates: number[], cpus: { server: number; client: number }[]) => {
+                if (x.rate === null) return;
+                rates.push(x.rate);
+                if (x.cpu) cpus.push(x.cpu);
+              };
+              keep(c, R.raw.createsPerSec, (R.raw.createsCpu ??= []));
+              keep(m, R.raw.multiZnodesPerSec, (R.raw.multiCpu ??= []));
+              keep(b, (R.raw.bigMultiZnodesPerSec ??= []), (R.raw.bigMultiCpu ??= []));
             } finally {
               await deleteTree(client, dir);
             }

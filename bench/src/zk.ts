@@ -2,15 +2,15 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { CreateMode, NoNodeError, type ZkClient } from '@zkjobs/core';
-import { TestingCluster, TestingServer, monitor, type ZkServerProcess } from '@zkjobs/core/testing';
+import { TestingCluster, monitor, type ZkServerProcess } from '@zkjobs/core/testing';
 import { track } from './resources.js';
 import { mapLimit, now, withTimeout } from './util.js';
 
 const execFileP = promisify(execFile);
 
 /**
- * The ZooKeeper servers a measurement runs on: the bench's ensemble (a `TestingCluster`) or one
- * standalone `TestingServer`, seen alike — where clients connect, and the members (their pids
+ * The ZooKeeper servers a measurement runs on (a `TestingCluster`: the bench's ensemble, or a
+ * standalone server of its own) — where clients connect, and the members (their pids
  * for CPU accounting, their client ports for `mntr`).
  */
 export interface ZkServers {
@@ -29,9 +29,8 @@ export interface ZkServerSettings {
 }
 
 /**
- * Starts the bench's ZooKeeper — a `TestingCluster` of `members`, or a `TestingServer` for 1 (a
- * `TestingCluster` waits for a member in mode `leader`, which a standalone server never reports) —
- * every one with `forceSync=yes`, the given tickTime and heap, `maxSessionTimeout=60000`, and
+ * Starts the bench's ZooKeeper — a `TestingCluster` of `members` (1: a standalone server) —
+ * every member with `forceSync=yes`, the given tickTime and heap, `maxSessionTimeout=60000`, and
  * follower limits scaled to stay 5 s and 2.5 s whatever the tick (ZooKeeper's 10 and 5 ticks at
  * tickTime 500). Registered for clean-up as `name` ({@link track}); `close` stops the servers,
  * removes their data and unregisters them. Bounded: the harness waits at most 30 s for them to serve.
@@ -48,13 +47,7 @@ export async function startZkServers(
     config: { maxSessionTimeout: 60_000 },
     jvmFlags: [`-Xmx${s.heapMb}m`],
   };
-  let servers: ZkServers & { close(): Promise<void> };
-  if (s.members === 1) {
-    const server = await TestingServer.start(opts);
-    servers = { connectString: server.connectString, members: [server.member], close: () => server.close() };
-  } else {
-    servers = await TestingCluster.start({ ...opts, size: s.members });
-  }
+  const servers = await TestingCluster.start({ ...opts, size: s.members });
   const untrack = track(name, () => servers.close());
   return {
     servers,
