@@ -97,6 +97,42 @@ describe('stdout whose reader goes away', () => {
     }
   });
 
+  it('worker start: a second signal during the graceful close exits 1 at once', async () => {
+    const wns = `${ns}-signals`;
+    const queue = new Queue(root, { namespace: wns, logger: createLogger('silent') });
+    const worker = (): ReturnType<typeof start> =>
+      start([
+        '--connect',
+        zkConnect,
+        '--namespace',
+        wns,
+        '--json',
+        '--log-level',
+        'warn',
+        'worker',
+        'start',
+        '--handlers',
+        exampleHandlers,
+        '--grace',
+        '20000',
+      ]);
+    // A job running on the worker holds its graceful close for up to --grace (20 s).
+    const busy = async (w: ReturnType<typeof start>): Promise<void> => {
+      await w.waitForLine((l) => l.includes('"started"'), 30_000, 'started');
+      const job = await queue.add('sleep', { ms: 60_000 });
+      await waitFor(async () => (await queue.getJob(job.id))?.state === 'active', 20_000, 50, 'the job running');
+    };
+
+    // Two signals: the second skips the close.
+    const twice = worker();
+    await busy(twice);
+    twice.child.kill('SIGTERM');
+    await waitFor(() => twice.stdout.includes('"closing"'), 10_000, 25, 'closing');
+    twice.child.kill('SIGTERM');
+    expect(await twice.exited).toBe(1);
+    expect(twice.stderr).toContain('SIGTERM again: exiting without a graceful close');
+  }, 120_000);
+
   it('worker start --json | head -1: the reader leaving is a stop request; the worker closes gracefully, exit 0', async () => {
     const wns = `${ns}-head`;
     const pending = bash(

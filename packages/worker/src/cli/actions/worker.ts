@@ -136,14 +136,17 @@ export async function startWorker(g: GlobalOptions, opts: WorkerStartOptions): P
   };
 
   let signalled: NodeJS.Signals | null = null;
+  // Signals received: only a second one skips the graceful close. The reader of stdout leaving is
+  // not one — with `| tee`, one Ctrl-C reaches tee and the worker, and tee's exit may be seen first.
+  let signals = 0;
   let wake: (() => void) | undefined;
   const stopRequested = new Promise<void>((r) => (wake = r));
   const onSignal = (sig: NodeJS.Signals): void => {
-    if (signalled) {
+    if (++signals > 1) {
       process.stderr.write(`zkjobs: ${sig} again: exiting without a graceful close\n`);
       process.exit(1);
     }
-    signalled = sig;
+    signalled ??= sig;
     wake?.();
   };
   process.on('SIGINT', onSignal);
