@@ -16,6 +16,8 @@ import {
   deltasOf,
   encodeDelta,
   encodeSummary,
+  orphanTwins,
+  twinName,
 } from '../../packages/worker/src/engine/counts.js';
 import { cancel, claim, failDependant, goneHolder, settle } from '../../packages/worker/src/engine/transitions.js';
 import { UnrecoverableError } from '../../packages/worker/src/errors.js';
@@ -160,5 +162,21 @@ describe('deltas and the summary', () => {
       { name: 'd-0000000010', seq: 10 },
       { name: 'd-0000000100', seq: 100 },
     ]);
+  });
+
+  it('a twin is named after its delta (one sequence lower), is left out of the deltas unless asked for, and stands for its delta', () => {
+    expect(twinName(42)).toBe('c-0000000041');
+    expect(twinName(1)).toBe('c-0000000000');
+    const children = ['c-0000000041', 'd-0000000042', 'd-0000000043', 'c-0000000009', 'x'];
+    expect(deltasOf(children)).toEqual([
+      { name: 'd-0000000042', seq: 42 },
+      { name: 'd-0000000043', seq: 43 },
+    ]);
+    expect(deltasOf(['c-0000000041', 'd-0000000043'], true)).toEqual([
+      { name: 'c-0000000041', seq: 42 },
+      { name: 'd-0000000043', seq: 43 },
+    ]);
+    // c-0000000009's delta (d-0000000010) is gone: an orphan; c-0000000041's is listed.
+    expect(orphanTwins(children)).toEqual(['c-0000000009']);
   });
 });

@@ -36,10 +36,12 @@ import {
   type LeaderFence,
 } from '../../packages/worker/src/engine/ops.js';
 import { parseRecord } from '../../packages/worker/src/engine/record.js';
-import { decodeDelta } from '../../packages/worker/src/engine/counts.js';
+import { TWIN_EVENT_BYTES, decodeDelta } from '../../packages/worker/src/engine/counts.js';
+import { encodeEvent } from '../../packages/worker/src/engine/event-log.js';
 import {
   COUNTS,
   COUNT_DELTA_PREFIX,
+  COUNT_TWIN_PREFIX,
   LEADER,
   assignmentPrefix,
   cancelSignalPath,
@@ -179,6 +181,23 @@ describe('the producer', () => {
     expect(markers.map((m) => m.order)).toEqual([0, 1, 2]);
     expect(markers.map((m) => m.entries.length)).toEqual([50, 50, 20]);
     expect(markers.flatMap((m) => m.entries)).toEqual(entries);
+  });
+
+  it('a submit whose events pass TWIN_EVENT_BYTES is preceded by a counts-only twin, right before its delta', () => {
+    const recs = Array.from({ length: 200 }, (_, i) => ({ rec: record({ id: `job-${i}` }) }));
+    const small = submitOps(client, recs.slice(0, 20), []);
+    expect(small.operations.some((op) => op.path.startsWith(`${COUNTS}/${COUNT_TWIN_PREFIX}`))).toBe(false);
+    const ops = submitOps(client, recs, []).operations;
+    expect(shape(ops.slice(-2))).toEqual([
+      `create ${COUNTS}/${COUNT_TWIN_PREFIX} mode=${SEQ}`,
+      `create ${DELTA} mode=${SEQ}`,
+    ]);
+    const twin = decodeDelta(dataOf(ops.at(-2)));
+    const delta = decodeDelta(dataOf(ops.at(-1)));
+    expect(twin).toEqual({ counts: { email: { waiting: 200 } }, events: [] });
+    expect(delta.counts).toEqual(twin.counts);
+    expect(delta.events).toHaveLength(200);
+    expect(Buffer.byteLength(JSON.stringify(delta.events.map(encodeEvent)))).toBeGreaterThan(TWIN_EVENT_BYTES);
   });
 
   it('submit without entries writes no marker', () => {

@@ -1,7 +1,7 @@
 // Job counts by state and type, kept by the multis that change states (no scan), checked
 // against a scan of every record after a mixed workload.
 import { afterAll, describe, expect, it } from 'vitest';
-import { ZkClient } from '@zkjobs/core';
+import { CreateMode, ZkClient } from '@zkjobs/core';
 import {
   JOB_STATES,
   JobValidationError,
@@ -123,6 +123,54 @@ describe('job counts', () => {
     const err = await queue.getJobCounts('bogus' as JobState).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(JobValidationError);
     expect((err as JobValidationError).field).toBe('states[0]');
+  });
+
+  it("a bulk's delta has a counts-only twin: counts are read from the twin, and the fold prunes both (and a twin left alone)", async () => {
+    const namespace = fileNamespace(import.meta.filename);
+    const client = await ZkClient.connect(zkConnect, { sessionTimeoutMs: 4000 });
+    cleanup.push(() => client.close());
+    const queue = new Queue(client, { namespace, logger });
+    await queue.addBulk(Array.from({ length: 300 }, () => ({ type: 'bulk', opts: { delay: 600_000 } })));
+    await queue.add('single', {}, { delay: 600_000 });
+    const counts = `${namespace}/counts`;
+    const names = (await client.getChildren(counts)).children.sort();
+    // The twin took the sequence right before its delta's (one multi, two creates in a row);
+    // the single submit's delta has none.
+    expect(names).toHaveLength(3);
+    const [twin, bulk, single] = names as [string, string, string];
+    expect(twin).toMatch(/^c-\d{10}$/);
+    expect(Number(bulk.slice(2))).toBe(Number(twin.slice(2)) + 1);
+    expect(Number(single.slice(2))).toBe(Number(bulk.slice(2)) + 1);
+    expect(JSON.parse((await client.getData(`${counts}/${twin}`)).data.toString())).toEqual({
+      c: { bulk: { delayed: 300 } },
+    });
+    // The reader of counts reads the twin, never the big delta: with the delta's data made
+    // unreadable, the counts are still right.
+    const { data: bulkData, stat } = await client.getData(`${counts}/${bulk}`);
+    await client.setData(`${counts}/${bulk}`, Buffer.from('not json'), { version: stat.version });
+    expect(await queue.getJobCountsByType('delayed')).toEqual({ bulk: { delayed: 300 }, single: { delayed: 1 } });
+    await client.setData(`${counts}/${bulk}`, bulkData, { version: stat.version + 1 });
+    // A twin whose delta is gone, as an older leader leaves it (it prunes deltas alone): a pair
+    // with no count change, its delta then deleted.
+    const made = await client
+      .transaction()
+      .create(`${counts}/c-`, { data: '{"c":{}}', mode: CreateMode.PERSISTENT_SEQUENTIAL })
+      .create(`${counts}/d-`, { data: '{"c":{}}', mode: CreateMode.PERSISTENT_SEQUENTIAL })
+      .commit();
+    const [orphan, gone] = made.map((r) => r.createdPath!.split('/').at(-1)!);
+    await client.delete(`${counts}/${gone}`);
+    // A leader that keeps no folded delta prunes the twins with their deltas, and the orphan.
+    const worker = new Worker(client, { bulk: async () => 1 }, { namespace, logger, maxEventDeltas: 0 });
+    cleanup.push(() => worker.close({ graceMs: 200 }));
+    await worker.start();
+    await waitFor(
+      async () => (await client.getChildren(counts)).children.length === 0,
+      10_000,
+      50,
+      'the deltas, their twin and the orphan pruned',
+    );
+    expect(orphan).toMatch(/^c-\d{10}$/);
+    expect(await queue.getJobCounts('delayed')).toEqual({ delayed: 301 });
   });
 
   it('a namespace whose tree predates the counts is counted by a scan', async () => {

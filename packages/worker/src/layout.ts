@@ -31,6 +31,12 @@ export const COUNTS = '/counts';
 /** Name prefix of a count delta, `counts/d-NNNNNNNNNN` (PERSISTENT_SEQUENTIAL). */
 export const COUNT_DELTA_PREFIX = 'd-';
 /**
+ * Name prefix of a delta's counts-only twin, `counts/c-NNNNNNNNNN` (PERSISTENT_SEQUENTIAL): a
+ * delta whose events are large is preceded, in its multi, by a twin holding only its count
+ * changes, so the twin of `d-M` is `c-(M-1)` (see `engine/counts.ts`).
+ */
+export const COUNT_TWIN_PREFIX = 'c-';
+/**
  * `index/`: the lists by state, kept by the leader's count fold (see `engine/state-index.ts`).
  * Its data is `{through, n: {state: entries appended}}` or `{scan: true}`; `index/<state>/p-…`
  * its pages.

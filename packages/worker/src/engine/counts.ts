@@ -8,6 +8,14 @@
  * sequence ever deleted (`pruned`). A reader adds the summary and the deltas after its folded
  * mark (at most about one fold interval's worth of multis).
  *
+ * A delta whose events are large (more than {@link TWIN_EVENT_BYTES} of JSON: a bulk submit's
+ * thousand `waiting` events, a retention prune) is preceded in its multi by a counts-only twin
+ * `counts/c-NNNNNNNNNN` (`{c: counts}`). Two creates in a row under one parent take consecutive
+ * sequence numbers, so the twin of `d-M` is `c-(M-1)`, and a listing holds both or neither (they
+ * are created, and pruned, by one multi). A reader of counts reads the twin in place of its
+ * delta, so what it reads does not grow with the events of the multis the fold has not reached;
+ * readers of events (the fold, `QueueEvents`) read the deltas as before and pass over the twins.
+ *
  * The summary: `{c: counts, through: seq, pruned: seq}` (`through`/`pruned` -1, or absent in a
  * summary written before they existed: nothing folded is kept, every delta present is unfolded),
  * or `{scan: true}`. A delta written before the events: the bare `{type: {state: ±n}}`.
@@ -15,7 +23,7 @@
 import { CreateMode, NoNodeError, type Transaction, type ZkClient } from '@zkjobs/core';
 import { multiReadChunked } from '../util.js';
 import { JOB_STATES, type JobRecord, type JobState } from '../job.js';
-import { COUNTS, COUNT_DELTA_PREFIX } from '../layout.js';
+import { COUNTS, COUNT_DELTA_PREFIX, COUNT_TWIN_PREFIX } from '../layout.js';
 import { decodeEvent, encodeEvent, eventOfWrite, type EventEntry, type JobEvent } from './event-log.js';
 
 /** Counts (or changes of counts) by job type, then state. */
@@ -74,7 +82,18 @@ export class Tally {
   encode(): Buffer {
     return encodeDelta(this.m, this.e);
   }
+
+  /** The number of events recorded. */
+  get events(): number {
+    return this.e.length;
+  }
 }
+
+/**
+ * Events' JSON above which a delta gets a counts-only twin, bytes (about 50 events: a claim or
+ * completion multi of a full batch stays under it; a bulk submit of 1,000 jobs is far over it).
+ */
+export const TWIN_EVENT_BYTES = 4096;
 
 /** A delta's data: `{c: counts, e?: entries}`. */
 export function encodeDelta(c: CountsByType, e: readonly EventEntry[]): Buffer {
@@ -106,12 +125,40 @@ export function decodeDelta(data: Buffer): DecodedDelta {
   return { counts: doc.c, events };
 }
 
-/** Adds the delta znode of `tally` to `tx` (nothing when it has no count change and no event). */
+/**
+ * Adds the delta znode of `tally` to `tx` (nothing when it has no count change and no event),
+ * preceded by its counts-only twin when its events' JSON passes {@link TWIN_EVENT_BYTES}. The
+ * two creates are the last ops of `tx` and follow each other, so their sequence numbers are
+ * consecutive.
+ */
 export function appendTally(tx: Transaction, tally: Tally): Transaction {
   if (tally.isEmpty()) return tx;
-  return tx.create(`${COUNTS}/${COUNT_DELTA_PREFIX}`, {
-    data: tally.encode(),
-    mode: CreateMode.PERSISTENT_SEQUENTIAL,
+  const data = tally.encode();
+  if (tally.events > 0) {
+    const counts = encodeDelta(tally.toDoc(), []);
+    // The events are what the delta holds beyond its counts (`{c}` vs `{c, e}`).
+    if (data.length - counts.length > TWIN_EVENT_BYTES) {
+      tx.create(`${COUNTS}/${COUNT_TWIN_PREFIX}`, { data: counts, mode: CreateMode.PERSISTENT_SEQUENTIAL });
+    }
+  }
+  return tx.create(`${COUNTS}/${COUNT_DELTA_PREFIX}`, { data, mode: CreateMode.PERSISTENT_SEQUENTIAL });
+}
+
+/** The name of the twin of the delta of sequence `seq` (`c-` and `seq - 1`, ten digits). */
+export function twinName(seq: number): string {
+  return `${COUNT_TWIN_PREFIX}${String(seq - 1).padStart(10, '0')}`;
+}
+
+/**
+ * The twins among `children` whose delta is not listed (left by a leader of an older version,
+ * which prunes deltas and not their twins), to be deleted.
+ */
+export function orphanTwins(children: readonly string[]): string[] {
+  const names = new Set(children);
+  return children.filter((name) => {
+    if (!name.startsWith(COUNT_TWIN_PREFIX)) return false;
+    const n = Number(name.slice(COUNT_TWIN_PREFIX.length));
+    return Number.isInteger(n) && !names.has(`${COUNT_DELTA_PREFIX}${String(n + 1).padStart(10, '0')}`);
   });
 }
 
@@ -134,11 +181,21 @@ export function deltaSeq(name: string): number | null {
   return Number.isInteger(n) ? n : null;
 }
 
-/** The deltas among `children`, oldest (lowest sequence) first. */
-export function deltasOf(children: readonly string[]): { name: string; seq: number }[] {
+/** The sequence of the delta whose twin is `name` (the twin's own plus one), or null for a name that is not a twin. */
+function twinDeltaSeq(name: string): number | null {
+  if (!name.startsWith(COUNT_TWIN_PREFIX)) return null;
+  const n = Number(name.slice(COUNT_TWIN_PREFIX.length));
+  return Number.isInteger(n) ? n + 1 : null;
+}
+
+/**
+ * The deltas among `children`, oldest (lowest sequence) first.
+ * @param twins - also take twins (`c-…`), each with the sequence of its delta
+ */
+export function deltasOf(children: readonly string[], twins = false): { name: string; seq: number }[] {
   const out: { name: string; seq: number }[] = [];
   for (const name of children) {
-    const seq = deltaSeq(name);
+    const seq = deltaSeq(name) ?? (twins ? twinDeltaSeq(name) : null);
     if (seq !== null) out.push({ name, seq });
   }
   return out.sort((a, b) => a.seq - b.seq);
@@ -197,11 +254,12 @@ export interface ReadDelta extends DecodedDelta {
 }
 
 /**
- * Reads the deltas `names` (default: every delta listed now), oldest first; a delta deleted
- * meanwhile is left out.
+ * Reads the deltas `names` (default: every delta listed now, twins left out), oldest first; a
+ * delta deleted meanwhile is left out. A twin named in `names` is read as its delta's counts
+ * (no events), with its delta's sequence.
  */
 export async function readDeltas(client: ZkClient, names?: readonly string[]): Promise<ReadDelta[]> {
-  const list = deltasOf(names ?? (await client.getChildren(COUNTS)).children);
+  const list = names ? deltasOf(names, true) : deltasOf((await client.getChildren(COUNTS)).children);
   // A delta is small (a few types × states and its events): many go in one request (multiRead).
   const out: ReadDelta[] = [];
   const res = await multiReadChunked(
@@ -229,10 +287,12 @@ export async function readCounts(client: ZkClient): Promise<CountsByType | null>
     const children = (await client.getChildren(COUNTS)).children;
     const summary = await readSummary(client);
     if (summary.scan) return null;
+    const listed = new Set(children);
     const unfolded = deltasOf(children).filter((d) => d.seq > summary.through);
+    // A delta with a twin is read as its twin: the same counts, none of the events.
     const deltas = await readDeltas(
       client,
-      unfolded.map((d) => d.name),
+      unfolded.map((d) => (listed.has(twinName(d.seq)) ? twinName(d.seq) : d.name)),
     );
     // A delta gone since the listing was folded into a summary newer than the one read.
     if (deltas.length < unfolded.length && (await client.exists(COUNTS))?.version !== summary.version) continue;

@@ -4,7 +4,8 @@
  * summary, with the new mark, in one fenced multi (`ops.foldCountsOps`). The same multi prunes
  * the event log: folded deltas beyond the newest `maxEventDeltas` are deleted, oldest first,
  * and the summary records the highest sequence deleted (`pruned`), which tells a
- * `QueueEvents` behind it what it lost.
+ * `QueueEvents` behind it what it lost. A pruned delta's counts-only twin is deleted with it,
+ * and so is a twin whose delta is gone (an older leader's prune left it).
  *
  * The same multi keeps the lists by state (`../engine/state-index.ts`): the ids the folded
  * events put into each state are appended to that state's newest page, and a few old pages of
@@ -13,7 +14,16 @@
  */
 import { NoNodeError } from '@zkjobs/core';
 import type { ReadResult } from '@zkjobs/core';
-import { addCounts, decodeSummary, deltasOf, encodeSummary, readDeltas, type ReadDelta } from '../engine/counts.js';
+import {
+  addCounts,
+  decodeSummary,
+  deltasOf,
+  encodeSummary,
+  orphanTwins,
+  readDeltas,
+  twinName,
+  type ReadDelta,
+} from '../engine/counts.js';
 import { foldCountsOps, isLeaderFenceFailure, type FoldIndexWrites } from '../engine/ops.js';
 import { readRecords } from '../engine/record.js';
 import {
@@ -156,12 +166,15 @@ export class CountFolder {
       const compact = Date.now() - this.compactedAt >= this.intervalMs;
       const index = root ? await this.indexWrites(root, summary.through, through, deltas, compact) : undefined;
       try {
+        // A pruned delta's twin goes with it; a twin whose delta is gone (pruned by an older leader) too.
+        const children = new Set(lr.children);
+        const twins = prune.map((d) => twinName(d.seq)).filter((t) => children.has(t));
         await foldCountsOps(
           client,
           fence,
           encodeSummary(total, through, pruned),
           summary.version,
-          prune.map((d) => d.name),
+          [...prune.map((d) => d.name), ...twins, ...orphanTwins(lr.children).slice(0, PRUNE_BATCH)],
           index,
         ).commit();
       } catch (err) {
