@@ -17,6 +17,7 @@
  *   --variant-jobs N     jobs per variant run (default: --jobs)
  *   --members N          ZooKeeper members (default 3; 1: a standalone forceSync server)
  *   --zk-heap-mb N       each ZooKeeper member's JVM heap limit (default 512)
+ *   --zk-jvm-flags="F …" more JVM flags for each member, split at spaces (default none)
  *   --work-ms N          simulated work per job in every system's handler, ms (default 0: no-op)
  *   --warmup-jobs N      jobs through each system once before the throughput and variants rounds,
  *                        not counted (default 5000)
@@ -98,6 +99,7 @@ const { values: a } = parseArgs({
     'warmup-jobs': { type: 'string' },
     members: { type: 'string' },
     'zk-heap-mb': { type: 'string' },
+    'zk-jvm-flags': { type: 'string' },
     'work-ms': { type: 'string' },
     'footprint-jobs': { type: 'string' },
     'session-ms': { type: 'string' },
@@ -177,6 +179,7 @@ const settings = {
   // Each member's JVM heap limit: the harness's 512 MB holds about 1.5 M small znodes; a
   // backlog of a million records wants more.
   zkHeapMb: int(a['zk-heap-mb'], 512, 'zk-heap-mb'),
+  zkJvmFlags: (a['zk-jvm-flags'] ?? '').split(' ').filter((f) => f !== ''),
   footprintJobs: int(a['footprint-jobs'], quick ? 5000 : 100_000, 'footprint-jobs'),
   failoverSessionMs: int(a['session-ms'], 2000, 'session-ms'),
   failoverRounds: Math.max(quick ? 1 : 5, rounds),
@@ -278,7 +281,7 @@ async function main(): Promise<void> {
     `starting ${settings.members === 1 ? 'a standalone server' : `a ${settings.members}-node ensemble`} (forceSync, tickTime ${tickMs}); child logs in ${logDir}`,
   );
   const { servers: cluster } = await startZkServers(
-    { members: settings.members, tickMs, heapMb: settings.zkHeapMb },
+    { members: settings.members, tickMs, heapMb: settings.zkHeapMb, jvmFlags: settings.zkJvmFlags },
     'ZooKeeper ensemble',
   );
   const client = await ZkClient.connect(cluster.connectString, { sessionTimeoutMs: 10_000 });
@@ -473,7 +476,7 @@ async function main(): Promise<void> {
     try {
       if (chosen.some((v) => v.standalone)) {
         standalone = await attempt('start a standalone ZooKeeper server (variants)', () =>
-          startStandalone({ tickMs, heapMb: settings.zkHeapMb }),
+          startStandalone({ tickMs, heapMb: settings.zkHeapMb, jvmFlags: settings.zkJvmFlags }),
         );
         // Its JVM starts cold, as the ensemble's did: one unmeasured run first.
         const s = standalone;

@@ -77,6 +77,72 @@ export function treeCpuMs(roots: readonly (number | null | undefined)[]): number
   return (ticks / hz()) * 1000;
 }
 
+/** The pids of `roots` and of all their descendants (empty when /proc cannot be read). */
+function treePids(roots: readonly (number | null | undefined)[]): number[] {
+  const all = readAll();
+  if (all === null) return [];
+  const kids = new Map<number, number[]>();
+  for (const [pid, s] of all) {
+    const list = kids.get(s.ppid);
+    if (list) list.push(pid);
+    else kids.set(s.ppid, [pid]);
+  }
+  const seen = new Set<number>();
+  const stack = roots.filter((p): p is number => typeof p === 'number' && p > 0);
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    for (const k of kids.get(p) ?? []) stack.push(k);
+  }
+  return [...seen];
+}
+
+/**
+ * CPU time (user + system, ms) used so far by the threads of `roots`' process trees, summed by
+ * thread name with its digits taken out (`SyncThread:1` → `SyncThread:#`; Linux keeps the
+ * first 15 bytes of a name). Threads that have exited are not counted. Null without /proc.
+ */
+export function threadCpuByName(roots: readonly (number | null | undefined)[]): Map<string, number> | null {
+  const pids = treePids(roots);
+  if (pids.length === 0) return null;
+  const out = new Map<string, number>();
+  for (const pid of pids) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const open = st.indexOf('(');
+        const close = st.lastIndexOf(')');
+        const name = st.slice(open + 1, close).replace(/\d+/g, '#');
+        const f = st.slice(close + 2).split(' ');
+        const ms = ((Number(f[11]) + Number(f[12])) / hz()) * 1000;
+        out.set(name, (out.get(name) ?? 0) + ms);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+  return out;
+}
+
+/** Per job, ms: `b - a` of two {@link threadCpuByName} readings, largest first. */
+export function threadCpuPerJob(
+  a: Map<string, number> | null,
+  b: Map<string, number> | null,
+  jobs: number,
+): Record<string, number> | undefined {
+  if (!a || !b) return undefined;
+  const n = Math.max(1, jobs);
+  const rows = [...b].map(([name, ms]) => [name, (ms - (a.get(name) ?? 0)) / n] as const).filter(([, v]) => v > 0);
+  return Object.fromEntries(rows.sort((x, y) => y[1] - x[1]));
+}
+
 /** This process's own CPU time (user + system), ms. */
 export function selfCpuMs(): number {
   const u = process.cpuUsage();

@@ -8,7 +8,7 @@ import { Queue, createLogger } from '@zkjobs/worker';
 import { Queue as BullQueue } from 'bullmq';
 import { availableParallelism } from 'node:os';
 import { startWorkers, stopAll, type WorkerChild } from './children.js';
-import { cpuMark, cpuPerJob, type CpuPerJob } from './cpu.js';
+import { cpuMark, cpuPerJob, threadCpuByName, threadCpuPerJob, type CpuPerJob } from './cpu.js';
 import type { Ctx } from './context.js';
 import { PyProc } from './kazoo.js';
 import type { RedisServer } from './redis.js';
@@ -39,6 +39,9 @@ export interface ThroughputRun {
    * ZooKeeper JVMs, or redis-server), the worker processes, the submitting bench process.
    */
   cpu?: CpuPerJob;
+  /** The servers' CPU per job (ms) by thread name (digits taken out), largest first. */
+  serverThreads?: Record<string, number>;
+
 }
 
 const CORES = availableParallelism();
@@ -131,14 +134,17 @@ async function runBulk(
 ): Promise<{ run: Omit<ThroughputRun, 'workers'>; finished: number }> {
   const workerPids = children.map((c) => c.proc.pid);
   const completed = () => children.reduce((s, c) => s + c.count, 0);
+  const th0 = threadCpuByName(servers);
   const c0 = cpuMark(servers, workerPids);
   const t0 = now();
   await submit();
   const submitMs = now() - t0;
   const done = await waitUntil(() => completed() >= jobs, ctx.quick ? 60_000 : 300_000, `${what} throughput`);
   const c1 = cpuMark(servers, workerPids);
+  const th1 = threadCpuByName(servers);
   const t1 = now();
   const finished = completed();
+  const serverThreads = threadCpuPerJob(th0, th1, finished);
   const end = Math.max(...children.map((c) => c.lastDone));
   return {
     finished,
@@ -148,6 +154,7 @@ async function runBulk(
       submitMs,
       totalMs: end - t0,
       cpu: cpuPerJob(c0, c1, finished, t1 - t0, CORES),
+      ...(serverThreads ? { serverThreads } : {}),
       ...(done ? {} : { capped: true }),
     },
   };

@@ -144,7 +144,7 @@ export function toMarkdown(r: Results): string {
   L.push(
     `Machine: ${m.nproc} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}; load average at start ${m.loadavgAtStart.join(' / ')}` +
       (m.loadavgAtEnd ? `, at end ${m.loadavgAtEnd.join(' / ')}` : '') +
-      `. Node ${m.node}, ZooKeeper ${m.zookeeper ?? '?'} (${Number(r.settings['members'] ?? 3) === 1 ? 'a standalone server' : `${String(r.settings['members'] ?? 3)}-node ensemble`}, forceSync=yes, tickTime ${m.tickMs ?? 500}), node-zookeeper-client ${m.nodeZookeeperClient ?? '?'}, ` +
+      `. Node ${m.node}, ZooKeeper ${m.zookeeper ?? '?'} (${Number(r.settings['members'] ?? 3) === 1 ? 'a standalone server' : `${String(r.settings['members'] ?? 3)}-node ensemble`}, forceSync=yes, tickTime ${m.tickMs ?? 500}, JVM ${['-Xms64m', `-Xmx${String(r.settings['zkHeapMb'] ?? 512)}m`, '-XX:+UseSerialGC', ...((r.settings['zkJvmFlags'] as string[] | undefined) ?? [])].join(' ')}), node-zookeeper-client ${m.nodeZookeeperClient ?? '?'}, ` +
       `Redis ${m.redis ?? '–'}, BullMQ ${m.bullmq ?? '–'}, ${m.python ?? 'python –'}, Kazoo ${m.kazoo ?? '–'}. Commit ${m.commit ?? '?'}${m.dirtyTree ? ' (with uncommitted changes in the tree)' : ''}.`,
   );
   L.push('');
@@ -264,6 +264,24 @@ export function toMarkdown(r: Results): string {
         .map((k) => cell((c) => c.writesByKind, k))
         .join(' | ')} |`,
     );
+    L.push('');
+  }
+  const withThreads = (zk ?? []).filter((x) => x.serverThreads);
+  if (withThreads.length > 0) {
+    // Each thread name's median over the rounds; the names that make up most of the total.
+    const names = [...new Set(withThreads.flatMap((x) => Object.keys(x.serverThreads!)))];
+    const med = names
+      .map((n) => ({ n, s: summarize(withThreads.map((x) => x.serverThreads![n] ?? 0))! }))
+      .sort((a, b) => b.s.median - a.s.median);
+    const shown = med.filter((m) => m.s.median >= 0.01);
+    const rest = med.filter((m) => m.s.median < 0.01).reduce((t, m) => t + m.s.median, 0);
+    L.push(
+      "The ZooKeeper members' CPU per job by thread (ms, the three JVMs together; Linux keeps 15 bytes of a thread's name, digits shown as #):",
+    );
+    L.push('');
+    L.push(`| ${shown.map((m) => `\`${m.n}\``).join(' | ')} | others |`);
+    L.push(`| ${shown.map(() => '---').join(' | ')} | --- |`);
+    L.push(`| ${shown.map((m) => mmm(m.s, f3)).join(' | ')} | ${f3(rest)} |`);
     L.push('');
   }
   const variants = Object.entries(r.variants ?? {});

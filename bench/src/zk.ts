@@ -26,6 +26,8 @@ export interface ZkServerSettings {
   tickMs: number;
   /** Each member's JVM heap limit, MB. */
   heapMb: number;
+  /** More JVM flags for each member (after the harness's own and the heap limit). @defaultValue none */
+  jvmFlags?: readonly string[];
 }
 
 /**
@@ -45,7 +47,7 @@ export async function startZkServers(
     initLimit: Math.ceil(5000 / s.tickMs),
     syncLimit: Math.ceil(2500 / s.tickMs),
     config: { maxSessionTimeout: 60_000 },
-    jvmFlags: [`-Xmx${s.heapMb}m`],
+    jvmFlags: [`-Xmx${s.heapMb}m`, ...(s.jvmFlags ?? [])],
   };
   const servers = await TestingCluster.start({ ...opts, size: s.members });
   const untrack = track(name, () => servers.close());
