@@ -41,7 +41,6 @@ export interface ThroughputRun {
   cpu?: CpuPerJob;
   /** The servers' CPU per job (ms) by thread name (digits taken out), largest first. */
   serverThreads?: Record<string, number>;
-
 }
 
 const CORES = availableParallelism();

@@ -31,7 +31,7 @@ describe('zkjobs --version, --help and usage errors', () => {
     );
   });
 
-  it('a usage error prints the error and one line pointing to the command’s --help', async () => {
+  it('a usage error prints the error (commander’s too, with the same zkjobs: prefix) and one line pointing to the command’s --help', async () => {
     const [unknownOpt, missing, unknownCmd, fromAction] = await runAll([
       ['job', 'list', '--frobnicate'],
       ['worker', 'start'],
@@ -43,12 +43,12 @@ describe('zkjobs --version, --help and usage errors', () => {
       expect(r.stderr).not.toContain('Usage:');
       expect(r.stdout).toBe('');
     }
-    expect(unknownOpt.stderr).toBe("error: unknown option '--frobnicate'\n(see 'zkjobs job list --help' for usage)\n");
+    expect(unknownOpt.stderr).toBe("zkjobs: unknown option '--frobnicate'\n(see 'zkjobs job list --help' for usage)\n");
     expect(missing.stderr).toBe(
-      "error: required option '--handlers <module>' not specified\n(see 'zkjobs worker start --help' for usage)\n",
+      "zkjobs: required option '--handlers <module>' not specified\n(see 'zkjobs worker start --help' for usage)\n",
     );
     expect(unknownCmd.stderr).toMatch(
-      /^error: unknown command 'frobnicate'\n(.*\n)?\(see 'zkjobs --help' for usage\)\n$/,
+      /^zkjobs: unknown command 'frobnicate'\n(.*\n)?\(see 'zkjobs --help' for usage\)\n$/,
     );
     expect(fromAction.stderr).toBe(
       'zkjobs: --namespace: / cannot hold a zkjobs cluster; give it its own root, e.g. /zkjobs/prod\n' +

@@ -195,7 +195,7 @@ describe('zkjobs worker start + job commands + cluster status', () => {
       '--wait',
     );
     expect(sub.code).toBe(1);
-    expect(sub.stdout).toBe('doomed  dead  attempts 2  error disk full\n');
+    expect(sub.stdout).toBe('doomed  dead       attempts 2  error disk full\n');
     expect(sub.stderr).toContain('1 of 1 job(s) did not complete (1 dead)');
     const [wait, status, statusJson] = await runAll([
       ['--connect', zkConnect, '--namespace', ns, 'job', 'wait', 'doomed'],

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { ZkClient } from '@zkjobs/core';
 import {
   JOB_ID_RE,
+  JOB_STATES,
   JobFailedError,
   JobNotFoundError,
   JobValidationError,
@@ -186,11 +187,20 @@ export async function waitForJobs(
   }
 }
 
-/** One human line for a finished (or given up) job. */
-export function outcomeLine(o: WaitOutcome): string {
-  const parts = [o.id, o.state];
-  if (o.attemptsMade !== undefined) parts.push(`attempts ${o.attemptsMade}`);
-  if (o.state === 'completed') parts.push(`result ${JSON.stringify(o.result ?? null)}`);
-  else if (o.error) parts.push(`error ${o.error.message}`);
-  return parts.join('  ');
+/** Width of the state column of {@link outcomeLine}: the longest state's (`completed`, `cancelled`). */
+const STATE_WIDTH = Math.max(...JOB_STATES.map((s) => s.length));
+
+/**
+ * One human line for a finished (or given up) job: id, state, attempts, result or error, two
+ * spaces apart; the id padded to `idWidth` and the state to the longest state's width, so the
+ * lines of one command line up.
+ */
+export function outcomeLine(o: WaitOutcome, idWidth = 0): string {
+  const rest: string[] = [];
+  if (o.attemptsMade !== undefined) rest.push(`attempts ${o.attemptsMade}`);
+  if (o.state === 'completed') rest.push(`result ${JSON.stringify(o.result ?? null)}`);
+  else if (o.error) rest.push(`error ${o.error.message}`);
+  // No padding after the last column.
+  const state = rest.length > 0 ? o.state.padEnd(STATE_WIDTH) : o.state;
+  return [o.id.padEnd(idWidth), state, ...rest].join('  ');
 }

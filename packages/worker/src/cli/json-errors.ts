@@ -28,14 +28,16 @@ function jsonOf(cmd: Command): boolean {
 
 /**
  * Makes commander's own errors (unknown option, missing argument, bad choice) JSON documents on
- * stderr when `--json` was given, without the `--help` pointer that follows them otherwise.
+ * stderr when `--json` was given, without the `--help` pointer that follows them otherwise; else
+ * prints them with the CLI's own `zkjobs: ` prefix in place of commander's `error: `.
  */
 export function setUpJsonErrors(program: Command): void {
   const walk = (cmd: Command): void => {
     let dropHint = false;
     cmd.configureOutput({
       outputError: (str, write) => {
-        if (!jsonOf(cmd)) return write(str);
+        // One prefix for every error the CLI prints: commander's `error: ` becomes `zkjobs: `.
+        if (!jsonOf(cmd)) return write(str.replace(/^error: /, 'zkjobs: '));
         const message = str.trim().replace(/^error: /, '');
         write(JSON.stringify(errorJson({ name: 'UsageError', message }, ExitCode.USAGE, message)) + '\n');
         dropHint = true;

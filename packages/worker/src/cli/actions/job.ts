@@ -172,10 +172,11 @@ export async function waitJob(g: GlobalOptions, ids: string[], opts: { timeout?:
     g,
     async ({ queue }) => {
       const out = new Output(g.json);
+      const idWidth = Math.max(...ids.map((id) => id.length));
       const outcomes = await waitForJobs(queue, ids, {
         json: g.json,
         ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
-        onDone: (o) => out.result(o, outcomeLine(o)),
+        onDone: (o) => out.result(o, outcomeLine(o, idWidth)),
       });
       failUnlessCompleted(outcomes);
     },
@@ -362,13 +363,15 @@ export async function submitJob(g: GlobalOptions, type: string, o: SubmitOptions
       return;
     }
     const verbose = submitted.length <= 20;
+    const idWidth = Math.max(...submitted.map((j) => j.id.length));
     const outcomes = await waitForJobs(
       queue,
       submitted.map((j) => j.id),
       {
         json: g.json,
         ...(o.waitTimeout !== undefined ? { timeoutMs: o.waitTimeout } : {}),
-        onDone: (r) => (g.json || verbose || r.state !== 'completed' ? out.result(r, outcomeLine(r)) : undefined),
+        onDone: (r) =>
+          g.json || verbose || r.state !== 'completed' ? out.result(r, outcomeLine(r, idWidth)) : undefined,
       },
     );
     if (!verbose && allCompleted(outcomes)) out.human(`all ${outcomes.length} job(s) completed`);
