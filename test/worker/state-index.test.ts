@@ -1,7 +1,7 @@
 // The lists by state (index/<state>, kept by the leader's count fold): pages newest and oldest
 // first match a scan of every record, a page reads about a page, entries of jobs that moved on
 // are skipped, the index stays consistent across a change of leader, and compaction removes
-// stale pages.
+// stale pages; a fold by a leader that did not keep the index (an older version) turns them into a scan.
 import { afterAll, describe, expect, it } from 'vitest';
 import { ZkClient } from '@zkjobs/core';
 import {
@@ -175,6 +175,82 @@ describe('lists by state', () => {
     expect(await listAll(queue, 'active', 'newest')).toEqual([]);
     await waitFor(() => agrees(queue, 'completed'), 20_000, 200, 'completed after compaction');
   }, 180_000);
+
+  it('after a fold that left them behind (an older leader: counts folded, deltas deleted), lists are read by a scan, and the next leader marks them so', async () => {
+    const namespace = fileNamespace(import.meta.filename);
+    const client = await ZkClient.connect(zkConnect, { sessionTimeoutMs: 4000 });
+    client.setMaxListeners(0);
+    cleanup.push(() => client.close());
+    const ns = client.usingNamespace(namespace);
+    const queue = new Queue(client, { namespace, logger });
+    const start = async () => {
+      const w = new Worker(client, { ok: async () => 1 }, { namespace, logger, sessionTimeoutMs: 4000 });
+      cleanup.push(() => w.close({ graceMs: 200 }));
+      await w.start();
+      return w;
+    };
+    const first = await start();
+    const done = await queue.addBulk(Array.from({ length: 20 }, () => ({ type: 'ok' })));
+    await waitFor(async () => (await queue.getJobCounts()).completed === 20, 20_000, 50, 'the first jobs done');
+    await waitFor(() => agrees(queue, 'completed'), 20_000, 100, 'completed listed from the index');
+    await waitFor(
+      async () => (await ns.getData('/counts')).data.length > 0,
+      20_000,
+      50,
+      'the first leader folded the counts',
+    );
+    await first.close({ graceMs: 200 });
+
+    // With no leader, jobs nobody runs; then a fold as a version before the index made it: the
+    // summary takes the deltas, which are deleted; the index root is not touched.
+    const idle = await queue.addBulk(Array.from({ length: 5 }, () => ({ type: 'nobody' })));
+    const { data, stat } = await ns.getData('/counts');
+    // Folded at least once by the first leader (it completed jobs): `{c, through, pruned}`.
+    const summary = JSON.parse(data.toString()) as { c: Record<string, Record<string, number>>; through: number };
+    const deltas = (await ns.getChildren('/counts')).children
+      .filter((n) => n.startsWith('d-') && Number(n.slice(2)) > summary.through)
+      .sort();
+    expect(deltas.length).toBeGreaterThan(0);
+    for (const d of deltas) {
+      const doc = JSON.parse((await ns.getData(`/counts/${d}`)).data.toString()) as {
+        c: Record<string, Record<string, number>>;
+      };
+      for (const [type, states] of Object.entries(doc.c))
+        for (const [state, n] of Object.entries(states)) {
+          const t = (summary.c[type] ??= {});
+          t[state] = (t[state] ?? 0) + n;
+        }
+    }
+    const through = Number(deltas.at(-1)!.slice(2));
+    const tx = ns.transaction().setData('/counts', JSON.stringify({ ...summary, through }), { version: stat.version });
+    for (const d of deltas) tx.delete(`/counts/${d}`);
+    await tx.commit();
+    const root = JSON.parse((await ns.getData('/index')).data.toString()) as { through: number };
+    expect(root.through).toBeLessThan(through);
+
+    // The index does not hold the new jobs and their deltas are gone: a reader of the index
+    // alone would miss them. The reader sees the summary ahead of the root and scans.
+    const page = await queue.getJobsPage({ state: 'waiting', limit: 10 });
+    expect(page.source).toBe('scan');
+    expect(page.jobs.map((j) => j.id).sort()).toEqual(idle.map((j) => j.id).sort());
+    expect((await queue.getJobCounts()).waiting).toBe(5);
+
+    // The next leader's fold finds the index behind the counts and marks it to be read by a scan.
+    await start();
+    await queue.add('nobody');
+    await waitFor(
+      async () => JSON.parse((await ns.getData('/index')).data.toString()).scan === true,
+      20_000,
+      50,
+      'the index root marked {scan: true}',
+    );
+    const after = await queue.getJobsPage({ state: 'waiting', limit: 10 });
+    expect(after.source).toBe('scan');
+    expect(after.jobs).toHaveLength(6);
+    expect((await queue.getJobsPage({ state: 'completed', limit: 50 })).jobs.map((j) => j.id).sort()).toEqual(
+      done.map((j) => j.id).sort(),
+    );
+  });
 
   it('refuse a bad state, limit, order or cursor with a named error', async () => {
     const queue = new Queue(zkConnect, { namespace: fileNamespace(import.meta.filename), logger });
