@@ -58,28 +58,14 @@ function readAll(): Map<number, ProcStat> | null {
 export function treeCpuMs(roots: readonly (number | null | undefined)[]): number | null {
   const all = readAll();
   if (all === null) return null;
-  const kids = new Map<number, number[]>();
-  for (const [pid, s] of all) {
-    const list = kids.get(s.ppid);
-    if (list) list.push(pid);
-    else kids.set(s.ppid, [pid]);
-  }
-  const seen = new Set<number>();
   let ticks = 0;
-  const stack = roots.filter((p): p is number => typeof p === 'number' && p > 0);
-  while (stack.length > 0) {
-    const p = stack.pop()!;
-    if (seen.has(p)) continue;
-    seen.add(p);
-    ticks += all.get(p)?.ticks ?? 0;
-    for (const k of kids.get(p) ?? []) stack.push(k);
-  }
+  for (const p of treePids(roots, all)) ticks += all.get(p)?.ticks ?? 0;
   return (ticks / hz()) * 1000;
 }
 
 /** The pids of `roots` and of all their descendants (empty when /proc cannot be read). */
-function treePids(roots: readonly (number | null | undefined)[]): number[] {
-  const all = readAll();
+function treePids(roots: readonly (number | null | undefined)[], read = readAll()): number[] {
+  const all = read;
   if (all === null) return [];
   const kids = new Map<number, number[]>();
   for (const [pid, s] of all) {
