@@ -82,11 +82,6 @@ export class Tally {
   encode(): Buffer {
     return encodeDelta(this.m, this.e);
   }
-
-  /** The number of events recorded. */
-  get events(): number {
-    return this.e.length;
-  }
 }
 
 /**
@@ -134,9 +129,10 @@ export function decodeDelta(data: Buffer): DecodedDelta {
 export function appendTally(tx: Transaction, tally: Tally): Transaction {
   if (tally.isEmpty()) return tx;
   const data = tally.encode();
-  if (tally.events > 0) {
+  // The events are what the delta holds beyond its counts (`{c}` vs `{c, e}`); a delta of at
+  // most TWIN_EVENT_BYTES in all cannot hold more, so most multis encode nothing twice.
+  if (data.length > TWIN_EVENT_BYTES) {
     const counts = encodeDelta(tally.toDoc(), []);
-    // The events are what the delta holds beyond its counts (`{c}` vs `{c, e}`).
     if (data.length - counts.length > TWIN_EVENT_BYTES) {
       tx.create(`${COUNTS}/${COUNT_TWIN_PREFIX}`, { data: counts, mode: CreateMode.PERSISTENT_SEQUENTIAL });
     }
@@ -144,9 +140,14 @@ export function appendTally(tx: Transaction, tally: Tally): Transaction {
   return tx.create(`${COUNTS}/${COUNT_DELTA_PREFIX}`, { data, mode: CreateMode.PERSISTENT_SEQUENTIAL });
 }
 
-/** The name of the twin of the delta of sequence `seq` (`c-` and `seq - 1`, ten digits). */
+/** A sequential child's name: `prefix` and `seq` in ten digits, as ZooKeeper names it. */
+function seqName(prefix: string, seq: number): string {
+  return `${prefix}${String(seq).padStart(10, '0')}`;
+}
+
+/** The name of the twin of the delta of sequence `seq` (`c-` and `seq - 1`). */
 export function twinName(seq: number): string {
-  return `${COUNT_TWIN_PREFIX}${String(seq - 1).padStart(10, '0')}`;
+  return seqName(COUNT_TWIN_PREFIX, seq - 1);
 }
 
 /**
@@ -156,9 +157,8 @@ export function twinName(seq: number): string {
 export function orphanTwins(children: readonly string[]): string[] {
   const names = new Set(children);
   return children.filter((name) => {
-    if (!name.startsWith(COUNT_TWIN_PREFIX)) return false;
-    const n = Number(name.slice(COUNT_TWIN_PREFIX.length));
-    return Number.isInteger(n) && !names.has(`${COUNT_DELTA_PREFIX}${String(n + 1).padStart(10, '0')}`);
+    const seq = twinDeltaSeq(name);
+    return seq !== null && !names.has(seqName(COUNT_DELTA_PREFIX, seq));
   });
 }
 
