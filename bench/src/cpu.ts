@@ -64,8 +64,7 @@ export function treeCpuMs(roots: readonly (number | null | undefined)[]): number
 }
 
 /** The pids of `roots` and of all their descendants (empty when /proc cannot be read). */
-function treePids(roots: readonly (number | null | undefined)[], read = readAll()): number[] {
-  const all = read;
+function treePids(roots: readonly (number | null | undefined)[], all = readAll()): number[] {
   if (all === null) return [];
   const kids = new Map<number, number[]>();
   for (const [pid, s] of all) {

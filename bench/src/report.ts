@@ -1,3 +1,4 @@
+import { HARNESS_JVM_FLAGS } from '@zkjobs/core/testing';
 import type { FailoverRun } from './failover.js';
 import type { FootprintRun } from './footprint.js';
 import type { FloorRun, LatencyRun, ThroughputRun } from './engines.js';
@@ -144,7 +145,7 @@ export function toMarkdown(r: Results): string {
   L.push(
     `Machine: ${m.nproc} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Linux ${m.kernel}; load average at start ${m.loadavgAtStart.join(' / ')}` +
       (m.loadavgAtEnd ? `, at end ${m.loadavgAtEnd.join(' / ')}` : '') +
-      `. Node ${m.node}, ZooKeeper ${m.zookeeper ?? '?'} (${Number(r.settings['members'] ?? 3) === 1 ? 'a standalone server' : `${String(r.settings['members'] ?? 3)}-node ensemble`}, forceSync=yes, tickTime ${m.tickMs ?? 500}, JVM ${['-Xms64m', `-Xmx${String(r.settings['zkHeapMb'] ?? 512)}m`, '-XX:+UseSerialGC', ...((r.settings['zkJvmFlags'] as string[] | undefined) ?? [])].join(' ')}), node-zookeeper-client ${m.nodeZookeeperClient ?? '?'}, ` +
+      `. Node ${m.node}, ZooKeeper ${m.zookeeper ?? '?'} (${Number(r.settings['members'] ?? 3) === 1 ? 'a standalone server' : `${String(r.settings['members'] ?? 3)}-node ensemble`}, forceSync=yes, tickTime ${m.tickMs ?? 500}, JVM ${[...HARNESS_JVM_FLAGS.filter((f) => !f.startsWith('-Xmx')), `-Xmx${String(r.settings['zkHeapMb'] ?? 512)}m`, ...((r.settings['zkJvmFlags'] as string[] | undefined) ?? [])].join(' ')}), node-zookeeper-client ${m.nodeZookeeperClient ?? '?'}, ` +
       `Redis ${m.redis ?? '–'}, BullMQ ${m.bullmq ?? '–'}, ${m.python ?? 'python –'}, Kazoo ${m.kazoo ?? '–'}. Commit ${m.commit ?? '?'}${m.dirtyTree ? ' (with uncommitted changes in the tree)' : ''}.`,
   );
   L.push('');

@@ -14,6 +14,7 @@ export {
 export { TestCertificates, opensslInstalled, type IssuedCertificate, type IssueOptions } from './certificates.js';
 export { TestingCluster, type TestingClusterOptions } from './testing-cluster.js';
 export {
+  HARNESS_JVM_FLAGS,
   ZkServerProcess,
   zookeeperInstalled,
   type MemberSpec,

@@ -119,6 +119,13 @@ function checkPortFree(port: number, what: string): Promise<void> {
 }
 
 /**
+ * The JVM flags every server process starts with, before `jvmFlags` (a later `-Xmx` there
+ * replaces the heap limit): a small heap and the serial collector, for many servers on a
+ * machine of few cores.
+ */
+export const HARNESS_JVM_FLAGS: readonly string[] = ['-Xms64m', '-Xmx512m', '-XX:+UseSerialGC'];
+
+/**
  * One ZooKeeper server JVM (`QuorumPeerMain`) on 127.0.0.1 — or on its spec's `host` inside its
  * `netns` (a `TestingNetwork` host) — with its own data directory and generated `zoo.cfg`. It can be started, stopped (SIGTERM), killed (SIGKILL), paused
  * (SIGSTOP), resumed (SIGCONT) and restarted on the same ports and data.
@@ -288,9 +295,7 @@ export class ZkServerProcess {
       `-Dzkjobs.tag=${process.env['ZKJOBS_HARNESS_TAG'] ?? 'none'}`,
       `-Dlog4j.configuration=file:${join(this.dir, 'log4j.properties')}`,
       `-Dzookeeper.log.dir=${this.dir}`,
-      '-Xms64m',
-      '-Xmx512m',
-      '-XX:+UseSerialGC',
+      ...HARNESS_JVM_FLAGS,
       ...this.config.jvmFlags,
       '-cp',
       classpath,
