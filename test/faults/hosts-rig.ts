@@ -336,7 +336,9 @@ export async function runScenario(
       ids.map((id) => ({
         type: 'work',
         data: { ms: rng.int(scenario.jobMs[0], scenario.jobMs[1]) },
-        opts: { jobId: id, attempts: 5, backoff: 200 },
+        // Above the most faults of any scenario (8 flaps): each ends at most one claim of a job, and
+        // a job lost `attempts` times ends dead by design (the stall limit).
+        opts: { jobId: id, attempts: 10, backoff: 200 },
       })),
     );
     const claimed = async (count: number, timeoutMs = 60_000): Promise<void> => {

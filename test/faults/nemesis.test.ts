@@ -20,6 +20,12 @@ import { Rng, historyFiles, killAll, runCli, runSeed, spawnCliWorker, type CliWo
 const SOAK = process.env['ZKJOBS_SOAK'] === '1';
 const JOBS = SOAK ? 2000 : 240;
 const FAULTS_PER_KIND = SOAK ? 40 : 10;
+/**
+ * Each job's attempts. A fault ends at most one claim of a given job (one worker's session, or one
+ * member's connections), and a job whose worker is lost `attempts` times ends dead by design (the
+ * stall limit), so a budget above the number of faults leaves `completed` as the only right end.
+ */
+const ATTEMPTS = 4 * FAULTS_PER_KIND + 1;
 const SLOTS = 5;
 /** The slot whose worker reaches the ensemble through TCP proxies (the partition target). */
 const PROXIED = SLOTS - 1;
@@ -95,7 +101,7 @@ describeWithServers('fault injection (nemesis) on a 3-node ensemble', () => {
                 chunk.map((id) => ({
                   type: 'work',
                   data: { ms: jobMs[ids.indexOf(id)] },
-                  opts: { jobId: id, attempts: 5, backoff: 200 },
+                  opts: { jobId: id, attempts: ATTEMPTS, backoff: 200 },
                 })),
               );
               break;
@@ -249,6 +255,7 @@ describeWithServers('fault injection (nemesis) on a 3-node ensemble', () => {
         [
           `fault suite summary (seed ${seed}, ${Math.round(nemesisMs / 1000)} s of faults, ${all.length} worker processes in all):`,
           `  jobs              ${JOBS} submitted, ${completed} completed, ${jobs.length - completed} other`,
+          `  attempts          at most ${Math.max(...jobs.map((j) => j.attemptsMade))} claims of one job (budget ${jobs[0]?.opts.attempts})`,
           `  faults            ${KINDS.map((k) => `${k} ${faults[k]}`).join(', ')} (leader kills ${leaderKills})`,
           `  re-runs           ${s.reruns} jobs ran more than once (${extraRuns} extra runs in the ledgers)`,
           `  refused           ${s.refused} refused completions, ${s.stalled} lost claims (stalled), ${s.requeued} requeued claims`,
@@ -256,6 +263,19 @@ describeWithServers('fault injection (nemesis) on a 3-node ensemble', () => {
           `  verdict           ${report.ok ? 'PASS' : 'FAIL'} (${report.checks.map((c) => `${c.name} ${c.ok ? 'ok' : `FAIL ${c.total}`}`).join(', ')})`,
         ].join('\n'),
       );
+      for (const j of jobs.filter((x) => x.state !== 'completed')) {
+        // A job that did not complete tells its story: state, error, and every attempt.
+        console.log(
+          `not completed: ${j.id} ${j.state} attempts ${j.attemptsMade}/${j.opts.attempts} ` +
+            `error ${JSON.stringify(j.error ?? null)}\n` +
+            j.history
+              .map(
+                (a) =>
+                  `    #${a.attempt} ${a.worker} token ${a.token} ${a.outcome}${a.error ? `: ${a.error}` : ''}${a.by ? ` by ${a.by}` : ''}`,
+              )
+              .join('\n'),
+        );
+      }
       if (!report.ok) {
         console.log(
           JSON.stringify(

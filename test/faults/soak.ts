@@ -172,7 +172,9 @@ async function main(): Promise<number> {
             batch.map((id) => ({
               type: 'work',
               data: { ms: rng.int(200, 1500) },
-              opts: { jobId: id, attempts: 8, backoff: 200 },
+              // Above the faults: each ends at most one claim of a job, and a job lost `attempts`
+              // times ends dead by design (the stall limit), so every job must complete.
+              opts: { jobId: id, attempts: Math.min(1000, FAULTS + 1), backoff: 200 },
             })),
           );
           break;
